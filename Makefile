@@ -1,0 +1,46 @@
+# Stepline: `make run` runs everything on this machine, `make test` runs every check CI runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint typecheck pytest setup setup-dev bench clean
+
+run: setup
+	scripts/ensure-redis
+	scripts/run
+
+test: setup-dev
+	scripts/ensure-redis
+	scripts/ensure-chromium
+	$(MAKE) lint typecheck pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy service workers statemachines
+
+pytest:
+	$(BIN)/pytest -q
+
+bench: setup-dev
+	scripts/ensure-redis
+	$(BIN)/python -m bench
+
+setup: $(VENV)/.runtime-installed
+setup-dev: $(VENV)/.dev-installed
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime-installed: requirements.txt | $(VENV)/bin/python
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,47 @@
+"""Entry point of the web process: validate settings, then serve the Flask app with gunicorn."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from gunicorn.app.base import BaseApplication
+
+from service.app import create_app
+from service.config import ServiceConfig
+from statemachines.errors import ConfigError
+
+
+class WebServer(BaseApplication):
+    """gunicorn embedded, so settings are validated once, before any worker forks."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.service_config = config
+        super().__init__()
+
+    def load_config(self) -> None:
+        c = self.service_config
+        self.cfg.set("bind", f"{c.host}:{c.port}")
+        self.cfg.set("workers", c.web_workers)
+        self.cfg.set("threads", c.web_threads)
+        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("accesslog", "-")
+        self.cfg.set("loglevel", c.log_level.lower())
+
+    def load(self):
+        return create_app(self.service_config)
+
+
+def run() -> int:
+    try:
+        config = ServiceConfig.from_env()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    WebServer(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,19 @@
+"""The Flask application factory of the web process."""
+
+from __future__ import annotations
+
+import redis
+from flask import Flask
+
+from service.config import ServiceConfig
+from service.health import health
+
+
+def create_app(config: ServiceConfig | None = None) -> Flask:
+    """Build the web app; tests pass a config, the web process reads it from the environment."""
+    config = config or ServiceConfig.from_env()
+    app = Flask(__name__)
+    app.config["STEPLINE"] = config
+    app.extensions["redis"] = redis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    app.register_blueprint(health)
+    return app

@@ -1,0 +1,1 @@
+"""Pipeline definitions, the input/output contract, deploy to AWS, and the local engine."""

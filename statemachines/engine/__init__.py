@@ -1,0 +1,1 @@
+"""The local Step Functions engine: a pure ASL interpreter and the durable service around it."""

@@ -1,0 +1,101 @@
+"""Reading settings from the environment: typed getters that collect every problem before failing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from statemachines.errors import ConfigError
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+class EnvReader:
+    """Typed access to one process's environment; each config.py uses one and calls `check()` last.
+
+    Problems are collected instead of raised so a misconfigured process names all of them at once.
+    """
+
+    def __init__(self, process: str, environ: Mapping[str, str]) -> None:
+        self.process = process
+        self.environ = environ
+        self.problems: list[str] = []
+
+    def str(self, name: str, default: str = "") -> str:
+        return self.environ.get(name, default).strip()
+
+    def required(self, name: str, why: str) -> str:
+        value = self.str(name)
+        if not value:
+            self.problems.append(f"{name} is not set ({why})")
+        return value
+
+    def int(self, name: str, default: int, low: int | None = None, high: int | None = None) -> int:
+        raw = self.str(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r} is not a whole number")
+            return default
+        if (low is not None and value < low) or (high is not None and value > high):
+            self.problems.append(f"{name}={value} is outside {low}..{high}")
+            return default
+        return value
+
+    def float(self, name: str, default: float, low: float = 0.0) -> float:
+        raw = self.str(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r} is not a number")
+            return default
+        if value < low:
+            self.problems.append(f"{name}={value} is below {low}")
+            return default
+        return value
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        raw = self.environ.get(name)
+        if raw is None:
+            return default
+        word = raw.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        self.problems.append(f"{name}={raw!r} is not a boolean (use true or false)")
+        return default
+
+    def url(self, name: str, default: str = "", schemes: tuple[str, ...] = ("http", "https")) -> str:
+        value = self.str(name, default).rstrip("/")
+        if value and (urlsplit(value).scheme not in schemes or not urlsplit(value).netloc):
+            self.problems.append(f"{name}={value!r} is not a {'/'.join(schemes)} URL")
+        return value
+
+    def list(self, name: str, default: str = "") -> list[str]:
+        return [item.strip() for item in self.str(name, default).split(",") if item.strip()]
+
+    def check(self) -> None:
+        """Raise one ConfigError naming every problem found so far."""
+        if self.problems:
+            raise ConfigError(self.process, self.problems)
+
+
+def check_redis(reader: EnvReader, name: str, url: str) -> None:
+    """Add a problem to `reader` when the Redis at `url` cannot be reached (a short, bounded ping)."""
+    import redis
+
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        reader.problems.append(f"{name}={url!r} is not a redis:// URL")
+        return
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        client.ping()
+        client.close()
+    except (redis.RedisError, ValueError, OSError) as exc:
+        reader.problems.append(f"{name}={url} is unreachable: {exc}")

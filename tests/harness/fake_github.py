@@ -1,0 +1,270 @@
+"""A fake of GitHub's REST API at its HTTP boundary: what PyGithub calls to post and read commit statuses.
+
+A real HTTP server on loopback (not a mock object). It records every request in order and can be told
+to fail the next N requests with a 502 or with a rate-limit answer, as GitHub does.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tests.harness.ports import free_port
+
+API_PREFIX = "/api/v3"  # GitHub Enterprise serves the same API under this prefix
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Failure:
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeGitHubState:
+    """Everything the fake knows; tests seed it and read it back."""
+
+    repos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contents: dict[tuple[str, str, str], bytes] = field(default_factory=dict)  # (repo, ref, path) -> bytes
+    statuses: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (repo, sha) -> newest last
+    requests: list[RecordedRequest] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    installation_tokens: list[str] = field(default_factory=list)
+
+
+class FakeGitHub:
+    """The server; `url` is the API base URL to give PyGithub (or `enterprise_url` for the /api/v3 prefix)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.state = FakeGitHubState()
+        self.lock = threading.Lock()
+        self._ids = itertools.count(1)
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def enterprise_url(self) -> str:
+        return self.url + API_PREFIX
+
+    def start(self) -> FakeGitHub:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.state = FakeGitHubState()
+
+    # --- seeding and inspection -------------------------------------------------------------
+
+    def add_repo(self, full_name: str, private: bool = False, clone_url: str | None = None) -> dict[str, Any]:
+        owner, name = full_name.split("/", 1)
+        repo = {
+            "id": next(self._ids),
+            "name": name,
+            "full_name": full_name,
+            "owner": {"login": owner, "id": next(self._ids), "type": "User"},
+            "private": private,
+            "default_branch": "main",
+            "clone_url": clone_url or f"https://github.example/{full_name}.git",
+        }
+        with self.lock:
+            self.state.repos[full_name] = repo
+        return repo
+
+    def add_file(self, full_name: str, ref: str, path: str, content: bytes | str) -> None:
+        data = content.encode() if isinstance(content, str) else content
+        with self.lock:
+            self.state.contents[(full_name, ref, path)] = data
+
+    def statuses(self, full_name: str, sha: str) -> list[dict[str, Any]]:
+        """Every status posted for that commit, oldest first."""
+        with self.lock:
+            return list(self.state.statuses.get((full_name, sha), []))
+
+    def latest_statuses(self, full_name: str, sha: str) -> dict[str, dict[str, Any]]:
+        """The newest status per context, as GitHub's combined status shows them."""
+        return {s["context"]: s for s in self.statuses(full_name, sha)}
+
+    def requests(self, method: str | None = None, path_contains: str = "") -> list[RecordedRequest]:
+        with self.lock:
+            found = list(self.state.requests)
+        return [r for r in found if (method is None or r.method == method) and path_contains in r.path]
+
+    def fail_next(self, count: int = 1, status: int = 502) -> None:
+        """The next `count` requests answer `status` (e.g. 502 Bad Gateway) instead of being served."""
+        with self.lock:
+            self.state.failures += [Failure(status, {}, {"message": "Server Error"})] * count
+
+    def rate_limit_next(self, count: int = 1, status: int = 403, retry_after: int = 1) -> None:
+        """The next `count` requests answer a secondary rate limit, with Retry-After as GitHub sends."""
+        reset = int((datetime.now(UTC) + timedelta(seconds=retry_after)).timestamp())
+        headers = {
+            "Retry-After": str(retry_after),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(reset),
+        }
+        body = {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}
+        with self.lock:
+            self.state.failures += [Failure(status, headers, body)] * count
+
+    # --- the API ----------------------------------------------------------------------------
+
+    def handle(self, request: RecordedRequest) -> tuple[int, dict[str, str], Any]:
+        with self.lock:
+            self.state.requests.append(request)
+            if self.state.failures:
+                failure = self.state.failures.pop(0)
+                return failure.status, failure.headers, failure.body
+        path = request.path.removeprefix(API_PREFIX)
+        for method, pattern, route in ROUTES:
+            match = pattern.fullmatch(path)
+            if match and method == request.method:
+                return route(self, request, **match.groupdict())
+        return 404, {}, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+
+    def base_for(self, request: RecordedRequest) -> str:
+        return self.url + (API_PREFIX if request.path.startswith(API_PREFIX) else "")
+
+    def get_repo(self, request: RecordedRequest, owner: str, repo: str):
+        found = self.state.repos.get(f"{owner}/{repo}")
+        if found is None:
+            return 404, {}, {"message": "Not Found"}
+        return 200, {}, {**found, "url": f"{self.base_for(request)}/repos/{owner}/{repo}"}
+
+    def get_commit(self, request: RecordedRequest, owner: str, repo: str, sha: str):
+        if f"{owner}/{repo}" not in self.state.repos:
+            return 404, {}, {"message": "Not Found"}
+        url = f"{self.base_for(request)}/repos/{owner}/{repo}/commits/{sha}"
+        return 200, {}, {"sha": sha, "url": url, "commit": {"message": "", "url": url}, "files": []}
+
+    def create_status(self, request: RecordedRequest, owner: str, repo: str, sha: str):
+        body = request.body if isinstance(request.body, dict) else {}
+        if body.get("state") not in {"error", "failure", "pending", "success"}:
+            return 422, {}, {"message": "Validation Failed", "errors": [{"field": "state", "code": "invalid"}]}
+        if len(body.get("description") or "") > 140:
+            return 422, {}, {"message": "Validation Failed", "errors": [{"field": "description", "code": "custom"}]}
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        status_id = next(self._ids)
+        status = {
+            "id": status_id,
+            "url": f"{self.base_for(request)}/repos/{owner}/{repo}/statuses/{sha}",
+            "state": body["state"],
+            "description": body.get("description"),
+            "target_url": body.get("target_url"),
+            "context": body.get("context") or "default",
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self.lock:
+            self.state.statuses.setdefault((f"{owner}/{repo}", sha), []).append(status)
+        return 201, {}, status
+
+    def list_statuses(self, request: RecordedRequest, owner: str, repo: str, sha: str):
+        return 200, {}, list(reversed(self.statuses(f"{owner}/{repo}", sha)))
+
+    def combined_status(self, request: RecordedRequest, owner: str, repo: str, sha: str):
+        latest = list(self.latest_statuses(f"{owner}/{repo}", sha).values())
+        states = {s["state"] for s in latest}
+        overall = "failure" if states & {"failure", "error"} else "pending" if "pending" in states or not latest else "success"
+        return 200, {}, {"state": overall, "sha": sha, "total_count": len(latest), "statuses": latest}
+
+    def get_contents(self, request: RecordedRequest, owner: str, repo: str, path: str):
+        ref = (request.query.get("ref") or ["main"])[0]
+        data = self.state.contents.get((f"{owner}/{repo}", ref, path))
+        if data is None:
+            return 404, {}, {"message": "Not Found"}
+        return 200, {}, {
+            "type": "file",
+            "encoding": "base64",
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "size": len(data),
+            "sha": hashlib.sha1(data).hexdigest(),  # noqa: S324 - git's blob naming, not security
+            "content": base64.b64encode(data).decode(),
+            "url": f"{self.base_for(request)}/repos/{owner}/{repo}/contents/{path}?ref={ref}",
+        }
+
+    def create_installation_token(self, request: RecordedRequest, installation_id: str):
+        if not request.headers.get("authorization", "").lower().startswith("bearer "):
+            return 401, {}, {"message": "A JSON web token could not be decoded"}
+        token = f"ghs_fake{next(self._ids):08d}"
+        expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with self.lock:
+            self.state.installation_tokens.append(token)
+        return 201, {}, {"token": token, "expires_at": expires, "permissions": {"statuses": "write"}}
+
+
+REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
+ROUTES = [
+    ("GET", re.compile(REPO), FakeGitHub.get_repo),
+    ("GET", re.compile(REPO + r"/commits/(?P<sha>[^/]+)"), FakeGitHub.get_commit),
+    ("POST", re.compile(REPO + r"/statuses/(?P<sha>[^/]+)"), FakeGitHub.create_status),
+    ("GET", re.compile(REPO + r"/commits/(?P<sha>[^/]+)/statuses"), FakeGitHub.list_statuses),
+    ("GET", re.compile(REPO + r"/statuses/(?P<sha>[^/]+)"), FakeGitHub.list_statuses),
+    ("GET", re.compile(REPO + r"/commits/(?P<sha>[^/]+)/status"), FakeGitHub.combined_status),
+    ("GET", re.compile(REPO + r"/contents/(?P<path>.+)"), FakeGitHub.get_contents),
+    ("POST", re.compile(r"/app/installations/(?P<installation_id>\d+)/access_tokens"), FakeGitHub.create_installation_token),
+]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeGitHub
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: pytest shows failures, not access logs
+        pass
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        request = RecordedRequest(self.command, parts.path, parse_qs(parts.query), headers, body)
+        status, extra, payload = self.fake.handle(request)
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-RateLimit-Limit", "5000")
+        for key, value in extra.items():
+            self.send_header(key, value)
+        if "X-RateLimit-Remaining" not in extra:
+            self.send_header("X-RateLimit-Remaining", "4999")
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve

@@ -1,0 +1,1 @@
+"""Stepline activity workers: poll, check out, run, stream logs, heartbeat, report."""
