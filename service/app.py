@@ -14,6 +14,8 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
     config = config or ServiceConfig.from_env()
     app = Flask(__name__)
     app.config["STEPLINE"] = config
-    app.extensions["redis"] = redis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    app.extensions["redis"] = redis.Redis.from_url(
+        config.redis_url, socket_timeout=5, socket_connect_timeout=2
+    )
     app.register_blueprint(health)
     return app

@@ -30,21 +30,21 @@ class ServiceConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, check_services: bool = True) -> ServiceConfig:
         env = EnvReader("web", os.environ if environ is None else environ)
-        port = env.int("PORT", 8080, 1, 65535)
+        port = env.integer("PORT", 8080, 1, 65535)
         config = cls(
-            redis_url=env.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            host=env.str("WEB_HOST", "127.0.0.1"),
+            redis_url=env.text("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            host=env.text("WEB_HOST", "127.0.0.1"),
             port=port,
-            web_workers=env.int("WEB_CONCURRENCY", 2, 1, 64),
-            web_threads=env.int("WEB_THREADS", 8, 1, 256),
-            webhook_secret=env.str("GITHUB_WEBHOOK_SECRET"),
-            insecure_no_webhook_secret=env.bool("STEPLINE_INSECURE_ACCEPT_UNSIGNED_WEBHOOKS"),
-            github_token=env.str("GITHUB_TOKEN"),
+            web_workers=env.integer("WEB_CONCURRENCY", 2, 1, 64),
+            web_threads=env.integer("WEB_THREADS", 8, 1, 256),
+            webhook_secret=env.text("GITHUB_WEBHOOK_SECRET"),
+            insecure_no_webhook_secret=env.flag("STEPLINE_INSECURE_ACCEPT_UNSIGNED_WEBHOOKS"),
+            github_token=env.text("GITHUB_TOKEN"),
             github_api_url=env.url("GITHUB_API_URL", "https://api.github.com"),
             public_url=env.url("STEPLINE_PUBLIC_URL", f"http://127.0.0.1:{port}"),
             sfn_endpoint_url=env.url("SFN_ENDPOINT_URL"),
-            aws_region=env.str("AWS_REGION", env.str("AWS_DEFAULT_REGION", "us-east-1")),
-            log_level=env.str("LOG_LEVEL", "INFO").upper(),
+            aws_region=env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1")),
+            log_level=env.text("LOG_LEVEL", "INFO").upper(),
         )
         if not config.webhook_secret and not config.insecure_no_webhook_secret:
             env.problems.append(

@@ -22,17 +22,17 @@ class EnvReader:
         self.environ = environ
         self.problems: list[str] = []
 
-    def str(self, name: str, default: str = "") -> str:
+    def text(self, name: str, default: str = "") -> str:
         return self.environ.get(name, default).strip()
 
     def required(self, name: str, why: str) -> str:
-        value = self.str(name)
+        value = self.text(name)
         if not value:
             self.problems.append(f"{name} is not set ({why})")
         return value
 
-    def int(self, name: str, default: int, low: int | None = None, high: int | None = None) -> int:
-        raw = self.str(name)
+    def integer(self, name: str, default: int, low: int | None = None, high: int | None = None) -> int:
+        raw = self.text(name)
         if not raw:
             return default
         try:
@@ -45,8 +45,8 @@ class EnvReader:
             return default
         return value
 
-    def float(self, name: str, default: float, low: float = 0.0) -> float:
-        raw = self.str(name)
+    def number(self, name: str, default: float, low: float = 0.0) -> float:
+        raw = self.text(name)
         if not raw:
             return default
         try:
@@ -59,7 +59,7 @@ class EnvReader:
             return default
         return value
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def flag(self, name: str, default: bool = False) -> bool:
         raw = self.environ.get(name)
         if raw is None:
             return default
@@ -72,13 +72,13 @@ class EnvReader:
         return default
 
     def url(self, name: str, default: str = "", schemes: tuple[str, ...] = ("http", "https")) -> str:
-        value = self.str(name, default).rstrip("/")
+        value = self.text(name, default).rstrip("/")
         if value and (urlsplit(value).scheme not in schemes or not urlsplit(value).netloc):
             self.problems.append(f"{name}={value!r} is not a {'/'.join(schemes)} URL")
         return value
 
-    def list(self, name: str, default: str = "") -> list[str]:
-        return [item.strip() for item in self.str(name, default).split(",") if item.strip()]
+    def items(self, name: str, default: str = "") -> list[str]:
+        return [item.strip() for item in self.text(name, default).split(",") if item.strip()]
 
     def check(self) -> None:
         """Raise one ConfigError naming every problem found so far."""

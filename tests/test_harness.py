@@ -70,7 +70,9 @@ def test_rate_limit_answer_carries_retry_after(fake_github):
     assert failure.value.status == 403
     assert failure.value.headers["retry-after"] == "1"
     fake_github.rate_limit_next(1, status=403, retry_after=1)
-    retrying = _github(fake_github.url, retry=GithubRetry(total=2, backoff_factor=0.01, secondary_rate_wait=1))
+    retrying = _github(
+        fake_github.url, retry=GithubRetry(total=2, backoff_factor=0.01, secondary_rate_wait=1)
+    )
     assert retrying.get_repo("octo/app").name == "app"
 
 
@@ -78,7 +80,9 @@ def test_contents_and_installation_tokens(fake_github):
     fake_github.add_repo("octo/app")
     fake_github.add_file("octo/app", "abc123", ".stepline/pipeline.asl.json", '{"StartAt": "A"}')
     repo = _github(fake_github.url).get_repo("octo/app")
-    assert repo.get_contents(".stepline/pipeline.asl.json", ref="abc123").decoded_content == b'{"StartAt": "A"}'
+    assert (
+        repo.get_contents(".stepline/pipeline.asl.json", ref="abc123").decoded_content == b'{"StartAt": "A"}'
+    )
     with pytest.raises(GithubException) as missing:
         repo.get_contents(".stepline/pipeline.asl.json", ref="other")
     assert missing.value.status == 404

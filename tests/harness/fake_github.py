@@ -12,6 +12,7 @@ import itertools
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,7 +46,9 @@ class FakeGitHubState:
 
     repos: dict[str, dict[str, Any]] = field(default_factory=dict)
     contents: dict[tuple[str, str, str], bytes] = field(default_factory=dict)  # (repo, ref, path) -> bytes
-    statuses: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (repo, sha) -> newest last
+    statuses: dict[tuple[str, str], list[dict[str, Any]]] = field(
+        default_factory=dict
+    )  # (repo, sha) -> newest last
     requests: list[RecordedRequest] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     installation_tokens: list[str] = field(default_factory=list)
@@ -133,7 +136,9 @@ class FakeGitHub:
             "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": str(reset),
         }
-        body = {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}
+        body = {
+            "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+        }
         with self.lock:
             self.state.failures += [Failure(status, headers, body)] * count
 
@@ -170,9 +175,17 @@ class FakeGitHub:
     def create_status(self, request: RecordedRequest, owner: str, repo: str, sha: str):
         body = request.body if isinstance(request.body, dict) else {}
         if body.get("state") not in {"error", "failure", "pending", "success"}:
-            return 422, {}, {"message": "Validation Failed", "errors": [{"field": "state", "code": "invalid"}]}
+            return (
+                422,
+                {},
+                {"message": "Validation Failed", "errors": [{"field": "state", "code": "invalid"}]},
+            )
         if len(body.get("description") or "") > 140:
-            return 422, {}, {"message": "Validation Failed", "errors": [{"field": "description", "code": "custom"}]}
+            return (
+                422,
+                {},
+                {"message": "Validation Failed", "errors": [{"field": "description", "code": "custom"}]},
+            )
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         status_id = next(self._ids)
         status = {
@@ -195,7 +208,13 @@ class FakeGitHub:
     def combined_status(self, request: RecordedRequest, owner: str, repo: str, sha: str):
         latest = list(self.latest_statuses(f"{owner}/{repo}", sha).values())
         states = {s["state"] for s in latest}
-        overall = "failure" if states & {"failure", "error"} else "pending" if "pending" in states or not latest else "success"
+        overall = (
+            "failure"
+            if states & {"failure", "error"}
+            else "pending"
+            if "pending" in states or not latest
+            else "success"
+        )
         return 200, {}, {"state": overall, "sha": sha, "total_count": len(latest), "statuses": latest}
 
     def get_contents(self, request: RecordedRequest, owner: str, repo: str, path: str):
@@ -203,16 +222,20 @@ class FakeGitHub:
         data = self.state.contents.get((f"{owner}/{repo}", ref, path))
         if data is None:
             return 404, {}, {"message": "Not Found"}
-        return 200, {}, {
-            "type": "file",
-            "encoding": "base64",
-            "name": path.rsplit("/", 1)[-1],
-            "path": path,
-            "size": len(data),
-            "sha": hashlib.sha1(data).hexdigest(),  # noqa: S324 - git's blob naming, not security
-            "content": base64.b64encode(data).decode(),
-            "url": f"{self.base_for(request)}/repos/{owner}/{repo}/contents/{path}?ref={ref}",
-        }
+        return (
+            200,
+            {},
+            {
+                "type": "file",
+                "encoding": "base64",
+                "name": path.rsplit("/", 1)[-1],
+                "path": path,
+                "size": len(data),
+                "sha": hashlib.sha1(data).hexdigest(),  # noqa: S324 - git's blob naming, not security
+                "content": base64.b64encode(data).decode(),
+                "url": f"{self.base_for(request)}/repos/{owner}/{repo}/contents/{path}?ref={ref}",
+            },
+        )
 
     def create_installation_token(self, request: RecordedRequest, installation_id: str):
         if not request.headers.get("authorization", "").lower().startswith("bearer "):
@@ -225,7 +248,7 @@ class FakeGitHub:
 
 
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
-ROUTES = [
+ROUTES: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, dict[str, str], Any]]]] = [
     ("GET", re.compile(REPO), FakeGitHub.get_repo),
     ("GET", re.compile(REPO + r"/commits/(?P<sha>[^/]+)"), FakeGitHub.get_commit),
     ("POST", re.compile(REPO + r"/statuses/(?P<sha>[^/]+)"), FakeGitHub.create_status),
@@ -233,7 +256,11 @@ ROUTES = [
     ("GET", re.compile(REPO + r"/statuses/(?P<sha>[^/]+)"), FakeGitHub.list_statuses),
     ("GET", re.compile(REPO + r"/commits/(?P<sha>[^/]+)/status"), FakeGitHub.combined_status),
     ("GET", re.compile(REPO + r"/contents/(?P<path>.+)"), FakeGitHub.get_contents),
-    ("POST", re.compile(r"/app/installations/(?P<installation_id>\d+)/access_tokens"), FakeGitHub.create_installation_token),
+    (
+        "POST",
+        re.compile(r"/app/installations/(?P<installation_id>\d+)/access_tokens"),
+        FakeGitHub.create_installation_token,
+    ),
 ]
 
 

@@ -40,7 +40,9 @@ class GitRepo:
     def url(self) -> str:
         return f"file://{self.remote}"
 
-    def commit(self, files: dict[str, str | bytes], message: str = "change", branch: str | None = None) -> str:
+    def commit(
+        self, files: dict[str, str | bytes], message: str = "change", branch: str | None = None
+    ) -> str:
         """Write `files` (path -> content), commit them on `branch` (current if None), return the sha."""
         if branch is not None:
             self.checkout(branch)

@@ -28,7 +28,7 @@ class ManagedProcess:
 
     def start(self) -> ManagedProcess:
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        log = open(self.log_path, "ab")  # closed below: the child keeps its own descriptor
         self.process = subprocess.Popen(
             self.args, cwd=PROJECT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )

@@ -18,7 +18,9 @@ class RedisServer:
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         if shutil.which("redis-server") is None:
-            raise RuntimeError("redis-server is not installed: run `make test` (it installs it) or apt-get install it")
+            raise RuntimeError(
+                "redis-server is not installed: run `make test` (it installs it) or apt-get install it"
+            )
         self.data_dir = data_dir
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None

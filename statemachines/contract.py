@@ -1,0 +1,195 @@
+"""The pipeline contract: activity placeholders, build-step task input, step results and error names.
+
+Shared by the service (which deploys pipelines and reports their status contexts) and the workers
+(which run the steps). Documented for pipeline authors in statemachines/PIPELINES.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from statemachines.errors import SteplineError
+
+# A Task's Resource names a worker pool; deploy substitutes the pool's activity ARN.
+PLACEHOLDER = re.compile(r"^\$\{activity:([a-z0-9][a-z0-9-]{0,39})\}$")
+APPROVAL_POOL = "approval"  # polled by the service itself: a human decides, no build worker is held
+STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/ -]{0,79}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MAX_COMMANDS = 200
+
+# Error names a build step fails with: what pipelines match in Retry and Catch ErrorEquals.
+STEP_ERRORS = {
+    "Stepline.StepFailed": "a command of the step exited with a non-zero status",
+    "Stepline.StepTimedOut": "the step ran longer than its timeout_seconds and was killed",
+    "Stepline.CheckoutFailed": "the repository or the commit could not be fetched",
+    "Stepline.InvalidTaskInput": "the Task's Parameters do not follow the build-step contract",
+    "Stepline.WorkerShutdown": "the worker was stopped while the step ran (retry it)",
+    "Stepline.Rejected": "an approval step was rejected",
+}
+
+
+class ContractError(SteplineError):
+    """Raised when a task input or a pipeline does not follow the build-step contract."""
+
+    error_name = "Stepline.InvalidTaskInput"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def activity_name(pool: str, prefix: str = "stepline") -> str:
+    """The activity that serves a pool, e.g. `stepline-build`."""
+    return f"{prefix}-{pool}"
+
+
+def walk_states(definition: dict[str, Any], path: str = "") -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every state of a definition, nested Parallel branches and Map processors included: (path, name, state)."""
+    for name, state in (definition.get("States") or {}).items():
+        if not isinstance(state, dict):
+            continue
+        yield path + name, name, state
+        for index, branch in enumerate(state.get("Branches") or []):
+            if isinstance(branch, dict):
+                yield from walk_states(branch, f"{path}{name}/{index}/")
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if isinstance(processor, dict):
+            yield from walk_states(processor, f"{path}{name}/")
+
+
+def pool_of(state: dict[str, Any]) -> str | None:
+    resource = state.get("Resource")
+    match = PLACEHOLDER.match(resource) if isinstance(resource, str) else None
+    return match.group(1) if match else None
+
+
+def activity_pools(definition: dict[str, Any]) -> set[str]:
+    """The pools a pipeline's Tasks name; each needs its activity before the state machine is created."""
+    return {pool for _, _, state in walk_states(definition) if (pool := pool_of(state))}
+
+
+def substitute_activities(value: Any, arns: dict[str, str]) -> Any:
+    """A copy of a definition whose `${activity:pool}` Resources are replaced by activity ARNs."""
+    if isinstance(value, dict):
+        return {key: substitute_activities(item, arns) for key, item in value.items()}
+    if isinstance(value, list):
+        return [substitute_activities(item, arns) for item in value]
+    if isinstance(value, str) and (match := PLACEHOLDER.match(value)):
+        return arns[match.group(1)]
+    return value
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A build or approval step found in a pipeline: its state, its status-context name and its pool."""
+
+    state_path: str
+    state_name: str
+    step: str
+    pool: str
+
+
+def pipeline_steps(definition: dict[str, Any]) -> list[StepSpec]:
+    """The steps a pipeline owns, in definition order; each is one GitHub status context."""
+    steps: list[StepSpec] = []
+    seen: set[str] = set()
+    for path, name, state in walk_states(definition):
+        pool = pool_of(state)
+        params = state.get("Parameters") or state.get("Arguments") or {}
+        step = params.get("step") if isinstance(params, dict) else None
+        if pool and isinstance(step, str) and step not in seen:
+            seen.add(step)
+            steps.append(StepSpec(path, name, step, pool))
+    return steps
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a step's code comes from: what the worker checks out."""
+
+    repository: str
+    clone_url: str
+    sha: str
+    ref: str = ""
+    pull_request: int | None = None
+    trusted: bool = False
+
+
+@dataclass(frozen=True)
+class StepTask:
+    """A validated build-step task input, as a worker receives it from GetActivityTask."""
+
+    step: str
+    commands: list[str]
+    source: Source
+    env: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: int | None = None
+    run: dict[str, Any] = field(default_factory=dict)  # the execution input: exported as STEPLINE_* variables
+
+
+def parse_step_task(text: str) -> StepTask:
+    """Validate a task input against the contract; raise ContractError with a reason naming the field."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ContractError(f"task input is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ContractError("task input must be a JSON object")
+    step = data.get("step")
+    if not isinstance(step, str) or not STEP_NAME.match(step):
+        raise ContractError("'step' must be a name of 1-80 letters, digits, '.', '_', '-', '/' or spaces")
+    commands = data.get("commands")
+    if not isinstance(commands, list) or not commands or len(commands) > MAX_COMMANDS:
+        raise ContractError(f"'commands' must be a list of 1-{MAX_COMMANDS} strings")
+    if not all(isinstance(c, str) and c.strip() for c in commands):
+        raise ContractError("every entry of 'commands' must be a non-empty string")
+    run = data.get("run")
+    if not isinstance(run, dict):
+        raise ContractError('\'run\' must be the execution input (pass "run.$": "$$.Execution.Input")')
+    source = _parse_source(run)
+    return StepTask(
+        step, commands, source, _parse_env(data.get("env")), _parse_timeout(data.get("timeout_seconds")), run
+    )
+
+
+def _parse_source(value: dict[str, Any]) -> Source:
+    for key in ("repository", "clone_url", "sha"):
+        if not isinstance(value.get(key), str) or not value[key]:
+            raise ContractError(f"'run.{key}' must be a non-empty string")
+    if not re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", value["sha"]):
+        raise ContractError("'run.sha' must be a full hexadecimal commit id")
+    pr_info = value.get("pull_request")
+    pr = pr_info.get("number") if isinstance(pr_info, dict) else pr_info
+    if pr is not None and (not isinstance(pr, int) or isinstance(pr, bool) or pr <= 0):
+        raise ContractError("'run.pull_request.number' must be a positive number")
+    ref = value.get("ref") or ""
+    if not isinstance(ref, str):
+        raise ContractError("'run.ref' must be a string")
+    return Source(
+        value["repository"], value["clone_url"], value["sha"], ref, pr, value.get("trusted") is True
+    )
+
+
+def _parse_env(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ContractError("'env' must be an object of names to strings")
+    for key, item in value.items():
+        if not ENV_NAME.match(key) or key.startswith("STEPLINE_") or not isinstance(item, str):
+            raise ContractError(
+                f"'env.{key}' must be a valid variable name (not STEPLINE_*) with a string value"
+            )
+    return dict(value)
+
+
+def _parse_timeout(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 86_400:
+        raise ContractError("'timeout_seconds' must be a whole number of seconds from 1 to 86400")
+    return value
