@@ -1,0 +1,81 @@
+"""Settings: every variable the code reads is documented, and only config modules read the environment."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from service.config import ServiceConfig
+from statemachines.errors import ConfigError
+
+PROJECT = Path(__file__).resolve().parents[1]
+SOURCE_DIRS = ("service", "workers", "statemachines")
+READER_METHODS = {"text", "required", "integer", "number", "flag", "url", "items", "get", "getenv"}
+
+
+def _python_files() -> list[Path]:
+    return [p for d in SOURCE_DIRS for p in (PROJECT / d).rglob("*.py")]
+
+
+def _variables_read(path: Path) -> set[str]:
+    """Names passed as the first argument to an environment reader call (env.text("PORT"), os.getenv(...))."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in READER_METHODS
+        ):
+            arg = node.args[0] if node.args else None
+            if (
+                isinstance(arg, ast.Constant)
+                and isinstance(arg.value, str)
+                and re.fullmatch(r"[A-Z][A-Z0-9_]+", arg.value)
+            ):
+                names.add(arg.value)
+    return names
+
+
+def test_every_variable_read_is_documented_in_env_example():
+    documented = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", (PROJECT / ".env.example").read_text(), re.MULTILINE))
+    config_modules = [p for p in _python_files() if p.name == "config.py"]
+    assert config_modules, "each process has a config.py"
+    read = set().union(*(_variables_read(p) for p in config_modules))
+    assert {"PORT", "REDIS_URL", "GITHUB_WEBHOOK_SECRET"} <= read
+    assert read - documented == set(), "document these in .env.example"
+
+
+def test_only_config_modules_read_the_environment():
+    offenders = []
+    for path in _python_files():
+        if path.name == "config.py":
+            continue
+        text = path.read_text()
+        if re.search(r"\bos\.(environ|getenv)\b", text):
+            offenders.append(str(path.relative_to(PROJECT)))
+    assert offenders == []
+
+
+def test_all_problems_are_reported_at_once():
+    with pytest.raises(ConfigError) as failure:
+        ServiceConfig.from_env(
+            {"PORT": "eighty", "LOG_LEVEL": "LOUD", "GITHUB_API_URL": "ftp://x"}, check_services=False
+        )
+    message = str(failure.value)
+    assert "PORT='eighty' is not a whole number" in message
+    assert "LOG_LEVEL" in message and "GITHUB_API_URL" in message and "GITHUB_WEBHOOK_SECRET" in message
+
+
+def test_insecure_development_setting_allows_no_secret():
+    config = ServiceConfig.from_env(
+        {"STEPLINE_INSECURE_ACCEPT_UNSIGNED_WEBHOOKS": "true"}, check_services=False
+    )
+    assert config.insecure_no_webhook_secret and config.webhook_secret == ""
+
+
+def test_unreachable_redis_is_a_configuration_problem():
+    with pytest.raises(ConfigError, match=re.escape("REDIS_URL=redis://127.0.0.1:1/0 is unreachable")):
+        ServiceConfig.from_env({"GITHUB_WEBHOOK_SECRET": "s", "REDIS_URL": "redis://127.0.0.1:1/0"})
