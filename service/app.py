@@ -5,8 +5,10 @@ from __future__ import annotations
 import redis
 from flask import Flask
 
+from service import dashboard
 from service.config import ServiceConfig
 from service.health import health
+from service.webhooks import webhooks
 
 
 def create_app(config: ServiceConfig | None = None) -> Flask:
@@ -18,4 +20,6 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
         config.redis_url, socket_timeout=5, socket_connect_timeout=2
     )
     app.register_blueprint(health)
+    app.register_blueprint(webhooks)
+    dashboard.init_app(app, config)  # pages, JSON API, badges, sign-in
     return app

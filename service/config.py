@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,6 +28,26 @@ class ServiceConfig:
     sfn_endpoint_url: str = ""
     aws_region: str = "us-east-1"
     log_level: str = "INFO"
+    webhook_max_bytes: int = 25 * 1024 * 1024
+    allow_local_repositories: bool = False
+    build_tags: bool = False
+    build_draft_pull_requests: bool = False
+    never_supersede_branches: tuple[str, ...] = ("main", "master")
+    sfn_role_arn: str = ""
+    state_machine_prefix: str = "stepline"
+    secret_key: str = ""
+    users: tuple[tuple[str, str], ...] = ()  # (name, werkzeug password hash)
+    admin_token: str = ""
+    read_requires_login: bool = False
+    github_web_url: str = "https://github.com"
+    approval_poller: bool = True
+    # GitHub reporting (service/reporter.py, publisher.py, reconcile.py)
+    github_app_id: str = ""
+    github_app_private_key: str = ""  # PEM text
+    github_app_installation_id: int = 0  # used when a run does not carry its webhook's installation id
+    status_prefix: str = "stepline"
+    status_retry_intervals: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 300)
+    reconcile_interval: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, check_services: bool = True) -> ServiceConfig:
@@ -45,6 +67,30 @@ class ServiceConfig:
             sfn_endpoint_url=env.url("SFN_ENDPOINT_URL"),
             aws_region=env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1")),
             log_level=env.text("LOG_LEVEL", "INFO").upper(),
+            webhook_max_bytes=env.integer("STEPLINE_WEBHOOK_MAX_BYTES", 25 * 1024 * 1024, 1024, 1 << 30),
+            allow_local_repositories=env.flag("STEPLINE_ALLOW_LOCAL_REPOSITORIES"),
+            build_tags=env.flag("STEPLINE_BUILD_TAGS"),
+            build_draft_pull_requests=env.flag("STEPLINE_BUILD_DRAFT_PULL_REQUESTS"),
+            never_supersede_branches=tuple(env.items("STEPLINE_NEVER_SUPERSEDE_BRANCHES", "main,master")),
+            sfn_role_arn=env.text("STEPLINE_SFN_ROLE_ARN"),
+            state_machine_prefix=env.text("STEPLINE_STATE_MACHINE_PREFIX", "stepline"),
+            # unset: a random key per start (sign-ins do not survive a restart of the web process)
+            secret_key=env.text("SECRET_KEY") or secrets.token_hex(32),
+            users=_parse_users(env, "STEPLINE_USERS"),
+            admin_token=env.text("STEPLINE_ADMIN_TOKEN"),
+            read_requires_login=env.flag("STEPLINE_READ_REQUIRES_LOGIN"),
+            github_web_url=env.url("GITHUB_WEB_URL", "https://github.com"),
+            approval_poller=env.flag("STEPLINE_APPROVAL_POLLER", True),
+            github_app_id=env.text("GITHUB_APP_ID"),
+            github_app_private_key=_private_key(
+                env, env.text("GITHUB_APP_PRIVATE_KEY"), env.text("GITHUB_APP_PRIVATE_KEY_FILE")
+            ),
+            github_app_installation_id=env.integer("GITHUB_APP_INSTALLATION_ID", 0, 0),
+            status_prefix=env.text("STEPLINE_STATUS_PREFIX", "stepline").strip("/"),
+            status_retry_intervals=_intervals(
+                env, "STEPLINE_STATUS_RETRY_INTERVALS", "2,4,8,16,32,64,128,300"
+            ),
+            reconcile_interval=env.integer("STEPLINE_RECONCILE_INTERVAL_SECONDS", 30, 1, 3600),
         )
         if not config.webhook_secret and not config.insecure_no_webhook_secret:
             env.problems.append(
@@ -53,7 +99,60 @@ class ServiceConfig:
             )
         if config.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             env.problems.append(f"LOG_LEVEL={config.log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+        _check_reporting(env, config)
         if check_services:
             check_redis(env, "REDIS_URL", config.redis_url)
         env.check()
         return config
+
+
+def _parse_users(env: EnvReader, name: str) -> tuple[tuple[str, str], ...]:
+    """`alice:<hash>,bob:<hash>` with werkzeug password hashes (pbkdf2 or scrypt) -> ((name, hash), ...)."""
+    users = []
+    for item in env.items(name):
+        user, _, hashed = item.partition(":")
+        if not user.strip() or not hashed.startswith(("pbkdf2:", "scrypt:")):
+            env.problems.append(
+                f"{name}: {user.strip() or item[:12]!r} needs a password hash (pbkdf2:... or scrypt:..., "
+                "from `python -m service.auth hash`)"
+            )
+            continue
+        users.append((user.strip(), hashed))
+    return tuple(users)
+
+
+def _private_key(env: EnvReader, text: str, path: str) -> str:
+    """The GitHub App key: PEM text (`\\n` escapes allowed, as .env files need) or read from a file."""
+    if not path:
+        return text.replace("\\n", "\n")
+    try:
+        with open(path, encoding="utf-8") as key_file:
+            return key_file.read()
+    except OSError as exc:
+        env.problems.append(f"GITHUB_APP_PRIVATE_KEY_FILE={path!r} cannot be read: {exc}")
+        return ""
+
+
+def _intervals(env: EnvReader, name: str, default: str) -> tuple[int, ...]:
+    """Comma-separated whole seconds between retries, e.g. `2,4,8` (one retry per entry)."""
+    try:
+        values = tuple(int(item) for item in env.items(name, default))
+    except ValueError:
+        values = ()
+    if not values or any(value < 0 or value > 3600 for value in values):
+        env.problems.append(
+            f"{name} must list whole seconds from 0 to 3600 separated by commas, e.g. {default}"
+        )
+        return tuple(int(item) for item in default.split(","))
+    return values
+
+
+def _check_reporting(env: EnvReader, config: ServiceConfig) -> None:
+    if bool(config.github_app_id) != bool(config.github_app_private_key):
+        env.problems.append(
+            "GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (or _FILE) are set together or not at all"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*", config.status_prefix):
+        env.problems.append(
+            f"STEPLINE_STATUS_PREFIX={config.status_prefix!r} must be letters, digits, '.', '_', '-' and '/'"
+        )

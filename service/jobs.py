@@ -8,11 +8,25 @@ import sys
 import redis
 from rq import Queue, Worker
 
+from service.approvals import start_poller
 from service.config import ServiceConfig
+from service.job_context import job_context, use_config
+from service.reconcile import schedule_sweep
 from statemachines.errors import ConfigError
 
 # Order matters: an rq worker drains queues left to right, and starting runs is what users wait on.
 QUEUE_NAMES = ("runs", "statuses", "default")
+
+
+def preload_jobs(config: ServiceConfig) -> None:
+    """Import the job modules and build their context once, here: rq forks a work horse per job, and
+    each fork would otherwise spend ~0.5 s importing boto3 and PyGithub and making clients."""
+    import service.cancellations
+    import service.reporter
+    import service.runs  # noqa: F401
+
+    use_config(config)
+    job_context()
 
 
 def run() -> int:
@@ -23,7 +37,12 @@ def run() -> int:
         return 2
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     connection = redis.Redis.from_url(config.redis_url)
+    preload_jobs(config)
     queues = [Queue(name, connection=connection) for name in QUEUE_NAMES]
+    # approval steps: a thread polls the approval activity; a person decides on the dashboard
+    start_poller(config, redis.Redis.from_url(config.redis_url))
+    # the reconciler's periodic sweep: it finalises runs whose execution ended while nothing watched
+    schedule_sweep(Queue("statuses", connection=connection), config.reconcile_interval)
     Worker(queues, connection=connection).work(with_scheduler=True)
     return 0
 

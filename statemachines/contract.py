@@ -20,6 +20,8 @@ APPROVAL_POOL = "approval"  # polled by the service itself: a human decides, no 
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/ -]{0,79}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_COMMANDS = 200
+# `"step.$": "States.Format('test-py{}', $.version)"`: the literal template names a family of steps
+FORMAT_TEMPLATE = re.compile(r"^States\.Format\(\s*'((?:[^'\\]|\\.)*)'")
 
 # Error names a build step fails with: what pipelines match in Retry and Catch ErrorEquals.
 STEP_ERRORS = {
@@ -28,6 +30,7 @@ STEP_ERRORS = {
     "Stepline.CheckoutFailed": "the repository or the commit could not be fetched",
     "Stepline.InvalidTaskInput": "the Task's Parameters do not follow the build-step contract",
     "Stepline.WorkerShutdown": "the worker was stopped while the step ran (retry it)",
+    "Stepline.WorkerError": "the worker failed unexpectedly while handling the step (a bug: see its log)",
     "Stepline.Rejected": "an approval step was rejected",
 }
 
@@ -85,26 +88,91 @@ def substitute_activities(value: Any, arns: dict[str, str]) -> Any:
 
 @dataclass(frozen=True)
 class StepSpec:
-    """A build or approval step found in a pipeline: its state, its status-context name and its pool."""
+    """A build or approval step found in a pipeline: its state, its status-context name and its pool.
+
+    A step named per iteration (`"step.$": "States.Format('test-py{}', $.version)"` in a Map) is
+    `dynamic`: `step` is then the template (`test-py{}`), and `prefix` its static part.
+    """
 
     state_path: str
     state_name: str
     step: str
     pool: str
+    dynamic: bool = False
+
+    @property
+    def prefix(self) -> str:
+        return self.step.split("{}", 1)[0] if self.dynamic else self.step
+
+    def matches(self, name: str) -> bool:
+        """Whether a concrete step name (as a worker receives it) is this step."""
+        if not self.dynamic:
+            return name == self.step
+        pattern = ".+".join(re.escape(part) for part in self.step.split("{}"))
+        return re.fullmatch(pattern, name) is not None
 
 
-def pipeline_steps(definition: dict[str, Any]) -> list[StepSpec]:
-    """The steps a pipeline owns, in definition order; each is one GitHub status context."""
+def step_name_of(params: Any) -> tuple[str, bool] | None:
+    """A Task's step name and whether it is computed at run time, or None when it names no step."""
+    if not isinstance(params, dict):
+        return None
+    if isinstance(params.get("step"), str):
+        return params["step"], False
+    expression = params.get("step.$")
+    if not isinstance(expression, str):
+        return None
+    template = FORMAT_TEMPLATE.match(expression)
+    # a bare path ("$.name") gives no static part at all
+    return (template.group(1).replace("\\'", "'") if template else "{}"), True
+
+
+def pipeline_steps(definition: dict[str, Any], include_dynamic: bool = False) -> list[StepSpec]:
+    """The steps a pipeline owns, in definition order; each is one GitHub status context.
+
+    Steps named at run time (a Map's `test-py{}` family) are left out unless `include_dynamic`:
+    their contexts are only known once an iteration runs.
+    """
     steps: list[StepSpec] = []
     seen: set[str] = set()
     for path, name, state in walk_states(definition):
         pool = pool_of(state)
-        params = state.get("Parameters") or state.get("Arguments") or {}
-        step = params.get("step") if isinstance(params, dict) else None
-        if pool and isinstance(step, str) and step not in seen:
-            seen.add(step)
-            steps.append(StepSpec(path, name, step, pool))
+        named = step_name_of(state.get("Parameters") or state.get("Arguments"))
+        if pool and named and named[0] not in seen and (include_dynamic or not named[1]):
+            seen.add(named[0])
+            steps.append(StepSpec(path, name, named[0], pool, dynamic=named[1]))
     return steps
+
+
+def check_pipeline(definition: dict[str, Any]) -> list[str]:
+    """Contract problems of a pipeline (the ASL itself is the validator's job), each naming its state path."""
+    problems: list[str] = []
+    for path, _, state in walk_states(definition):
+        pool = pool_of(state)
+        if state.get("Type") != "Task" or pool is None:
+            continue
+        params = state.get("Parameters") or state.get("Arguments")
+        if not isinstance(params, dict) or step_name_of(params) is None:
+            problems.append(f'{path}: Parameters must name the step ("step" or "step.$")')
+            continue
+        if params.get("run.$") != "$$.Execution.Input":
+            problems.append(f'{path}: Parameters must pass "run.$": "$$.Execution.Input"')
+        if pool != APPROVAL_POOL:
+            problems.extend(f"{path}: {problem}" for problem in _build_step_problems(state, params))
+    return problems
+
+
+def _build_step_problems(state: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    # a lost worker is only noticed through the heartbeat, and AWS counts queue time in TimeoutSeconds
+    problems = []
+    if not isinstance(params.get("commands"), list) or not params["commands"]:
+        problems.append("a build step needs a non-empty list of commands")
+    heartbeat, timeout = state.get("HeartbeatSeconds"), state.get("TimeoutSeconds")
+    if not isinstance(heartbeat, int) or not isinstance(timeout, int) or heartbeat >= timeout:
+        problems.append("a build step needs HeartbeatSeconds and a larger TimeoutSeconds")
+    retried = {name for retrier in state.get("Retry") or [] for name in retrier.get("ErrorEquals", [])}
+    if not retried & {"States.HeartbeatTimeout", "States.ALL"}:
+        problems.append("a build step needs a Retry on States.HeartbeatTimeout (a lost worker)")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -129,6 +197,12 @@ class StepTask:
     env: dict[str, str] = field(default_factory=dict)
     timeout_seconds: int | None = None
     run: dict[str, Any] = field(default_factory=dict)  # the execution input: exported as STEPLINE_* variables
+    heartbeat_seconds: int | None = None  # the Task's HeartbeatSeconds when the pipeline passes it
+
+    @property
+    def run_id(self) -> str:
+        """The run this step belongs to: its logs and GitHub statuses are keyed by it."""
+        return str(self.run.get("run_id") or "")
 
 
 def parse_step_task(text: str) -> StepTask:
@@ -150,10 +224,14 @@ def parse_step_task(text: str) -> StepTask:
     run = data.get("run")
     if not isinstance(run, dict):
         raise ContractError('\'run\' must be the execution input (pass "run.$": "$$.Execution.Input")')
+    run_id = run.get("run_id")
+    if not isinstance(run_id, str) or not 0 < len(run_id) <= 200 or not run_id.isprintable():
+        raise ContractError("'run.run_id' must be a non-empty string of at most 200 printable characters")
     source = _parse_source(run)
-    return StepTask(
-        step, commands, source, _parse_env(data.get("env")), _parse_timeout(data.get("timeout_seconds")), run
-    )
+    env = _parse_env(data.get("env"))
+    timeout = _parse_timeout(data.get("timeout_seconds"), "timeout_seconds")
+    heartbeat = _parse_timeout(data.get("heartbeat_seconds"), "heartbeat_seconds")
+    return StepTask(step, commands, source, env, timeout, run, heartbeat)
 
 
 def _parse_source(value: dict[str, Any]) -> Source:
@@ -187,9 +265,9 @@ def _parse_env(value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def _parse_timeout(value: Any) -> int | None:
+def _parse_timeout(value: Any, name: str) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 86_400:
-        raise ContractError("'timeout_seconds' must be a whole number of seconds from 1 to 86400")
+        raise ContractError(f"'{name}' must be a whole number of seconds from 1 to 86400")
     return value

@@ -15,3 +15,21 @@ class ConfigError(SteplineError):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{process}: invalid configuration ({len(problems)} problem(s)):\n{lines}")
+
+
+class PipelineError(SteplineError):
+    """Raised when a pipeline cannot be found, read or parsed, or breaks the pipeline contract."""
+
+    def __init__(self, pipeline: str, problems: list[str]) -> None:
+        self.pipeline = pipeline
+        self.problems = problems
+        super().__init__(f"pipeline {pipeline}: " + "; ".join(problems))
+
+
+class DeployError(SteplineError):
+    """Raised when an activity or a state machine cannot be created or updated as asked; names it and why."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"{name}: {reason}")

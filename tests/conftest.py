@@ -105,3 +105,15 @@ def app(service_config: ServiceConfig):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def sfn_engine(redis_url: str, processes: Callable[..., ManagedProcess]) -> str:
+    """The local Step Functions engine (`python -m statemachines.engine`) over the test Redis; its endpoint URL."""
+    from tests.harness.ports import free_port
+    from tests.harness.processes import python_module
+
+    port = free_port()
+    env = {"ENGINE_PORT": str(port), "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
+    processes("engine", python_module("statemachines.engine"), env).wait_http(f"http://127.0.0.1:{port}/")
+    return f"http://127.0.0.1:{port}"

@@ -1,0 +1,268 @@
+"""Benchmark: the same boto3 workloads against our engine and moto's server, side by side.
+
+    .venv/bin/python bench/engine_bench.py [--quick]
+
+Starts redis-server (appendonly yes), `python -m statemachines.engine` and `python -m moto.server`
+(with state machine execution switched on), runs each workload against both and prints both
+numbers and the ratio. Activity workloads are ours only: moto does not hand out activity tasks.
+Prints, never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import redis
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+ROLE = "arn:aws:iam::123456789012:role/bench"
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError as exc:
+            if getattr(exc, "code", None):  # any HTTP answer means it is up
+                return
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def client(endpoint: str) -> Any:
+    config = Config(inject_host_prefix=False, retries={"max_attempts": 1}, read_timeout=70, max_pool_connections=64)
+    return boto3.client(
+        "stepfunctions", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="bench", aws_secret_access_key="bench", config=config,
+    )
+
+
+def machine(sfn: Any, name: str, states: dict[str, Any]) -> str:
+    definition = json.dumps({"StartAt": next(iter(states)), "States": states})
+    return str(sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE)["stateMachineArn"])
+
+
+def pass_chain(count: int) -> dict[str, Any]:
+    states: dict[str, Any] = {f"P{i}": {"Type": "Pass", "Next": f"P{i + 1}"} for i in range(count - 1)}
+    states[f"P{count - 1}"] = {"Type": "Pass", "End": True}
+    return states
+
+
+def run_to_end(sfn: Any, sm: str, payload: str = "{}") -> tuple[str, float]:
+    began = time.perf_counter()
+    name = uuid.uuid4().hex  # moto does not invent names by itself
+    arn = sfn.start_execution(stateMachineArn=sm, name=name, input=payload)["executionArn"]
+    while sfn.describe_execution(executionArn=arn)["status"] not in TERMINAL:
+        time.sleep(0.001)
+    return arn, time.perf_counter() - began
+
+
+def bench_transitions(sfn: Any, tag: str, repeats: int) -> float:
+    """(A) one execution through 200 Pass states: state transitions per second (best of runs)."""
+    sm = machine(sfn, f"a-{tag}", pass_chain(200))
+    return max(200 / run_to_end(sfn, sm)[1] for _ in range(repeats))
+
+
+def bench_executions(sfn: Any, tag: str, count: int) -> float:
+    """(B) `count` executions of a 5-state machine from 8 client threads: executions per second."""
+    sm = machine(sfn, f"b-{tag}", pass_chain(5))
+    began = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: run_to_end(sfn, sm), range(count)))
+    return count / (time.perf_counter() - began)
+
+
+def bench_map(sfn: Any, tag: str, repeats: int) -> float:
+    """(D2) a Map over 100 items of a Pass: seconds from StartExecution to SUCCEEDED (median)."""
+    states = {
+        "M": {"Type": "Map", "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}, "End": True}
+    }
+    sm = machine(sfn, f"map-{tag}", states)
+    return statistics.median(run_to_end(sfn, sm, json.dumps(list(range(100))))[1] for _ in range(repeats))
+
+
+def bench_history(sfn: Any, tag: str, repeats: int) -> float:
+    """(E) fetching 400 history events in one GetExecutionHistory call (median seconds)."""
+    sm = machine(sfn, f"e-{tag}", pass_chain(199))  # 1 + 199*2 + 1 = 400 events
+    arn, _ = run_to_end(sfn, sm)
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        times.append(time.perf_counter() - began)
+    assert len(events) >= 390, len(events)
+    return statistics.median(times)
+
+
+def bench_dispatch(sfn: Any, tag: str, samples: int) -> tuple[float, float]:
+    """(C) StartExecution → the task in a waiting poller's hands: p50, p95 seconds."""
+    activity = sfn.create_activity(name=f"c-{tag}")["activityArn"]
+    sm = machine(sfn, f"c-{tag}", {"T": {"Type": "Task", "Resource": activity, "End": True}})
+    poller = client(sfn.meta.endpoint_url)
+    latencies = []
+    for _ in range(samples):
+        got: list[float] = []
+        thread = threading.Thread(target=lambda: got.append(_take(poller, activity)))
+        thread.start()
+        time.sleep(0.02)  # the poll is waiting
+        began = time.perf_counter()
+        sfn.start_execution(stateMachineArn=sm)
+        thread.join()
+        latencies.append(got[0] - began)
+    latencies.sort()
+    return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95) - 1]
+
+
+def _take(poller: Any, activity: str) -> float:
+    task = poller.get_activity_task(activityArn=activity)
+    at = time.perf_counter()
+    poller.send_task_success(taskToken=task["taskToken"], output="{}")
+    return at
+
+
+def bench_parallel(sfn: Any, tag: str, repeats: int) -> float:
+    """(D1) a Parallel of 8 activity branches, all answered at once: seconds end to end (median)."""
+    activity = sfn.create_activity(name=f"d-{tag}")["activityArn"]
+    branches = [
+        {"StartAt": f"T{i}", "States": {f"T{i}": {"Type": "Task", "Resource": activity, "End": True}}} for i in range(8)
+    ]
+    sm = machine(sfn, f"d-{tag}", {"P": {"Type": "Parallel", "Branches": branches, "End": True}})
+    pollers = [client(sfn.meta.endpoint_url) for _ in range(8)]
+    times = []
+    for _ in range(repeats):
+        threads = [threading.Thread(target=_take, args=(p, activity)) for p in pollers]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.05)
+        times.append(run_to_end(sfn, sm)[1])
+        for thread in threads:
+            thread.join()
+    return statistics.median(times)
+
+
+def memory_per_execution(sfn: Any, store: redis.Redis, tag: str, count: int) -> tuple[float, float]:
+    """Redis used_memory for `count` finished executions of a 3-state machine: MiB total, bytes each."""
+    sm = machine(sfn, f"mem-{tag}", pass_chain(3))
+    before = int(store.info("memory")["used_memory"])
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: sfn.start_execution(stateMachineArn=sm, input=json.dumps({"i": i})), range(count)))
+    used = int(store.info("memory")["used_memory"]) - before
+    return used / 2**20, used / count
+
+
+def row(label: str, ours: float | None, peer: float | None, unit: str, higher_is_better: bool = True) -> None:
+    def show(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:,.4g} {unit}"
+
+    ratio = ""
+    if ours and peer:
+        ratio = f"{(ours / peer) if higher_is_better else (peer / ours):,.1f}x"
+    print(f"{label:<52} {show(ours):>18} {show(peer):>18} {ratio:>8}")
+
+
+def with_moto(fn: Callable[[Any], Any], sfn: Any | None) -> Any:
+    if sfn is None:
+        return None
+    try:
+        return fn(sfn)
+    except Exception as exc:  # moto is the peer, not the subject: report and go on
+        print(f"  (moto failed: {type(exc).__name__}: {str(exc)[:120]})")
+        return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--no-moto", action="store_true")
+    args = parser.parse_args()
+    scale = 0.25 if args.quick else 1.0
+    tag = str(int(time.time()))
+    with tempfile.TemporaryDirectory() as tmp:
+        redis_port, engine_port, moto_port = free_port(), free_port(), free_port()
+        redis_args = ["redis-server", "--port", str(redis_port), "--dir", tmp, "--appendonly", "yes", "--save", ""]
+        engine_env = {"ENGINE_PORT": str(engine_port), "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOG_LEVEL": "WARNING"}
+        with process(redis_args), process([sys.executable, "-m", "statemachines.engine"], engine_env):
+            time.sleep(0.3)
+            wait_http(f"http://127.0.0.1:{engine_port}/")
+            ours = client(f"http://127.0.0.1:{engine_port}")
+            moto_cm = process([sys.executable, "-m", "moto.server", "-p", str(moto_port)]) if not args.no_moto else None
+            with moto_cm if moto_cm else _nothing():
+                moto = None
+                if moto_cm:
+                    wait_http(f"http://127.0.0.1:{moto_port}/moto-api/")
+                    config = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
+                    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{moto_port}/moto-api/config", data=config, method="POST"))
+                    moto = client(f"http://127.0.0.1:{moto_port}")
+                run_all(ours, moto, redis.Redis(port=redis_port), tag, scale)
+    return 0
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
+def run_all(ours: Any, moto: Any, store: redis.Redis, tag: str, scale: float) -> None:
+    repeats = max(3, int(10 * scale))
+    print(f"{'workload':<52} {'stepline engine':>18} {'moto server':>18} {'ratio':>8}")
+    row("(A) 200 Pass states, one execution", bench_transitions(ours, tag, repeats),
+        with_moto(lambda c: bench_transitions(c, tag, 2), moto), "trans/s")
+    count = max(50, int(200 * scale))
+    row(f"(B) {count} executions x 5 states, 8 threads", bench_executions(ours, tag, count),
+        with_moto(lambda c: bench_executions(c, tag, min(count, 40)), moto), "exec/s")
+    p50, p95 = bench_dispatch(ours, tag, max(20, int(100 * scale)))
+    row("(C) dispatch to waiting poller, p50", p50 * 1000, None, "ms", higher_is_better=False)
+    row("(C) dispatch to waiting poller, p95", p95 * 1000, None, "ms", higher_is_better=False)
+    row("(D) Parallel of 8 activity branches, end to end", bench_parallel(ours, tag, repeats) * 1000, None, "ms", False)
+    row("(D) Map over 100 Pass items, end to end", bench_map(ours, tag, repeats) * 1000,
+        with_moto(lambda c: bench_map(c, tag, 2) * 1000, moto), "ms", False)
+    row("(E) GetExecutionHistory, 400 events", bench_history(ours, tag, repeats * 2) * 1000,
+        with_moto(lambda c: bench_history(c, tag, 3) * 1000, moto), "ms", False)
+    count = int(10_000 * scale)
+    total, each = memory_per_execution(ours, store, tag, count)
+    print(f"Redis used_memory for {count:,} finished 3-state executions: {total:,.1f} MiB ({each:,.0f} bytes each)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

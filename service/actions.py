@@ -1,0 +1,111 @@
+"""What a signed-in person can do to a run: re-run, re-run failed steps, cancel, approve or reject; all audited."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import uuid
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from rq import Queue
+
+from service import approvals
+from service.cancellations import stop_run
+from service.errors import ActionNotAllowedError, RunNotFoundError, StepFunctionsUnavailableError
+from service.job_context import JobContext
+from service.run_index import OPEN_STATUSES
+
+log = logging.getLogger(__name__)
+
+RUNS_QUEUE = "runs"  # the queue service.runs.start_run is served from
+# what a re-run copies from the run it repeats (pipeline, steps and statuses come from starting it)
+RERUN_FIELDS = (
+    *("repository", "event", "ref", "branch", "tag", "sha", "before", "pull_request", "message"),
+    *("author", "trusted", "fork", "delivery_id", "clone_url"),
+)
+REDRIVABLE = (
+    "FAILED",
+    "TIMED_OUT",
+    "ABORTED",
+)  # what RedriveExecution accepts (SUPERSEDED: a newer run exists)
+
+
+class Actions:
+    """The actions, over the jobs' context (run index, Step Functions client, reporter queue)."""
+
+    def __init__(self, ctx: JobContext, store: approvals.ApprovalStore) -> None:
+        self.ctx = ctx
+        self.store = store
+
+    def _run(self, run_id: str) -> dict[str, Any]:
+        run = self.ctx.index.get(run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        return run
+
+    def _audit(self, run_id: str, user: str, action: str, **detail: Any) -> None:
+        self.ctx.index.add_audit(run_id, {"action": action, "by": user, **detail})
+        log.info("%s: %s by %s %s", run_id, action, user, detail or "")
+
+    def rerun(self, run_id: str, user: str) -> dict[str, Any]:
+        """A new run of the same commit with the same execution input (a new run id), started by the run job."""
+        old = self._run(run_id)
+        if old["status"] in OPEN_STATUSES:
+            raise ActionNotAllowedError(run_id, "re-run", "it is still running")
+        if not old.get("execution_input"):
+            raise ActionNotAllowedError(run_id, "re-run", "it never had an execution input")
+        new_id = uuid.uuid4().hex
+        execution_input = {**copy.deepcopy(old["execution_input"]), "run_id": new_id}
+        new = {key: old.get(key) for key in RERUN_FIELDS}
+        new.update(
+            run_id=new_id,
+            execution_input=execution_input,
+            execution_name=f"rerun-{new_id}",
+            status="QUEUED",
+            status_reason=f"re-run of {run_id} by {user}",
+            rerun_of=run_id,
+        )
+        self.ctx.index.create(new)
+        Queue(RUNS_QUEUE, connection=self.ctx.redis).enqueue("service.runs.start_run", new_id)
+        self._audit(run_id, user, "rerun", new_run_id=new_id)
+        self._audit(new_id, user, "created as re-run", of_run_id=run_id)
+        return new
+
+    def redrive(self, run_id: str, user: str) -> dict[str, Any]:
+        """RedriveExecution: only the failed states (and what follows them) run again, in the same execution."""
+        run = self._run(run_id)
+        if run["status"] not in REDRIVABLE or not run.get("execution_arn"):
+            raise ActionNotAllowedError(run_id, "re-run failed steps", f"the run is {run['status'].lower()}")
+        try:
+            self.ctx.sfn.redrive_execution(executionArn=run["execution_arn"])
+        except (ClientError, BotoCoreError) as exc:
+            raise StepFunctionsUnavailableError(run_id, "RedriveExecution", str(exc)) from exc
+        updated = self.ctx.index.transition(
+            run_id,
+            REDRIVABLE,
+            status="RUNNING",
+            status_reason=f"failed steps re-run by {user}",
+            finished_at=None,
+        )
+        self._audit(run_id, user, "redrive")
+        self.ctx.report("report_run_started", run_id)
+        return updated or run
+
+    def cancel(self, run_id: str, user: str) -> dict[str, Any]:
+        """StopExecution; the run is marked cancelled and the reporter closes its open statuses."""
+        run = self._run(run_id)
+        if run["status"] not in OPEN_STATUSES:
+            raise ActionNotAllowedError(run_id, "cancel", f"the run is already {run['status'].lower()}")
+        if not stop_run(self.ctx, run, "ABORTED", f"cancelled by {user}"):
+            raise ActionNotAllowedError(run_id, "cancel", "the run ended meanwhile")
+        self._audit(run_id, user, "cancel")
+        return self._run(run_id)
+
+    def decide(self, approval_id: str, approved: bool, user: str, comment: str = "") -> dict[str, Any]:
+        """Approve (SendTaskSuccess) or reject (SendTaskFailure Stepline.Rejected) a pending approval step."""
+        record = approvals.decide(self.store, self.ctx.sfn, approval_id, approved, user, comment[:500])
+        action = "approve" if approved else "reject"
+        self._audit(record["run_id"], user, action, step=record["step"], comment=comment[:500])
+        return {**record, "decision": action, "decided_at": time.time()}

@@ -1,0 +1,175 @@
+"""Signing in to the dashboard: configured users or the admin token, the session cookie, and CSRF checks.
+
+`python -m service.auth hash` prints a password hash for STEPLINE_USERS.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hmac
+import logging
+import secrets
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from service.config import ServiceConfig
+
+log = logging.getLogger(__name__)
+auth = Blueprint("auth", __name__)
+
+ADMIN = "admin"  # the name the admin token signs in as, in the audit trail
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def init_app(app: Flask, config: ServiceConfig) -> None:
+    """Session cookie settings and the signed-in user on `g` for every request."""
+    app.secret_key = config.secret_key or secrets.token_hex(32)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # a Secure cookie is never sent over plain http, so only ask for it where the service is https
+        SESSION_COOKIE_SECURE=config.public_url.startswith("https://"),
+        SESSION_COOKIE_NAME="stepline_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+    )
+    app.before_request(_load_user)
+    app.context_processor(lambda: {"current_user": g.get("user"), "csrf_token": csrf_token})
+    app.register_blueprint(auth)
+
+
+def _config() -> ServiceConfig:
+    return current_app.config["STEPLINE"]
+
+
+def _load_user() -> None:
+    g.user = session.get("user")
+    g.token_auth = False
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        if check_token(header.removeprefix("Bearer ").strip()):
+            g.user, g.token_auth = ADMIN, True
+        else:
+            abort(401)
+
+
+def check_token(token: str) -> bool:
+    expected = _config().admin_token
+    return bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
+
+
+def check_password(name: str, password: str) -> bool:
+    """True when `name` is a configured user and `password` matches its hash (constant time per user)."""
+    for user, hashed in _config().users:
+        if hmac.compare_digest(user.encode(), name.encode()):
+            return check_password_hash(hashed, password)
+    return False
+
+
+def csrf_token() -> str:
+    """The session's CSRF token, made on first use; forms carry it in `csrf_token`, scripts in X-CSRF-Token."""
+    if CSRF_FIELD not in session:
+        session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    return session[CSRF_FIELD]
+
+
+def check_csrf() -> None:
+    """Abort with 400 unless the request carries the session's CSRF token (bearer-token calls carry no cookie)."""
+    if g.get("token_auth"):
+        return
+    sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
+    expected = session.get(CSRF_FIELD) or ""
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        abort(400, description="missing or invalid CSRF token: reload the page and try again")
+
+
+def require_user(view: Callable[..., Any]) -> Callable[..., Any]:
+    """An action: needs a signed-in user (401 otherwise) and, for cookie sessions, the CSRF token."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not g.get("user"):
+            abort(401, description="sign in to do this")
+        check_csrf()
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def guard_reading() -> Any:
+    """A blueprint's before_request: when reading needs a sign-in, pages redirect to it and the rest get 401."""
+    if not _config().read_requires_login or g.get("user"):
+        return None
+    if request.blueprint == "dashboard":
+        return redirect(url_for("auth.login", next=request.full_path))
+    abort(401, description="sign in to read this")
+
+
+@auth.route("/login", methods=["GET", "POST"])
+def login():
+    config = _config()
+    error = None
+    if request.method == "POST":
+        check_csrf()
+        name = request.form.get("username", "").strip()
+        secret = request.form.get("password", "")
+        user = ADMIN if not name and check_token(secret) else name if check_password(name, secret) else None
+        if user:
+            session.clear()  # a new session id and CSRF token after signing in: no session fixation
+            session.permanent = True
+            session["user"] = user
+            log.info("login: %s signed in from %s", user, request.remote_addr)
+            return redirect(_safe_next(request.args.get("next")))
+        log.warning("login: failed sign-in for %r from %s", name[:64], request.remote_addr)
+        error = "Wrong name, password or token."
+    configured = bool(config.users or config.admin_token)
+    status = 401 if error else 200
+    return render_template("login.html", error=error, configured=configured), status
+
+
+@auth.post("/logout")
+def logout():
+    check_csrf()
+    session.clear()
+    return redirect(url_for("dashboard.runs_page"))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: an open redirect would turn the login page into a phishing tool."""
+    if not target:
+        return url_for("dashboard.runs_page")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("dashboard.runs_page")
+    return target
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] != ["hash"]:
+        print("usage: python -m service.auth hash   (prints a password hash for STEPLINE_USERS)")
+        return 2
+    password = getpass.getpass("password: ")
+    print(generate_password_hash(password, method="pbkdf2:sha256"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,194 @@
+"""The pipeline of a commit: the repository's own definition at that sha, else the service's default.
+
+Read through GitHub's contents API (PyGithub), or with git for file:// repositories when
+STEPLINE_ALLOW_LOCAL_REPOSITORIES is on; parsed (JSON or YAML) and validated before anything starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from github import Auth, Github, GithubException, GithubRetry, UnknownObjectException
+
+from service.config import ServiceConfig
+from service.errors import InvalidPipelineError, PipelineSourceError
+from statemachines.contract import (
+    PLACEHOLDER,
+    activity_pools,
+    pipeline_steps,
+    substitute_activities,
+    walk_states,
+)
+
+log = logging.getLogger(__name__)
+
+PIPELINE_PATHS = (".stepline/pipeline.asl.json", ".stepline/pipeline.asl.yaml")
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "statemachines" / "pipelines" / "default.asl.json"
+DEFAULT_NAME = "default"
+MAX_DEFINITION_BYTES = 1024 * 1024  # AWS's limit on a state machine definition
+VALIDATION_ARN = "arn:aws:states:us-east-1:000000000000:activity:stepline-{pool}"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A validated pipeline: where it came from, its definition (with placeholders) and its steps."""
+
+    name: str
+    path: str
+    definition: dict[str, Any]
+    steps: list[str]
+
+
+def load_pipeline(config: ServiceConfig, run: dict[str, Any]) -> Pipeline:
+    """The run's pipeline; raises InvalidPipelineError (not retried) or PipelineSourceError (retried)."""
+    found = read_pipeline_text(config, run)
+    path, text = found if found else (DEFAULT_NAME, DEFAULT_PATH.read_text())
+    return parse_pipeline(path, text)
+
+
+def read_pipeline_text(config: ServiceConfig, run: dict[str, Any]) -> tuple[str, str] | None:
+    """(path, text) of the repository's own pipeline at the run's sha, or None when it has none."""
+    clone_url, sha = run["clone_url"], run["sha"]
+    for path in PIPELINE_PATHS:
+        if clone_url.startswith("file://") and config.allow_local_repositories:
+            text = _read_git(clone_url, sha, path)
+        else:
+            text = _read_github(config, _code_repository(run), sha, path)
+        if text is not None:
+            return path, text
+    return None
+
+
+def parse_pipeline(path: str, text: str) -> Pipeline:
+    """Parse and validate a definition; every problem is a diagnostic of InvalidPipelineError."""
+    if len(text.encode()) > MAX_DEFINITION_BYTES:
+        raise InvalidPipelineError(
+            path, [_diagnostic("DEFINITION_TOO_LARGE", "the definition is over 1 MiB", "/")]
+        )
+    definition = _parse(path, text)
+    problems = _contract_problems(definition)
+    arns = {pool: VALIDATION_ARN.format(pool=pool) for pool in activity_pools(definition)}
+    problems += _asl_problems(substitute_activities(definition, arns))
+    if problems:
+        raise InvalidPipelineError(path, problems)
+    return Pipeline("ci", path, definition, [spec.step for spec in pipeline_steps(definition)])
+
+
+def _code_repository(run: dict[str, Any]) -> str:
+    # a fork's commits are read from the fork while it exists; refs/pull/N/head lives in the base repository
+    pr = (run.get("execution_input") or {}).get("pull_request") or {}
+    return pr.get("head_repository") or run["repository"]
+
+
+def _read_git(clone_url: str, sha: str, path: str) -> str | None:
+    repo = unquote(urlsplit(clone_url).path)
+    known = subprocess.run(
+        ["git", "-C", repo, "cat-file", "-e", f"{sha}^{{commit}}"], capture_output=True, check=False
+    )
+    if known.returncode != 0:
+        raise PipelineSourceError(repo, sha, "the commit is not in the local repository")
+    shown = subprocess.run(["git", "-C", repo, "show", f"{sha}:{path}"], capture_output=True, check=False)
+    return shown.stdout.decode("utf-8", "replace") if shown.returncode == 0 else None
+
+
+def _read_github(config: ServiceConfig, repository: str, sha: str, path: str) -> str | None:
+    auth = Auth.Token(config.github_token) if config.github_token else None
+    github = Github(base_url=config.github_api_url, auth=auth, timeout=10, retry=GithubRetry(total=3), lazy=True)
+    try:
+        content = github.get_repo(repository).get_contents(path, ref=sha)
+    except UnknownObjectException:
+        return None
+    except GithubException as exc:
+        raise PipelineSourceError(repository, sha, f"GitHub answered {exc.status}") from exc
+    finally:
+        github.close()
+    if isinstance(content, list):
+        raise InvalidPipelineError(path, [_diagnostic("NOT_A_FILE", f"{path} is a directory", "/")])
+    return content.decoded_content.decode("utf-8", "replace")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors' aliases: a few lines of aliases can expand to gigabytes (billion laughs)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("YAML aliases (*name) are not allowed in a pipeline")
+        return super().compose_node(parent, index)
+
+
+def _parse(path: str, text: str) -> dict[str, Any]:
+    try:
+        doc = yaml.load(text, Loader=_NoAliasLoader) if path.endswith(".yaml") else json.loads(text)  # noqa: S506
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InvalidPipelineError(
+            path, [_diagnostic("INVALID_JSON_DESCRIPTION", f"cannot parse: {exc}", "/")]
+        ) from None
+    if not isinstance(doc, dict):
+        raise InvalidPipelineError(
+            path, [_diagnostic("SCHEMA_VALIDATION_FAILED", "the definition must be an object", "/")]
+        )
+    return doc
+
+
+def _contract_problems(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    problems = []
+    for state_path, _, state in walk_states(definition):
+        resource = state.get("Resource")
+        if (
+            isinstance(resource, str)
+            and resource.startswith("${activity:")
+            and not PLACEHOLDER.match(resource)
+        ):
+            message = f"{resource!r} is not ${{activity:<pool>}} (pool: a-z, 0-9 and '-')"
+            problems.append(
+                _diagnostic("INVALID_ACTIVITY_PLACEHOLDER", message, f"/States/{state_path}/Resource")
+            )
+    return problems
+
+
+def _asl_problems(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """The engine's validation when it is installed; otherwise the few checks every definition needs."""
+    try:
+        from statemachines.engine.validation import validate_definition  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return _basic_problems(definition)
+    found = validate_definition(definition)
+    return [
+        _diagnostic(d.code, d.message, d.location)
+        for d in found
+        if getattr(d, "severity", "ERROR") == "ERROR"
+    ]
+
+
+def _basic_problems(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    states = definition.get("States")
+    if not isinstance(states, dict) or not states:
+        return [_diagnostic("SCHEMA_VALIDATION_FAILED", "'States' must be a non-empty object", "/States")]
+    problems = []
+    if definition.get("StartAt") not in states:
+        problems.append(_diagnostic("MISSING_TRANSITION_TARGET", "'StartAt' names no state", "/StartAt"))
+    for name, state in states.items():
+        if not isinstance(state, dict) or not isinstance(state.get("Type"), str):
+            problems.append(
+                _diagnostic("SCHEMA_VALIDATION_FAILED", "every state needs a 'Type'", f"/States/{name}")
+            )
+        elif isinstance(state.get("Next"), str) and state["Next"] not in states:
+            problems.append(
+                _diagnostic(
+                    "MISSING_TRANSITION_TARGET",
+                    f"'Next' names no state: {state['Next']}",
+                    f"/States/{name}/Next",
+                )
+            )
+    return problems
+
+
+def _diagnostic(code: str, message: str, location: str) -> dict[str, Any]:
+    return {"code": code, "message": message, "location": location, "severity": "ERROR"}

@@ -1,0 +1,157 @@
+"""The reconciler: when an execution ends, its run gets its final status and every owned context ends.
+
+Runs as rq jobs: `reconcile_run` after each step report (a nudge) and `sweep_open_runs` every
+STEPLINE_RECONCILE_INTERVAL_SECONDS (rq's scheduler; the jobs process schedules the first). The sweep
+is what makes a crash harmless: whatever died (a worker, the jobs process mid-job), open runs whose
+execution ended are finalised, and statuses claimed but never posted are posted again.
+Works the same on AWS: only DescribeExecution and GetExecutionHistory are called.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from rq import Queue
+
+from service.contexts import PHASE_FINAL
+from service.job_context import JobContext, job_context
+from service.publisher import enqueue_publish, submit
+from service.reporter import closed_for_run, load_run, note_redrives, run_contexts
+from service.run_index import OPEN_STATUSES
+from service.run_outcome import ENDED, RunOutcome, outcome_of
+from service.status_order import StatusLedger
+
+log = logging.getLogger(__name__)
+
+SWEEP_BATCH = 500  # open runs looked at per sweep; more wait for the next one
+MAX_HISTORY_EVENTS = 25_000  # AWS's own limit per execution
+LOST_AFTER = 600  # seconds: a run whose execution is gone this long after creation is closed as lost
+SWEEP_JOB = "stepline-reconcile-sweep-"
+
+
+def reconcile_run(run_id: str) -> str:
+    """rq job: finalise the run if its execution has ended; returns the run's status."""
+    ctx = job_context()
+    run = load_run(ctx, run_id)
+    if run is None:
+        return "MISSING"
+    return reconcile(ctx, run)
+
+
+def reconcile(ctx: JobContext, run: dict[str, Any]) -> str:
+    """Ask Step Functions how the run's execution is doing; finalise it when it has ended."""
+    if run["status"] not in OPEN_STATUSES or not run.get("execution_arn"):
+        return str(run["status"])  # stopped runs are closed by report_run_cancelled; unstarted by start_run
+    try:
+        describe = ctx.sfn.describe_execution(executionArn=run["execution_arn"])
+    except ctx.sfn.exceptions.ExecutionDoesNotExist:
+        if time.time() - float(run["created_at"]) < LOST_AFTER:
+            return str(run["status"])
+        describe = {"status": "ABORTED", "cause": "execution lost: Step Functions no longer knows it"}
+        return finalise_run(ctx, run, describe, [])
+    if describe["status"] not in ENDED:
+        return str(run["status"])
+    return finalise_run(ctx, run, describe, read_history(ctx.sfn, run["execution_arn"]))
+
+
+def finalise_run(
+    ctx: JobContext, run: dict[str, Any], describe: dict[str, Any], history: list[dict[str, Any]]
+) -> str:
+    """Close every context of an ended run from DescribeExecution and GetExecutionHistory results.
+
+    Contexts already closed by this run (a worker's final report, a cancel) keep what they say; the
+    rest get the execution's verdict. Statuses are claimed before the run leaves the open set, so a
+    crash in between is repaired by the next sweep, never left pending.
+    """
+    run = note_redrives(ctx, run, int(describe.get("redriveCount") or 0))
+    outcome = outcome_of(describe, history, list(run.get("steps") or []), run.get("status_reason") or "")
+    at_ms = int((outcome.finished_at or time.time()) * 1000)
+    contexts = run_contexts(ctx, run)
+    updates = [contexts.overall(outcome.overall.state, outcome.overall.description, PHASE_FINAL, at_ms)]
+    updates += [
+        contexts.step(s, v.state, v.description, PHASE_FINAL, at_ms) for s, v in outcome.steps.items()
+    ]
+    ledger = StatusLedger(ctx.redis)
+    claimed = submit(ctx, [update for update in updates if not closed_for_run(ledger, update)])
+    _close_run(ctx, run, outcome)
+    log.info("%s: execution %s; %d context(s) closed", run["run_id"], outcome.status.lower(), claimed)
+    return outcome.status
+
+
+def read_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every history event (with inputs: they name the steps), following nextToken."""
+    events: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000, "includeExecutionData": True}
+    while len(events) < MAX_HISTORY_EVENTS:
+        page = sfn.get_execution_history(**params)
+        events += page["events"]
+        if not page.get("nextToken"):
+            break
+        params["nextToken"] = page["nextToken"]
+    return events
+
+
+def sweep_open_runs() -> dict[str, int]:
+    """rq job: reconcile every open run, and post again statuses whose job died; returns counts."""
+    ctx = job_context()
+    runs = [r for status in OPEN_STATUSES for r in ctx.index.list_runs(limit=SWEEP_BATCH, status=status)]
+    finalised = 0
+    for listed in runs:
+        run = load_run(ctx, listed["run_id"])
+        try:
+            finalised += run is not None and reconcile(ctx, run) in ENDED
+        except (ClientError, BotoCoreError) as exc:  # Step Functions unreachable: the next sweep tries again
+            log.warning("%s: reconcile failed: %s", listed["run_id"], exc)
+    reposted = repost_unposted(ctx)
+    if runs or reposted:
+        log.info(
+            "sweep: %d open run(s), %d finalised, %d status(es) posted again", len(runs), finalised, reposted
+        )
+    return {"open": len(runs), "finalised": finalised, "reposted": reposted}
+
+
+def repost_unposted(ctx: JobContext) -> int:
+    """Statuses claimed long enough ago that their publish job (and all its retries) must have died."""
+    patience = sum(ctx.config.status_retry_intervals) + 2 * ctx.config.reconcile_interval
+    ledger = StatusLedger(ctx.redis)
+    stale = ledger.dirty(time.time() - patience)
+    for ref, _ in stale:
+        ledger.touch_dirty(ref)  # the next sweep waits a full patience again
+        enqueue_publish(ctx, ref)
+    return len(stale)
+
+
+def scheduled_sweep() -> dict[str, int]:
+    """rq job: one sweep, then the next one scheduled, whatever this one met."""
+    try:
+        return sweep_open_runs()
+    finally:
+        ctx = job_context()
+        schedule_sweep(ctx.statuses, ctx.config.reconcile_interval)
+
+
+def schedule_sweep(queue: Queue, interval: int) -> None:
+    """Schedule the next sweep at the next interval boundary; one job id per slot, so several jobs
+    processes (or a restarted one) schedule it once."""
+    slot = int(time.time() // interval) + 1
+    queue.enqueue_at(
+        datetime.fromtimestamp(slot * interval, UTC),
+        scheduled_sweep,
+        job_id=f"{SWEEP_JOB}{slot}",
+        result_ttl=interval * 4,
+        failure_ttl=24 * 3600,
+    )
+
+
+def _close_run(ctx: JobContext, run: dict[str, Any], outcome: RunOutcome) -> None:
+    ctx.index.transition(
+        run["run_id"],
+        OPEN_STATUSES,
+        status=outcome.status,
+        status_reason=outcome.overall.description,
+        finished_at=outcome.finished_at or time.time(),
+    )

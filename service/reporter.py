@@ -1,0 +1,215 @@
+"""The reporter: rq jobs on "statuses" that turn run events into commit statuses for every owned context.
+
+Each job only decides what every context should say and claims it in the ledger (service/status_order.py);
+service/publisher.py posts. So jobs may run, retry or repeat in any order: a claim older than what a
+context already wants is dropped, and a terminal state is never replaced by a pending one of the same run.
+Enqueued by path by the run jobs and the workers: report_run_started, report_step, report_run_skipped,
+report_run_invalid, report_run_cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from rq import get_current_job
+
+from service.contexts import (
+    PHASE_FINAL,
+    PHASE_STARTED,
+    PHASE_STEP_DONE,
+    PHASE_STEP_PENDING,
+    STATES,
+    RunContexts,
+    StatusUpdate,
+    order_key,
+)
+from service.job_context import JobContext, job_context
+from service.publisher import submit
+from service.run_index import OPEN_STATUSES
+from service.status_order import ContextRef, StatusLedger
+
+log = logging.getLogger(__name__)
+
+REDRIVES_KEY = "stepline:status:redrives:"
+RECONCILE_NUDGE_SECONDS = 2  # the execution ends just after its last step reports; look then
+STEP_WORDS = {"pending": "running", "success": "passed", "failure": "failed", "error": "could not run"}
+
+
+def report_run_started(run_id: str) -> int:
+    """Every context the run's pipeline owns becomes pending; returns how many updates were claimed."""
+    ctx = job_context()
+    run = load_run(ctx, run_id)
+    if run is None:
+        return 0
+    run, keep = _start_generation(ctx, run)
+    at_ms = _ms(run.get("started_at") or run["created_at"])
+    contexts = run_contexts(ctx, run)
+    updates = [contexts.overall("pending", "running", PHASE_STARTED, at_ms)]
+    updates += [
+        contexts.step(step, "pending", "waiting for a worker", PHASE_STARTED, at_ms)
+        for step in contexts.steps
+        if step not in keep
+    ]
+    return _submit(ctx, run_id, "started", updates)
+
+
+def report_step(run_id: str, step: str, state: str, description: str, at_ms: int) -> int:
+    """A worker took (pending) or finished (success, failure, error) one step."""
+    ctx = job_context()
+    run = load_run(ctx, run_id)
+    if run is None or state not in STATES:
+        log.warning("%s: status %r of step %r dropped (unknown run or state)", run_id, state, step)
+        return 0
+    contexts = run_contexts(ctx, run)
+    if step not in contexts.steps:
+        log.warning(
+            "%s: step %r is not in the run's pipeline %s; posting it anyway", run_id, step, contexts.steps
+        )
+    phase = PHASE_STEP_PENDING if state == "pending" else PHASE_STEP_DONE
+    words = description.strip() or STEP_WORDS[state]
+    claimed = _submit(ctx, run_id, f"step {step} {state}", [contexts.step(step, state, words, phase, at_ms)])
+    if state != "pending":
+        nudge_reconcile(ctx, run_id)
+    return claimed
+
+
+def report_run_skipped(run_id: str, reason: str) -> int:
+    """[skip ci] and the like: every owned context is a success that says it was skipped."""
+    ctx = job_context()
+    run = load_run(ctx, run_id)
+    if run is None:
+        return 0
+    words = f"skipped: {reason or 'not built'}"
+    updates = run_contexts(ctx, run).every("success", words, PHASE_FINAL, _event_ms(run))
+    return _submit(ctx, run_id, "skipped", updates)
+
+
+def report_run_invalid(run_id: str) -> int:
+    """The pipeline failed validation: the overall context is an error naming the problem."""
+    ctx = job_context()
+    run = load_run(ctx, run_id)
+    if run is None:
+        return 0
+    problem = run.get("status_reason") or _first_problem(run.get("validation")) or "invalid pipeline"
+    contexts = run_contexts(ctx, run)
+    at_ms = _event_ms(run)
+    updates = [contexts.overall("error", problem, PHASE_FINAL, at_ms)]
+    updates += [
+        contexts.step(s, "error", "not run: invalid pipeline", PHASE_FINAL, at_ms) for s in contexts.steps
+    ]
+    return _submit(ctx, run_id, "invalid", updates)
+
+
+def report_run_cancelled(run_id: str, reason: str) -> int:
+    """Superseded or cancelled: every context of the run that is still open gets an error saying so."""
+    ctx = job_context()
+    run = load_run(ctx, run_id)
+    if run is None:
+        return 0
+    contexts = run_contexts(ctx, run)
+    words = reason or "cancelled"
+    at_ms = _event_ms(run)
+    candidates = contexts.every("error", words, PHASE_FINAL, at_ms)
+    updates = [u for u in candidates if not closed_for_run(StatusLedger(ctx.redis), u)]
+    return _submit(ctx, run_id, "cancelled", updates)
+
+
+def load_run(ctx: JobContext, run_id: str) -> dict[str, Any] | None:
+    """The run record, with the redrive generation the reporter keeps beside it."""
+    run = ctx.index.get(run_id)
+    if run is None:
+        log.warning("%s: no such run, no status to report", run_id)
+        return None
+    redrives = ctx.redis.get(REDRIVES_KEY + run_id)
+    return {**run, "redrive_count": int(redrives or 0)}
+
+
+def note_redrives(ctx: JobContext, run: dict[str, Any], count: int) -> dict[str, Any]:
+    """Remember a redriven execution's count (only ever raised), so its new reports outrank the last end."""
+    if count > int(run.get("redrive_count") or 0):
+        ctx.redis.set(REDRIVES_KEY + run["run_id"], count, ex=30 * 24 * 3600)
+        return {**run, "redrive_count": count}
+    return run
+
+
+def run_contexts(ctx: JobContext, run: dict[str, Any]) -> RunContexts:
+    return RunContexts(run, ctx.config.status_prefix, ctx.config.public_url)
+
+
+def closed_for_run(ledger: StatusLedger, update: StatusUpdate) -> bool:
+    """True when the context already holds a terminal state of this run and generation (or anything newer)."""
+    wanted = ledger.wanted(ContextRef.of(update))
+    if wanted is None:
+        return False
+    if wanted.order[:3] == update.order[:3]:
+        return wanted.terminal
+    return wanted.order > update.order  # a newer run owns it now
+
+
+def nudge_reconcile(ctx: JobContext, run_id: str) -> None:
+    """Have the reconciler look at the run soon: its execution may have just ended."""
+    # one nudge per run in flight, however many steps report at once
+    options: dict[str, Any] = {"job_id": f"stepline-reconcile-{run_id}", "result_ttl": 60}
+    if RECONCILE_NUDGE_SECONDS > 0:
+        delay = timedelta(seconds=RECONCILE_NUDGE_SECONDS)
+        ctx.statuses.enqueue_in(delay, "service.reconcile.reconcile_run", run_id, **options)
+    else:
+        ctx.statuses.enqueue("service.reconcile.reconcile_run", run_id, **options)
+
+
+def _start_generation(ctx: JobContext, run: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """A redrive starts the run's next generation; steps that passed before it keep their success.
+
+    A start reported for an open run whose overall context already ended in this generation is a
+    redrive (a repeated job of an ended run finds the run closed): only the failed part runs again.
+    """
+    ledger = StatusLedger(ctx.redis)
+    contexts = run_contexts(ctx, run)
+    overall = ledger.wanted(ContextRef.of(contexts.overall("pending", "", PHASE_STARTED, 0)))
+    if overall is None or run["status"] not in OPEN_STATUSES or not overall.terminal:
+        return run, set()
+    if overall.order[:3] != order_key(run, PHASE_STARTED, 0)[:3]:
+        return run, set()  # another run, or a generation already started
+    run = note_redrives(ctx, run, int(run.get("redrive_count") or 0) + 1)
+    kept = set()
+    for step in contexts.steps:
+        wanted = ledger.wanted(ContextRef.of(contexts.step(step, "pending", "", PHASE_STARTED, 0)))
+        if wanted is not None and wanted.run_id == run["run_id"] and wanted.state == "success":
+            kept.add(step)
+    log.info(
+        "%s: redriven (generation %s); passed steps stay passed: %s",
+        run["run_id"],
+        run["redrive_count"],
+        sorted(kept),
+    )
+    return run, kept
+
+
+def _submit(ctx: JobContext, run_id: str, what: str, updates: list[StatusUpdate]) -> int:
+    claimed = submit(ctx, updates)
+    log.info("%s: %s: %d of %d status update(s) are the newest", run_id, what, claimed, len(updates))
+    return claimed
+
+
+def _event_ms(run: dict[str, Any]) -> int:
+    """When the event happened: the run's end, else when this job was enqueued (the same on every retry)."""
+    if run.get("finished_at"):
+        return _ms(run["finished_at"])
+    job = get_current_job()
+    if job is not None and job.created_at is not None:
+        return int(job.created_at.timestamp() * 1000)
+    return int(time.time() * 1000)
+
+
+def _first_problem(validation: Any) -> str:
+    if isinstance(validation, list) and validation:
+        first = validation[0]
+        return str(first.get("message") if isinstance(first, dict) else first)
+    return str(validation or "")
+
+
+def _ms(seconds: float) -> int:
+    return int(float(seconds) * 1000)

@@ -1,0 +1,171 @@
+"""Everything the run page and its JSON API show for one run, gathered from the run index, Step Functions and logs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from service.approvals import ApprovalStore
+from service.errors import RunNotFoundError, StepFunctionsUnavailableError
+from service.execution_reader import ExecutionReader
+from service.run_graph import build_graph
+from service.run_index import STATUSES, RunIndex
+from service.run_view import format_duration, run_summary
+from statemachines.step_logs import StepLogReader
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 25
+UNFILTERED_WINDOW = 1000  # branch or PR filters without a repository look through this many recent runs
+HISTORY_ROWS = 2000  # the history table shows the newest this many events
+DETAIL_CHARS = 600
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """The runs page's filters, from the query string (unknown or malformed values are ignored)."""
+
+    repository: str | None = None
+    branch: str | None = None
+    pull_request: int | None = None
+    status: str | None = None
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Any) -> RunFilters:
+        pr = args.get("pr", "").strip().lstrip("#")
+        status = args.get("status", "").strip().upper()
+        page = args.get("page", "1")
+        return cls(
+            repository=args.get("repository", "").strip()[:200] or None,
+            branch=args.get("branch", "").strip()[:250] or None,
+            pull_request=int(pr) if pr.isdigit() and len(pr) < 10 else None,
+            status=status if status in STATUSES else None,
+            page=max(1, min(int(page), 100_000)) if page.isdigit() and len(page) < 7 else 1,
+        )
+
+    def query(self, **changes: Any) -> dict[str, Any]:
+        """Query-string arguments of these filters (for links to other pages of the same list)."""
+        values = {"repository": self.repository, "branch": self.branch, "pr": self.pull_request}
+        values |= {"status": self.status, "page": self.page if self.page > 1 else None, **changes}
+        return {key: value for key, value in values.items() if value not in (None, "")}
+
+
+class RunDetails:
+    """Reads for the dashboard; one per app (clients and caches are shared by its threads)."""
+
+    def __init__(
+        self, index: RunIndex, reader: ExecutionReader, logs: StepLogReader, store: ApprovalStore
+    ) -> None:
+        self.index = index
+        self.reader = reader
+        self.logs = logs
+        self.approvals = store
+
+    def runs(self, filters: RunFilters, web_url: str) -> tuple[list[dict[str, Any]], bool]:
+        """(summaries of one page of runs, whether a next page exists), newest first."""
+        offset = (filters.page - 1) * PAGE_SIZE
+        if filters.repository is None and (filters.branch or filters.pull_request is not None):
+            recent = self.index.list_runs(limit=UNFILTERED_WINDOW, status=filters.status)
+            matching = [run for run in recent if _matches(run, filters)]
+            found = matching[offset : offset + PAGE_SIZE + 1]
+        else:
+            found = self.index.list_runs(
+                limit=PAGE_SIZE + 1,
+                offset=offset,
+                repository=filters.repository,
+                branch=filters.branch,
+                pull_request=filters.pull_request,
+                status=filters.status,
+            )
+        return [run_summary(run, web_url) for run in found[:PAGE_SIZE]], len(found) > PAGE_SIZE
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        run = self.index.get(run_id) if len(run_id) <= 200 else None
+        if run is None:
+            raise RunNotFoundError(run_id)
+        return run
+
+    def overview(self, run_id: str, web_url: str) -> dict[str, Any]:
+        """The run page's header, steps, pending approvals and audit trail (no Step Functions calls)."""
+        run = self.run(run_id)
+        return {
+            "run": run_summary(run, web_url),
+            "record": run,
+            "steps": self.steps(run),
+            "approvals": self.approvals.for_run(run_id),
+            "audit": list(reversed(self.index.audit(run_id))),
+        }
+
+    def steps(self, run: dict[str, Any]) -> list[dict[str, Any]]:
+        """The run's build steps in pipeline order, each with its latest log attempt and duration."""
+        latest: dict[str, dict[str, Any]] = {}
+        for meta in self.logs.list_logs(run["run_id"]):
+            if meta["attempt"] >= latest.get(meta["step"], {}).get("attempt", 0):
+                latest[meta["step"]] = meta
+        names = list(run.get("steps") or []) + [s for s in latest if s not in (run.get("steps") or [])]
+        return [_step_row(name, latest.get(name)) for name in names]
+
+    def graph(self, run_id: str) -> dict[str, Any]:
+        """The graph model and the history table (Step Functions calls; cached once the execution ended)."""
+        run = self.run(run_id)
+        try:
+            definition = self.reader.definition(run)
+            events, cut = self.reader.history(run)
+        except StepFunctionsUnavailableError as exc:
+            return {"graph": None, "history": [], "history_cut": False, "error": exc.reason}
+        if definition is None:
+            return {"graph": None, "history": [], "history_cut": False, "error": None}
+        return {
+            "graph": build_graph(definition, events),
+            "history": [_history_row(event) for event in events[-HISTORY_ROWS:]],
+            "history_cut": cut or len(events) > HISTORY_ROWS,
+            "error": None,
+        }
+
+
+def _matches(run: dict[str, Any], filters: RunFilters) -> bool:
+    if filters.branch and run.get("branch") != filters.branch:
+        return False
+    return filters.pull_request is None or run.get("pull_request") == filters.pull_request
+
+
+def _step_row(name: str, meta: dict[str, Any] | None) -> dict[str, Any]:
+    if meta is None:
+        return {
+            "step": name,
+            "status": "not started",
+            "attempt": None,
+            "duration": "-",
+            "lines": 0,
+            "cut": False,
+        }
+    end_ms = meta.get("finished_ms") or meta.get("updated_ms") or meta["started_ms"]
+    seconds = max(0, end_ms - meta["started_ms"]) / 1000
+    return {
+        "step": name,
+        "status": meta.get("status") or ("finished" if meta["finished"] else "running"),
+        "attempt": meta["attempt"],
+        "duration_seconds": seconds,
+        "duration": format_duration(seconds),
+        "finished": meta["finished"],
+        "exit_code": meta.get("exit_code"),
+        "lines": meta["lines"],
+        "cut": meta["cut_bytes"] > 0,
+        "worker": meta.get("worker"),
+    }
+
+
+def _history_row(event: dict[str, Any]) -> dict[str, Any]:
+    details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
+    shown = {k: v for k, v in details.items() if not k.endswith("Details")}
+    text = ", ".join(f"{k}={v}" for k, v in shown.items() if k != "name")
+    return {
+        "id": event.get("id"),
+        "previous": event.get("previousEventId"),
+        "type": event.get("type"),
+        "timestamp": event.get("timestamp"),
+        "state": details.get("name"),
+        "detail": text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "…",
+    }

@@ -1,0 +1,165 @@
+"""Runs: the record a trigger becomes, and the rq jobs that start it or skip it.
+
+The webhook creates the run (QUEUED, or SKIPPED for [skip ci]) and enqueues `start_run(run_id)` or
+`skip_run(run_id)` on the "runs" queue. start_run loads and validates the commit's pipeline, deploys
+it, starts the execution under a name derived from the delivery (a retried job never starts twice),
+asks the reporter for pending statuses and stops the runs it supersedes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from service.cancellations import stop_execution, supersede_older
+from service.deliveries import execution_name
+from service.errors import InvalidPipelineError
+from service.job_context import JobContext, job_context
+from service.pipeline_source import Pipeline, load_pipeline
+from service.run_index import OPEN_STATUSES
+from service.sfn import role_arn
+from service.triggers import SKIP, Trigger
+from statemachines.deploy import ensure_pipeline
+
+log = logging.getLogger(__name__)
+
+RUNS_QUEUE = "runs"
+# Deploying is 1 + (number of pools) API calls per run; a deployed definition never changes, so remember
+# its ARN (in Redis: rq forks a work horse per job, so process memory forgets after every job)
+DEPLOYED_KEY = "stepline:deployed:"
+DEPLOYED_TTL_SECONDS = 24 * 3600
+MAX_INPUT_BYTES = 32 * 1024  # Step Functions takes 256 KiB; ours is a few hundred bytes, bounded by triggers
+
+
+def new_run(trigger: Trigger, hook_id: str) -> dict[str, Any]:
+    """The run record a build or skip trigger becomes (not yet stored)."""
+    run_id = uuid.uuid4().hex
+    data = trigger.to_dict()
+    pr = data["pull_request"]
+    execution_input = {
+        "run_id": run_id,
+        **{key: data[key] for key in ("delivery_id", "event", "repository", "clone_url", "private", "ref")},
+        **{key: data[key] for key in ("branch", "tag", "sha", "before", "pull_request", "fork", "trusted")},
+        "message": data["message"],
+        "author": data["author"],
+    }
+    if len(json.dumps(execution_input)) > MAX_INPUT_BYTES:  # cannot happen with bounded triggers; be sure
+        execution_input["message"] = execution_input["message"][:200]
+    skipped = trigger.action == SKIP
+    return {
+        **{key: data[key] for key in ("repository", "event", "ref", "branch", "tag", "sha", "before")},
+        **{key: data[key] for key in ("message", "author", "trusted", "fork", "delivery_id", "clone_url")},
+        "run_id": run_id,
+        "pull_request": pr["number"] if pr else None,
+        "execution_input": execution_input,
+        "execution_name": execution_name(hook_id, trigger.delivery_id),
+        "status": "SKIPPED" if skipped else "QUEUED",
+        "status_reason": trigger.reason,
+        "finished_at": time.time() if skipped else None,
+    }
+
+
+def start_run(run_id: str) -> str:
+    """rq job: start a QUEUED run's execution; returns the run's status afterwards."""
+    ctx = job_context()
+    run = ctx.index.get(run_id)
+    if run is None:
+        log.warning("%s: no such run, nothing to start", run_id)
+        return "MISSING"
+    if run["status"] != "QUEUED":
+        log.info("%s: already %s, not starting it", run_id, run["status"])
+        return run["status"]
+    try:
+        pipeline = load_pipeline(ctx.config, run)
+    except InvalidPipelineError as exc:
+        return _mark_invalid(ctx, run, exc)
+    ctx.index.update(run_id, pipeline=pipeline.name, steps=pipeline.steps, pipeline_path=pipeline.path)
+    arn, execution_arn = _deploy_and_start(ctx, run, pipeline)
+    started = ctx.index.transition(
+        run_id,
+        ("QUEUED",),
+        status="RUNNING",
+        state_machine_arn=arn,
+        execution_arn=execution_arn,
+        started_at=time.time(),
+    )
+    if started is None:  # cancelled or superseded while we were starting it
+        stop_execution(
+            ctx, run_id, execution_arn, "Stepline.Cancelled", "the run was cancelled before it started"
+        )
+        return "ABORTED"
+    log.info("%s: started %s for %s@%s", run_id, execution_arn, run["repository"], run["sha"][:12])
+    ctx.index.add_audit(run_id, {"action": "started", "execution_arn": execution_arn})
+    ctx.report("report_run_started", run_id)
+    supersede_older(ctx, started)
+    return "RUNNING"
+
+
+def skip_run(run_id: str) -> str:
+    """rq job: a [skip ci] run starts nothing, but the reporter marks every context it owns as skipped."""
+    ctx = job_context()
+    run = ctx.index.get(run_id)
+    if run is None:
+        log.warning("%s: no such run, nothing to skip", run_id)
+        return "MISSING"
+    try:
+        pipeline = load_pipeline(ctx.config, run)
+        ctx.index.update(run_id, pipeline=pipeline.name, steps=pipeline.steps, pipeline_path=pipeline.path)
+    except InvalidPipelineError as exc:
+        # nothing runs either way; the overall context still gets its "skipped"
+        log.info("%s: skipped commit has an invalid pipeline: %s", run_id, exc)
+    log.info("%s: skipped (%s)", run_id, run["status_reason"])
+    ctx.report("report_run_skipped", run_id, run["status_reason"])
+    return "SKIPPED"
+
+
+def _deploy_and_start(ctx: JobContext, run: dict[str, Any], pipeline: Pipeline) -> tuple[str, str]:
+    """(state machine ARN, execution ARN); a deployment is remembered in Redis, redeployed if it vanished."""
+    config = ctx.config
+    identity = f"{config.sfn_endpoint_url}\n{config.state_machine_prefix}\n{pipeline.name}\n"
+    key = (
+        DEPLOYED_KEY
+        + hashlib.sha256((identity + json.dumps(pipeline.definition, sort_keys=True)).encode()).hexdigest()
+    )
+    remembered = ctx.redis.get(key)
+    if remembered:
+        arn = remembered.decode()
+        try:
+            return arn, _start_execution(ctx, run, arn)
+        except ctx.sfn.exceptions.StateMachineDoesNotExist:
+            log.info("%s: %s is gone, deploying the pipeline again", run["run_id"], arn)
+    arn = ensure_pipeline(
+        ctx.sfn, pipeline.definition, pipeline.name, role_arn(config), config.state_machine_prefix
+    )
+    ctx.redis.set(key, arn, ex=DEPLOYED_TTL_SECONDS)
+    return arn, _start_execution(ctx, run, arn)
+
+
+def _start_execution(ctx: JobContext, run: dict[str, Any], state_machine_arn: str) -> str:
+    name = run["execution_name"]
+    try:
+        response = ctx.sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=name, input=json.dumps(run["execution_input"])
+        )
+        return response["executionArn"]
+    except ctx.sfn.exceptions.ExecutionAlreadyExists:
+        # a retry of this job after StartExecution succeeded: the delivery's execution already runs
+        log.info("%s: execution %s already exists", run["run_id"], name)
+        return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+
+def _mark_invalid(ctx: JobContext, run: dict[str, Any], exc: InvalidPipelineError) -> str:
+    reason = f"invalid pipeline {exc.path}: {exc.diagnostics[0]['message'] if exc.diagnostics else exc}"
+    updated = ctx.index.transition(
+        run["run_id"], OPEN_STATUSES, status="INVALID", status_reason=reason, validation=exc.diagnostics,
+        finished_at=time.time(), pipeline_path=exc.path,
+    )  # fmt: skip
+    if updated is None:
+        return ctx.index.get(run["run_id"])["status"]  # type: ignore[index]
+    log.info("%s: %s", run["run_id"], reason)
+    ctx.report("report_run_invalid", run["run_id"])
+    return "INVALID"

@@ -1,0 +1,80 @@
+"""`python -m statemachines deploy`: create or update Stepline's activities and pipelines in AWS Step Functions."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+
+from statemachines.catalog import DEFAULT_PIPELINE, load_pipeline, shipped_pipelines
+from statemachines.config import DeployConfig
+from statemachines.errors import SteplineError
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m statemachines", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    deploy = commands.add_parser("deploy", help="create or update activities and state machines (idempotent)")
+    which = deploy.add_mutually_exclusive_group()
+    which.add_argument(
+        "--pipeline",
+        action="append",
+        metavar="NAME|PATH",
+        help=f"a shipped pipeline ({', '.join(shipped_pipelines())}) or a pipeline file; repeatable "
+        f"(default: {DEFAULT_PIPELINE})",
+    )
+    which.add_argument("--all", action="store_true", help="every shipped pipeline")
+    deploy.add_argument("--region", help="AWS region (default: AWS_REGION)")
+    deploy.add_argument("--prefix", help="name prefix of activities and state machines (default: stepline)")
+    deploy.add_argument(
+        "--role-arn", help="the state machines' execution role (default: STEPLINE_SFN_ROLE_ARN)"
+    )
+    deploy.add_argument(
+        "--endpoint-url", help="a Step Functions endpoint other than AWS (default: SFN_ENDPOINT_URL)"
+    )
+    deploy.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
+    return parser
+
+
+def run(args: argparse.Namespace, config: DeployConfig) -> int:
+    """Deploy the chosen pipelines and print one line per resource."""
+    import boto3
+
+    from statemachines.aws_deploy import deploy_pipelines
+
+    names = list(shipped_pipelines()) if args.all else args.pipeline or [DEFAULT_PIPELINE]
+    pipelines = dict(load_pipeline(name) for name in names)
+    # boto3's standard credential chain: environment, shared config/SSO profile, instance or task role
+    sfn = boto3.client(
+        "stepfunctions", region_name=config.region, endpoint_url=config.sfn_endpoint_url or None
+    )
+    actions = deploy_pipelines(sfn, pipelines, config.prefix, config.role_arn, dry_run=args.dry_run)
+    verb = "would be " if args.dry_run else ""
+    for action in actions:
+        print(f"{action.kind} {action.name}: {verb}{action.action} {action.arn}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = DeployConfig.from_env()
+    except SteplineError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    overrides = {"region": args.region, "prefix": args.prefix, "role_arn": args.role_arn}
+    overrides["sfn_endpoint_url"] = args.endpoint_url
+    config = replace(config, **{key: value for key, value in overrides.items() if value is not None})
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args, config)
+    except SteplineError as exc:
+        log.error("deploy failed: %s", exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Deploy pipelines under stable names (`<prefix>-<pipeline>`): create or update activities and state machines.
+
+What `python -m statemachines deploy` runs, against AWS or any endpoint speaking its API (the local
+engine, moto). Every run converges: a resource that is missing is created, one that differs is
+updated, one that matches is left alone, so running it twice changes nothing the second time.
+The service's per-run deploy (content-addressed names) is statemachines/deploy.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from statemachines.contract import activity_name, activity_pools, substitute_activities
+from statemachines.errors import DeployError
+
+log = logging.getLogger(__name__)
+
+CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+
+
+@dataclass(frozen=True)
+class DeployAction:
+    """What deploying one resource did (or, in a dry run, would do)."""
+
+    kind: str  # "activity" or "state machine"
+    name: str
+    action: str  # CREATED, UPDATED or UNCHANGED
+    arn: str
+
+
+def deploy_pipelines(
+    sfn: Any, pipelines: dict[str, dict[str, Any]], prefix: str, role_arn: str, dry_run: bool = False
+) -> list[DeployAction]:
+    """Ensure every activity the pipelines name, then one state machine per pipeline; activities first."""
+    if not role_arn and not dry_run:
+        raise DeployError(prefix, "a state machine role is required (--role-arn or STEPLINE_SFN_ROLE_ARN)")
+    pools = sorted(set().union(*(activity_pools(d) for d in pipelines.values())))
+    try:
+        existing = _list_names(sfn, "list_activities", "activities", "activityArn")
+        actions = [_ensure_activity(sfn, activity_name(pool, prefix), existing, dry_run) for pool in pools]
+        arns = {pool: action.arn for pool, action in zip(pools, actions, strict=True)}
+        machines = _list_names(sfn, "list_state_machines", "stateMachines", "stateMachineArn")
+        for pipeline, definition in pipelines.items():
+            final = substitute_activities(definition, arns)
+            name = f"{prefix}-{pipeline}"
+            actions.append(_ensure_state_machine(sfn, name, final, role_arn, machines.get(name), dry_run))
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(f"Step Functions in {sfn.meta.region_name}", str(exc)) from exc
+    return actions
+
+
+def _list_names(sfn: Any, operation: str, key: str, arn_key: str) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for page in sfn.get_paginator(operation).paginate():
+        names.update({item["name"]: item[arn_key] for item in page[key]})
+    return names
+
+
+def _ensure_activity(sfn: Any, name: str, existing: dict[str, str], dry_run: bool) -> DeployAction:
+    if name in existing:
+        return DeployAction("activity", name, UNCHANGED, existing[name])
+    if dry_run:
+        return DeployAction("activity", name, CREATED, _would_be_arn(sfn, "activity", name))
+    try:
+        arn = sfn.create_activity(name=name)["activityArn"]
+    except ClientError as exc:
+        # AWS answers an existing name with its ARN; moto raises instead (a race with another deploy)
+        if exc.response["Error"]["Code"] != "ActivityAlreadyExists":
+            raise
+        arn = _list_names(sfn, "list_activities", "activities", "activityArn")[name]
+    log.info("activity %s created: %s", name, arn)
+    return DeployAction("activity", name, CREATED, arn)
+
+
+def _ensure_state_machine(
+    sfn: Any, name: str, definition: dict[str, Any], role_arn: str, arn: str | None, dry_run: bool
+) -> DeployAction:
+    text = json.dumps(definition, indent=2)
+    if arn is None:
+        if not dry_run:
+            arn = sfn.create_state_machine(name=name, definition=text, roleArn=role_arn, type="STANDARD")[
+                "stateMachineArn"
+            ]
+            log.info("state machine %s created: %s", name, arn)
+        return DeployAction("state machine", name, CREATED, arn or _would_be_arn(sfn, "stateMachine", name))
+    current = sfn.describe_state_machine(stateMachineArn=arn)
+    # compare parsed JSON: AWS keeps the text as sent, so formatting alone is no change
+    same_role = current["roleArn"] == role_arn or not role_arn
+    if json.loads(current["definition"]) == definition and same_role:
+        return DeployAction("state machine", name, UNCHANGED, arn)
+    if not dry_run:
+        sfn.update_state_machine(stateMachineArn=arn, definition=text, roleArn=role_arn or current["roleArn"])
+        log.info("state machine %s updated: %s", name, arn)
+    return DeployAction("state machine", name, UPDATED, arn)
+
+
+def _would_be_arn(sfn: Any, kind: str, name: str) -> str:
+    # a dry run creates nothing, so the account is unknown: show the ARN's shape
+    return f"arn:aws:states:{sfn.meta.region_name}:<account>:{kind}:{name}"

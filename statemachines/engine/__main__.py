@@ -1,0 +1,31 @@
+"""`python -m statemachines.engine`: the local Step Functions service."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .config import ConfigError, EngineConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m statemachines.engine", description=__doc__)
+    parser.add_argument("--check-config", action="store_true", help="validate the environment and exit")
+    args = parser.parse_args(argv)
+    try:
+        config = EngineConfig.from_env()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.check_config:
+        return 0
+    from .server import run
+
+    run(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

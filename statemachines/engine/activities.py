@@ -1,0 +1,117 @@
+"""Activities: create, describe, list, delete, and handing their tasks to GetActivityTask pollers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from .api_errors import ActivityAlreadyExists, ActivityDoesNotExist
+from .arns import check_name, parse_arn
+from .pages import decode_token, next_token, page_size
+from .service import Service, now_ms
+from .store import ACTIVITIES, activity_key, inflight_key, queue_key, tags_key, token_key
+from .transitions import advance, is_empty
+
+log = logging.getLogger(__name__)
+
+
+def create_activity(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    name = params["name"]
+    check_name(name)
+    arn = svc.arns.activity(name)
+    tags = {t["key"]: t.get("value", "") for t in params.get("tags") or []}
+    doc = {"activityArn": arn, "name": name, "creationDate": now_ms() / 1000}
+    ops = [["SET", activity_key(arn), json.dumps(doc)], ["ZADD", ACTIVITIES, str(now_ms()), arn]]
+    ops += [["HSET", tags_key(arn), k, v] for k, v in tags.items()]
+    if svc.store.commit([["EXISTS", activity_key(arn), "0"]], ops) == 0:
+        return {"activityArn": arn, "creationDate": doc["creationDate"]}
+    # AWS: idempotent unless the tags differ
+    existing = load_activity(svc, arn)
+    if tags and svc.redis.hgetall(tags_key(arn)) != tags:
+        raise ActivityAlreadyExists(f"Activity already exists: '{arn}'")
+    return {"activityArn": arn, "creationDate": existing["creationDate"]}
+
+
+def load_activity(svc: Service, arn: str) -> dict[str, Any]:
+    parse_arn(arn, "activity")
+    doc = svc.store.get_json(activity_key(arn))
+    if doc is None:
+        raise ActivityDoesNotExist(f"Activity Does Not Exist: '{arn}'")
+    return dict(doc)
+
+
+def describe_activity(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    return load_activity(svc, params["activityArn"])
+
+
+def list_activities(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    size = page_size(params)
+    offset = decode_token(params.get("nextToken"), "acts")
+    arns = svc.redis.zrange(ACTIVITIES, offset, offset + size - 1)
+    docs = svc.redis.mget([activity_key(a) for a in arns]) if arns else []
+    items = [json.loads(d) for d in docs if d]
+    total = int(svc.redis.zcard(ACTIVITIES))
+    return {"activities": items, "nextToken": next_token(offset, size, total, "acts")}
+
+
+def delete_activity(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["activityArn"]
+    parse_arn(arn, "activity")
+    # queued tokens stay valid: their executions time out as on AWS
+    svc.store.commit([], [["DEL", activity_key(arn), tags_key(arn)], ["ZREM", ACTIVITIES, arn]])
+    return {}
+
+
+def get_activity_task(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["activityArn"]
+    load_activity(svc, arn)
+    deadline = time.monotonic() + svc.config.poll_seconds
+    inflight = inflight_key(svc.config.engine_id)
+    while (remaining := deadline - time.monotonic()) > 0:
+        # BLMOVE hands each token to one poller and keeps it in our in-flight list, so a crash
+        # between here and the ActivityStarted commit cannot lose it (recover_inflight)
+        token = svc.redis.blmove(queue_key(arn), inflight, max(remaining, 0.01), "LEFT", "RIGHT")
+        if token is None:
+            break
+        task = start_task(svc, str(token), params.get("workerName"))
+        if task is not None:
+            return task
+    return {"taskToken": ""}
+
+
+def start_task(svc: Service, token: str, worker_name: str | None) -> dict[str, Any] | None:
+    """Mark a popped task started in its execution; None when the task is no longer wanted."""
+    inflight = inflight_key(svc.config.engine_id)
+    exec_arn, task_input, status = svc.redis.hmget(token_key(token), "exec", "input", "status")
+    drop = [["LREM", inflight, "1", token]]
+    if exec_arn is None or status != "open":
+        svc.store.commit([], drop)
+        return None
+    event = {"type": "ActivityStarted", "token": token, "worker_name": worker_name}
+    out = advance(svc, str(exec_arn), event, first_ops=drop)
+    if out is None or is_empty(out):
+        return None
+    log.debug("%s: activity task started by %s", exec_arn, worker_name)
+    return {"taskToken": token, "input": task_input}
+
+
+def requeue_inflight(svc: Service, engine_id: str) -> int:
+    """Put back on their queues the tasks `engine_id` popped but never marked started.
+
+    The ActivityStarted commit removes a token from the in-flight list, and the poller is only
+    answered after it; so whatever is still listed reached no worker and can be handed out again.
+    """
+    inflight = inflight_key(engine_id)
+    moved = 0
+    while (token := svc.redis.lindex(inflight, 0)) is not None:
+        activity, status = svc.redis.hmget(token_key(str(token)), "activity", "status")
+        ops = [["LPOP", inflight]]
+        if activity and status == "open":
+            ops.append(["LPUSH", queue_key(str(activity)), str(token)])
+            moved += 1
+        svc.store.commit([["LINDEX", inflight, "0", str(token)]], ops)
+    if moved:
+        log.info("engine %s: %s popped activity tasks back on their queues", engine_id, moved)
+    return moved

@@ -1,0 +1,131 @@
+"""Read-only execution listings: ListExecutions and GetExecutionHistory, both paginated."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .api_errors import ValidationException
+from .arns import parse_arn
+from .executions import load_execution
+from .pages import decode_token, encode_token, next_token, page_size
+from .service import Service
+from .store import execution_key, executions_key, history_key
+from .transitions import TERMINAL
+from .versions import resolve_target
+
+_SCAN_CHUNK = 200
+# event detail fields that carry execution data, dropped when includeExecutionData is false
+_DATA_FIELDS = ("input", "inputDetails", "output", "outputDetails", "parameters")
+
+
+def list_executions(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params.get("stateMachineArn")
+    if not arn:
+        raise ValidationException("Must provide a StateMachine ARN or MapRun ARN")
+    target = resolve_target(svc, arn)
+    wanted = params.get("statusFilter")
+    size = page_size(params)
+    scope = f"x:{arn}:{wanted}:{params.get('redriveFilter')}"
+    offset = decode_token(params.get("nextToken"), scope)
+    items: list[dict[str, Any]] = []
+    index = executions_key(target.sm_arn)
+    while len(items) < size:
+        arns = svc.redis.zrevrange(index, offset, offset + _SCAN_CHUNK - 1)
+        if not arns:
+            return {"executions": items}
+        for position, record in enumerate(_records(svc, arns)):
+            if record is not None and _matches(
+                record, arn, target.sm_arn, wanted, params.get("redriveFilter")
+            ):
+                items.append(_summary(record))
+                if len(items) == size:
+                    offset += position + 1
+                    more = offset < int(svc.redis.zcard(index))
+                    return {"executions": items, "nextToken": encode_token(offset, scope) if more else None}
+        offset += len(arns)
+    return {"executions": items}
+
+
+def _records(svc: Service, arns: list[str]) -> list[dict[str, Any] | None]:
+    pipe = svc.redis.pipeline(transaction=False)
+    for arn in arns:
+        pipe.hmget(execution_key(arn), "meta", "status", "stop_s", "redrive_count", "redrive_s")
+    records: list[dict[str, Any] | None] = []
+    for meta, status, stop_s, redrives, redrive_s in pipe.execute():
+        if meta is None:
+            records.append(None)
+            continue
+        records.append(
+            {
+                "meta": json.loads(meta),
+                "status": status,
+                "stop_s": stop_s,
+                "redrive_count": int(redrives or 0),
+                "redrive_s": redrive_s,
+            }
+        )
+    return records
+
+
+def _matches(record: dict[str, Any], arn: str, sm_arn: str, status: str | None, redrive: str | None) -> bool:
+    meta = record["meta"]
+    if arn != sm_arn and arn not in (meta.get("version_arn"), meta.get("alias_arn")):
+        return False
+    if status and record["status"] != status:
+        return False
+    if redrive == "REDRIVEN" and not record["redrive_count"]:
+        return False
+    return not (redrive == "NOT_REDRIVEN" and record["redrive_count"])
+
+
+def _summary(record: dict[str, Any]) -> dict[str, Any]:
+    meta = record["meta"]
+    item: dict[str, Any] = {
+        "executionArn": meta["arn"],
+        "stateMachineArn": meta["sm_arn"],
+        "name": meta["name"],
+        "status": record["status"],
+        "startDate": meta["start_ms"] / 1000,
+        "stateMachineVersionArn": meta.get("version_arn"),
+        "stateMachineAliasArn": meta.get("alias_arn"),
+    }
+    if record["status"] in TERMINAL and record["stop_s"]:
+        item["stopDate"] = float(record["stop_s"])
+    if record["redrive_count"]:
+        item["redriveCount"] = record["redrive_count"]
+        item["redriveDate"] = float(record["redrive_s"])
+    return item
+
+
+def get_execution_history(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["executionArn"]
+    parse_arn(arn, "execution", "express")
+    key = history_key(arn)
+    total = int(svc.redis.llen(key))
+    if total == 0:
+        load_execution(svc, arn)  # ExecutionDoesNotExist when it is not there
+    reverse = bool(params.get("reverseOrder"))
+    size = page_size(params)
+    scope = f"h:{arn}:{reverse}"
+    offset = decode_token(params.get("nextToken"), scope)
+    if reverse:
+        start, stop = max(total - offset - size, 0), total - offset - 1
+    else:
+        start, stop = offset, offset + size - 1
+    raw = svc.redis.lrange(key, start, stop) if stop >= start else []
+    events = [json.loads(text) for text in raw]
+    if reverse:
+        events.reverse()
+    if params.get("includeExecutionData") is False:
+        events = [_without_data(event) for event in events]
+    return {"events": events, "nextToken": next_token(offset, size, total, scope)}
+
+
+def _without_data(event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: {k: v for k, v in value.items() if k not in _DATA_FIELDS}
+        if key.endswith("EventDetails")
+        else value
+        for key, value in event.items()
+    }

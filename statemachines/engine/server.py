@@ -1,0 +1,196 @@
+"""The HTTP front of the engine: one thread per connection, AWS JSON 1.0 requests to API handlers."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import threading
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import redis
+
+from . import activities, execution_queries, executions, single_state, state_machines, tags, tasks, versions
+from .api_errors import (
+    AccessDenied,
+    ApiError,
+    InternalFailure,
+    NotAvailableLocally,
+    SerializationException,
+    ServiceUnavailable,
+)
+from .config import EngineConfig
+from .protocol import CONTENT_TYPE, encode_output, operation_for, parse_body, validate_input
+from .service import Service
+from .sigv4 import verify_request
+from .timers import TimerLoop
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Service, dict[str, Any]], dict[str, Any]]
+
+OPERATIONS: dict[str, Handler] = {
+    "CreateStateMachine": state_machines.create_state_machine,
+    "DescribeStateMachine": state_machines.describe_state_machine,
+    "UpdateStateMachine": state_machines.update_state_machine,
+    "ListStateMachines": state_machines.list_state_machines,
+    "DeleteStateMachine": state_machines.delete_state_machine,
+    "ValidateStateMachineDefinition": state_machines.validate_state_machine_definition,
+    "PublishStateMachineVersion": versions.publish_state_machine_version,
+    "ListStateMachineVersions": versions.list_state_machine_versions,
+    "DeleteStateMachineVersion": versions.delete_state_machine_version,
+    "CreateStateMachineAlias": versions.create_state_machine_alias,
+    "DescribeStateMachineAlias": versions.describe_state_machine_alias,
+    "UpdateStateMachineAlias": versions.update_state_machine_alias,
+    "DeleteStateMachineAlias": versions.delete_state_machine_alias,
+    "ListStateMachineAliases": versions.list_state_machine_aliases,
+    "CreateActivity": activities.create_activity,
+    "DescribeActivity": activities.describe_activity,
+    "ListActivities": activities.list_activities,
+    "DeleteActivity": activities.delete_activity,
+    "GetActivityTask": activities.get_activity_task,
+    "SendTaskSuccess": tasks.send_task_success,
+    "SendTaskFailure": tasks.send_task_failure,
+    "SendTaskHeartbeat": tasks.send_task_heartbeat,
+    "StartExecution": executions.start_execution,
+    "StartSyncExecution": executions.start_sync_execution,
+    "DescribeExecution": executions.describe_execution,
+    "DescribeStateMachineForExecution": executions.describe_state_machine_for_execution,
+    "StopExecution": executions.stop_execution,
+    "RedriveExecution": executions.redrive_execution,
+    "ListExecutions": execution_queries.list_executions,
+    "GetExecutionHistory": execution_queries.get_execution_history,
+    "TestState": single_state.test_state,
+    "TagResource": tags.tag_resource,
+    "UntagResource": tags.untag_resource,
+    "ListTagsForResource": tags.list_tags_for_resource,
+}
+# in the model but not run locally (Map Runs are distributed-map resources): an AWS-shaped error
+NOT_LOCAL = ("DescribeMapRun", "ListMapRuns", "UpdateMapRun")
+MAX_BODY = 4 * 1024 * 1024
+_SUBJECT_FIELDS = ("executionArn", "stateMachineArn", "activityArn", "resourceArn", "stateMachineAliasArn")
+
+
+def handle(svc: Service, target: str | None, body: bytes) -> tuple[int, bytes]:
+    """Answer one API call: (HTTP status, JSON body). Never raises."""
+    params: dict[str, Any] = {}
+    try:
+        operation = operation_for(target)
+        params = parse_body(body)
+        validate_input(operation, params)
+        handler = OPERATIONS.get(operation.name)
+        if handler is None:
+            raise NotAvailableLocally(f"{operation.name} is not available in the local Step Functions engine")
+        return 200, encode_output(handler(svc, params))
+    except ApiError as exc:
+        return exc.to_wire()
+    except redis.ConnectionError as exc:
+        log.warning("%s: Redis unavailable during %s: %s", _subject(params), target, exc)
+        return ServiceUnavailable("Service is temporarily unavailable; retry.").to_wire()
+    except Exception:
+        log.exception("%s: %s failed", _subject(params), target)
+        return InternalFailure("The engine failed to process the request; see its log.").to_wire()
+
+
+def _subject(params: dict[str, Any]) -> str:
+    for field in _SUBJECT_FIELDS:
+        if isinstance(params.get(field), str):
+            return str(params[field])
+    return "-"
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive; one instance per connection, on its own thread."""
+
+    protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: with Nagle on, every answer would wait for
+    # the client's delayed ACK (~40 ms)
+    disable_nagle_algorithm = True
+    server_version = "Stepline-Engine"
+    # an idle keep-alive connection releases its thread after this many seconds
+    timeout = 120
+    svc: Service
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._send(*SerializationException("Request body too large").to_wire())
+            self.close_connection = True
+            return
+        body = self.rfile.read(length) if length else b""
+        try:
+            self._authorize(body)
+        except ApiError as exc:
+            self._send(*exc.to_wire())
+            return
+        self._send(*handle(self.svc, self.headers.get("X-Amz-Target"), body))
+
+    def do_GET(self) -> None:
+        # a health probe for Procfile supervisors and tests: no auth, no data
+        self._send(200, b'{"status":"ok"}')
+
+    def _authorize(self, body: bytes) -> None:
+        keys = self.svc.config.access_keys
+        if keys:
+            host = self.headers.get("Host", "")
+            verify_request(keys, "POST", host, self.path, dict(self.headers.items()), body)
+        elif not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            raise AccessDenied("Set ENGINE_ACCESS_KEYS to accept calls from other hosts.")
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.client_address[0], format % args)
+
+
+class EngineHTTPServer(ThreadingHTTPServer):
+    """Threads per connection (200+ long polls must not starve other calls); a deep accept queue."""
+
+    daemon_threads = True
+    request_queue_size = 1024
+    allow_reuse_address = True
+
+
+def make_server(svc: Service) -> EngineHTTPServer:
+    handler = type("BoundRequestHandler", (RequestHandler,), {"svc": svc})
+    return EngineHTTPServer((svc.config.host, svc.config.port), handler)
+
+
+def run(config: EngineConfig) -> None:
+    """Serve until SIGTERM/SIGINT: recover in-flight tasks, start the timer loop, answer HTTP."""
+    svc = Service(config)
+    activities.requeue_inflight(svc, config.engine_id)
+    timers = TimerLoop(svc)
+    timers.start()
+    server = make_server(svc)
+    stop = threading.Event()
+
+    def shutdown(signum: int, _frame: Any) -> None:
+        log.info("engine %s: signal %s, shutting down", config.engine_id, signum)
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    log.info(
+        "engine %s listening on http://%s:%s (redis %s)",
+        config.engine_id,
+        config.host,
+        server.server_address[1],
+        config.redis_url,
+    )
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        timers.stop()
+        server.server_close()
+        svc.store.close()

@@ -1,0 +1,27 @@
+"""TestState: the API handler around the core's run_test_state (one state, one input)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .api_errors import InvalidDefinition
+from .errors import StatesError
+from .executions import check_input
+from .service import Service, now_ms
+from .teststate import run_test_state
+
+
+def test_state(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    text = params.get("input") or "{}"
+    check_input(text)
+    try:
+        return run_test_state(
+            params["definition"],
+            text,
+            now_ms(),
+            svc.ids,
+            inspection_level=params.get("inspectionLevel") or "INFO",
+            variables_json=params.get("variables"),
+        )
+    except (StatesError, ValueError) as exc:
+        raise InvalidDefinition(f"Invalid State Machine Definition: '{exc}'") from exc

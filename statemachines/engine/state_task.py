@@ -1,0 +1,175 @@
+"""Task: work done outside the core -- an activity worker, or a `.waitForTaskToken` callback."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from . import history, io_processing, paths
+from .errors import StatesError
+from .io_processing import Scope
+from .retry import Failure
+from .state_base import BLOCKED, State
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+CALLBACK_SUFFIX = ".waitForTaskToken"
+
+
+def is_activity(resource: str) -> bool:
+    """`arn:aws:states:<region>:<account>:activity:<name>`."""
+    parts = resource.split(":")
+    return len(parts) >= 7 and parts[2] == "states" and parts[5] == "activity"
+
+
+def service_parts(resource: str) -> tuple[str, str]:
+    """("sqs", "sendMessage.waitForTaskToken") from `arn:aws:states:::sqs:sendMessage.waitForTaskToken`."""
+    parts = resource.split(":")
+    if len(parts) >= 7 and parts[2] == "states":
+        return parts[5], ":".join(parts[6:])
+    return parts[2] if len(parts) > 2 else resource, parts[-1]
+
+
+class TaskState(State):
+    """Schedules an activity task or awaits a callback; the result arrives later as an event."""
+
+    type_name = "Task"
+
+    def __init__(self, name: str, defn: dict[str, Any], program: str, query_language: str) -> None:
+        super().__init__(name, defn, program, query_language)
+        self.resource: str = str(defn.get("Resource", ""))
+        self.activity = is_activity(self.resource)
+        self.callback = self.resource.endswith(CALLBACK_SUFFIX)
+        self.event_prefix = "Activity" if self.activity else "Task"
+
+    def context_extra(self, frame: dict[str, Any]) -> dict[str, Any]:
+        extra: dict[str, Any] = {"retry_count": frame.get("x", {}).get("n", 0)}
+        if self.callback and "tok" in frame:
+            extra["token"] = frame["tok"]
+        return extra
+
+    def attempt(self, rt: Runtime, frame: dict[str, Any]) -> None:
+        if self.callback:
+            rt.new_token(frame)  # before Parameters: "$$.Task.Token" is how the callee learns it
+        super().attempt(rt, frame)
+
+    def run(self, rt: Runtime, frame: dict[str, Any], value: Any, scope: Scope) -> Any:
+        timeout = self.seconds_field(frame, value, "TimeoutSeconds", scope)
+        heartbeat = self.seconds_field(frame, value, "HeartbeatSeconds", scope)
+        if self.activity:
+            exists = rt.interp.activity_exists
+            if exists is not None and not exists(self.resource):
+                raise StatesError("States.Runtime", f"The activity {self.resource} does not exist.")
+            token = rt.new_token(frame)
+            rt.emit(
+                frame,
+                "ActivityScheduled",
+                history.activity_scheduled(self.resource, value, timeout, heartbeat),
+            )
+            rt.effect(
+                "ScheduleActivity",
+                token=token,
+                activity_arn=self.resource,
+                input=history.to_json(value),
+                heartbeat_seconds=heartbeat,
+                timeout_seconds=timeout,
+            )
+        elif self.callback:
+            kind, name = service_parts(self.resource)
+            region = rt.st["ex"]["arn"].split(":")[3] if rt.st["ex"]["arn"].count(":") > 3 else ""
+            rt.emit(
+                frame, "TaskScheduled", history.task_scheduled(kind, name, region, value, timeout, heartbeat)
+            )
+            rt.emit(frame, "TaskStarted", {"resourceType": kind, "resource": name})
+            rt.effect("AwaitCallback", token=frame["tok"])
+            if heartbeat is not None:
+                rt.set_timer(frame, "hb", rt.now + heartbeat * 1000)
+        else:
+            # deviation: only activities and callbacks run locally; other integrations fail the task.
+            raise StatesError(
+                "States.TaskFailed",
+                f"The resource '{self.resource}' is not available in the local engine: only activity "
+                "tasks and .waitForTaskToken callbacks run locally.",
+            )
+        frame["x"]["hb"] = heartbeat
+        if timeout is not None:
+            rt.set_timer(frame, "to", rt.now + timeout * 1000)
+        return BLOCKED
+
+    def seconds_field(self, frame: dict[str, Any], value: Any, field: str, scope: Scope) -> int | None:
+        defn = self.defn
+        if field + "Path" in defn:
+            seconds = paths.read_path(defn[field + "Path"], value, scope.context, scope.variables)
+        elif self.jsonata and field in defn:
+            seconds = io_processing.evaluate_jsonata_field(
+                defn[field], scope.states(frame["in"]), scope, field
+            )
+        else:
+            seconds = defn.get(field)
+        if seconds is None:
+            return None
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
+            raise StatesError(
+                "States.Runtime", f"The {field} field must be a positive integer, but was {seconds!r}"
+            )
+        return seconds
+
+    # ---- events from the service -----------------------------------------------------------
+
+    def on_started(self, rt: Runtime, frame: dict[str, Any], worker_name: str | None) -> None:
+        if self.activity:
+            rt.emit(frame, "ActivityStarted", {"workerName": worker_name})
+        heartbeat = frame["x"].get("hb")
+        if heartbeat is not None:
+            rt.set_timer(frame, "hb", rt.now + heartbeat * 1000)
+
+    def on_heartbeat(self, rt: Runtime, frame: dict[str, Any]) -> None:
+        heartbeat = frame["x"].get("hb")
+        if heartbeat is not None:
+            rt.set_timer(frame, "hb", rt.now + heartbeat * 1000)
+
+    def on_succeeded(self, rt: Runtime, frame: dict[str, Any], output_text: str) -> None:
+        self.settle(rt, frame, cancel=False)
+        try:
+            result = json.loads(output_text)
+        except (TypeError, ValueError):
+            self.handle_failure(rt, frame, Failure("States.Runtime", "The task output is not valid JSON."))
+            return
+        rt.emit(
+            frame,
+            self.event_prefix + "Succeeded",
+            {**self.resource_fields(), **history.payload(result, "output")},
+        )
+        self.finish(rt, frame, result)
+
+    def on_failed(self, rt: Runtime, frame: dict[str, Any], error: str | None, cause: str | None) -> None:
+        self.settle(rt, frame, cancel=False)
+        rt.emit(
+            frame, self.event_prefix + "Failed", {**self.resource_fields(), **history.failure(error, cause)}
+        )
+        self.handle_failure(rt, frame, Failure(error, cause))
+
+    def on_timer(self, rt: Runtime, frame: dict[str, Any], kind: str) -> None:
+        if kind not in ("to", "hb"):
+            super().on_timer(rt, frame, kind)
+            return
+        frame.get("tm", {}).pop(kind, None)
+        error = "States.Timeout" if kind == "to" else "States.HeartbeatTimeout"
+        self.settle(rt, frame, cancel=True)
+        rt.emit(
+            frame, self.event_prefix + "TimedOut", {**self.resource_fields(), **history.failure(error, None)}
+        )
+        self.handle_failure(rt, frame, Failure(error, None))
+
+    def settle(self, rt: Runtime, frame: dict[str, Any], cancel: bool) -> None:
+        """The task is over: forget its token (cancelling it if the worker may still hold it) and timers."""
+        rt.drop_token(frame, cancel=cancel)
+        for kind in list(frame.get("tm", {})):
+            rt.clear_timer(frame, kind)
+
+    def resource_fields(self) -> dict[str, Any]:
+        if self.activity:
+            return {}
+        kind, name = service_parts(self.resource)
+        return {"resourceType": kind, "resource": name}

@@ -1,0 +1,84 @@
+"""The timer loop: fires due timers (Wait, TimeoutSeconds, HeartbeatSeconds, Retry) from Redis."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+
+from .activities import requeue_inflight
+from .service import Service, now_ms
+from .store import ENGINES, TIMERS, execution_key
+from .transitions import advance
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+HEARTBEAT_EVERY_MS = 2000
+DEAD_ENGINE_MS = 30_000
+
+
+def fire_due_timers(svc: Service, limit: int = BATCH) -> int:
+    """Fire every timer due now (at most `limit`); returns how many were due."""
+    due = svc.redis.zrangebyscore(TIMERS, "-inf", now_ms(), start=0, num=limit, withscores=True)
+    for member, score in due:
+        # due times are whole milliseconds, which ZSCORE replies as an integer text
+        fire_timer(svc, str(member), str(int(score)))
+    return len(due)
+
+
+def fire_timer(svc: Service, member: str, score: str) -> None:
+    """Advance the timer's execution. Any engine may race us: the commit only happens while the
+    timer still has the score we read (not re-armed, not fired by another engine)."""
+    exec_arn, _, timer = member.rpartition("|")
+    guard = [["ZSCORE", TIMERS, member, score]]
+    remove = [["ZREM", TIMERS, member]]
+    try:
+        out = advance(svc, exec_arn, {"type": "TimerFired", "timer": timer}, guards=guard, first_ops=remove)
+    except Exception:
+        log.exception("%s: firing timer %s failed; it stays due and is retried", exec_arn, timer)
+        return
+    if out is None and not svc.redis.exists(execution_key(exec_arn)):
+        svc.redis.zrem(TIMERS, member)  # the execution was deleted: nothing will ever clear it
+
+
+class TimerLoop(threading.Thread):
+    """Daemon thread firing timers; wakes early when a commit arms a timer due soon."""
+
+    def __init__(self, svc: Service) -> None:
+        super().__init__(name="engine-timers", daemon=True)
+        self.svc = svc
+        self.stopping = threading.Event()
+        self._last_heartbeat = 0
+
+    def run(self) -> None:
+        interval = self.svc.config.timer_interval_s
+        while not self.stopping.is_set():
+            try:
+                busy = fire_due_timers(self.svc) >= BATCH
+                self._heartbeat()
+            except redis.RedisError as exc:
+                log.warning("timer loop: Redis unavailable (%s); retrying", exc)
+                busy = False
+                self.stopping.wait(0.5)
+            if not busy:
+                self.svc.timer_wakeup.wait(interval)
+                self.svc.timer_wakeup.clear()
+
+    def _heartbeat(self) -> None:
+        now = now_ms()
+        if now - self._last_heartbeat < HEARTBEAT_EVERY_MS:
+            return
+        self._last_heartbeat = now
+        self.svc.redis.hset(ENGINES, self.svc.config.engine_id, str(now))
+        for engine_id, seen in self.svc.redis.hgetall(ENGINES).items():
+            if engine_id != self.svc.config.engine_id and now - int(seen) > DEAD_ENGINE_MS:
+                # an engine that stopped beating (and was not restarted under its id) may
+                # have popped tasks it never handed out
+                requeue_inflight(self.svc, engine_id)
+                self.svc.redis.hdel(ENGINES, engine_id)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.svc.timer_wakeup.set()

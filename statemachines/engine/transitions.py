@@ -1,0 +1,177 @@
+"""Committing what the interpreter decided: new state, history events and effects in one atomic step."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .api_errors import InternalFailure
+from .service import Service, now_ms
+from .store import (
+    TIMERS,
+    Op,
+    chunked_rpush,
+    done_key,
+    execution_key,
+    history_key,
+    queue_key,
+    token_key,
+)
+
+log = logging.getLogger(__name__)
+
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+# a closed token answers TaskTimedOut for a while, then InvalidToken
+CLOSED_TOKEN_TTL_S = 7 * 24 * 3600
+MAX_ATTEMPTS = 100
+# the timer loop polls this often anyway; a timer due sooner wakes it at once
+_SOON_MS = 100
+
+
+class Conflict(Exception):
+    """Raised when an execution kept changing under us for MAX_ATTEMPTS tries."""
+
+
+def timer_member(exec_arn: str, timer: str) -> str:
+    return f"{exec_arn}|{timer}"
+
+
+def outcome_ops(svc: Service, exec_arn: str, version: int, out: Any) -> list[Op]:
+    """The writes that make `out` (an interpreter Outcome) durable, version bump included."""
+    key = execution_key(exec_arn)
+    state = out.state
+    status = state["status"]
+    ops: list[Op] = [["HSET", key, "ver", str(version + 1), "state", json.dumps(state), "status", status]]
+    events = [json.dumps(event, separators=(",", ":")) for event in out.events]
+    ops.extend(chunked_rpush(history_key(exec_arn), events))
+    ops.extend(effect_ops(svc, exec_arn, out.effects))
+    if status in TERMINAL:
+        ops.append(["HSET", key, *_closing_fields(state, out.events)])
+        ops.append(["RPUSH", done_key(exec_arn), status])
+        ops.append(["EXPIRE", done_key(exec_arn), "600"])
+    return ops
+
+
+def _closing_fields(state: dict[str, Any], events: Sequence[dict[str, Any]]) -> list[str]:
+    stop_s = events[-1]["timestamp"] if events else now_ms() / 1000
+    fields = ["stop_s", repr(float(stop_s))]
+    for name in ("output", "error", "cause"):
+        if state.get(name) is not None:
+            fields += [name, str(state[name])]
+    return fields
+
+
+def effect_ops(svc: Service, exec_arn: str, effects: Sequence[dict[str, Any]]) -> list[Op]:
+    ops: list[Op] = []
+    cancelled = [e["token"] for e in effects if e["type"] == "CancelTask"]
+    activities = _token_activities(svc, cancelled)
+    for effect in effects:
+        ops.extend(EFFECTS[effect["type"]](svc, exec_arn, effect, activities))
+    return ops
+
+
+def _token_activities(svc: Service, tokens: list[str]) -> dict[str, str | None]:
+    if not tokens:
+        return {}
+    pipe = svc.redis.pipeline(transaction=False)
+    for token in tokens:
+        pipe.hget(token_key(token), "activity")
+    return dict(zip(tokens, pipe.execute(), strict=True))
+
+
+def _schedule_activity(svc: Service, exec_arn: str, effect: dict[str, Any], _: Any) -> list[Op]:
+    token = effect["token"]
+    fields = ["exec", exec_arn, "kind", "activity", "activity", effect["activity_arn"]]
+    fields += ["input", effect["input"], "status", "open"]
+    return [["HSET", token_key(token), *fields], ["RPUSH", queue_key(effect["activity_arn"]), token]]
+
+
+def _await_callback(svc: Service, exec_arn: str, effect: dict[str, Any], _: Any) -> list[Op]:
+    return [["HSET", token_key(effect["token"]), "exec", exec_arn, "kind", "callback", "status", "open"]]
+
+
+def _cancel_task(svc: Service, exec_arn: str, effect: dict[str, Any], activities: dict[str, Any]) -> list[Op]:
+    token = effect["token"]
+    ops: list[Op] = close_token_ops(token)
+    activity = activities.get(token)
+    if activity:
+        ops.append(["LREM", queue_key(activity), "0", token])
+    return ops
+
+
+def close_token_ops(token: str) -> list[Op]:
+    """A token no longer wanted: SendTask* on it answers TaskTimedOut."""
+    key = token_key(token)
+    return [
+        ["HSET", key, "status", "closed"],
+        ["HDEL", key, "input"],
+        ["EXPIRE", key, str(CLOSED_TOKEN_TTL_S)],
+    ]
+
+
+def _set_timer(svc: Service, exec_arn: str, effect: dict[str, Any], _: Any) -> list[Op]:
+    due = int(effect["due_ms"])
+    if due - now_ms() < _SOON_MS:
+        svc.timer_wakeup.set()
+    return [["ZADD", TIMERS, str(due), timer_member(exec_arn, effect["timer"])]]
+
+
+def _clear_timer(svc: Service, exec_arn: str, effect: dict[str, Any], _: Any) -> list[Op]:
+    return [["ZREM", TIMERS, timer_member(exec_arn, effect["timer"])]]
+
+
+EFFECTS: dict[str, Callable[[Service, str, dict[str, Any], dict[str, Any]], list[Op]]] = {
+    "ScheduleActivity": _schedule_activity,
+    "AwaitCallback": _await_callback,
+    "CancelTask": _cancel_task,
+    "SetTimer": _set_timer,
+    "ClearTimer": _clear_timer,
+}
+
+
+def is_empty(out: Any) -> bool:
+    """The core ignored the event (unknown token or timer)."""
+    return not out.events and not out.effects
+
+
+def advance(
+    svc: Service,
+    exec_arn: str,
+    event: dict[str, Any],
+    guards: Sequence[Op] = (),
+    first_ops: Sequence[Op] = (),
+) -> Any | None:
+    """Feed `event` to the execution and commit the result, retrying while other writers race us.
+
+    `guards` must hold for the commit (else None returns and nothing is written); `first_ops`
+    are written with it, before the outcome's own writes. Returns the Outcome, or None when the
+    execution is gone, closed, or a guard failed; `first_ops` are still written when it is closed.
+    """
+    key = execution_key(exec_arn)
+    for _ in range(MAX_ATTEMPTS):
+        ver_text, state_text, def_digest = svc.redis.hmget(key, "ver", "state", "def")
+        if ver_text is None:
+            return None
+        version = int(ver_text)
+        state = json.loads(state_text)
+        version_guard = ["HGET", key, "ver", str(version)]
+        if state["status"] not in ("RUNNING",):
+            result = svc.store.commit([version_guard, *guards], first_ops) if first_ops else 0
+            if result in (0,) or result > 1:
+                return None
+            continue
+        out = svc.interpreter(def_digest).advance(state, event, now_ms(), svc.ids)
+        ops = (
+            [*first_ops, *outcome_ops(svc, exec_arn, version, out)] if not is_empty(out) else list(first_ops)
+        )
+        result = svc.store.commit([version_guard, *guards], ops) if ops else 0
+        if result == 0:
+            return out
+        if result > 1:
+            return None
+    log.error(
+        "%s: gave up advancing after %s conflicting commits (event %s)", exec_arn, MAX_ATTEMPTS, event["type"]
+    )
+    raise InternalFailure("The execution is being changed concurrently; try again.")

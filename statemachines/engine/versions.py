@@ -1,0 +1,236 @@
+"""State machine versions and aliases: publish, resolve, list, describe, update and delete."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from .api_errors import (
+    ConflictException,
+    InvalidArn,
+    ResourceNotFound,
+    StateMachineDoesNotExist,
+    ValidationException,
+)
+from .arns import check_alias_name, parse_arn
+from .pages import decode_token, next_token, page_size
+from .service import Service, now_ms
+from .store import alias_key, aliases_key, state_machine_key, versions_key
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an ARN given to StartExecution or Describe* runs: a state machine, version or alias."""
+
+    arn: str  # as given
+    doc: dict[str, Any]  # the definition document that runs
+    sm_arn: str
+    version_arn: str | None = None
+    alias_arn: str | None = None
+
+
+def resolve_target(svc: Service, arn: str, allow_alias: bool = True) -> Target:
+    """Load what `arn` names; StateMachineDoesNotExist / ResourceNotFound / InvalidArn as AWS."""
+    parsed = parse_arn(arn, "stateMachine")
+    if len(parsed.parts) > 2:
+        raise InvalidArn(f"Invalid Arn: 'Resource type not valid in this context: {arn}'")
+    sm_arn = parsed.base
+    if len(parsed.parts) == 1:
+        return Target(arn, _load(svc, arn), sm_arn)
+    qualifier = parsed.parts[1]
+    if qualifier.isdigit():
+        return Target(arn, _load(svc, arn), sm_arn, version_arn=arn)
+    if not allow_alias:
+        raise InvalidArn(f"Invalid Arn: 'Resource type not valid in this context: {arn}'")
+    alias = load_alias(svc, arn)
+    version_arn = _pick_version(alias["routingConfiguration"])
+    return Target(arn, _load(svc, version_arn), sm_arn, version_arn=version_arn, alias_arn=arn)
+
+
+def _load(svc: Service, arn: str) -> dict[str, Any]:
+    doc = svc.store.get_json(state_machine_key(arn))
+    if doc is None:
+        raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+    return dict(doc)
+
+
+def _pick_version(routes: list[dict[str, Any]]) -> str:
+    # an alias splits traffic between at most two versions by weight
+    point = random.uniform(0, sum(r["weight"] for r in routes) or 1)
+    for route in routes:
+        point -= route["weight"]
+        if point <= 0:
+            return str(route["stateMachineVersionArn"])
+    return str(routes[-1]["stateMachineVersionArn"])
+
+
+def publish_ops(doc: dict[str, Any], description: str | None) -> tuple[str, list[list[str]]]:
+    """Publish `doc`'s current revision as its next version (mutates doc's counter); idempotent."""
+    last = doc.get("lastPublished")
+    if last and last["revisionId"] == doc["revisionId"]:
+        return str(last["arn"]), []
+    number = int(doc.get("nextVersion", 1))
+    version_arn = f"{doc['stateMachineArn']}:{number}"
+    created = now_ms() / 1000
+    version = {**doc, "creationDate": created, "description": description, "version": number}
+    version.pop("lastPublished", None)
+    doc["nextVersion"] = number + 1
+    doc["lastPublished"] = {"revisionId": doc["revisionId"], "arn": version_arn, "creationDate": created}
+    ops = [
+        ["SET", state_machine_key(version_arn), json.dumps(version)],
+        ["ZADD", versions_key(doc["stateMachineArn"]), str(number), version_arn],
+    ]
+    return version_arn, ops
+
+
+def publish_state_machine_version(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["stateMachineArn"]
+    parse_arn(arn, "stateMachine")
+    for _ in range(20):
+        raw = svc.redis.get(state_machine_key(arn))
+        if raw is None:
+            raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+        doc = json.loads(str(raw))
+        wanted = params.get("revisionId")
+        if wanted and wanted != doc["revisionId"]:
+            raise ConflictException(
+                f"Failed to publish the State Machine version for revision {wanted}. The current State Machine revision is {doc['revisionId']}."
+            )
+        version_arn, ops = publish_ops(doc, params.get("description"))
+        ops.insert(0, ["SET", state_machine_key(arn), json.dumps(doc)])
+        if svc.store.commit([["GET", state_machine_key(arn), str(raw)]], ops) == 0:
+            return {
+                "stateMachineVersionArn": version_arn,
+                "creationDate": doc["lastPublished"]["creationDate"],
+            }
+    raise ConflictException("The state machine is being changed concurrently; try again.")
+
+
+def list_state_machine_versions(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["stateMachineArn"]
+    parse_arn(arn, "stateMachine")
+    size = page_size(params)
+    offset = decode_token(params.get("nextToken"), "versions:" + arn)
+    arns = svc.redis.zrevrange(versions_key(arn), offset, offset + size - 1)
+    docs = svc.redis.mget([state_machine_key(a) for a in arns]) if arns else []
+    items = [
+        {"stateMachineVersionArn": a, "creationDate": json.loads(d)["creationDate"]}
+        for a, d in zip(arns, docs, strict=True)
+        if d
+    ]
+    total = int(svc.redis.zcard(versions_key(arn)))
+    return {"stateMachineVersions": items, "nextToken": next_token(offset, size, total, "versions:" + arn)}
+
+
+def delete_state_machine_version(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["stateMachineVersionArn"]
+    parsed = parse_arn(arn, "stateMachine")
+    if len(parsed.parts) != 2 or not parsed.parts[1].isdigit():
+        raise ValidationException(f"Invalid Arn: '{arn}' is not a state machine version ARN")
+    for alias_arn in svc.redis.zrange(aliases_key(parsed.base), 0, -1):
+        alias = svc.store.get_json(alias_key(alias_arn)) or {}
+        if any(r["stateMachineVersionArn"] == arn for r in alias.get("routingConfiguration", [])):
+            raise ConflictException(
+                f"Version to be deleted must not be referenced by an alias. Current list of aliases referencing this version: [{alias_arn}]"
+            )
+    svc.store.commit([], [["DEL", state_machine_key(arn)], ["ZREM", versions_key(parsed.base), arn]])
+    return {}
+
+
+def load_alias(svc: Service, arn: str) -> dict[str, Any]:
+    doc = svc.store.get_json(alias_key(arn))
+    if doc is None:
+        raise ResourceNotFound(f"Resource not found: '{arn}'")
+    return dict(doc)
+
+
+def _check_routes(svc: Service, sm_arn: str, routes: list[dict[str, Any]]) -> None:
+    if not 1 <= len(routes) <= 2 or sum(r["weight"] for r in routes) != 100:
+        raise ValidationException(
+            "Routing configuration must contain one or two versions whose weights sum to 100"
+        )
+    for route in routes:
+        version_arn = route["stateMachineVersionArn"]
+        parsed = parse_arn(version_arn, "stateMachine")
+        if parsed.base != sm_arn or len(parsed.parts) != 2 or not parsed.parts[1].isdigit():
+            raise ValidationException(f"Invalid version ARN in routing configuration: {version_arn}")
+        if not svc.redis.exists(state_machine_key(version_arn)):
+            raise ResourceNotFound(f"Resource not found: '{version_arn}'")
+
+
+def create_state_machine_alias(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    name = params["name"]
+    check_alias_name(name)
+    if name.isdigit():
+        raise ValidationException("An alias name must not be a number")
+    routes = params["routingConfiguration"]
+    sm_arn = parse_arn(routes[0]["stateMachineVersionArn"], "stateMachine").base
+    _check_routes(svc, sm_arn, routes)
+    arn = f"{sm_arn}:{name}"
+    created = now_ms() / 1000
+    doc = {
+        "stateMachineAliasArn": arn,
+        "name": name,
+        "description": params.get("description"),
+        "routingConfiguration": routes,
+        "creationDate": created,
+        "updateDate": created,
+    }
+    ops = [["SET", alias_key(arn), json.dumps(doc)], ["ZADD", aliases_key(sm_arn), str(now_ms()), arn]]
+    if svc.store.commit([["EXISTS", alias_key(arn), "0"]], ops) != 0:
+        existing = load_alias(svc, arn)
+        if existing["routingConfiguration"] != routes or existing.get("description") != doc["description"]:
+            raise ConflictException(
+                f"Failed to create alias because an alias with the same name and a different routing configuration already exists: {arn}"
+            )
+        return {"stateMachineAliasArn": arn, "creationDate": existing["creationDate"]}
+    return {"stateMachineAliasArn": arn, "creationDate": created}
+
+
+def describe_state_machine_alias(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["stateMachineAliasArn"]
+    parse_arn(arn, "stateMachine")
+    return load_alias(svc, arn)
+
+
+def update_state_machine_alias(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["stateMachineAliasArn"]
+    sm_arn = parse_arn(arn, "stateMachine").base
+    doc = load_alias(svc, arn)
+    if "routingConfiguration" in params:
+        _check_routes(svc, sm_arn, params["routingConfiguration"])
+        doc["routingConfiguration"] = params["routingConfiguration"]
+    if "description" in params:
+        doc["description"] = params["description"]
+    doc["updateDate"] = now_ms() / 1000
+    svc.store.commit([], [["SET", alias_key(arn), json.dumps(doc)]])
+    return {"updateDate": doc["updateDate"]}
+
+
+def delete_state_machine_alias(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["stateMachineAliasArn"]
+    parsed = parse_arn(arn, "stateMachine")
+    if len(parsed.parts) != 2:
+        raise ValidationException(f"Invalid Arn: '{arn}' is not a state machine alias ARN")
+    svc.store.commit([], [["DEL", alias_key(arn)], ["ZREM", aliases_key(parsed.base), arn]])
+    return {}
+
+
+def list_state_machine_aliases(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["stateMachineArn"]
+    parse_arn(arn, "stateMachine")
+    if not svc.redis.exists(state_machine_key(arn)):
+        raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+    size = page_size(params)
+    offset = decode_token(params.get("nextToken"), "aliases:" + arn)
+    arns = svc.redis.zrange(aliases_key(arn), offset, offset + size - 1)
+    docs = svc.redis.mget([alias_key(a) for a in arns]) if arns else []
+    items = [
+        {"stateMachineAliasArn": a, "creationDate": json.loads(d)["creationDate"]}
+        for a, d in zip(arns, docs, strict=True)
+        if d
+    ]
+    total = int(svc.redis.zcard(aliases_key(arn)))
+    return {"stateMachineAliases": items, "nextToken": next_token(offset, size, total, "aliases:" + arn)}

@@ -1,0 +1,186 @@
+"""Fixtures for the engine service: a real redis-server and the engine as a subprocess, driven by boto3."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import redis
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLE_ARN = "arn:aws:iam::123456789012:role/stepline"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisProcess:
+    """A redis-server with an append-only file in its own directory; killable and restartable."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
+        args += ["--appendonly", "yes", "--save", "", "--protected-mode", "no"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        for _ in range(200):
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+class EngineProcess:
+    """`python -m statemachines.engine` on a free port; killable (SIGKILL) and restartable."""
+
+    def __init__(self, redis_url: str, log_path: Path, **env: str) -> None:
+        self.port = free_port()
+        self.redis_url = redis_url
+        self.log_path = log_path
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {**os.environ, "ENGINE_PORT": str(self.port), "REDIS_URL": self.redis_url}
+        env.update({"ENGINE_POLL_SECONDS": "2", "ENGINE_ID": f"test-{self.port}", "LOG_LEVEL": "INFO"})
+        env.update(self.env)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "statemachines.engine"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+        for _ in range(300):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"engine exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.endpoint + "/", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("engine did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+def make_client(endpoint: str, key: str = "testing", secret: str = "testing", read_timeout: int = 70) -> Any:  # noqa: S107
+    return boto3.client(
+        "stepfunctions",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(
+            inject_host_prefix=False,
+            retries={"max_attempts": 1},
+            read_timeout=read_timeout,
+            max_pool_connections=50,
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def redis_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    proc = RedisProcess(tmp_path_factory.mktemp("engine-redis"))
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def engine(redis_proc: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+    proc = EngineProcess(redis_proc.url, tmp_path_factory.mktemp("engine") / "engine.log")
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture()
+def sfn(engine: EngineProcess) -> Any:
+    return make_client(engine.endpoint)
+
+
+@pytest.fixture()
+def unique() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def definition(states: dict[str, Any], start: str | None = None, **top: Any) -> str:
+    return json.dumps({"StartAt": start or next(iter(states)), "States": states, **top})
+
+
+def create_machine(sfn: Any, name: str, states: dict[str, Any], **kwargs: Any) -> str:
+    arn: str = sfn.create_state_machine(name=name, definition=definition(states), roleArn=ROLE_ARN, **kwargs)[
+        "stateMachineArn"
+    ]
+    return arn
+
+
+def wait_done(sfn: Any, exec_arn: str, timeout: float = 10) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        desc: dict[str, Any] = sfn.describe_execution(executionArn=exec_arn)
+        if desc["status"] != "RUNNING" or time.monotonic() > deadline:
+            return desc
+        time.sleep(0.02)
+
+
+def history(sfn: Any, exec_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=exec_arn):
+        events.extend(page["events"])
+    return events

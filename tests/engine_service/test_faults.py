@@ -1,0 +1,227 @@
+"""Fault injection: SIGKILL the engine or Redis mid-run, or share Redis between two engines.
+
+Every execution must end with the result and history of an undisturbed run: nothing committed
+is lost or done twice, activity tasks and timers survive.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .conftest import ROLE_ARN, EngineProcess, RedisProcess, history, make_client
+
+pytestmark = pytest.mark.fault
+
+RUNS = 12
+
+
+def pipeline_states(activity: str) -> dict[str, Any]:
+    """Pass, Wait (timer), an activity Task that fails once and is retried (timer), a Map, Choice."""
+    return {
+        "Prepare": {"Type": "Pass", "Parameters": {"n.$": "$.n", "items": [1, 2, 3]}, "Next": "Pause"},
+        "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Build"},
+        "Build": {
+            "Type": "Task",
+            "Resource": activity,
+            "Parameters": {"n.$": "$.n", "try.$": "$$.State.RetryCount"},
+            "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+            "TimeoutSeconds": 20,
+            "ResultPath": "$.build",
+            "Next": "Fan",
+        },
+        "Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemSelector": {"i.$": "$$.Map.Item.Value", "n.$": "$.n"},
+            "ItemProcessor": {"StartAt": "Square", "States": {"Square": {"Type": "Pass", "End": True}}},
+            "ResultPath": "$.fan",
+            "Next": "Route",
+        },
+        "Route": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.build.double", "NumericGreaterThan": 10, "Next": "Big"}],
+            "Default": "Small",
+        },
+        "Big": {"Type": "Pass", "Result": "big", "ResultPath": "$.size", "End": True},
+        "Small": {"Type": "Pass", "Result": "small", "ResultPath": "$.size", "End": True},
+    }
+
+
+def retrying(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call through engine restarts: connection errors and 5xx are retried, API errors are not."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return fn(**kwargs)
+        except ClientError as exc:
+            if exc.response["ResponseMetadata"]["HTTPStatusCode"] < 500 or time.monotonic() > deadline:
+                raise
+        except BotoCoreError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
+
+
+class Worker(threading.Thread):
+    """Polls the activity through restarts; fails the first try of each task with Flaky."""
+
+    def __init__(self, endpoints: list[str], activity: str) -> None:
+        super().__init__(daemon=True)
+        self.clients = [make_client(e, read_timeout=10) for e in endpoints]
+        self.activity = activity
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        turn = 0
+        while not self.stopping.is_set():
+            turn += 1
+            client = self.clients[turn % len(self.clients)]
+            try:
+                task = client.get_activity_task(activityArn=self.activity, workerName="w")
+            except (ClientError, BotoCoreError):
+                time.sleep(0.05)
+                continue
+            if task.get("taskToken"):
+                self.answer(client, task)
+
+    def answer(self, client: Any, task: dict[str, Any]) -> None:
+        data = json.loads(task["input"])
+        try:
+            if data["try"] == 0:
+                retrying(
+                    client.send_task_failure, taskToken=task["taskToken"], error="Flaky", cause="first try"
+                )
+            else:
+                output = json.dumps({"double": data["n"] * 2})
+                retrying(client.send_task_success, taskToken=task["taskToken"], output=output)
+        except ClientError as exc:
+            # the engine committed our answer but died before replying: the retry sees TaskTimedOut
+            assert exc.response["Error"]["Code"] == "TaskTimedOut", exc
+
+
+def normalized(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in e.items() if k != "timestamp"} for e in events]
+
+
+def run_workload(
+    endpoints: list[str], name: str, disturb: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    client = make_client(endpoints[0], read_timeout=10)
+    activity = retrying(client.create_activity, name=f"{name}-act")["activityArn"]
+    states = pipeline_states(activity)
+    definition = json.dumps({"StartAt": "Prepare", "States": states})
+    sm = retrying(client.create_state_machine, name=name, definition=definition, roleArn=ROLE_ARN)[
+        "stateMachineArn"
+    ]
+    workers = [Worker(endpoints, activity) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    arns = []
+    for i in range(RUNS):
+        starter = make_client(endpoints[i % len(endpoints)], read_timeout=10)
+        arns.append(
+            retrying(
+                starter.start_execution, stateMachineArn=sm, name=f"run-{i}", input=json.dumps({"n": i})
+            )["executionArn"]
+        )
+    if disturb is not None:
+        disturb()
+    results = {}
+    deadline = time.monotonic() + 60
+    for arn in arns:
+        while True:
+            desc = retrying(client.describe_execution, executionArn=arn)
+            if desc["status"] != "RUNNING" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        key = arn.rsplit(":", 1)[1]
+        results[key] = (
+            desc["status"],
+            desc.get("output"),
+            normalized(retrying(history, sfn=client, exec_arn=arn)),
+        )
+    for worker in workers:
+        worker.stopping.set()
+    return results
+
+
+def assert_same(expected: dict[str, Any], actual: dict[str, Any]) -> None:
+    assert sorted(actual) == sorted(expected)
+    for key, (status, output, events) in expected.items():
+        assert status == "SUCCEEDED"
+        got_status, got_output, got_events = actual[key]
+        assert (got_status, json.loads(got_output)) == (status, json.loads(output)), key
+        assert [e["id"] for e in got_events] == list(range(1, len(got_events) + 1)), key
+        assert [e["type"] for e in got_events] == [e["type"] for e in events], key
+
+
+def strip_names(results: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    return json.loads(json.dumps(results).replace(old, new))
+
+
+@pytest.fixture()
+def cluster(tmp_path) -> Iterator[tuple[RedisProcess, list[EngineProcess]]]:
+    redis_proc = RedisProcess(tmp_path)
+    redis_proc.start()
+    engines: list[EngineProcess] = []
+    yield redis_proc, engines
+    for engine in engines:
+        engine.stop()
+    redis_proc.stop()
+
+
+def start_engine(
+    cluster: tuple[RedisProcess, list[EngineProcess]], tmp_path: Any, **env: str
+) -> EngineProcess:
+    redis_proc, engines = cluster
+    engine = EngineProcess(redis_proc.url, tmp_path / f"engine-{len(engines)}.log", **env)
+    engine.start()
+    engines.append(engine)
+    return engine
+
+
+def test_engine_sigkill_loop_loses_nothing(cluster, tmp_path):
+    engine = start_engine(cluster, tmp_path, ENGINE_POLL_SECONDS="1")
+    calm = run_workload([engine.endpoint], "calm")
+    rng = random.Random(7)
+
+    def kill_repeatedly() -> None:
+        for _ in range(5):
+            time.sleep(rng.uniform(0.1, 0.7))
+            engine.kill()
+            time.sleep(rng.uniform(0.0, 0.2))
+            engine.start()
+
+    stormy = run_workload([engine.endpoint], "stormy", kill_repeatedly)
+    assert_same(calm, strip_names(stormy, "stormy", "calm"))
+
+
+def test_redis_sigkill_restarts_from_its_append_only_file(cluster, tmp_path):
+    redis_proc, _ = cluster
+    engine = start_engine(cluster, tmp_path, ENGINE_POLL_SECONDS="1")
+    calm = run_workload([engine.endpoint], "calm")
+
+    def kill_redis() -> None:
+        time.sleep(0.8)
+        redis_proc.kill()
+        time.sleep(0.3)
+        redis_proc.start()
+
+    stormy = run_workload([engine.endpoint], "stormy", kill_redis)
+    assert_same(calm, strip_names(stormy, "stormy", "calm"))
+
+
+def test_two_engines_share_one_redis(cluster, tmp_path):
+    first = start_engine(cluster, tmp_path, ENGINE_POLL_SECONDS="1")
+    second = start_engine(cluster, tmp_path, ENGINE_POLL_SECONDS="1")
+    alone = run_workload([first.endpoint], "alone")
+    shared = run_workload([first.endpoint, second.endpoint], "shared")
+    assert_same(alone, strip_names(shared, "shared", "alone"))

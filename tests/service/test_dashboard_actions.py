@@ -1,0 +1,157 @@
+"""Actions against the real engine: cancel, re-run failed steps (redrive), re-run, approve and reject; all audited."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+from rq import Queue
+
+from service.app import create_app
+from service.approvals import ApprovalPoller, ApprovalStore, long_poll_client
+from service.run_index import RunIndex
+from tests.service.dashboard_seed import seed_run, sign_in, with_users
+
+ROLE = "arn:aws:iam::123456789012:role/stepline"
+
+
+class World:
+    """The web app on the real engine, a signed-in browser session, and a Step Functions client."""
+
+    def __init__(self, config: Any, redis_client: Any) -> None:
+        self.config = config
+        self.redis = redis_client
+        self.client = create_app(config).test_client()
+        self.csrf = sign_in(self.client)
+        self.sfn = long_poll_client(config)
+        self.index = RunIndex(redis_client)
+
+    def start(self, name: str, states: dict[str, Any], **run_fields: Any) -> dict[str, Any]:
+        """A state machine, an execution of it and its run record, as start_run leaves them."""
+        definition = json.dumps({"StartAt": next(iter(states)), "States": states})
+        machine = self.sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE)["stateMachineArn"]
+        run = seed_run(self.redis, status="RUNNING", finished_at=None, **run_fields)
+        execution = self.sfn.start_execution(stateMachineArn=machine, input=json.dumps(run["execution_input"]))
+        arn = execution["executionArn"]
+        return self.index.update(run["run_id"], state_machine_arn=machine, execution_arn=arn)  # type: ignore[return-value]
+
+    def activity(self, pool: str) -> str:
+        return self.sfn.create_activity(name=f"stepline-{pool}")["activityArn"]
+
+    def task(self, activity: str) -> dict[str, Any]:
+        for _ in range(20):
+            task = self.sfn.get_activity_task(activityArn=activity, workerName="test")
+            if task.get("taskToken"):
+                return task
+        raise AssertionError("no task")
+
+    def wait_status(self, run: dict[str, Any], wanted: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 10
+        while True:
+            described = self.sfn.describe_execution(executionArn=run["execution_arn"])
+            if described["status"] == wanted or time.monotonic() > deadline:
+                assert described["status"] == wanted
+                return described
+            time.sleep(0.05)
+
+    def post(self, url: str, **data: str) -> Any:
+        return self.client.post(url, data={"csrf_token": self.csrf, **data})
+
+
+@pytest.fixture
+def world(service_config, sfn_engine, redis_client):
+    return World(with_users(dataclasses.replace(service_config, sfn_endpoint_url=sfn_engine)), redis_client)
+
+
+def build_task(activity: str, step: str = "build", **more: Any) -> dict[str, Any]:
+    return {"Type": "Task", "Resource": activity, "Parameters": {"step": step, "run.$": "$$.Execution.Input"}, **more}
+
+
+@pytest.mark.slow
+def test_cancel_stops_the_execution_and_asks_the_reporter_to_close_statuses(world):
+    run = world.start("cancel-me", {"Build": build_task(world.activity("build"), End=True)})
+    response = world.post(f"/runs/{run['run_id']}/cancel")
+    assert response.status_code == 302
+    described = world.wait_status(run, "ABORTED")
+    assert described["error"] == "Stepline.Cancelled"
+    assert world.index.get(run["run_id"])["status"] == "ABORTED"
+    jobs = Queue("statuses", connection=world.redis).jobs
+    assert [(job.func_name, job.args) for job in jobs] == [("service.reporter.report_run_cancelled", (run["run_id"], "cancelled by alice"))]
+    graph = world.client.get(f"/api/runs/{run['run_id']}/graph").get_json()["graph"]
+    assert {n["id"]: n["status"] for n in graph["nodes"]}["Build"] == "aborted"
+
+
+@pytest.mark.slow
+def test_redrive_runs_only_the_failed_step_again(world):
+    activity = world.activity("build")
+    states = {"Build": build_task(activity, Next="Test"), "Test": build_task(activity, "test", End=True)}
+    run = world.start("redrive-me", states)
+    world.sfn.send_task_success(taskToken=world.task(activity)["taskToken"], output="{}")
+    world.sfn.send_task_failure(taskToken=world.task(activity)["taskToken"], error="Stepline.StepFailed", cause="x")
+    world.wait_status(run, "FAILED")
+    world.index.update(run["run_id"], status="FAILED", finished_at=time.time())
+    failed = world.client.get(f"/api/runs/{run['run_id']}/graph").get_json()["graph"]
+    assert {n["id"]: n["status"] for n in failed["nodes"]}["Test"] == "failed"
+    assert 'id="action-redrive"' in world.client.get(f"/runs/{run['run_id']}").get_data(as_text=True)
+
+    assert world.post(f"/runs/{run['run_id']}/redrive").status_code == 302
+    assert world.index.get(run["run_id"])["status"] == "RUNNING"
+    task = world.task(activity)
+    assert json.loads(task["input"])["step"] == "test"  # Build is not run again
+    world.sfn.send_task_success(taskToken=task["taskToken"], output="{}")
+    world.wait_status(run, "SUCCEEDED")
+    graph = world.client.get(f"/api/runs/{run['run_id']}/graph").get_json()["graph"]
+    statuses = {n["id"]: n["status"] for n in graph["nodes"]}
+    assert (statuses["Build"], statuses["Test"]) == ("succeeded", "retried")
+    assert world.index.audit(run["run_id"])[-1] | {"at": 0} == {"action": "redrive", "by": "alice", "at": 0}
+
+
+def test_rerun_creates_a_new_run_with_the_same_input_and_enqueues_its_start(world):
+    old = seed_run(world.redis, status="FAILED", execution_input={"repository": "octo/app", "sha": "a" * 40})
+    response = world.post(f"/runs/{old['run_id']}/rerun")
+    new_id = response.location.rsplit("/", 1)[-1]
+    new = world.index.get(new_id)
+    assert new_id != old["run_id"] and new["status"] == "QUEUED" and new["rerun_of"] == old["run_id"]
+    assert new["execution_input"] == {**old["execution_input"], "run_id": new_id}
+    assert new["sha"] == old["sha"] and new["branch"] == old["branch"]
+    job = Queue("runs", connection=world.redis).jobs[0]
+    assert (job.func_name, job.args) == ("service.runs.start_run", (new_id,))
+    assert world.index.audit(old["run_id"])[-1]["new_run_id"] == new_id
+    assert world.post(f"/runs/{new_id}/rerun").status_code == 409  # still queued
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_approval_step_waits_for_a_person_on_the_dashboard(world, decision):
+    approval = world.activity("approval")
+    states = {
+        "Approve": {**build_task(approval, "approve-deploy"), "ResultPath": "$.steps.approval", "Next": "Deploy"},
+        "Deploy": {"Type": "Pass", "End": True},
+    }
+    states["Approve"]["Parameters"]["message"] = "Deploy <b>this</b>?"
+    run = world.start(f"approve-{decision}", states)
+    poller = ApprovalPoller(world.sfn, ApprovalStore(world.redis), "stepline-approval", threading.Event())
+    poller.activity_arn = approval
+    recorded = poller.poll_once()
+    assert recorded is not None and recorded["run_id"] == run["run_id"] and recorded["step"] == "approve-deploy"
+    page = world.client.get(f"/runs/{run['run_id']}").get_data(as_text=True)
+    assert "Waiting for approval" in page and "Deploy &lt;b&gt;this&lt;/b&gt;?" in page
+    assert recorded["task_token"] not in page  # the token can decide the step: it stays on the server
+    approval_id = recorded["approval_id"]
+
+    response = world.post(f"/approvals/{approval_id}/{decision}", comment="not today")
+    assert response.status_code == 302
+    if decision == "approve":
+        described = world.wait_status(run, "SUCCEEDED")
+        result = json.loads(described["output"])["steps"]["approval"]
+        assert result | {"at": 0} == {"step": "approve-deploy", "status": "approved", "by": "alice", "at": 0, "comment": "not today"}
+    else:
+        described = world.wait_status(run, "FAILED")
+        assert (described["error"], described["cause"]) == ("Stepline.Rejected", "rejected by alice: not today")
+    assert ApprovalStore(world.redis).for_run(run["run_id"]) == []
+    assert world.index.audit(run["run_id"])[-1]["action"] == decision
+    assert world.post(f"/approvals/{approval_id}/{decision}").status_code == 409  # decided once only

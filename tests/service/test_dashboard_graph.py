@@ -1,0 +1,245 @@
+"""The run graph model: every ASL state type as nodes and edges, and per-state status from execution history.
+
+Histories come from the real engine (a state machine with every state type, run once per test) and, for
+the states an engine run cannot easily stop in, from small hand-written AWS-shaped histories.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from service.choice_labels import rule_label
+from service.run_graph import END, START, build_graph
+
+ROLE = "arn:aws:iam::123456789012:role/stepline"
+
+
+def every_state_type(activity: str) -> dict[str, Any]:
+    """Pass, Wait, Choice, Parallel (with a Map inside), Task with Retry and Catch, Succeed and Fail."""
+    lint = {
+        "Type": "Task",
+        "Resource": activity,
+        "Parameters": {"step": "lint"},
+        "Retry": [{"ErrorEquals": ["Stepline.StepFailed"], "MaxAttempts": 2, "IntervalSeconds": 1}],
+        "End": True,
+    }
+    each = {
+        "Type": "Map",
+        "ItemsPath": "$.data.items",
+        "ItemProcessor": {"StartAt": "Item", "States": {"Item": {"Type": "Pass", "End": True}}},
+        "End": True,
+    }
+    return {
+        "StartAt": "Prepare",
+        "States": {
+            "Prepare": {"Type": "Pass", "Result": {"items": [1, 2]}, "ResultPath": "$.data", "Next": "Pause"},
+            "Pause": {"Type": "Wait", "Seconds": 0, "Next": "Route"},
+            "Route": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.branch", "StringEquals": "main", "Next": "Checks"}],
+                "Default": "NotMain",
+            },
+            "NotMain": {"Type": "Pass", "Next": "Skipped"},
+            "Skipped": {"Type": "Succeed"},
+            "Checks": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Lint", "States": {"Lint": lint}},
+                    {"StartAt": "Each", "States": {"Each": each}},
+                ],
+                "Next": "Test",
+            },
+            "Test": {
+                "Type": "Task",
+                "Resource": activity,
+                "Parameters": {"step": "test"},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Cleanup"}],
+                "Next": "Done",
+            },
+            "Cleanup": {"Type": "Pass", "Next": "Broken"},
+            "Broken": {"Type": "Fail", "Error": "Tests.Failed", "Cause": "tests failed"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
+@pytest.fixture
+def sfn(sfn_engine):
+    return boto3.client(
+        "stepfunctions",
+        endpoint_url=sfn_engine,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(inject_host_prefix=False, read_timeout=70),
+    )
+
+
+def next_task(sfn, activity: str) -> dict[str, Any]:
+    for _ in range(30):
+        task = sfn.get_activity_task(activityArn=activity, workerName="test")
+        if task.get("taskToken"):
+            return task
+    raise AssertionError("no activity task arrived")
+
+
+def wait_finished(sfn, execution: str) -> None:
+    deadline = time.monotonic() + 10
+    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not finish"
+        time.sleep(0.05)
+
+
+def history(sfn, execution: str) -> list[dict[str, Any]]:
+    events = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution):
+        events += [{**e, "timestamp": e["timestamp"].timestamp()} for e in page["events"]]
+    return events
+
+
+@pytest.mark.slow
+def test_real_execution_of_every_state_type_gets_each_status(sfn):
+    activity = sfn.create_activity(name="stepline-build")["activityArn"]
+    definition = every_state_type(activity)
+    machine = sfn.create_state_machine(name="all-types", definition=json.dumps(definition), roleArn=ROLE)
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"branch": "main"}')
+    lint = next_task(sfn, activity)
+    sfn.send_task_failure(taskToken=lint["taskToken"], error="Stepline.StepFailed", cause="exit 1")
+    running = build_graph(definition, history(sfn, execution["executionArn"]))
+    assert _statuses(running)["Checks/0/Lint"] == "running"
+    assert running["status"] == "RUNNING"
+    sfn.send_task_success(taskToken=next_task(sfn, activity)["taskToken"], output="{}")
+    test = next_task(sfn, activity)
+    sfn.send_task_failure(taskToken=test["taskToken"], error="Stepline.StepFailed", cause="tests broke")
+    wait_finished(sfn, execution["executionArn"])
+
+    graph = build_graph(definition, history(sfn, execution["executionArn"]))
+
+    assert _statuses(graph) == {
+        START: "succeeded",
+        END: "failed",
+        "Prepare": "succeeded",
+        "Pause": "succeeded",
+        "Route": "succeeded",
+        "NotMain": "skipped",  # the Choice took the other branch
+        "Skipped": "skipped",
+        "Checks": "succeeded",
+        "Checks/0/Lint": "retried",
+        "Checks/1/Each": "succeeded",
+        "Checks/1/Each/Item": "succeeded",
+        "Test": "caught",
+        "Cleanup": "succeeded",
+        "Broken": "failed",
+        "Done": "not_reached",
+    }
+    assert (graph["status"], graph["error"], graph["cause"]) == ("FAILED", "Tests.Failed", "tests failed")
+    nodes = {node["id"]: node for node in graph["nodes"]}
+    assert nodes["Checks/0/Lint"]["visits"][0]["retries"] == 1
+    assert nodes["Checks/0/Lint"]["visits"][0]["failures"][0]["error"] == "Stepline.StepFailed"
+    assert nodes["Test"]["visits"][0]["failures"][0]["cause"] == "tests broke"
+    assert json.loads(nodes["Prepare"]["visits"][0]["output"])["data"] == {"items": [1, 2]}
+    assert len(nodes["Checks/1/Each/Item"]["visits"]) == 2  # one per Map item
+
+
+def test_nodes_and_edges_show_groups_choice_rules_and_catchers():
+    graph = build_graph(every_state_type("arn:activity"), [])
+    nodes = {node["id"]: node for node in graph["nodes"]}
+    assert nodes["Checks"]["group"] and nodes["Checks/1/Each"]["group"]
+    assert nodes["Checks/0/Lint"]["parent"] == "Checks"
+    assert nodes["Checks/1/Each/Item"]["parent"] == "Checks/1/Each"
+    assert nodes["Checks/0/Lint"]["step"] == "lint"
+    assert nodes["Pause"]["detail"] == "Seconds: 0"
+    assert {n["type"] for n in graph["nodes"]} >= {"Pass", "Wait", "Choice", "Parallel", "Map", "Task", "Succeed", "Fail"}
+    edges = {(e["source"], e["target"]): (e["kind"], e["label"]) for e in graph["edges"]}
+    assert edges[("Route", "Checks")] == ("choice", '$.branch == "main"')
+    assert edges[("Route", "NotMain")] == ("default", "Default")
+    assert edges[("Test", "Cleanup")] == ("catch", "Catch: States.ALL")
+    assert edges[("Checks", "Checks/0/Lint")] == ("group_start", "")
+    assert edges[("Checks/1/Each/Item", "Checks/1/Each")] == ("group_end", "")
+    assert edges[(START, "Prepare")][0] == "start" and edges[("Broken", END)][0] == "end"
+    assert all(node["status"] == "not_reached" for node in graph["nodes"])
+    assert graph["status"] == "RUNNING"
+
+
+def _event(event_id: int, previous: int, kind: str, **details: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {"id": event_id, "previousEventId": previous, "timestamp": 1000.0 + event_id, "type": kind}
+    if details:
+        key = "stateEnteredEventDetails" if kind.endswith("StateEntered") else (
+            "stateExitedEventDetails" if kind.endswith("StateExited") else kind[0].lower() + kind[1:] + "EventDetails"
+        )  # fmt: skip
+        event[key] = details
+    return event
+
+
+ONE_TASK = {"StartAt": "Build", "States": {"Build": {"Type": "Task", "Resource": "arn:a", "Next": "Ship"}, "Ship": {"Type": "Pass", "End": True}}}  # fmt: skip
+
+
+def test_uncaught_failure_fails_the_state_and_leaves_the_rest_not_reached():
+    events = [
+        _event(1, 0, "ExecutionStarted", input="{}"),
+        _event(2, 1, "TaskStateEntered", name="Build", input="{}"),
+        _event(3, 2, "ActivityScheduled", resource="arn:a"),
+        _event(4, 3, "ActivityStarted", workerName="w"),
+        _event(5, 4, "ActivityFailed", error="Stepline.StepFailed", cause="make: *** [test] Error 2"),
+        _event(6, 5, "ExecutionFailed", error="Stepline.StepFailed", cause="make: *** [test] Error 2"),
+    ]
+    graph = build_graph(ONE_TASK, events)
+    assert _statuses(graph) == {START: "succeeded", END: "failed", "Build": "failed", "Ship": "not_reached"}
+    build = next(n for n in graph["nodes"] if n["id"] == "Build")
+    assert build["visits"][0]["failures"][0]["cause"] == "make: *** [test] Error 2"
+
+
+def test_stopped_execution_marks_the_running_state_aborted():
+    events = [
+        _event(1, 0, "ExecutionStarted", input="{}"),
+        _event(2, 1, "TaskStateEntered", name="Build", input="{}"),
+        _event(3, 2, "ActivityScheduled", resource="arn:a"),
+        _event(4, 3, "ExecutionAborted", error="Stepline.Cancelled", cause="cancelled by ada"),
+    ]
+    graph = build_graph(ONE_TASK, events)
+    assert _statuses(graph)["Build"] == "aborted"
+    assert _statuses(graph)[END] == "aborted"
+
+
+def test_redriven_execution_runs_the_failed_state_again():
+    events = [
+        _event(1, 0, "ExecutionStarted", input="{}"),
+        _event(2, 1, "TaskStateEntered", name="Build", input="{}"),
+        _event(3, 2, "ActivityFailed", error="Stepline.StepFailed"),
+        _event(4, 3, "ExecutionFailed", error="Stepline.StepFailed"),
+        _event(5, 4, "ExecutionRedriven", redriveCount=1),
+        _event(6, 5, "TaskStateEntered", name="Build", input="{}"),
+        _event(7, 6, "ActivityScheduled", resource="arn:a"),
+    ]
+    running = build_graph(ONE_TASK, events)
+    assert _statuses(running)["Build"] == "running" and running["status"] == "RUNNING"
+    events += [
+        _event(8, 7, "ActivitySucceeded", output="{}"),
+        _event(9, 8, "TaskStateExited", name="Build", output="{}"),
+        _event(10, 9, "PassStateEntered", name="Ship", input="{}"),
+        _event(11, 10, "PassStateExited", name="Ship", output="{}"),
+        _event(12, 11, "ExecutionSucceeded", output="{}"),
+    ]
+    done = build_graph(ONE_TASK, events)
+    assert _statuses(done) == {START: "succeeded", END: "succeeded", "Build": "retried", "Ship": "succeeded"}
+
+
+def test_choice_rule_labels():
+    assert rule_label({"Variable": "$.n", "NumericGreaterThanEquals": 3, "Next": "X"}) == "$.n >= 3"
+    assert rule_label({"Variable": "$.a", "StringEqualsPath": "$.b"}) == "$.a == $.b"
+    assert rule_label({"Not": {"Variable": "$.pr", "IsNull": True}}) == "not ($.pr is null)"
+    both = {"And": [{"Variable": "$.x", "BooleanEquals": True}, {"Variable": "$.t", "TimestampLessThan": "2026"}]}
+    assert rule_label(both) == '($.x == true) and ($.t < "2026")'
+    assert rule_label({"Condition": "{% $states.input.branch = 'main' %}"}) == "$states.input.branch = 'main'"
+    assert rule_label({"Variable": "$.s", "StringMatches": "release/*"}) == '$.s matches "release/*"'
+    assert len(rule_label({"Variable": "$.s", "StringEquals": "x" * 500})) == 80
+
+
+def _statuses(graph: dict[str, Any]) -> dict[str, str]:
+    return {node["id"]: node["status"] for node in graph["nodes"]}

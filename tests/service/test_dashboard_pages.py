@@ -1,0 +1,120 @@
+"""The dashboard's pages through Flask's test client: runs list, filters, pagination, run page, escaping, 404s."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from service.app import create_app
+from tests.service.dashboard_seed import HOSTILE_BRANCH, HOSTILE_MESSAGE, seed_log, seed_run, with_users
+
+
+@pytest.fixture
+def client(service_config):
+    return create_app(with_users(service_config, github_web_url="https://github.example")).test_client()
+
+
+def test_runs_page_lists_runs_newest_first_with_their_facts(client, redis_client):
+    old = seed_run(redis_client, message="Older change", created_at=time.time() - 60, status="SUCCEEDED")
+    new = seed_run(
+        redis_client, message="Newer change\n\nsecond paragraph", author="Grace", status="RUNNING", finished_at=None,
+        pull_request=12, branch=None, event="pull_request",
+    )  # fmt: skip
+    page = client.get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.index(new["run_id"]) < html.index(old["run_id"])
+    assert "Newer change" in html and "second paragraph" not in html  # the title line only
+    assert "Grace" in html and "PR #12" in html and "0123456" in html
+    assert 'class="badge running"' in html and 'class="badge succeeded"' in html
+    assert "42s" in html  # the finished run's duration
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+def test_hostile_commit_messages_and_branch_names_are_escaped(client, redis_client):
+    run = seed_run(redis_client, message=HOSTILE_MESSAGE, branch=HOSTILE_BRANCH, author="<i>mallory</i>")
+    for url in ("/", "/?partial=rows", f"/runs/{run['run_id']}", f"/runs/{run['run_id']}/panel"):
+        html = client.get(url).get_data(as_text=True)
+        assert "<script>alert" not in html and "<img src=x" not in html and "<i>mallory" not in html, url
+        assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in html, url
+    run_page = client.get(f"/runs/{run['run_id']}").get_data(as_text=True)
+    assert "feat/&#34;quoted&#34;-&#39;single&#39;&lt;b&gt;" in run_page
+    # the link to the branch on GitHub is URL-quoted too
+    assert 'href="https://github.example/octo/app/tree/feat/%22quoted%22-%27single%27%3Cb%3E"' in run_page
+
+
+def test_filters_by_repository_branch_pr_and_status(client, redis_client):
+    seed_run(redis_client, repository="octo/app", branch="main", message="app main")
+    seed_run(redis_client, repository="octo/app", branch="dev", message="app dev", status="FAILED")
+    seed_run(redis_client, repository="octo/lib", branch="main", message="lib main")
+    seed_run(redis_client, repository="octo/app", branch=None, pull_request=7, message="app pr")
+
+    def titles(query: str) -> set[str]:
+        html = client.get("/?partial=rows&" + query).get_data(as_text=True)
+        return set(re.findall(r"</code> ([a-z ]+)</a>", html))
+
+    assert titles("") == {"app main", "app dev", "lib main", "app pr"}
+    assert titles("repository=octo/app") == {"app main", "app dev", "app pr"}
+    assert titles("repository=octo/app&branch=dev") == {"app dev"}
+    assert titles("repository=octo/app&pr=7") == {"app pr"}
+    assert titles("status=failed") == {"app dev"}
+    assert titles("branch=main") == {"app main", "lib main"}  # without a repository: across repositories
+    assert titles("repository=octo/app&status=SUCCEEDED") == {"app main", "app pr"}
+    assert titles("status=<script>&pr=x&page=-1") == {"app main", "app dev", "lib main", "app pr"}
+
+
+def test_pagination_pages_through_older_runs(client, redis_client):
+    base = time.time() - 1000
+    for number in range(30):
+        seed_run(redis_client, message=f"change {number:02d}", created_at=base + number)
+    first = client.get("/").get_data(as_text=True)
+    assert "change 29" in first and "change 05" in first and "change 04" not in first
+    assert 'rel="next" href="/?page=2"' in first and 'rel="prev"' not in first
+    second = client.get("/?page=2").get_data(as_text=True)
+    assert "change 04" in second and "change 00" in second and "change 05" not in second
+    assert 'rel="next"' not in second and 'rel="prev"' in second
+
+
+def test_partial_rows_is_only_the_table_body_and_marks_active_runs(client, redis_client):
+    seed_run(redis_client, status="RUNNING", finished_at=None)
+    rows = client.get("/?partial=rows").get_data(as_text=True)
+    assert rows.lstrip().startswith("<tr") and "<html" not in rows
+    assert 'data-active="true"' in rows
+
+
+def test_run_page_shows_header_links_steps_and_audit(client, redis_client):
+    run = seed_run(redis_client, pull_request=12, branch=None, status="FAILED", status_reason="step test failed")
+    seed_log(redis_client, run["run_id"], "build", ["compiling", "done"])
+    seed_log(redis_client, run["run_id"], "test", ["FAIL: test_widget"], finish="failed")
+    from service.run_index import RunIndex
+
+    RunIndex(redis_client).add_audit(run["run_id"], {"action": "rerun", "by": "alice"})
+    html = client.get(f"/runs/{run['run_id']}").get_data(as_text=True)
+    assert 'href="https://github.example/octo/app/commit/0123456789abcdef0123456789abcdef01234567"' in html
+    assert 'href="https://github.example/octo/app/pull/12"' in html
+    assert "step test failed" in html
+    assert re.search(r'data-step="build".*?succeeded', html, re.S)
+    assert re.search(r'data-step="test".*?failed.*?\(exit 1\)', html, re.S)
+    assert "rerun</strong> by alice" in html
+    assert "Sign in</a> to re-run" in html  # not signed in: no action buttons
+    assert 'id="action-rerun"' not in html
+
+
+def test_unknown_run_is_a_404_page_never_a_500(client):
+    for url in ("/runs/does-not-exist", "/runs/does-not-exist/panel", "/runs/" + "x" * 5000):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert "Not found" in response.get_data(as_text=True)
+    assert client.get("/runs/nope/logs/build.txt").status_code == 404
+
+
+def test_raw_log_is_plain_text_with_every_line(client, redis_client):
+    run = seed_run(redis_client)
+    seed_log(redis_client, run["run_id"], "build", [f"line {n} <b>" for n in range(3000)])
+    response = client.get(f"/runs/{run['run_id']}/logs/build.txt")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain" and response.headers["X-Content-Type-Options"] == "nosniff"
+    lines = response.get_data(as_text=True).splitlines()
+    assert len(lines) == 3000 and lines[-1] == "line 2999 <b>"

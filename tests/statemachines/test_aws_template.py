@@ -1,0 +1,109 @@
+"""The CloudFormation template of the AWS world: cfn-lint clean, and its IAM policies least-privilege."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.harness.processes import PROJECT
+
+TEMPLATE = PROJECT / "statemachines" / "aws" / "stepline.yaml"
+WORKER_ACTIONS = {
+    "states:GetActivityTask",
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
+    "states:SendTaskHeartbeat",
+}
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Reads the short-form intrinsic functions (!Ref, !Sub, !GetAtt) as {"Ref": ...} mappings."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        return {name: value.split(".") if tag_suffix == "GetAtt" else value}
+    if isinstance(node, yaml.SequenceNode):
+        return {name: loader.construct_sequence(node)}
+    return {name: loader.construct_mapping(node)}  # type: ignore[arg-type]
+
+
+_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _cfn_lint() -> list[str]:
+    found = shutil.which("cfn-lint", path=str(Path(sys.executable).parent))
+    return [found] if found else [sys.executable, "-m", "cfnlint"]
+
+
+def test_template_passes_cfn_lint():
+    result = subprocess.run([*_cfn_lint(), str(TEMPLATE)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _statements(template: dict[str, Any], policy: str) -> list[dict[str, Any]]:
+    return template["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"]
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+@pytest.mark.parametrize(
+    ("policy", "activity"), [("BuildWorkerPolicy", "BuildActivity"), ("DeployWorkerPolicy", "DeployActivity")]
+)
+def test_worker_policies_reach_their_own_activity_only(template, policy, activity):
+    [statement] = _statements(template, policy)
+    assert statement["Effect"] == "Allow"
+    assert _actions(statement) == WORKER_ACTIONS
+    assert statement["Resource"] == {"Ref": activity}
+
+
+def test_service_policy_is_scoped_to_the_prefix(template):
+    for statement in _statements(template, "ServicePolicy"):
+        resource = statement["Resource"]
+        assert "*" not in _actions(statement) and not any(a.endswith(":*") for a in _actions(statement))
+        if resource == "*":
+            # only List actions, which AWS cannot scope to a resource
+            assert all(action.startswith("states:List") for action in _actions(statement))
+        elif isinstance(resource, dict) and "Fn::Sub" in resource:
+            assert ":${Prefix}-*" in resource["Fn::Sub"]
+
+
+def test_service_policy_answers_approvals_but_runs_no_build_step(template):
+    statements = _statements(template, "ServicePolicy")
+    polling = [s for s in statements if "states:GetActivityTask" in _actions(s)]
+    assert [s["Resource"] for s in polling] == [{"Ref": "ApprovalActivity"}]
+    needed = {
+        "states:StartExecution",
+        "states:StopExecution",
+        "states:DescribeExecution",
+        "states:GetExecutionHistory",
+        "states:CreateStateMachine",
+        "states:UpdateStateMachine",
+        "states:CreateActivity",
+        "states:RedriveExecution",
+    }
+    assert needed <= set().union(*(_actions(s) for s in statements))
+
+
+def test_state_machine_role_is_for_step_functions_only(template):
+    role = template["Resources"]["StateMachineRole"]["Properties"]
+    [statement] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "states.amazonaws.com"}
+    pass_role = [s for s in _statements(template, "ServicePolicy") if _actions(s) == {"iam:PassRole"}]
+    assert pass_role[0]["Condition"]["StringEquals"]["iam:PassedToService"] == "states.amazonaws.com"

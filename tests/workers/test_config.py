@@ -1,0 +1,77 @@
+"""The worker's settings: every problem named at once, and `python -m workers` refusing bad ones."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from statemachines.errors import ConfigError
+from tests.harness.processes import PROJECT, python_module
+from workers.config import WorkerConfig
+
+
+def test_defaults_and_overrides(tmp_path, redis_url):
+    secrets = tmp_path / "secrets"
+    secrets.write_text("# comment\n\nDEPLOY_KEY=abc=def\nOTHER= spaced \n")
+    config = WorkerConfig.from_env(
+        {
+            "REDIS_URL": redis_url,
+            "WORKER_POOLS": "build, build-large",
+            "WORKER_SLOTS": "4",
+            "WORKER_DIR": str(tmp_path / "w"),
+            "WORKER_SECRETS_FILE": str(secrets),
+            "GITHUB_TOKEN": "ghp_x",
+            "HEARTBEAT_SECONDS": "2.5",
+        }
+    )
+    assert config.pools == ("build", "build-large") and config.slots == 4
+    assert config.secrets == {"DEPLOY_KEY": "abc=def", "OTHER": " spaced "}
+    assert config.git_token == "ghp_x" and config.heartbeat_seconds == 2.5
+    assert "ghp_x" not in repr(config) and "abc=def" not in repr(config)
+    assert config.work_dir.is_dir() and not config.allow_file_urls
+
+
+def test_every_problem_is_named_at_once(tmp_path):
+    secrets = tmp_path / "secrets"
+    secrets.write_text("STEPLINE_SHA=forged\nnot a line\n")
+    with pytest.raises(ConfigError) as failure:
+        WorkerConfig.from_env(
+            {
+                "REDIS_URL": "redis://127.0.0.1:1/0",
+                "WORKER_POOLS": "approval,Bad_Pool",
+                "WORKER_SLOTS": "many",
+                "HEARTBEAT_SECONDS": "-1",
+                "WORKER_SECRETS_FILE": str(secrets),
+                "STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS": "perhaps",
+            }
+        )
+    text = str(failure.value)
+    for name in (
+        "WORKER_POOLS: 'approval'",
+        "'Bad_Pool'",
+        "WORKER_SLOTS",
+        "HEARTBEAT_SECONDS",
+        "line 1",
+        "line 2",
+    ):
+        assert name in text
+    assert "STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS" in text and "REDIS_URL" in text
+    assert "forged" not in text  # a secrets file's content is never echoed
+
+
+def test_python_m_workers_with_bad_settings_prints_one_message_and_exits(tmp_path: Path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "WORKER_SLOTS": "0",
+        "WORKER_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        python_module("workers"), cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("worker: invalid configuration (2 problem(s)):")
+    assert "WORKER_SLOTS=0" in done.stderr and "REDIS_URL" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""

@@ -1,0 +1,253 @@
+"""`python -m workers` against the real engine, Redis and git: pass, fail, time out, stop, lose, shut down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+from rq import Queue
+
+from statemachines.step_logs import StepLogReader
+from tests.workers.conftest import SECRET_VALUE, build_step, history, wait_execution, wait_for
+
+
+def statuses(redis_client) -> list[tuple]:
+    """The status jobs the worker enqueued for the reporter: (run_id, step, state, description)."""
+    jobs = Queue("statuses", connection=redis_client).get_jobs()
+    assert all(job.func_name == "service.reporter.report_step" for job in jobs)
+    return [tuple(job.args[:4]) for job in jobs]
+
+
+def log_lines(redis_client, run_id="run-1", step="test", attempt=None) -> list[str]:
+    lines, _, _ = StepLogReader(redis_client).read(run_id, step, attempt, limit=1_000_000)
+    return lines
+
+
+def test_a_step_that_passes(make_repo, start_worker, run_pipeline, sfn, redis_client):
+    repo = make_repo("app")
+    sha = repo.commit({"hello.txt": "hello from the repo\n"})
+    repo.push("main")
+    start_worker()
+    arn = run_pipeline(build_step(["cat hello.txt", 'echo "sha=$STEPLINE_SHA"']), clone_url=repo.url, sha=sha)
+    done = wait_execution(sfn, arn)
+    assert done["status"] == "SUCCEEDED", done
+    result = json.loads(done["output"])["steps"]["result"]
+    assert result["step"] == "test" and result["status"] == "succeeded" and result["exit_code"] == 0
+    assert result["log"] == "run-1:test:1" and result["duration_seconds"] > 0
+    lines = log_lines(redis_client)
+    assert "hello from the repo" in lines and f"sha={sha}" in lines
+    assert StepLogReader(redis_client).meta("run-1", "test")["status"] == "succeeded"
+    states = [s[2] for s in statuses(redis_client)]
+    assert states == ["pending", "success"]
+    started = [e for e in history(sfn, arn) if e["type"] == "ActivityStarted"]
+    assert started[0]["activityStartedEventDetails"]["workerName"].count("/") == 2  # host/pid/slot
+
+
+@pytest.fixture
+def pushed(make_repo):
+    """A repository with one commit on main: (repo, sha)."""
+    repo = make_repo("app")
+    sha = repo.commit({"README.md": "app\n"})
+    repo.push("main")
+    return repo, sha
+
+
+def failure_of(sfn, arn) -> dict:
+    done = wait_execution(sfn, arn)
+    assert done["status"] == "FAILED", done
+    return {"error": done.get("error"), "cause": done.get("cause") or ""}
+
+
+def test_a_step_that_fails(pushed, start_worker, run_pipeline, sfn, redis_client):
+    repo, sha = pushed
+    start_worker()
+    arn = run_pipeline(
+        build_step(["echo compiling", "echo 'error: it broke' >&2; exit 4", "echo never"]),
+        clone_url=repo.url,
+        sha=sha,
+    )
+    failure = failure_of(sfn, arn)
+    assert failure["error"] == "Stepline.StepFailed"
+    assert (
+        "exit 4" in failure["cause"]
+        and "error: it broke" in failure["cause"]
+        and "status 4" in failure["cause"]
+    )
+    assert "never" not in log_lines(redis_client)
+    assert StepLogReader(redis_client).meta("run-1", "test")["exit_code"] == 4
+    (_, _, state, description) = statuses(redis_client)[-1]
+    assert state == "failure" and "exited 4" in description
+
+
+def test_a_step_that_times_out(pushed, start_worker, run_pipeline, sfn, redis_client):
+    repo, sha = pushed
+    start_worker()
+    started = time.monotonic()
+    arn = run_pipeline(build_step(["echo working; sleep 60"], timeout_seconds=1), clone_url=repo.url, sha=sha)
+    failure = failure_of(sfn, arn)
+    assert failure["error"] == "Stepline.StepTimedOut" and time.monotonic() - started < 15
+    assert statuses(redis_client)[-1][2] == "failure"
+
+
+def test_malformed_task_inputs_fail_cleanly_and_the_worker_goes_on(pushed, start_worker, run_pipeline, sfn):
+    repo, sha = pushed
+    worker = start_worker()
+    bad = [
+        (build_step([]), "'commands'"),
+        (build_step(["true"], env={"STEPLINE_SHA": "forged"}), "env.STEPLINE_SHA"),
+        (build_step(["true"], timeout_seconds="soon"), "timeout_seconds"),
+        (build_step(["true"], step="bad:name"), "'step'"),
+    ]
+    arns = [run_pipeline(definition, clone_url=repo.url, sha=sha) for definition, _ in bad]
+    arns.append(run_pipeline(build_step(["true"]), clone_url=repo.url, sha="not-a-sha"))
+    for arn, expected in zip(arns, [why for _, why in bad] + ["run.sha"], strict=True):
+        failure = failure_of(sfn, arn)
+        assert failure["error"] == "Stepline.InvalidTaskInput" and expected in failure["cause"], failure
+    good = run_pipeline(build_step(["true"]), clone_url=repo.url, sha=sha)
+    assert wait_execution(sfn, good)["status"] == "SUCCEEDED"
+    worker.check_alive()
+
+
+def test_a_checkout_that_fails(pushed, start_worker, run_pipeline, sfn, redis_client):
+    repo, _ = pushed
+    start_worker()
+    arn = run_pipeline(build_step(["true"]), clone_url=repo.url, sha="f" * 40)
+    assert failure_of(sfn, arn)["error"] == "Stepline.CheckoutFailed"
+    assert statuses(redis_client)[-1][2] == "error"
+
+
+def test_event_data_never_executes_and_forks_get_no_secrets(
+    pushed, start_worker, run_pipeline, sfn, redis_client, tmp_path
+):
+    repo, sha = pushed
+    start_worker()
+    pwned = tmp_path / "pwned"
+    evil = f"$(touch {pwned})`touch {pwned}`"
+    commands = ['echo "branch=$STEPLINE_BRANCH"', 'echo "key=${DEPLOY_KEY:-none}"']
+    trusted = run_pipeline(build_step(commands), clone_url=repo.url, sha=sha, branch=evil, message=evil)
+    pull = {"number": 5, "base_ref": "main", "head_ref": evil, "head_repository": "fork/app", "draft": False}
+    fork = run_pipeline(
+        build_step(commands, step="fork"),
+        clone_url=repo.url,
+        sha=sha,
+        run_id="run-2",
+        trusted=False,
+        fork=True,
+        event="pull_request",
+        pull_request=pull,
+        ref="refs/pull/5/head",
+    )
+    assert wait_execution(sfn, trusted)["status"] == "SUCCEEDED"
+    assert wait_execution(sfn, fork)["status"] == "SUCCEEDED"
+    assert f"branch={evil}" in log_lines(redis_client) and not pwned.exists()
+    assert "key=***" in log_lines(redis_client)  # the trusted run had it, and the log masks it
+    assert "key=none" in log_lines(redis_client, "run-2", "fork")
+    everything = json.dumps([log_lines(redis_client), log_lines(redis_client, "run-2", "fork")])
+    assert SECRET_VALUE not in everything
+
+
+def test_stopping_the_execution_kills_the_step_at_once(
+    pushed, start_worker, run_pipeline, sfn, redis_client, tmp_path
+):
+    repo, sha = pushed
+    start_worker()
+    pid_file = tmp_path / "sleep.pid"
+    arn = run_pipeline(build_step([f"sleep 60 & echo $! > {pid_file}; wait"]), clone_url=repo.url, sha=sha)
+    pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="step started"))
+    sfn.stop_execution(executionArn=arn, error="Cancelled", cause="a newer push")
+    stopped = time.monotonic()
+    wait_for(lambda: not _running(pid), timeout=5, what="the step's process killed")
+    assert time.monotonic() - stopped < 3  # a few heartbeats (0.3 s) at most
+    wait_for(lambda: StepLogReader(redis_client).meta("run-1", "test")["finished"], what="log finished")
+    assert StepLogReader(redis_client).meta("run-1", "test")["status"] == "stopped"
+    assert statuses(redis_client)[-1][2] == "error"
+
+
+def test_a_worker_shutting_down_fails_its_task_at_once(pushed, start_worker, run_pipeline, sfn, tmp_path):
+    repo, sha = pushed
+    worker = start_worker()
+    pid_file = tmp_path / "sleep.pid"
+    arn = run_pipeline(build_step([f"sleep 60 & echo $! > {pid_file}; wait"]), clone_url=repo.url, sha=sha)
+    pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="step started"))
+    started = time.monotonic()
+    assert worker.stop(timeout=10) == 0
+    failure = failure_of(sfn, arn)
+    assert failure["error"] == "Stepline.WorkerShutdown" and time.monotonic() - started < 5
+    assert not _running(pid)
+
+
+def test_a_lost_worker_is_replaced_after_the_heartbeat_timeout(
+    pushed, start_worker, run_pipeline, sfn, redis_client, tmp_path
+):
+    repo, sha = pushed
+    first = start_worker("first", WORKER_SLOTS="1")
+    pid_file = tmp_path / "attempt1.pid"
+    step = [f'if [ "$STEPLINE_ATTEMPT" = 1 ]; then echo $$ > {pid_file}; sleep 60; fi', "echo finished"]
+    arn = run_pipeline(build_step(step), clone_url=repo.url, sha=sha)
+    orphan = int(
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="attempt 1 started")
+    )
+    try:
+        first.kill()  # SIGKILL: no chance to report; only the heartbeat timeout tells the engine
+        start_worker("second", WORKER_SLOTS="1")
+        done = wait_execution(sfn, arn, timeout=30)
+    finally:
+        os.killpg(orphan, signal.SIGKILL)  # attempt 1's step, orphaned by the crash
+    assert done["status"] == "SUCCEEDED"
+    events = history(sfn, arn)
+    assert any(e["type"] == "ActivityTimedOut" for e in events)
+    workers = [
+        e["activityStartedEventDetails"]["workerName"] for e in events if e["type"] == "ActivityStarted"
+    ]
+    assert len(workers) == 2 and workers[0].split("/")[1] != workers[1].split("/")[1]
+    assert json.loads(done["output"])["steps"]["result"]["log"] == "run-1:test:2"
+    assert "finished" in log_lines(redis_client, attempt=2)
+
+
+def test_steps_on_one_repository_run_concurrently(make_repo, start_worker, run_pipeline, sfn):
+    repo = make_repo("app")
+    shas = [repo.commit({"n": str(i)}) for i in range(3)]
+    repo.push("main")
+    start_worker(WORKER_SLOTS="3")
+    arns = [
+        run_pipeline(build_step(["sleep 1; cat n"]), clone_url=repo.url, sha=sha, run_id=f"run-{i}")
+        for i, sha in enumerate(shas)
+    ]
+    started = time.monotonic()
+    assert [wait_execution(sfn, arn)["status"] for arn in arns] == ["SUCCEEDED"] * 3
+    assert time.monotonic() - started < 8
+
+
+def test_a_100_mb_log_keeps_the_worker_and_redis_bounded(
+    pushed, start_worker, run_pipeline, sfn, redis_client
+):
+    repo, sha = pushed
+    worker = start_worker()
+    command = "head -c 100000000 /dev/zero | tr '\\0' x | fold -w 99"
+    arn = run_pipeline(build_step([command]), clone_url=repo.url, sha=sha)
+    assert wait_execution(sfn, arn, timeout=60)["status"] == "SUCCEEDED"
+    peak_kib = _peak_rss_kib(worker.process.pid)
+    assert peak_kib < 200 * 1024, f"worker peak RSS {peak_kib} KiB"
+    meta = StepLogReader(redis_client).meta("run-1", "test")
+    assert meta["bytes"] > 100_000_000 and meta["cut_bytes"] > 99_000_000
+    assert redis_client.memory_usage("stepline:log:run-1:test:1") < 1024 * 1024
+    assert log_lines(redis_client)[0].startswith("[stepline]")
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _peak_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM")

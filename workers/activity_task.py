@@ -1,0 +1,195 @@
+"""One activity task from its input to its report: validate, check out, run, heartbeat, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from statemachines.contract import STEP_NAME, ContractError, StepTask, parse_step_task
+from statemachines.step_logs import StepLogWriter
+from workers.checkout import Mirrors
+from workers.config import WorkerConfig
+from workers.errors import (
+    CheckoutFailed,
+    InvalidTaskInput,
+    StepError,
+    TaskStopped,
+    WorkerFault,
+    WorkerShutdown,
+)
+from workers.heartbeat import Heartbeat
+from workers.process_group import SHUTDOWN, Cancellation
+from workers.reporting import Reporter
+from workers.step_environment import build_environment, is_trusted
+from workers.step_runner import StepRunner
+from workers.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+LOG_STATUS = {"failure": "failed", "error": "errored"}  # a log's final status by the GitHub state
+
+
+@dataclass(frozen=True)
+class Received:
+    """An activity task as GetActivityTask handed it over."""
+
+    pool: str
+    token: str
+    input: str
+    worker_name: str
+
+
+class TaskHandler:
+    """Handles tasks for every slot; `cancel_all()` stops them when the worker shuts down."""
+
+    def __init__(
+        self, config: WorkerConfig, sfn: Any, client: redis.Redis, mirrors: Mirrors, reporter: Reporter
+    ) -> None:
+        self.config = config
+        self.sfn = sfn
+        self.redis = client
+        self.mirrors = mirrors
+        self.reporter = reporter
+        self.workspace = Workspace(config.work_dir)
+        self._running: dict[str, Cancellation] = {}
+        self._lock = threading.Lock()
+
+    def running(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    def cancel_all(self, reason: str) -> None:
+        with self._lock:
+            for cancellation in self._running.values():
+                cancellation.cancel(reason)
+
+    def refuse(self, received: Received) -> None:
+        """A task that arrived while shutting down: hand it back at once rather than at heartbeat timeout."""
+        run_id, _ = _identify(received.input)
+        cause = f"worker {received.worker_name} was shutting down when it received the task"
+        self.reporter.fail(run_id, received.token, WorkerShutdown.error_name, cause)
+
+    def handle(self, received: Received) -> None:
+        """Run the task and report it; never raises (a bug is reported as Stepline.WorkerError)."""
+        try:
+            task = parse_step_task(received.input)
+        except ContractError as exc:
+            self._report_invalid(received, exc)
+            return
+        cancellation = Cancellation()
+        with self._lock:
+            self._running[received.token] = cancellation
+        try:
+            self._handle(received, task, cancellation)
+        except Exception as exc:
+            log.exception("%s: step %s: the worker failed", task.run_id, task.step)
+            fault = WorkerFault(f"worker error: {type(exc).__name__}", f"worker error: {exc!r}")
+            self.reporter.fail(task.run_id, received.token, fault.error_name, fault.cause)
+            self.reporter.status(task.run_id, task.step, fault.status_state, fault.reason)
+        finally:
+            with self._lock:
+                self._running.pop(received.token, None)
+
+    def _handle(self, received: Received, task: StepTask, cancellation: Cancellation) -> None:
+        run_id, step = task.run_id, task.step
+        writer = StepLogWriter.start(
+            self.redis,
+            run_id,
+            step,
+            worker=received.worker_name,
+            max_bytes=self.config.step_log_max_bytes,
+            retention_seconds=self.config.step_log_retention_seconds,
+        )
+        log.info("%s: step %s attempt %s started on %s", run_id, step, writer.attempt, received.worker_name)
+        self.reporter.status(run_id, step, "pending", f"running on {received.worker_name}"[:140])
+        interval = self.config.heartbeat_seconds
+        if task.heartbeat_seconds:
+            interval = min(interval, task.heartbeat_seconds / 3)
+        with Heartbeat(self.sfn, received.token, interval, cancellation, run_id, step):
+            self._run_and_report(received, task, writer, cancellation)
+
+    def _run_and_report(
+        self, received: Received, task: StepTask, writer: StepLogWriter, cancellation: Cancellation
+    ) -> None:
+        run_id, step = task.run_id, task.step
+        started = time.monotonic()
+        try:
+            exit_code = self._run(task, writer, cancellation, received.worker_name)
+        except StepError as exc:
+            log.info("%s: step %s ended: %s (%s)", run_id, step, exc.error_name, exc.reason)
+            writer.finish(LOG_STATUS.get(exc.status_state, "failed"), getattr(exc, "exit_code", None))
+            self.reporter.fail(run_id, received.token, exc.error_name, exc.cause)
+            self.reporter.status(run_id, step, exc.status_state, exc.reason)
+            return
+        except TaskStopped as exc:
+            log.info("%s: step %s stopped: %s", run_id, step, exc.reason)
+            writer.finish("stopped")
+            self.reporter.status(run_id, step, "error", f"stopped: {exc.reason}")
+            return
+        duration = round(time.monotonic() - started, 3)
+        writer.finish("succeeded", exit_code)
+        result = {"step": step, "status": "succeeded", "exit_code": exit_code}
+        result |= {"duration_seconds": duration, "log": writer.log_id}
+        log.info("%s: step %s succeeded in %.1fs", run_id, step, duration)
+        self.reporter.succeed(run_id, received.token, result)
+        self.reporter.status(run_id, step, "success", f"passed in {duration:.0f}s")
+
+    def _run(self, task: StepTask, writer: StepLogWriter, cancellation: Cancellation, worker: str) -> int:
+        places = self.workspace.create(task.run)
+        try:
+            source = task.source
+            writer.write_line(f"[stepline] {worker}: checking out {source.repository} at {source.sha}")
+            began = time.monotonic()
+            try:
+                how = self.mirrors.checkout(source, places.source, cancellation)
+            except CheckoutFailed as exc:
+                writer.write_line(f"[stepline] checkout failed: {exc.cause}")
+                raise_if_cancelled(cancellation)
+                raise
+            raise_if_cancelled(cancellation)
+            writer.write_line(f"[stepline] checked out in {time.monotonic() - began:.1f}s ({how} mirror)")
+            trusted = is_trusted(task)
+            secrets = self.config.secrets if trusted else {}
+            extra = {"STEPLINE_ATTEMPT": str(writer.attempt), "STEPLINE_LOG_ID": writer.log_id}
+            env = build_environment(task, places, self.config.step_path, secrets, extra)
+            masked = [*secrets.values(), self.config.git_token]
+            timeout = task.timeout_seconds or self.config.step_timeout_seconds
+            StepRunner(writer, cancellation, masked).run(task.commands, places.source, env, timeout)
+            return 0
+        finally:
+            self.workspace.remove(places)
+
+    def _report_invalid(self, received: Received, exc: ContractError) -> None:
+        run_id, step = _identify(received.input)
+        error = InvalidTaskInput(f"invalid task input: {exc.reason}", exc.reason)
+        log.warning("%s: invalid task input for step %s: %s", run_id or "-", step or "-", exc.reason)
+        self.reporter.fail(run_id, received.token, error.error_name, error.cause)
+        if run_id and STEP_NAME.match(step):
+            self.reporter.status(run_id, step, error.status_state, error.reason)
+
+
+def raise_if_cancelled(cancellation: Cancellation) -> None:
+    if cancellation.reason == SHUTDOWN:
+        raise WorkerShutdown("the worker shut down", "the worker was stopped while the step ran")
+    if cancellation.is_set:
+        raise TaskStopped()
+
+
+def _identify(text: str) -> tuple[str, str]:
+    """The run id and step name of a task input, as far as they can be read (for logs and statuses)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return "", ""
+    if not isinstance(data, dict):
+        return "", ""
+    run = data.get("run")
+    run_id = run.get("run_id") if isinstance(run, dict) else None
+    step = data.get("step")
+    return (run_id if isinstance(run_id, str) else ""), (step if isinstance(step, str) else "")

@@ -1,0 +1,112 @@
+"""Checkouts: a bare mirror per repository cached across tasks, and a fresh work tree per task from it."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from statemachines.contract import Source
+from workers.errors import CheckoutFailed
+from workers.git_access import GitAccess
+from workers.process_group import Cancellation
+
+log = logging.getLogger(__name__)
+
+SAFE_REF = re.compile(r"^refs/[A-Za-z0-9._/-]{1,200}$")  # a ref we pass to git as a refspec, nothing else
+
+
+def mirror_name(source: Source) -> str:
+    """A directory name for a repository's mirror: the sanitised name plus a digest of the clone URL.
+
+    Repository names and URLs come from webhooks: they never become paths as they are.
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", source.repository).strip("._-")[:80] or "repository"
+    digest = hashlib.sha256(source.clone_url.encode()).hexdigest()[:16]
+    return f"{name}-{digest}.git"
+
+
+class Mirrors:
+    """The bare mirrors under `root`; tasks in any slot or worker process share them under file locks."""
+
+    def __init__(self, root: Path, git: GitAccess, timeout_seconds: float = 600) -> None:
+        self.root = root
+        self.git = git
+        self.timeout_seconds = timeout_seconds
+        root.mkdir(parents=True, exist_ok=True)
+
+    def checkout(self, source: Source, dest: Path, cancellation: Cancellation | None = None) -> str:
+        """Make `dest` a fresh work tree of `source.sha`; returns "warm" (no fetch) or "fetched"."""
+        self.git.check_url(source.clone_url)
+        deadline = time.monotonic() + self.timeout_seconds
+        mirror = self.root / mirror_name(source)
+        with self._lock(mirror, fcntl.LOCK_SH):
+            warm = (mirror / "HEAD").exists() and self._has_commit(mirror, source.sha, cancellation, deadline)
+        if not warm:
+            with self._lock(mirror, fcntl.LOCK_EX):
+                self._fetch(mirror, source, cancellation, deadline)
+        # a shared lock: other tasks may clone from the mirror meanwhile, none may fetch into it
+        with self._lock(mirror, fcntl.LOCK_SH):
+            self._make_tree(mirror, source, dest, cancellation, deadline)
+        return "warm" if warm else "fetched"
+
+    @contextmanager
+    def _lock(self, mirror: Path, mode: int) -> Iterator[None]:
+        # flock locks belong to an open file description: threads and processes exclude each other alike
+        with open(mirror.with_suffix(".lock"), "a+") as handle:
+            fcntl.flock(handle, mode)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _has_commit(self, mirror: Path, sha: str, cancellation: Cancellation | None, deadline: float) -> bool:
+        try:
+            args = ["cat-file", "-e", f"{sha}^{{commit}}"]
+            self.git.run(args, self.root, cancellation, deadline, git_dir=mirror)
+            return True
+        except CheckoutFailed:
+            return False
+
+    def _fetch(
+        self, mirror: Path, source: Source, cancellation: Cancellation | None, deadline: float
+    ) -> None:
+        """Fetch only what is missing: the commit itself, else its pull-request head or ref."""
+        if not (mirror / "HEAD").exists():
+            mirror.mkdir(parents=True, exist_ok=True)
+            self.git.run(["init", "--quiet", "--bare", str(mirror)], self.root, cancellation, deadline)
+        elif self._has_commit(mirror, source.sha, cancellation, deadline):
+            return  # another task fetched it while we waited for the lock
+        wants = [[source.sha]]
+        if source.pull_request is not None:
+            wants.insert(0, [f"+refs/pull/{source.pull_request}/head"])
+        elif SAFE_REF.match(source.ref) and ".." not in source.ref:
+            wants.append([f"+{source.ref}"])
+        last: CheckoutFailed | None = None
+        for refspecs in wants:
+            args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", source.clone_url, *refspecs]
+            try:
+                self.git.run(args, self.root, cancellation, deadline, url=source.clone_url, git_dir=mirror)
+            except CheckoutFailed as exc:
+                last = exc
+                continue
+            if self._has_commit(mirror, source.sha, cancellation, deadline):
+                return
+        raise last or CheckoutFailed(
+            "the commit was not found", f"commit {source.sha} is not in {source.repository}"
+        )
+
+    def _make_tree(
+        self, mirror: Path, source: Source, dest: Path, cancellation: Cancellation | None, deadline: float
+    ) -> None:
+        # a shared clone borrows the mirror's objects (alternates): fast, and git commands a step
+        # runs touch only its own repository, never the mirror's refs
+        args = ["clone", "--quiet", "--shared", "--no-checkout", "--", str(mirror), str(dest)]
+        self.git.run(args, self.root, cancellation, deadline)
+        self.git.run(["checkout", "--quiet", "--detach", source.sha], dest, cancellation, deadline)
+        self.git.run(["remote", "set-url", "origin", source.clone_url], dest, cancellation, deadline)

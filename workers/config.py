@@ -1,0 +1,133 @@
+"""The worker process's settings, read from the environment in this one place."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from statemachines.contract import APPROVAL_POOL, ENV_NAME, PLACEHOLDER
+from statemachines.settings import EnvReader, check_redis
+from statemachines.step_logs import DEFAULT_MAX_BYTES, DEFAULT_RETENTION_SECONDS
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+HOST_NAME = re.compile(r"^[A-Za-z0-9.-]+(:\d+)?$")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything `python -m workers` needs; built once at start-up by from_env()."""
+
+    redis_url: str
+    sfn_endpoint_url: str = ""  # set: the local engine; empty: AWS
+    aws_region: str = "us-east-1"
+    aws_access_key_id: str = field(default="", repr=False)
+    aws_secret_access_key: str = field(default="", repr=False)
+    pools: tuple[str, ...] = ("build",)
+    slots: int = 2
+    work_dir: Path = Path("data/worker")
+    activity_prefix: str = "stepline"
+    heartbeat_seconds: float = 10.0
+    poll_read_timeout_seconds: float = 70.0  # above GetActivityTask's 60 s long poll
+    step_timeout_seconds: int = 3600  # when a task names no timeout_seconds
+    checkout_timeout_seconds: int = 600
+    shutdown_grace_seconds: float = 0.0
+    step_log_max_bytes: int = DEFAULT_MAX_BYTES
+    step_log_retention_seconds: int = DEFAULT_RETENTION_SECONDS
+    git_token: str = field(default="", repr=False)
+    git_token_hosts: tuple[str, ...] = ("github.com",)
+    allow_file_urls: bool = False
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    step_path: str = "/usr/local/bin:/usr/bin:/bin"
+    worker_name: str = field(default_factory=lambda: f"{socket.gethostname()[:48]}/{os.getpid()}")
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, check_services: bool = True) -> WorkerConfig:
+        """Read and check every setting; raise ConfigError naming every problem at once."""
+        env = EnvReader("worker", os.environ if environ is None else environ)
+        config = cls(
+            redis_url=env.text("REDIS_URL") or "redis://127.0.0.1:6379/0",
+            sfn_endpoint_url=env.url("SFN_ENDPOINT_URL"),
+            aws_region=env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1")),
+            aws_access_key_id=env.text("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=env.text("AWS_SECRET_ACCESS_KEY"),
+            pools=tuple(env.items("WORKER_POOLS", "build")),
+            slots=env.integer("WORKER_SLOTS", 2, 1, 64),
+            work_dir=Path(env.text("WORKER_DIR") or "data/worker").absolute(),
+            # one prefix for the service and the workers unless told apart
+            activity_prefix=env.text("ACTIVITY_PREFIX")
+            or env.text("STEPLINE_STATE_MACHINE_PREFIX")
+            or "stepline",
+            heartbeat_seconds=env.number("HEARTBEAT_SECONDS", 10.0, 0.1),
+            poll_read_timeout_seconds=env.number("WORKER_POLL_READ_TIMEOUT_SECONDS", 70.0, 1.0),
+            step_timeout_seconds=env.integer("WORKER_STEP_TIMEOUT_SECONDS", 3600, 1, 86_400),
+            checkout_timeout_seconds=env.integer("WORKER_CHECKOUT_TIMEOUT_SECONDS", 600, 1, 86_400),
+            shutdown_grace_seconds=env.number("WORKER_SHUTDOWN_GRACE_SECONDS", 0.0),
+            step_log_max_bytes=env.integer("STEP_LOG_MAX_BYTES", DEFAULT_MAX_BYTES, 4096, 1 << 30),
+            step_log_retention_seconds=env.integer(
+                "STEP_LOG_RETENTION_SECONDS", DEFAULT_RETENTION_SECONDS, 60, 366 * 86_400
+            ),
+            git_token=env.text("GIT_TOKEN") or env.text("GITHUB_TOKEN"),
+            git_token_hosts=tuple(h.lower() for h in env.items("WORKER_GIT_TOKEN_HOSTS", "github.com")),
+            allow_file_urls=env.flag("STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS"),
+            secrets=MappingProxyType(read_secrets(env, env.text("WORKER_SECRETS_FILE"))),
+            step_path=env.text("WORKER_STEP_PATH") or "/usr/local/bin:/usr/bin:/bin",
+            log_level=(env.text("LOG_LEVEL") or "INFO").upper(),
+        )
+        config.check(env)
+        if check_services:
+            check_redis(env, "REDIS_URL", config.redis_url)
+        env.check()
+        return config
+
+    def check(self, env: EnvReader) -> None:
+        """Add a problem to `env` for every setting that is well-typed but wrong."""
+        if not self.pools:
+            env.problems.append("WORKER_POOLS is empty (name at least one pool, e.g. build)")
+        for pool in self.pools:
+            if not PLACEHOLDER.match(f"${{activity:{pool}}}") or pool == APPROVAL_POOL:
+                env.problems.append(
+                    f"WORKER_POOLS: {pool!r} is not a build pool (lower-case letters, digits, '-'; "
+                    f"'{APPROVAL_POOL}' is served by the web process)"
+                )
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", self.activity_prefix):
+            env.problems.append(f"ACTIVITY_PREFIX={self.activity_prefix!r} is not 1-40 of A-Za-z0-9_-")
+        for host in self.git_token_hosts:
+            if not HOST_NAME.match(host):
+                env.problems.append(f"WORKER_GIT_TOKEN_HOSTS: {host!r} is not a host name")
+        if self.log_level not in LOG_LEVELS:
+            env.problems.append(f"LOG_LEVEL={self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        try:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.work_dir, os.W_OK | os.X_OK):
+                env.problems.append(f"WORKER_DIR={self.work_dir} is not writable")
+        except OSError as exc:
+            env.problems.append(f"WORKER_DIR={self.work_dir} cannot be created: {exc.strerror}")
+
+
+def read_secrets(env: EnvReader, path: str) -> dict[str, str]:
+    """NAME=value lines (# comments, blank lines; no quoting, no expansion): what trusted steps get."""
+    if not path:
+        return {}
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        env.problems.append(f"WORKER_SECRETS_FILE={path} cannot be read: {exc.strerror}")
+        return {}
+    secrets: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not ENV_NAME.match(name) or name.startswith("STEPLINE_"):
+            # never echo the line: it may hold a secret
+            env.problems.append(f"WORKER_SECRETS_FILE={path} line {number} is not NAME=value")
+            continue
+        secrets[name] = value
+    return secrets

@@ -1,0 +1,105 @@
+"""Polling: long polls on a pool's activity, each holding a build slot, with back-off on errors."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from statemachines.contract import activity_name
+from workers.activity_task import Received
+from workers.heartbeat import error_code
+from workers.slots import SlotPool
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def backoff_seconds(failures: int, jitter: Callable[[], float] = random.random) -> float:
+    """0.5 s, 1 s, 2 s … up to 30 s, each scaled by 50-100 % so restarted pollers do not stampede."""
+    return min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (failures - 1)) * (0.5 + jitter() / 2)
+
+
+class ActivityArns:
+    """Activity ARNs by pool, resolved with CreateActivity (idempotent: it returns the existing ARN)."""
+
+    def __init__(self, sfn: Any, prefix: str) -> None:
+        self.sfn = sfn
+        self.prefix = prefix
+        self._arns: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def arn(self, pool: str) -> str:
+        with self._lock:
+            if pool not in self._arns:
+                name = activity_name(pool, self.prefix)
+                self._arns[pool] = self.sfn.create_activity(name=name)["activityArn"]
+                log.info("pool %s: polling activity %s", pool, self._arns[pool])
+            return self._arns[pool]
+
+    def forget(self, pool: str) -> None:
+        with self._lock:
+            self._arns.pop(pool, None)
+
+
+class Poller:
+    """One polling loop on one pool; a worker runs one per slot for each pool it serves."""
+
+    def __init__(
+        self,
+        pool: str,
+        sfn: Any,
+        activities: ActivityArns,
+        slots: SlotPool,
+        accept: Callable[[Received], None],
+        stop: threading.Event,
+        worker_name: str,
+    ) -> None:
+        self.pool = pool
+        self.sfn = sfn
+        self.activities = activities
+        self.slots = slots
+        self.accept = accept
+        self.stop = stop
+        self.worker_name = worker_name
+
+    def run(self) -> None:
+        failures = 0
+        while not self.stop.is_set():
+            slot = self.slots.acquire(self.pool, self.stop)
+            if slot is None:
+                return
+            try:
+                ok = self._poll_and_handle(slot)
+            finally:
+                self.slots.release(slot)
+            failures = 0 if ok else failures + 1
+            if failures:
+                self.stop.wait(backoff_seconds(failures))
+
+    def _poll_and_handle(self, slot: int) -> bool:
+        """Poll once; run what arrives in this thread. False when the poll failed (back off)."""
+        name = f"{self.worker_name}/{slot}"
+        try:
+            try:
+                arn = self.activities.arn(self.pool)
+                response = self.sfn.get_activity_task(activityArn=arn, workerName=name)
+            finally:
+                self.slots.poll_ended(self.pool)
+        except ClientError as exc:
+            if error_code(exc) == "ActivityDoesNotExist":
+                self.activities.forget(self.pool)
+            log.warning("pool %s: GetActivityTask failed: %s", self.pool, exc)
+            return False
+        except BotoCoreError as exc:  # the engine is down or a poll was dropped
+            log.warning("pool %s: GetActivityTask failed: %s", self.pool, exc)
+            return False
+        token = response.get("taskToken")
+        if token:
+            self.accept(Received(self.pool, token, response.get("input") or "", name))
+        return True

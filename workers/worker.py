@@ -1,0 +1,149 @@
+"""The worker process: Step Functions clients, one poller per slot and pool, signals and a clean shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+import boto3
+import redis
+from botocore.config import Config
+
+from workers.activity_task import Received, TaskHandler
+from workers.checkout import Mirrors
+from workers.config import WorkerConfig
+from workers.git_access import GitAccess
+from workers.poller import ActivityArns, Poller
+from workers.process_group import SHUTDOWN
+from workers.reporting import Reporter
+from workers.slots import SlotPool
+
+log = logging.getLogger(__name__)
+
+REPORT_SECONDS = 40.0  # how long shutdown waits for cancelled tasks to report (Reporter retries ~30 s)
+
+
+def make_sfn_client(config: WorkerConfig, read_timeout: float, attempts: int, connections: int) -> Any:
+    """A Step Functions client for the local engine (SFN_ENDPOINT_URL) or AWS."""
+    options: dict[str, Any] = {"region_name": config.aws_region}
+    if config.sfn_endpoint_url:
+        options["endpoint_url"] = config.sfn_endpoint_url
+    if config.aws_access_key_id:
+        options["aws_access_key_id"] = config.aws_access_key_id
+        options["aws_secret_access_key"] = config.aws_secret_access_key
+    elif config.sfn_endpoint_url:  # the local engine checks no signature unless configured to
+        options |= {"aws_access_key_id": "stepline", "aws_secret_access_key": "stepline"}
+    botocore_config = Config(
+        connect_timeout=5,
+        read_timeout=read_timeout,
+        retries={"max_attempts": attempts, "mode": "standard"},
+        max_pool_connections=connections,
+        inject_host_prefix=not config.sfn_endpoint_url,
+        user_agent_extra="stepline-worker",
+    )
+    return boto3.session.Session().client("stepfunctions", config=botocore_config, **options)
+
+
+class Worker:
+    """Polls the configured pools with `slots` build slots until stop(); then finishes or fails its tasks."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        polls = config.slots * len(config.pools)
+        # a long poll must outlast the service's 60 s answer: its socket timeout is above it
+        self.poll_sfn = make_sfn_client(config, config.poll_read_timeout_seconds, 1, polls + 2)
+        self.sfn = make_sfn_client(config, 20, 3, 2 * config.slots + 4)
+        self.redis = redis.Redis.from_url(config.redis_url, socket_timeout=10, health_check_interval=30)
+        git = GitAccess(
+            config.work_dir / "git-home",
+            config.git_token,
+            config.git_token_hosts,
+            config.allow_file_urls,
+            config.step_path,
+        )
+        mirrors = Mirrors(config.work_dir / "mirrors", git, config.checkout_timeout_seconds)
+        self.handler = TaskHandler(config, self.sfn, self.redis, mirrors, Reporter(self.sfn, self.redis))
+        self.stopping = threading.Event()
+        self.slots = SlotPool(config.slots)
+        self._accepting = 0
+        self._lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        swept = self.handler.workspace.sweep()
+        if swept:
+            log.info("removed %s task directories left by stopped workers", swept)
+        activities = ActivityArns(self.sfn, self.config.activity_prefix)
+        # interleaved by pool, so the first free slots open a poll on every pool
+        for index in range(self.config.slots):
+            for pool in self.config.pools:
+                poller = Poller(
+                    pool,
+                    self.poll_sfn,
+                    activities,
+                    self.slots,
+                    self._accept,
+                    self.stopping,
+                    self.config.worker_name,
+                )
+                thread = threading.Thread(target=poller.run, name=f"poll-{pool}-{index}", daemon=True)
+                self.threads.append(thread)
+                thread.start()
+        log.info(
+            "worker %s: %s slots on pools %s",
+            self.config.worker_name,
+            self.config.slots,
+            ",".join(self.config.pools),
+        )
+
+    def _accept(self, received: Received) -> None:
+        with self._lock:
+            self._accepting += 1
+        try:
+            if self.stopping.is_set():
+                self.handler.refuse(received)
+            else:
+                self.handler.handle(received)
+        finally:
+            with self._lock:
+                self._accepting -= 1
+
+    def busy(self) -> int:
+        with self._lock:
+            return self._accepting
+
+    def stop(self) -> None:
+        """Stop polling; let running steps finish for the grace period, then kill and fail them."""
+        self.stopping.set()
+        log.info("worker %s: stopping with %s tasks running", self.config.worker_name, self.busy())
+        self._wait_idle(self.config.shutdown_grace_seconds)
+        self.handler.cancel_all(SHUTDOWN)
+        if not self._wait_idle(REPORT_SECONDS):
+            log.error("worker %s: tasks still running at exit", self.config.worker_name)
+
+    def _wait_idle(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while self.busy() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not self.busy()
+
+
+def run(config: WorkerConfig) -> int:
+    """Run until SIGTERM or SIGINT, then shut down cleanly; the exit status."""
+    stop = threading.Event()
+
+    def on_signal(number: int, _frame: Any) -> None:
+        log.info("worker %s: received %s", config.worker_name, signal.Signals(number).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    worker = Worker(config)
+    worker.start()
+    while not stop.wait(1):
+        pass
+    worker.stop()
+    return 0
