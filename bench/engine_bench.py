@@ -59,7 +59,13 @@ def wait_http(url: str, timeout: float = 20) -> None:
 
 @contextmanager
 def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield proc
     finally:
@@ -71,10 +77,16 @@ def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subp
 
 
 def client(endpoint: str) -> Any:
-    config = Config(inject_host_prefix=False, retries={"max_attempts": 1}, read_timeout=70, max_pool_connections=64)
+    config = Config(
+        inject_host_prefix=False, retries={"max_attempts": 1}, read_timeout=70, max_pool_connections=64
+    )
     return boto3.client(
-        "stepfunctions", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="bench", aws_secret_access_key="bench", config=config,
+        "stepfunctions",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=config,
     )
 
 
@@ -116,7 +128,11 @@ def bench_executions(sfn: Any, tag: str, count: int) -> float:
 def bench_map(sfn: Any, tag: str, repeats: int) -> float:
     """(D2) a Map over 100 items of a Pass: seconds from StartExecution to SUCCEEDED (median)."""
     states = {
-        "M": {"Type": "Map", "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}, "End": True}
+        "M": {
+            "Type": "Map",
+            "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}},
+            "End": True,
+        }
     }
     sm = machine(sfn, f"map-{tag}", states)
     return statistics.median(run_to_end(sfn, sm, json.dumps(list(range(100))))[1] for _ in range(repeats))
@@ -143,7 +159,7 @@ def bench_dispatch(sfn: Any, tag: str, samples: int) -> tuple[float, float]:
     latencies = []
     for _ in range(samples):
         got: list[float] = []
-        thread = threading.Thread(target=lambda: got.append(_take(poller, activity)))
+        thread = threading.Thread(target=_take_into, args=(poller, activity, got))
         thread.start()
         time.sleep(0.02)  # the poll is waiting
         began = time.perf_counter()
@@ -152,6 +168,10 @@ def bench_dispatch(sfn: Any, tag: str, samples: int) -> tuple[float, float]:
         latencies.append(got[0] - began)
     latencies.sort()
     return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95) - 1]
+
+
+def _take_into(poller: Any, activity: str, got: list[float]) -> None:
+    got.append(_take(poller, activity))
 
 
 def _take(poller: Any, activity: str) -> float:
@@ -165,7 +185,8 @@ def bench_parallel(sfn: Any, tag: str, repeats: int) -> float:
     """(D1) a Parallel of 8 activity branches, all answered at once: seconds end to end (median)."""
     activity = sfn.create_activity(name=f"d-{tag}")["activityArn"]
     branches = [
-        {"StartAt": f"T{i}", "States": {f"T{i}": {"Type": "Task", "Resource": activity, "End": True}}} for i in range(8)
+        {"StartAt": f"T{i}", "States": {f"T{i}": {"Type": "Task", "Resource": activity, "End": True}}}
+        for i in range(8)
     ]
     sm = machine(sfn, f"d-{tag}", {"P": {"Type": "Parallel", "Branches": branches, "End": True}})
     pollers = [client(sfn.meta.endpoint_url) for _ in range(8)]
@@ -186,7 +207,11 @@ def memory_per_execution(sfn: Any, store: redis.Redis, tag: str, count: int) -> 
     sm = machine(sfn, f"mem-{tag}", pass_chain(3))
     before = int(store.info("memory")["used_memory"])
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: sfn.start_execution(stateMachineArn=sm, input=json.dumps({"i": i})), range(count)))
+        list(
+            pool.map(
+                lambda i: sfn.start_execution(stateMachineArn=sm, input=json.dumps({"i": i})), range(count)
+            )
+        )
     used = int(store.info("memory")["used_memory"]) - before
     return used / 2**20, used / count
 
@@ -212,7 +237,9 @@ def with_moto(fn: Callable[[Any], Any], sfn: Any | None) -> Any:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--no-moto", action="store_true")
     args = parser.parse_args()
@@ -220,19 +247,41 @@ def main() -> int:
     tag = str(int(time.time()))
     with tempfile.TemporaryDirectory() as tmp:
         redis_port, engine_port, moto_port = free_port(), free_port(), free_port()
-        redis_args = ["redis-server", "--port", str(redis_port), "--dir", tmp, "--appendonly", "yes", "--save", ""]
-        engine_env = {"ENGINE_PORT": str(engine_port), "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOG_LEVEL": "WARNING"}
+        redis_args = [
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--dir",
+            tmp,
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ]
+        engine_env = {
+            "ENGINE_PORT": str(engine_port),
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "LOG_LEVEL": "WARNING",
+        }
         with process(redis_args), process([sys.executable, "-m", "statemachines.engine"], engine_env):
             time.sleep(0.3)
             wait_http(f"http://127.0.0.1:{engine_port}/")
             ours = client(f"http://127.0.0.1:{engine_port}")
-            moto_cm = process([sys.executable, "-m", "moto.server", "-p", str(moto_port)]) if not args.no_moto else None
+            moto_cm = (
+                process([sys.executable, "-m", "moto.server", "-p", str(moto_port)])
+                if not args.no_moto
+                else None
+            )
             with moto_cm if moto_cm else _nothing():
                 moto = None
                 if moto_cm:
                     wait_http(f"http://127.0.0.1:{moto_port}/moto-api/")
                     config = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
-                    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{moto_port}/moto-api/config", data=config, method="POST"))
+                    urllib.request.urlopen(
+                        urllib.request.Request(
+                            f"http://127.0.0.1:{moto_port}/moto-api/config", data=config, method="POST"
+                        )
+                    )
                     moto = client(f"http://127.0.0.1:{moto_port}")
                 run_all(ours, moto, redis.Redis(port=redis_port), tag, scale)
     return 0
@@ -246,22 +295,48 @@ def _nothing() -> Iterator[None]:
 def run_all(ours: Any, moto: Any, store: redis.Redis, tag: str, scale: float) -> None:
     repeats = max(3, int(10 * scale))
     print(f"{'workload':<52} {'stepline engine':>18} {'moto server':>18} {'ratio':>8}")
-    row("(A) 200 Pass states, one execution", bench_transitions(ours, tag, repeats),
-        with_moto(lambda c: bench_transitions(c, tag, 2), moto), "trans/s")
+    row(
+        "(A) 200 Pass states, one execution",
+        bench_transitions(ours, tag, repeats),
+        with_moto(lambda c: bench_transitions(c, tag, 2), moto),
+        "trans/s",
+    )
     count = max(50, int(200 * scale))
-    row(f"(B) {count} executions x 5 states, 8 threads", bench_executions(ours, tag, count),
-        with_moto(lambda c: bench_executions(c, tag, min(count, 40)), moto), "exec/s")
+    row(
+        f"(B) {count} executions x 5 states, 8 threads",
+        bench_executions(ours, tag, count),
+        with_moto(lambda c: bench_executions(c, tag, min(count, 40)), moto),
+        "exec/s",
+    )
     p50, p95 = bench_dispatch(ours, tag, max(20, int(100 * scale)))
     row("(C) dispatch to waiting poller, p50", p50 * 1000, None, "ms", higher_is_better=False)
     row("(C) dispatch to waiting poller, p95", p95 * 1000, None, "ms", higher_is_better=False)
-    row("(D) Parallel of 8 activity branches, end to end", bench_parallel(ours, tag, repeats) * 1000, None, "ms", False)
-    row("(D) Map over 100 Pass items, end to end", bench_map(ours, tag, repeats) * 1000,
-        with_moto(lambda c: bench_map(c, tag, 2) * 1000, moto), "ms", False)
-    row("(E) GetExecutionHistory, 400 events", bench_history(ours, tag, repeats * 2) * 1000,
-        with_moto(lambda c: bench_history(c, tag, 3) * 1000, moto), "ms", False)
+    row(
+        "(D) Parallel of 8 activity branches, end to end",
+        bench_parallel(ours, tag, repeats) * 1000,
+        None,
+        "ms",
+        False,
+    )
+    row(
+        "(D) Map over 100 Pass items, end to end",
+        bench_map(ours, tag, repeats) * 1000,
+        with_moto(lambda c: bench_map(c, tag, 2) * 1000, moto),
+        "ms",
+        False,
+    )
+    row(
+        "(E) GetExecutionHistory, 400 events",
+        bench_history(ours, tag, repeats * 2) * 1000,
+        with_moto(lambda c: bench_history(c, tag, 3) * 1000, moto),
+        "ms",
+        False,
+    )
     count = int(10_000 * scale)
     total, each = memory_per_execution(ours, store, tag, count)
-    print(f"Redis used_memory for {count:,} finished 3-state executions: {total:,.1f} MiB ({each:,.0f} bytes each)")
+    print(
+        f"Redis used_memory for {count:,} finished 3-state executions: {total:,.1f} MiB ({each:,.0f} bytes each)"
+    )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,14 @@ from tests.harness.processes import ManagedProcess, python_module
 from tests.harness.redis_server import RedisServer
 
 SECRET = "bench-secret"
-PUSH = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "github" / "push" / "branch-push.drone-go-scm.json"
+PUSH = (
+    Path(__file__).resolve().parents[1]
+    / "tests"
+    / "fixtures"
+    / "github"
+    / "push"
+    / "branch-push.drone-go-scm.json"
+)
 
 
 def signed(body: bytes, delivery: str) -> dict[str, str]:
@@ -93,11 +100,17 @@ def bench_ingest(redis_url: str, logs: Path, total: int, clients: int) -> None:
            "WEB_CONCURRENCY": str(max(2, os.cpu_count() or 2)), "WEB_THREADS": "8"}  # fmt: skip
     web = start("web", "service", env, logs, f"http://127.0.0.1:{port}/healthz")
     try:
-        print(f"ingest: {total} signed push deliveries, {clients} client processes, {os.cpu_count()} CPUs shared with the clients")
+        print(
+            f"ingest: {total} signed push deliveries, {clients} client processes, {os.cpu_count()} CPUs shared with the clients"
+        )
         rate, lat = load(port, "webhook", total, clients)
         peer_rate, peer_lat = load(port, "healthz", total, clients)
-        print(f"  ours  POST /webhooks/github : {rate:8.0f} deliveries/s  p50 {pct(lat, .5):6.1f} ms  p99 {pct(lat, .99):6.1f} ms  (target ≥ 1000/s, p99 ≤ 50 ms)")
-        print(f"  peer  GET  /healthz         : {peer_rate:8.0f} requests/s    p50 {pct(peer_lat, .5):6.1f} ms  p99 {pct(peer_lat, .99):6.1f} ms")
+        print(
+            f"  ours  POST /webhooks/github : {rate:8.0f} deliveries/s  p50 {pct(lat, 0.5):6.1f} ms  p99 {pct(lat, 0.99):6.1f} ms  (target ≥ 1000/s, p99 ≤ 50 ms)"
+        )
+        print(
+            f"  peer  GET  /healthz         : {peer_rate:8.0f} requests/s    p50 {pct(peer_lat, 0.5):6.1f} ms  p99 {pct(peer_lat, 0.99):6.1f} ms"
+        )
         print(f"  ratio ours/peer throughput  : {rate / peer_rate:.2f}")
     finally:
         web.stop(timeout=5)
@@ -120,7 +133,11 @@ def bench_push_to_pending(redis_url: str, logs: Path, pushes: int) -> None:
         samples = [one_push(github, web_port) for _ in range(pushes + 1)][1:]  # first one warms the processes
         samples = [s for s in samples if s is not None]
         if not samples:
-            print("push → first pending status: n/a (no pending status arrived; see the jobs log in " + str(logs) + ")")
+            print(
+                "push → first pending status: n/a (no pending status arrived; see the jobs log in "
+                + str(logs)
+                + ")"
+            )
             return
         ms = sorted(s * 1000 for s in samples)
         print(f"push → first pending status on GitHub: p50 {statistics.median(ms):.0f} ms, max {ms[-1]:.0f} ms "

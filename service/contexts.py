@@ -118,6 +118,11 @@ class RunContexts:
     def steps(self) -> list[str]:
         return [str(step) for step in self.run.get("steps") or []]
 
+    def step_of(self, context: str) -> str | None:
+        """The step a context of this pipeline names (None for the overall context or another pipeline's)."""
+        head = step_context(self.prefix, self.pipeline, "")
+        return context[len(head) :] if context.startswith(head) and len(context) > len(head) else None
+
     def overall(self, state: str, description: str, phase: int, at_ms: int) -> StatusUpdate:
         context = overall_context(self.prefix, self.pipeline)
         return self._update(

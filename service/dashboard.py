@@ -57,6 +57,7 @@ def init_app(app: Flask, config: ServiceConfig) -> None:
     """The dashboard's shared objects (one Step Functions client per app), blueprints and template helpers."""
     from service.api import api
     from service.badges import badges
+    from service.metrics import metrics
 
     client = app.extensions["redis"]
     sfn = make_sfn_client(config)
@@ -70,7 +71,7 @@ def init_app(app: Flask, config: ServiceConfig) -> None:
     auth.init_app(app, config)
     app.jinja_env.filters["when"] = _when
     app.jinja_env.filters["duration"] = format_duration
-    for blueprint in (dashboard, api, badges):
+    for blueprint in (dashboard, api, badges, metrics):
         app.register_blueprint(blueprint)
     app.after_request(_security_headers)
 

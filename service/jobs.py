@@ -11,7 +11,7 @@ from rq import Queue, Worker
 from service.approvals import start_poller
 from service.config import ServiceConfig
 from service.job_context import job_context, use_config
-from service.reconcile import schedule_sweep
+from service.reconcile import start_sweeper
 from statemachines.errors import ConfigError
 
 # Order matters: an rq worker drains queues left to right, and starting runs is what users wait on.
@@ -42,7 +42,7 @@ def run() -> int:
     # approval steps: a thread polls the approval activity; a person decides on the dashboard
     start_poller(config, redis.Redis.from_url(config.redis_url))
     # the reconciler's periodic sweep: it finalises runs whose execution ended while nothing watched
-    schedule_sweep(Queue("statuses", connection=connection), config.reconcile_interval)
+    start_sweeper(redis.Redis.from_url(config.redis_url), config.reconcile_interval)
     Worker(queues, connection=connection).work(with_scheduler=True)
     return 0
 

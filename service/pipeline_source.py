@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import requests
 import yaml
 from github import Auth, Github, GithubException, GithubRetry, UnknownObjectException
 
@@ -100,13 +101,17 @@ def _read_git(clone_url: str, sha: str, path: str) -> str | None:
 
 def _read_github(config: ServiceConfig, repository: str, sha: str, path: str) -> str | None:
     auth = Auth.Token(config.github_token) if config.github_token else None
-    github = Github(base_url=config.github_api_url, auth=auth, timeout=10, retry=GithubRetry(total=3), lazy=True)
+    github = Github(
+        base_url=config.github_api_url, auth=auth, timeout=10, retry=GithubRetry(total=3), lazy=True
+    )
     try:
         content = github.get_repo(repository).get_contents(path, ref=sha)
     except UnknownObjectException:
         return None
     except GithubException as exc:
         raise PipelineSourceError(repository, sha, f"GitHub answered {exc.status}") from exc
+    except (requests.RequestException, OSError) as exc:  # retries exhausted, timeouts, refused connections
+        raise PipelineSourceError(repository, sha, f"GitHub unreachable: {exc}") from exc
     finally:
         github.close()
     if isinstance(content, list):

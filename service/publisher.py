@@ -17,6 +17,7 @@ from datetime import timedelta
 import redis
 import requests
 from github import GithubException, RateLimitExceededException
+from github.Requester import Requester
 from rq import Retry, get_current_job
 
 from service.contexts import StatusUpdate
@@ -151,6 +152,7 @@ def rate_limit_delay(exc: GithubException, now: float) -> float | None:
     limited = (
         exc.status == 429
         or isinstance(exc, RateLimitExceededException)
+        or Requester.isRateLimitError(_message(exc))
         or retry_after is not None
         or headers.get("x-ratelimit-remaining") == "0"
     )

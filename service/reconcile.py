@@ -1,7 +1,7 @@
 """The reconciler: when an execution ends, its run gets its final status and every owned context ends.
 
 Runs as rq jobs: `reconcile_run` after each step report (a nudge) and `sweep_open_runs` every
-STEPLINE_RECONCILE_INTERVAL_SECONDS (rq's scheduler; the jobs process schedules the first). The sweep
+STEPLINE_RECONCILE_INTERVAL_SECONDS (enqueued by a thread of the jobs process, `start_sweeper`). The sweep
 is what makes a crash harmless: whatever died (a worker, the jobs process mid-job), open runs whose
 execution ended are finalised, and statuses claimed but never posted are posted again.
 Works the same on AWS: only DescribeExecution and GetExecutionHistory are called.
@@ -10,10 +10,11 @@ Works the same on AWS: only DescribeExecution and GetExecutionHistory are called
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from datetime import UTC, datetime
 from typing import Any
 
+import redis
 from botocore.exceptions import BotoCoreError, ClientError
 from rq import Queue
 
@@ -30,7 +31,9 @@ log = logging.getLogger(__name__)
 SWEEP_BATCH = 500  # open runs looked at per sweep; more wait for the next one
 MAX_HISTORY_EVENTS = 25_000  # AWS's own limit per execution
 LOST_AFTER = 600  # seconds: a run whose execution is gone this long after creation is closed as lost
-SWEEP_JOB = "stepline-reconcile-sweep-"
+GIVE_UP_AFTER = 24 * 3600  # a status GitHub has refused for a day is stale news: stop trying
+SWEEP_JOB = "stepline-reconcile-sweep"
+SWEEP_TICK_KEY = "stepline:reconcile:sweep-tick"
 
 
 def reconcile_run(run_id: str) -> str:
@@ -120,31 +123,48 @@ def repost_unposted(ctx: JobContext) -> int:
     ledger = StatusLedger(ctx.redis)
     stale = ledger.dirty(time.time() - patience)
     for ref, _ in stale:
+        if ledger.wanted_for(ref) > GIVE_UP_AFTER:
+            ledger.give_up_old(ref, f"not posted after {GIVE_UP_AFTER // 3600} h of retries")
+            continue
         ledger.touch_dirty(ref)  # the next sweep waits a full patience again
         enqueue_publish(ctx, ref)
     return len(stale)
 
 
-def scheduled_sweep() -> dict[str, int]:
-    """rq job: one sweep, then the next one scheduled, whatever this one met."""
-    try:
-        return sweep_open_runs()
-    finally:
-        ctx = job_context()
-        schedule_sweep(ctx.statuses, ctx.config.reconcile_interval)
+def start_sweeper(
+    connection: redis.Redis, interval: int, stop: threading.Event | None = None
+) -> threading.Thread:
+    """A thread of the jobs process that enqueues `sweep_open_runs` every `interval` seconds.
+
+    A loop rather than rq's scheduler: after a SIGKILL rq's scheduler lock outlives the dead process
+    for a minute, and recovering from exactly that crash is the sweep's job. One sweep per interval
+    across all jobs processes (a Redis key), and none while the last one still waits or runs.
+    """
+    queue = Queue("statuses", connection=connection)
+    stop = stop or threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                enqueue_sweep(queue, interval)
+            except redis.RedisError as exc:  # Redis restarting: the next tick tries again
+                log.warning("sweep not enqueued: %s", exc)
+            stop.wait(interval)
+
+    thread = threading.Thread(target=loop, name="stepline-sweeper", daemon=True)
+    thread.start()
+    return thread
 
 
-def schedule_sweep(queue: Queue, interval: int) -> None:
-    """Schedule the next sweep at the next interval boundary; one job id per slot, so several jobs
-    processes (or a restarted one) schedule it once."""
-    slot = int(time.time() // interval) + 1
-    queue.enqueue_at(
-        datetime.fromtimestamp(slot * interval, UTC),
-        scheduled_sweep,
-        job_id=f"{SWEEP_JOB}{slot}",
-        result_ttl=interval * 4,
-        failure_ttl=24 * 3600,
-    )
+def enqueue_sweep(queue: Queue, interval: int) -> bool:
+    """Enqueue one sweep unless another process did this interval or the last one is not done."""
+    if not queue.connection.set(SWEEP_TICK_KEY, 1, nx=True, ex=interval):
+        return False
+    last = queue.fetch_job(SWEEP_JOB)
+    if last is not None and last.get_status(refresh=False) in ("queued", "started", "scheduled", "deferred"):
+        return False
+    queue.enqueue(sweep_open_runs, job_id=SWEEP_JOB, result_ttl=interval * 4, failure_ttl=24 * 3600)
+    return True
 
 
 def _close_run(ctx: JobContext, run: dict[str, Any], outcome: RunOutcome) -> None:

@@ -9,6 +9,7 @@ report_run_invalid, report_run_cancelled.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from datetime import timedelta
@@ -24,6 +25,7 @@ from service.contexts import (
     STATES,
     RunContexts,
     StatusUpdate,
+    format_duration,
     order_key,
 )
 from service.job_context import JobContext, job_context
@@ -34,8 +36,10 @@ from service.status_order import ContextRef, StatusLedger
 log = logging.getLogger(__name__)
 
 REDRIVES_KEY = "stepline:status:redrives:"
+NUDGE_KEY = "stepline:reconcile:nudged:"
 RECONCILE_NUDGE_SECONDS = 2  # the execution ends just after its last step reports; look then
 STEP_WORDS = {"pending": "running", "success": "passed", "failure": "failed", "error": "could not run"}
+DURATION_WORDS = {"success": "passed in", "failure": "failed after", "error": "could not run; ended after"}
 
 
 def report_run_started(run_id: str) -> int:
@@ -65,12 +69,12 @@ def report_step(run_id: str, step: str, state: str, description: str, at_ms: int
         return 0
     contexts = run_contexts(ctx, run)
     if step not in contexts.steps:
-        log.warning(
-            "%s: step %r is not in the run's pipeline %s; posting it anyway", run_id, step, contexts.steps
-        )
+        log.info("%s: step %r is named at run time (not in %s)", run_id, step, contexts.steps)
     phase = PHASE_STEP_PENDING if state == "pending" else PHASE_STEP_DONE
-    words = description.strip() or STEP_WORDS[state]
-    claimed = _submit(ctx, run_id, f"step {step} {state}", [contexts.step(step, state, words, phase, at_ms)])
+    update = contexts.step(step, state, description.strip() or STEP_WORDS[state], phase, at_ms)
+    if not description.strip() and state != "pending":
+        update = _with_duration(StatusLedger(ctx.redis), update)
+    claimed = _submit(ctx, run_id, f"step {step} {state}", [update])
     if state != "pending":
         nudge_reconcile(ctx, run_id)
     return claimed
@@ -110,10 +114,15 @@ def report_run_cancelled(run_id: str, reason: str) -> int:
     if run is None:
         return 0
     contexts = run_contexts(ctx, run)
+    ledger = StatusLedger(ctx.redis)
     words = reason or "cancelled"
     at_ms = _event_ms(run)
     candidates = contexts.every("error", words, PHASE_FINAL, at_ms)
-    updates = [u for u in candidates if not closed_for_run(StatusLedger(ctx.redis), u)]
+    # steps named at run time (a Map's `step.$`) are known only from what the run claimed
+    named = {step for ref in ledger.claimed(run_id) if (step := contexts.step_of(ref.context)) is not None}
+    later = sorted(named - set(contexts.steps))
+    candidates += [contexts.step(step, "error", words, PHASE_FINAL, at_ms) for step in later]
+    updates = [u for u in candidates if not closed_for_run(ledger, u)]
     return _submit(ctx, run_id, "cancelled", updates)
 
 
@@ -150,14 +159,17 @@ def closed_for_run(ledger: StatusLedger, update: StatusUpdate) -> bool:
 
 
 def nudge_reconcile(ctx: JobContext, run_id: str) -> None:
-    """Have the reconciler look at the run soon: its execution may have just ended."""
-    # one nudge per run in flight, however many steps report at once
-    options: dict[str, Any] = {"job_id": f"stepline-reconcile-{run_id}", "result_ttl": 60}
+    """Have the reconciler look at the run soon: its execution may have just ended.
+
+    Steps ending together (a Parallel) share one nudge; a step ending later gets its own.
+    """
+    if not ctx.redis.set(NUDGE_KEY + run_id, 1, nx=True, px=max(1, int(RECONCILE_NUDGE_SECONDS * 1000))):
+        return
+    job = "service.reconcile.reconcile_run"
     if RECONCILE_NUDGE_SECONDS > 0:
-        delay = timedelta(seconds=RECONCILE_NUDGE_SECONDS)
-        ctx.statuses.enqueue_in(delay, "service.reconcile.reconcile_run", run_id, **options)
+        ctx.statuses.enqueue_in(timedelta(seconds=RECONCILE_NUDGE_SECONDS), job, run_id, result_ttl=60)
     else:
-        ctx.statuses.enqueue("service.reconcile.reconcile_run", run_id, **options)
+        ctx.statuses.enqueue(job, run_id, result_ttl=60)
 
 
 def _start_generation(ctx: JobContext, run: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
@@ -186,6 +198,15 @@ def _start_generation(ctx: JobContext, run: dict[str, Any]) -> tuple[dict[str, A
         sorted(kept),
     )
     return run, kept
+
+
+def _with_duration(ledger: StatusLedger, update: StatusUpdate) -> StatusUpdate:
+    """A worker gave no words: say how long the step ran, measured from its pending report."""
+    wanted = ledger.wanted(ContextRef.of(update))
+    if wanted is None or wanted.order[:3] != update.order[:3] or wanted.order[3] != PHASE_STEP_PENDING:
+        return update
+    took = format_duration((update.order[4] - wanted.order[4]) / 1000)
+    return dataclasses.replace(update, description=f"{DURATION_WORDS[update.state]} {took}")
 
 
 def _submit(ctx: JobContext, run_id: str, what: str, updates: list[StatusUpdate]) -> int:

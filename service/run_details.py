@@ -17,7 +17,7 @@ from statemachines.step_logs import StepLogReader
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
-UNFILTERED_WINDOW = 1000  # branch or PR filters without a repository look through this many recent runs
+UNFILTERED_WINDOW = 500  # branch or PR filters without a repository look through this many recent runs
 HISTORY_ROWS = 2000  # the history table shows the newest this many events
 DETAIL_CHARS = 600
 

@@ -15,6 +15,10 @@ Read by the dashboard and the reporter; written by the webhook and the run jobs.
   runs of that branch only (a PR's runs are found by `pull_request`)
 - `add_audit(run_id, entry)` / `audit(run_id)`: who did what to a run, oldest first
 
+Besides the fields the issue lists, a record has `execution_name` (derived from the delivery: a
+retried start never starts twice) and `pipeline_path` (".stepline/pipeline.asl.json", ".yaml" or
+"default"). A pull request's run has `pull_request` = its number and `branch` = its head branch.
+
 Layout: one hash per run (`stepline:run:<id>`, each field JSON-encoded, so concurrent writers of
 different fields never clobber each other), sorted sets by created_at per repository, branch, PR, sha
 and status, a set of open runs per repository, and a hash from execution ARN to run id.
@@ -47,7 +51,7 @@ RUN_FIELDS: dict[str, Any] = {
     "fork": False, "pipeline": "ci", "steps": [], "state_machine_arn": None, "execution_arn": None,
     "execution_input": None, "status": "QUEUED", "status_reason": "", "superseded_by": None,
     "validation": [], "delivery_id": "", "created_at": 0.0, "started_at": None, "finished_at": None,
-    "clone_url": "",
+    "clone_url": "", "execution_name": "", "pipeline_path": None,
 }  # fmt: skip
 SCAN_BATCH = 200
 

@@ -20,6 +20,7 @@ STATUS_LOOK = {
     "SUPERSEDED": ("aborted", "⇥", "superseded"),
 }
 UNKNOWN_LOOK = ("queued", "?", "unknown")
+MAX_MESSAGE = 10_000  # a commit message is shown whole up to this; the webhook already bounds it
 
 
 def status_look(status: str | None) -> dict[str, str]:
@@ -90,7 +91,7 @@ def github_links(run: dict[str, Any], web_url: str) -> dict[str, str]:
 def run_summary(run: dict[str, Any], web_url: str, now: float | None = None) -> dict[str, Any]:
     """The fields the runs list and the run header show, computed once (JSON API and templates alike)."""
     seconds = duration_seconds(run, now)
-    message = str(run.get("message") or "")
+    message = str(run.get("message") or "")[:MAX_MESSAGE]
     return {
         "run_id": run.get("run_id"),
         "repository": run.get("repository"),

@@ -15,9 +15,11 @@ import time
 import uuid
 from typing import Any
 
+from rq import get_current_job
+
 from service.cancellations import stop_execution, supersede_older
 from service.deliveries import execution_name
-from service.errors import InvalidPipelineError
+from service.errors import InvalidPipelineError, PipelineSourceError
 from service.job_context import JobContext, job_context
 from service.pipeline_source import Pipeline, load_pipeline
 from service.run_index import OPEN_STATUSES
@@ -77,6 +79,9 @@ def start_run(run_id: str) -> str:
         pipeline = load_pipeline(ctx.config, run)
     except InvalidPipelineError as exc:
         return _mark_invalid(ctx, run, exc)
+    except PipelineSourceError as exc:
+        _fail_on_last_attempt(ctx, run_id, exc)
+        raise
     ctx.index.update(run_id, pipeline=pipeline.name, steps=pipeline.steps, pipeline_path=pipeline.path)
     arn, execution_arn = _deploy_and_start(ctx, run, pipeline)
     started = ctx.index.transition(
@@ -127,7 +132,7 @@ def _deploy_and_start(ctx: JobContext, run: dict[str, Any], pipeline: Pipeline) 
     )
     remembered = ctx.redis.get(key)
     if remembered:
-        arn = remembered.decode()
+        arn = remembered.decode() if isinstance(remembered, bytes) else str(remembered)
         try:
             return arn, _start_execution(ctx, run, arn)
         except ctx.sfn.exceptions.StateMachineDoesNotExist:
@@ -150,6 +155,18 @@ def _start_execution(ctx: JobContext, run: dict[str, Any], state_machine_arn: st
         # a retry of this job after StartExecution succeeded: the delivery's execution already runs
         log.info("%s: execution %s already exists", run["run_id"], name)
         return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+
+def _fail_on_last_attempt(ctx: JobContext, run_id: str, exc: Exception) -> None:
+    """rq retries the job; when no retry is left, the run must not stay QUEUED for ever."""
+    job = get_current_job()
+    if job is not None and (job.retries_left or 0) > 0:
+        log.warning("%s: %s (will retry)", run_id, exc)
+        return
+    log.error("%s: giving up: %s", run_id, exc)
+    ctx.index.transition(
+        run_id, ("QUEUED",), status="FAILED", status_reason=str(exc)[:500], finished_at=time.time()
+    )
 
 
 def _mark_invalid(ctx: JobContext, run: dict[str, Any], exc: InvalidPipelineError) -> str:

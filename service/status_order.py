@@ -8,7 +8,7 @@ newest wanted status and records it as posted. A stale job finds nothing newer t
 Keys (read by the dashboard through `run_statuses` and `errors`):
 - `stepline:status:<repository>:<sha>:<context>` hash: `wanted`, `posted` (StatusUpdate JSON),
   `wanted_at`, `posted_at`, `error` (the last reporting failure), `recorded_only` (no credentials)
-- `stepline:status:run:<run_id>` set of those keys, the contexts a run claimed
+- `stepline:status:run:<run_id>` set of the contexts a run claimed (`[repository, sha, context]` JSON)
 - `stepline:status:dirty` sorted set: contexts whose wanted status is not posted yet, by claim time
 - `stepline:status:errors:<run_id>` and `stepline:status:errors` lists: reporting failures, newest first
 """
@@ -69,7 +69,7 @@ class StatusLedger:
             pipe.hset(ref.key, mapping={"wanted": json.dumps(update.to_dict()), "wanted_at": now})
             pipe.expire(ref.key, KEEP_SECONDS)
             pipe.zadd(DIRTY, {_member(ref): now})
-            pipe.sadd(f"{PREFIX}run:{update.run_id}", ref.key)
+            pipe.sadd(f"{PREFIX}run:{update.run_id}", _member(ref))
             pipe.expire(f"{PREFIX}run:{update.run_id}", KEEP_SECONDS)
             return True
 
@@ -123,6 +123,18 @@ class StatusLedger:
         """Stop trying to post this context (GitHub refused it for good); its error stays recorded."""
         self.redis.zrem(DIRTY, _member(ref))
 
+    def wanted_for(self, ref: ContextRef) -> float:
+        """Seconds since the context's wanted status was claimed (0 when unknown)."""
+        raw = self.redis.hget(ref.key, "wanted_at")
+        return time.time() - float(raw) if raw else 0.0
+
+    def give_up_old(self, ref: ContextRef, reason: str) -> None:
+        """Stop trying a status that never got through, and say so where the dashboard looks."""
+        update = self.wanted(ref)
+        if update is not None:
+            self.record_error(update, reason)
+        self.give_up(ref)
+
     def touch_dirty(self, ref: ContextRef) -> None:
         """Restart the wait before a sweep posts this context again (a publish job was just enqueued)."""
         self.redis.zadd(DIRTY, {_member(ref): time.time()}, xx=True)
@@ -159,12 +171,16 @@ class StatusLedger:
         key = f"{ERRORS}:{run_id}" if run_id else ERRORS
         return [json.loads(item) for item in self.redis.lrange(key, 0, MAX_ERRORS - 1)]
 
+    def claimed(self, run_id: str) -> list[ContextRef]:
+        """Every context the run ever claimed, in context order (steps named at run time included)."""
+        members = self.redis.smembers(f"{PREFIX}run:{run_id}")
+        return sorted(ContextRef(*json.loads(_text(member))) for member in members)
+
     def run_statuses(self, run_id: str) -> list[dict[str, Any]]:
         """What the dashboard shows for a run: each context it claimed, wanted vs posted, and any error."""
-        keys = sorted(_text(key) for key in self.redis.smembers(f"{PREFIX}run:{run_id}"))
         pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.hgetall(key)
+        for ref in self.claimed(run_id):
+            pipe.hgetall(ref.key)
         rows = []
         for raw in pipe.execute():
             fields = {_text(k): _text(v) for k, v in raw.items()}

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace, config: DeployConfig) -> int:
     import boto3
 
     from statemachines.aws_deploy import deploy_pipelines
+    from statemachines.deploy import LOCAL_ROLE_ARN
 
     names = list(shipped_pipelines()) if args.all else args.pipeline or [DEFAULT_PIPELINE]
     pipelines = dict(load_pipeline(name) for name in names)
@@ -51,7 +52,9 @@ def run(args: argparse.Namespace, config: DeployConfig) -> int:
     sfn = boto3.client(
         "stepfunctions", region_name=config.region, endpoint_url=config.sfn_endpoint_url or None
     )
-    actions = deploy_pipelines(sfn, pipelines, config.prefix, config.role_arn, dry_run=args.dry_run)
+    # the local engine checks only a role ARN's shape (as the service does there); AWS needs the real one
+    role_arn = config.role_arn or (LOCAL_ROLE_ARN if config.sfn_endpoint_url else "")
+    actions = deploy_pipelines(sfn, pipelines, config.prefix, role_arn, dry_run=args.dry_run)
     verb = "would be " if args.dry_run else ""
     for action in actions:
         print(f"{action.kind} {action.name}: {verb}{action.action} {action.arn}")

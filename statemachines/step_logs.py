@@ -6,8 +6,8 @@ One log per (run_id, step, attempt); its id, which a step's result carries as `l
     stepline:log:<log id>           Stream of batches of whole lines: {"t": "line\\nline…"}; an entry
                                     {"end": "1"} closes it. Trimmed from the head to keep the tail.
     stepline:log:<log id>:meta      Hash: run_id, step, attempt, worker, started_ms, updated_ms, bytes,
-                                    lines, cut_bytes, cut_until (id of the last entry cut), finished,
-                                    status, exit_code, finished_ms
+                                    lines, cut_bytes, cut_until (id of the last entry cut), lost_bytes
+                                    (Redis refused them), finished, status, exit_code, finished_ms
     stepline:logs:<run_id>          Sorted set of the run's log ids by start time (the dashboard's list)
     stepline:log-attempts:<run_id>  Hash step -> the last attempt number handed out
 
@@ -26,11 +26,12 @@ Reader (the dashboard): `StepLogReader(redis)`
 A cursor is opaque (a stream id; "0" is the start). `finished` is True once the step ended and
 every line was read. A reader whose cursor falls before cut output first gets one marker line
 (`CUT_MARKER`). Meta dicts: strings as written, with attempt, started_ms, updated_ms, bytes,
-lines, cut_bytes (int), finished (bool) and exit_code (int or None) typed, plus "log_id".
+lines, cut_bytes, lost_bytes (int), finished (bool) and exit_code (int or None) typed, plus "log_id".
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -38,12 +39,23 @@ from typing import Any
 
 import redis
 
+log = logging.getLogger(__name__)
+
 PREFIX = "stepline:log:"
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
 MAX_LINE_BYTES = 16 * 1024
 CUT_MARKER = "[stepline] {cut} bytes of earlier output were cut; the log keeps the last {kept} bytes"
-INT_FIELDS = ("attempt", "started_ms", "updated_ms", "finished_ms", "bytes", "lines", "cut_bytes")
+INT_FIELDS = (
+    "attempt",
+    "started_ms",
+    "updated_ms",
+    "finished_ms",
+    "bytes",
+    "lines",
+    "cut_bytes",
+    "lost_bytes",
+)
 
 
 def log_id(run_id: str, step: str, attempt: int) -> str:
@@ -113,7 +125,7 @@ class StepLogWriter:
         self.retention = retention_seconds
         self.batch_bytes = min(batch_bytes, max(max_bytes // 4, 1024))
         self.flush_seconds = flush_seconds
-        self.bytes = self.lines = self.cut_bytes = 0
+        self.bytes = self.lines = self.cut_bytes = self.lost_bytes = 0
         self.cut_until = ""
         self.tail: deque[str] = deque(maxlen=40)  # the last lines, for a failure's cause
         self._batch: list[str] = []
@@ -176,7 +188,10 @@ class StepLogWriter:
             pipe.hset(meta_key(self.log_id), mapping=fields)
             pipe.xadd(stream_key(self.log_id), {"end": "1"})
             self._expire(pipe)
-            pipe.execute()
+            try:
+                pipe.execute()
+            except redis.RedisError as exc:
+                log.warning("%s: log %s not marked finished: %s", self.run_id, self.log_id, exc)
 
     def _flush_locked(self) -> None:
         self._batch_since = time.monotonic()
@@ -184,6 +199,15 @@ class StepLogWriter:
             return
         size, text = self._batch_size, "\n".join(self._batch)
         self._batch, self._batch_size = [], 0
+        try:
+            self._append_locked(size, text)
+        except redis.RedisError as exc:
+            # a step must not fail or stall because the log store hiccupped: these lines are lost
+            if not self.lost_bytes:
+                log.warning("%s: log %s lost lines: %s", self.run_id, self.log_id, exc)
+            self.lost_bytes += size
+
+    def _append_locked(self, size: int, text: str) -> None:
         entry = _text(self.redis.xadd(stream_key(self.log_id), {"t": text}))
         self._kept.append((entry, size))
         self._kept_bytes += size
@@ -191,7 +215,7 @@ class StepLogWriter:
         if self._kept_bytes > self.max_bytes:
             self._cut_head(pipe)
         meta: dict[Any, Any] = {"bytes": self.bytes, "lines": self.lines, "updated_ms": now_ms()}
-        meta |= {"cut_bytes": self.cut_bytes, "cut_until": self.cut_until}
+        meta |= {"cut_bytes": self.cut_bytes, "cut_until": self.cut_until, "lost_bytes": self.lost_bytes}
         pipe.hset(meta_key(self.log_id), mapping=meta)
         self._expire(pipe)
         pipe.execute()

@@ -145,6 +145,7 @@ class TaskHandler:
         try:
             source = task.source
             writer.write_line(f"[stepline] {worker}: checking out {source.repository} at {source.sha}")
+            writer.flush()  # the live view shows it at once: a cold clone may take minutes
             began = time.monotonic()
             try:
                 how = self.mirrors.checkout(source, places.source, cancellation)
@@ -160,7 +161,9 @@ class TaskHandler:
             env = build_environment(task, places, self.config.step_path, secrets, extra)
             masked = [*secrets.values(), self.config.git_token]
             timeout = task.timeout_seconds or self.config.step_timeout_seconds
-            StepRunner(writer, cancellation, masked).run(task.commands, places.source, env, timeout)
+            marker = f"STEPLINE_LOG_ID={writer.log_id}"
+            runner = StepRunner(writer, cancellation, masked, lambda pgid: places.record_group(pgid, marker))
+            runner.run(task.commands, places.source, env, timeout)
             return 0
         finally:
             self.workspace.remove(places)

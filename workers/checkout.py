@@ -18,6 +18,7 @@ from workers.process_group import Cancellation
 
 log = logging.getLogger(__name__)
 
+LOCK_POLL_SECONDS = 0.05
 SAFE_REF = re.compile(r"^refs/[A-Za-z0-9._/-]{1,200}$")  # a ref we pass to git as a refspec, nothing else
 
 
@@ -45,21 +46,33 @@ class Mirrors:
         self.git.check_url(source.clone_url)
         deadline = time.monotonic() + self.timeout_seconds
         mirror = self.root / mirror_name(source)
-        with self._lock(mirror, fcntl.LOCK_SH):
+        with self._lock(mirror, fcntl.LOCK_SH, cancellation, deadline):
             warm = (mirror / "HEAD").exists() and self._has_commit(mirror, source.sha, cancellation, deadline)
         if not warm:
-            with self._lock(mirror, fcntl.LOCK_EX):
+            with self._lock(mirror, fcntl.LOCK_EX, cancellation, deadline):
                 self._fetch(mirror, source, cancellation, deadline)
         # a shared lock: other tasks may clone from the mirror meanwhile, none may fetch into it
-        with self._lock(mirror, fcntl.LOCK_SH):
+        with self._lock(mirror, fcntl.LOCK_SH, cancellation, deadline):
             self._make_tree(mirror, source, dest, cancellation, deadline)
         return "warm" if warm else "fetched"
 
     @contextmanager
-    def _lock(self, mirror: Path, mode: int) -> Iterator[None]:
+    def _lock(
+        self, mirror: Path, mode: int, cancellation: Cancellation | None, deadline: float
+    ) -> Iterator[None]:
+        """Hold the mirror's lock; waiting for it honours the deadline and the cancellation."""
         # flock locks belong to an open file description: threads and processes exclude each other alike
         with open(mirror.with_suffix(".lock"), "a+") as handle:
-            fcntl.flock(handle, mode)
+            while True:
+                try:
+                    fcntl.flock(handle, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if (cancellation is not None and cancellation.is_set) or time.monotonic() > deadline:
+                        raise CheckoutFailed(
+                            "the mirror stayed locked", f"gave up waiting for the lock of {mirror.name}"
+                        ) from None
+                    time.sleep(LOCK_POLL_SECONDS)
             try:
                 yield
             finally:

@@ -94,10 +94,10 @@ class Poller:
         except ClientError as exc:
             if error_code(exc) == "ActivityDoesNotExist":
                 self.activities.forget(self.pool)
-            log.warning("pool %s: GetActivityTask failed: %s", self.pool, exc)
+            log.warning("pool %s: poll failed, backing off: %s", self.pool, exc)
             return False
         except BotoCoreError as exc:  # the engine is down or a poll was dropped
-            log.warning("pool %s: GetActivityTask failed: %s", self.pool, exc)
+            log.warning("pool %s: poll failed, backing off: %s", self.pool, exc)
             return False
         token = response.get("taskToken")
         if token:

@@ -96,3 +96,23 @@ class ProcessGroup:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:  # unkillable (D state): leave it to the OS
                 pass
+
+
+def kill_orphans(pgid: int, marker: str) -> int:
+    """SIGKILL what is left of a dead worker's step: processes of group `pgid` whose environment holds `marker`.
+
+    The marker (STEPLINE_LOG_ID=…) guards against a reused group id: only the step's own processes match.
+    """
+    killed = 0
+    needle = marker.encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (proc / "stat").read_text()
+            group = int(stat.rsplit(")", 1)[1].split()[2])
+            if group != pgid or needle not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            os.kill(int(proc.name), signal.SIGKILL)
+            killed += 1
+        except (OSError, ValueError, IndexError):  # gone meanwhile, or not ours to read
+            continue
+    return killed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -30,9 +30,11 @@ class StepRunner:
         writer: StepLogWriter,
         cancellation: Cancellation,
         masked: Sequence[str] = (),
+        on_start: Callable[[int], None] | None = None,
     ) -> None:
         self.writer = writer
         self.cancellation = cancellation
+        self.on_start = on_start  # told each command's process group id
         self.masked = sorted((s for s in masked if len(s) >= MIN_SECRET_CHARS), key=len, reverse=True)
 
     def run(
@@ -61,6 +63,8 @@ class StepRunner:
     ) -> tuple[str, int | None]:
         group = ProcessGroup([*SHELL, command], cwd, env)
         assert group.process.stdout is not None
+        if self.on_start is not None:
+            self.on_start(group.pgid)
         reader = threading.Thread(target=self._pump, args=(group.process.stdout,), daemon=True)
         reader.start()
         outcome = group.wait(deadline, self.cancellation, on_tick=self.writer.flush_if_due)

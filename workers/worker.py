@@ -39,7 +39,7 @@ def make_sfn_client(config: WorkerConfig, read_timeout: float, attempts: int, co
     botocore_config = Config(
         connect_timeout=5,
         read_timeout=read_timeout,
-        retries={"max_attempts": attempts, "mode": "standard"},
+        retries={"total_max_attempts": attempts, "mode": "standard"},
         max_pool_connections=connections,
         inject_host_prefix=not config.sfn_endpoint_url,
         user_agent_extra="stepline-worker",

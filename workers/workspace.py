@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workers.process_group import kill_orphans
+
 log = logging.getLogger(__name__)
 
 
@@ -38,6 +40,15 @@ class TaskPlaces:
     def event_file(self) -> Path:
         return self.root / "event.json"
 
+    @property
+    def groups_file(self) -> Path:
+        return self.root / "process-groups"
+
+    def record_group(self, pgid: int, marker: str) -> None:
+        """Note a step's process group, so a worker that finds this task orphaned can kill it."""
+        with self.groups_file.open("a") as groups:
+            groups.write(f"{pgid} {marker}\n")
+
 
 class Workspace:
     """This worker process's task directories: `<WORKER_DIR>/tasks/<pid>/<task>`."""
@@ -58,10 +69,12 @@ class Workspace:
         remove_tree(places.root)
 
     def sweep(self) -> int:
-        """Remove the task directories of worker processes that are gone (a crash leaves them behind)."""
+        """Clear up after worker processes that are gone (a crash): kill their steps, remove their trees."""
         removed = 0
         for directory in self.tasks.glob("*") if self.tasks.is_dir() else []:
             if directory.name.isdigit() and not _alive(int(directory.name)):
+                for groups in directory.glob("*/process-groups"):
+                    _kill_recorded(groups)
                 remove_tree(directory)
                 removed += 1
         return removed
@@ -80,6 +93,15 @@ def remove_tree(path: Path) -> None:
 
     if path.exists():
         shutil.rmtree(path, onerror=make_writable)
+
+
+def _kill_recorded(groups: Path) -> None:
+    for line in groups.read_text().splitlines():
+        pgid, _, marker = line.partition(" ")
+        if pgid.isdigit() and marker:
+            killed = kill_orphans(int(pgid), marker)
+            if killed:
+                log.info("killed %s orphaned processes of a lost worker's step (%s)", killed, marker)
 
 
 def _alive(pid: int) -> bool:

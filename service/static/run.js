@@ -5,6 +5,7 @@ import { AnsiUp } from "./vendor/ansi_up.js";
 const SVG = "http://www.w3.org/2000/svg";
 const POLL_MS = 2000;
 const LOG_POLL_MS = 1000;
+const GRAPH_MAX_HEIGHT = 700;
 const MAX_LOG_LINES = 5000; // lines kept on the page; the whole (capped) log is a link away
 const panel = document.getElementById("panel");
 const graphBox = document.getElementById("graph");
@@ -35,15 +36,30 @@ function when(epoch) {
 
 // --- the panel (header, steps, approvals, audit): server-rendered HTML swapped in while live -------------
 
-let lastPanel = null;
 async function refreshPanel() {
+  // swap only the parts that changed, so a half-typed comment or a button about to be clicked survives
   const response = await fetch(panel.dataset.panelUrl);
   if (!response.ok) return;
-  const html = await response.text();
-  if (html === lastPanel) return;
-  lastPanel = html;
-  panel.innerHTML = html;
+  const template = document.createElement("template");
+  template.innerHTML = await response.text();
+  const fresh = [...template.content.children];
+  const current = [...panel.children];
+  const sameParts = fresh.length === current.length && fresh.every((part, i) => part.dataset.part === current[i].dataset.part);
+  if (!sameParts) {
+    panel.replaceChildren(template.content);
+  } else {
+    fresh.forEach((part, i) => { if (part.outerHTML !== unselected(current[i])) current[i].replaceWith(part); });
+  }
   markSelectedStep();
+}
+
+function unselected(part) {
+  const copy = part.cloneNode(true);
+  for (const row of copy.querySelectorAll("tr.selected")) {
+    row.classList.remove("selected");
+    if (!row.classList.length) row.removeAttribute("class");
+  }
+  return copy.outerHTML;
 }
 
 // --- the graph --------------------------------------------------------------------------------------------
@@ -88,7 +104,12 @@ function layoutGraph(model) {
 function drawGraph(model) {
   const g = layoutGraph(model);
   const size = g.graph();
-  const root = svg("svg", { width: Math.ceil(size.width), height: Math.ceil(size.height), role: "img", "aria-label": "execution graph" });
+  // tall pipelines are scaled down to fit the box (down to half size); wider ones scroll
+  const scale = Math.max(0.5, Math.min(1, GRAPH_MAX_HEIGHT / size.height, graphBox.clientWidth / size.width || 1));
+  const root = svg("svg", {
+    width: Math.ceil(size.width * scale), height: Math.ceil(size.height * scale),
+    viewBox: `0 0 ${Math.ceil(size.width)} ${Math.ceil(size.height)}`, role: "img", "aria-label": "execution graph",
+  });
   const defs = svg("defs");
   const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
   marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#8c959f" }));
@@ -261,6 +282,19 @@ function openLog(step) {
   pollLog(log.generation);
 }
 
+function ansiFragment(line) {
+  // ansi_up escapes <, >, & and quotes; its colours are style attributes, which the page's CSP does not
+  // apply from markup, so they are moved to the CSSOM (allowed) instead of loosening the CSP
+  const template = document.createElement("template");
+  template.innerHTML = ansi.ansi_to_html(line) || " ";
+  for (const node of template.content.querySelectorAll("[style]")) {
+    const css = node.getAttribute("style");
+    node.removeAttribute("style");
+    node.style.cssText = css;
+  }
+  return template.content;
+}
+
 function appendLines(lines) {
   const fragment = document.createDocumentFragment();
   for (const line of lines) {
@@ -269,7 +303,7 @@ function appendLines(lines) {
       span.classList.add("cut-marker");
       span.textContent = line;
     } else {
-      span.innerHTML = ansi.ansi_to_html(line) || " "; // ansi_up escapes <, >, & and quotes
+      span.append(ansiFragment(line));
     }
     fragment.append(span);
   }
@@ -345,5 +379,4 @@ async function tick() {
   if (wasActive || isActive()) setTimeout(tick, POLL_MS); // one more refresh after the run ends shows its end
 }
 
-lastPanel = null;
 tick();

@@ -9,10 +9,11 @@ from typing import Any
 
 from .api_errors import ActivityAlreadyExists, ActivityDoesNotExist
 from .arns import check_name, parse_arn
+from .event_batches import advance
 from .pages import decode_token, next_token, page_size
 from .service import Service, now_ms
 from .store import ACTIVITIES, activity_key, inflight_key, queue_key, tags_key, token_key
-from .transitions import advance, is_empty
+from .transitions import is_empty
 
 log = logging.getLogger(__name__)
 

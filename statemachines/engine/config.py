@@ -33,8 +33,9 @@ class EngineConfig:
     region: str = "us-east-1"
     account_id: str = "123456789012"
     log_level: str = "INFO"
-    # AWS caps GetActivityTask's long poll at 60 s; tests shorten it
-    poll_seconds: float = 60.0
+    # deviation: AWS holds GetActivityTask up to 60 s, exactly botocore's default read timeout,
+    # so a task handed out in the last instant can be lost by a default client; stop at 55 s
+    poll_seconds: float = 55.0
     # names this process's in-flight activity list; stable across restarts so a restarted
     # engine recovers the tasks it was handing out when it died
     engine_id: str = ""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
 
+@functools.lru_cache(maxsize=1024)  # many states of one call are entered in the same millisecond
 def iso_timestamp(ms: int) -> str:
     """Render epoch milliseconds the way AWS does in `$$` (ISO-8601, millisecond precision, Z)."""
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC)

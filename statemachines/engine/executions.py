@@ -17,9 +17,10 @@ from .api_errors import (
 )
 from .arns import check_name, parse_arn
 from .errors import StatesError
+from .event_batches import advance
 from .service import Service, now_ms
-from .store import definition_key, done_key, execution_key, executions_key
-from .transitions import MAX_ATTEMPTS, TERMINAL, advance, outcome_ops
+from .store import definition_key, done_key, execution_key, executions_key, history_key
+from .transitions import MAX_ATTEMPTS, TERMINAL, outcome_ops
 from .versions import Target, resolve_target
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,7 @@ def _begin(svc: Service, params: dict[str, Any], express_sync: bool) -> tuple[st
     express_id = str(uuid.uuid4()) if doc["type"] == "EXPRESS" else None
     arn = svc.arns.execution(doc["name"], name, express_id)
     key = execution_key(arn)
-    if svc.redis.exists(key):
-        return arn, _reuse(svc, arn, target, text), False
+    # no existence check first: the commit's guard reserves the name, one round trip fewer
     meta = _meta(arn, name, target, text)
     execution = {
         "arn": arn,
@@ -75,6 +75,8 @@ def _begin(svc: Service, params: dict[str, Any], express_sync: bool) -> tuple[st
         "state_machine_name": doc["name"],
         "role_arn": doc["roleArn"],
         "start_time_ms": meta["start_ms"],
+        "version_arn": target.version_arn,
+        "alias_arn": target.alias_arn,
         "redrive_count": None if express_id else 0,  # EXPRESS executions have no $$.Execution.RedriveCount
     }
     out = svc.interpreter(doc["def"]).start(execution, text, meta["start_ms"], svc.ids)
@@ -225,6 +227,7 @@ def redrive_execution(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
             raise ExecutionNotRedrivable(f"Execution Not Redrivable: '{exc.cause or exc.name}'") from exc
         count = int(record.get("redrive_count") or 0) + 1
         ops = [["DEL", done_key(arn)], ["HDEL", key, "stop_s", "output", "error", "cause"]]
+        ops += [["PERSIST", key], ["PERSIST", history_key(arn)]]  # open again: no retention clock
         ops += outcome_ops(svc, arn, version, out)
         ops.append(["HSET", key, "redrive_count", str(count), "redrive_s", repr(now / 1000)])
         if svc.store.commit([["HGET", key, "ver", str(version)]], ops) == 0:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .retry import Failure
+from .runtime import HISTORY_HEADROOM, MAX_HISTORY_EVENTS
 from .state_base import BLOCKED, State
 
 if TYPE_CHECKING:
     from .runtime import Runtime
+
+
+HISTORY_ROOM = MAX_HISTORY_EVENTS - HISTORY_HEADROOM
 
 
 class FanOutState(State):
@@ -43,6 +47,9 @@ class FanOutState(State):
         x = frame["x"]
         programs = rt.interp.programs
         while x["nx"] < len(x["it"]) and (x["mc"] == 0 or x["run"] < x["mc"]):
+            if rt.st["next_event_id"] > HISTORY_ROOM:
+                rt.check_history_limit()  # AWS fails the execution rather than pass 25,000 events
+                return
             slot = x["nx"]
             x["nx"] = slot + 1
             x["run"] += 1

@@ -61,19 +61,24 @@ def payload(value: Any, field: str) -> dict[str, Any]:
     return {field: to_json(value), field + "Details": {"truncated": False}}
 
 
-def execution_started(input_value: Any, role_arn: str | None) -> dict[str, Any]:
-    """Details of ExecutionStarted."""
-    return {**payload(input_value, "input"), "roleArn": role_arn}
+def execution_started(input_value: Any, execution: dict[str, Any]) -> dict[str, Any]:
+    """Details of ExecutionStarted; the version/alias ARNs when the execution was started through one."""
+    return {
+        **payload(input_value, "input"),
+        "roleArn": execution.get("role_arn"),
+        "stateMachineVersionArn": execution.get("version_arn"),
+        "stateMachineAliasArn": execution.get("alias_arn"),
+    }
 
 
-def state_entered(name: str, input_value: Any) -> dict[str, Any]:
-    """Details of every `<Type>StateEntered`."""
-    return {"name": name, **payload(input_value, "input")}
+def state_entered(name: str, input_text: str) -> dict[str, Any]:
+    """Details of every `<Type>StateEntered` (the input already as JSON text)."""
+    return {"name": name, "input": input_text, "inputDetails": {"truncated": False}}
 
 
-def state_exited(name: str, output: Any, assigned: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Details of every `<Type>StateExited`, with the variables the state assigned."""
-    details = {"name": name, **payload(output, "output")}
+def state_exited(name: str, output_text: str, assigned: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Details of every `<Type>StateExited` (output as JSON text), with the variables the state assigned."""
+    details: dict[str, Any] = {"name": name, "output": output_text, "outputDetails": {"truncated": False}}
     if assigned:
         details["assignedVariables"] = {k: to_json(v) for k, v in assigned.items()}
         details["assignedVariablesDetails"] = {"truncated": False}
@@ -83,16 +88,6 @@ def state_exited(name: str, output: Any, assigned: dict[str, Any] | None = None)
 def failure(error: str | None, cause: str | None) -> dict[str, Any]:
     """Details of *Failed / *TimedOut / *Aborted events: error and cause, omitted when absent."""
     return {"error": error, "cause": cause}
-
-
-def activity_scheduled(resource: str, input_value: Any, timeout: int | None, heartbeat: int | None) -> dict:
-    """Details of ActivityScheduled."""
-    return {
-        "resource": resource,
-        **payload(input_value, "input"),
-        "timeoutInSeconds": timeout,
-        "heartbeatInSeconds": heartbeat,
-    }
 
 
 def task_scheduled(

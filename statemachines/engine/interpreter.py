@@ -69,17 +69,25 @@ class Interpreter:
         self.programs: dict[str, Program] = {}
         self.compile_program("", definition)
 
-    def compile_program(self, key: str, block: dict[str, Any]) -> None:
+    def compile_program(self, key: str, block: Any) -> None:
+        """Build the states of one block; a malformed one (unvalidated input) compiles to no states,
+        so running it fails the execution with States.Runtime instead of raising here."""
+        block = block if isinstance(block, dict) else {}
         states: dict[str, State] = {}
-        for name, defn in (block.get("States") or {}).items():
-            state_class = STATE_TYPES.get(defn.get("Type"), PassState)
+        raw_states = block.get("States")
+        for name, defn in (raw_states if isinstance(raw_states, dict) else {}).items():
+            if not isinstance(defn, dict):
+                continue
+            state_class = STATE_TYPES.get(str(defn.get("Type")))
+            if state_class is None:
+                continue  # unvalidated input: reaching this state fails the execution (States.Runtime)
             states[name] = state_class(name, defn, key, self.query_language)
             if defn.get("Type") == "Parallel":
                 for index, branch in enumerate(defn.get("Branches") or []):
                     self.compile_program(f"{key}/{name}#{index}", branch)
             elif defn.get("Type") == "Map":
                 self.compile_program(f"{key}/{name}", defn.get("ItemProcessor") or defn.get("Iterator") or {})
-        self.programs[key] = Program(block.get("StartAt", ""), states)
+        self.programs[key] = Program(str(block.get("StartAt", "")), states)
 
     def arm_execution_timeout(self, rt: Runtime) -> None:
         """The definition's TimeoutSeconds, counted from the start (or from a redrive)."""
@@ -117,7 +125,7 @@ class Interpreter:
                 "FAILED", failure=Failure("States.Runtime", "The execution input is not valid JSON.")
             )
             return Outcome(st, rt.events, rt.effects)
-        rt.emit(None, "ExecutionStarted", history.execution_started(st["input"], execution.get("role_arn")))
+        rt.emit(None, "ExecutionStarted", history.execution_started(st["input"], execution))
         self.arm_execution_timeout(rt)
         rt.new_frame("", self.programs[""].start_at, st["input"], None, 0)
         rt.drain()

@@ -12,7 +12,6 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from .api_errors import (
-    ApiError,
     SerializationException,
     UnknownOperationException,
     ValidationException,
@@ -71,11 +70,6 @@ def validate_input(operation: OperationModel, params: Mapping[str, Any]) -> None
 def encode_output(result: Mapping[str, Any] | None) -> bytes:
     """The JSON body of a successful answer; absent (None) members are left out, as AWS does."""
     return json.dumps(_drop_none(result or {}), separators=(",", ":")).encode()
-
-
-def encode_error(error: ApiError) -> tuple[int, bytes]:
-    """The HTTP status and body of an error answer."""
-    return error.to_wire()
 
 
 def _drop_none(value: Any) -> Any:

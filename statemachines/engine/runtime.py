@@ -3,6 +3,13 @@
 The persisted execution state is a tree of frames. A frame is one thread of control (the
 top level, a Parallel branch or a Map iteration) positioned on one state of its program; a
 frame running a Parallel or Map state is the parent of its branch/iteration frames.
+
+State keys (short: the service writes the state on every transition): `ex` the execution, `input`
+its input, `frames` by id, `root` the top frame's id, `tok` token -> frame id, `tm` timer ->
+[frame id, kind], `xt` execution-level timers, `c` the id counter. Frame keys: `p` program, `s`
+state name, `in` state input, `v` own variables, `up`/`k` parent id and slot, `l` last event id,
+`e`/`t` entered event id and time, `x` the current state's working data, `tok`, `tm` timers by
+kind, `kids` slot -> child frame id, `ph` "halted"/"failed" once stopped (kept for redrive).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ class Runtime:
         self.effects: list[dict[str, Any]] = []
         self.ready: deque[str] = deque()
         self._execution_ctx: dict[str, Any] | None = None
+        self.input_texts: dict[str, str] = {}  # frame id -> JSON text of its next state's input
 
     # ---- history and effects ---------------------------------------------------------------
 
@@ -73,6 +81,8 @@ class Runtime:
         if parent is not None:
             frame["up"] = parent["id"]
             frame["k"] = slot
+        else:
+            st["root"] = fid
         self.frames[fid] = frame
         self.ready.append(fid)
         return frame

@@ -30,7 +30,8 @@ from .timers import TimerLoop
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Service, dict[str, Any]], dict[str, Any]]
+# a handler answers a dict for the output shape, or bytes already encoded (history events)
+Handler = Callable[[Service, dict[str, Any]], dict[str, Any] | bytes]
 
 OPERATIONS: dict[str, Handler] = {
     "CreateStateMachine": state_machines.create_state_machine,
@@ -84,7 +85,8 @@ def handle(svc: Service, target: str | None, body: bytes) -> tuple[int, bytes]:
         handler = OPERATIONS.get(operation.name)
         if handler is None:
             raise NotAvailableLocally(f"{operation.name} is not available in the local Step Functions engine")
-        return 200, encode_output(handler(svc, params))
+        result = handler(svc, params)
+        return 200, result if isinstance(result, bytes) else encode_output(result)
     except ApiError as exc:
         return exc.to_wire()
     except redis.ConnectionError as exc:
@@ -115,18 +117,28 @@ class RequestHandler(BaseHTTPRequestHandler):
     svc: Service
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._send(*SerializationException("Request body too large").to_wire())
-            self.close_connection = True
-            return
-        body = self.rfile.read(length) if length else b""
         try:
+            body = self._read_body()
             self._authorize(body)
         except ApiError as exc:
+            self.close_connection = True
             self._send(*exc.to_wire())
             return
+        except Exception:
+            log.exception("-: reading or authorising a request from %s failed", self.client_address[0])
+            self.close_connection = True
+            self._send(*InternalFailure("The engine failed to read the request.").to_wire())
+            return
         self._send(*handle(self.svc, self.headers.get("X-Amz-Target"), body))
+
+    def _read_body(self) -> bytes:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError as exc:
+            raise SerializationException("Content-Length is not a number") from exc
+        if not 0 <= length <= MAX_BODY:
+            raise SerializationException(f"Request body must be at most {MAX_BODY} bytes")
+        return self.rfile.read(length) if length else b""
 
     def do_GET(self) -> None:
         # a health probe for Procfile supervisors and tests: no auth, no data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from . import history, io_processing
@@ -12,6 +13,9 @@ from .retry import Failure, find_handler, retry_delay_ms
 if TYPE_CHECKING:
     from .runtime import Runtime
 
+# a JSONata `$states` use that may reach `$states.context` (anything but .input/.result/.errorOutput)
+_STATES_CONTEXT = re.compile(r"\$states(?!\.(?:input|result|errorOutput)\b)")
+_FIELD = re.compile(r"specified for the field '([^']+)'")
 BLOCKED = object()  # a body's answer when it waits for a token, a timer or child frames
 MAX_PAYLOAD_BYTES = 256 * 1024
 # AWS puts where it happened in front of these causes; the others carry the thrower's own text.
@@ -21,7 +25,7 @@ DATA_LIMIT_CAUSE = "The state/task '{name}' returned a result with a size exceed
 
 
 class State:
-    """One state of a definition; subclasses implement `run` (the body) and nothing else they need not."""
+    """One state of a definition; a subclass implements its body (`run`) and overrides hooks only where it differs."""
 
     type_name = ""
     has_parameters = True  # JSONPath Parameters / JSONata Arguments apply to the effective input
@@ -36,16 +40,24 @@ class State:
         self.retriers: list[dict[str, Any]] = defn.get("Retry") or []
         self.catchers: list[dict[str, Any]] = defn.get("Catch") or []
         self.entered_type = f"{self.type_name}StateEntered"
+        # `$$` is built only for states whose fields can reach it: most never do
+        text = history.to_json(defn)
+        self.needs_context = "$$" in text or _STATES_CONTEXT.search(text) is not None
         self.exited_type = f"{self.type_name}StateExited"
 
     # ---- the template ----------------------------------------------------------------------
 
     def enter(self, rt: Runtime, frame: dict[str, Any]) -> None:
         """The frame arrives at this state: StateEntered, then the first attempt."""
-        frame["e"] = rt.emit(frame, self.entered_type, history.state_entered(self.name, frame["in"]))
+        self.emit_entered(rt, frame)
+        self.attempt(rt, frame)
+
+    def emit_entered(self, rt: Runtime, frame: dict[str, Any]) -> None:
+        """`<Type>StateEntered`, and the per-visit bookkeeping ($$.State.EnteredTime, working data)."""
+        text = rt.input_texts.pop(frame["id"], None) or history.to_json(frame["in"])
+        frame["e"] = rt.emit(frame, self.entered_type, history.state_entered(self.name, text))
         frame["t"] = rt.now
         frame["x"] = {}
-        self.attempt(rt, frame)
 
     def attempt(self, rt: Runtime, frame: dict[str, Any]) -> None:
         """Input processing and the body; a retry starts here again."""
@@ -54,7 +66,7 @@ class State:
             value = self.process_input(frame["in"], scope)
             result = self.run(rt, frame, value, scope)
         except Exception as err:  # bad data must fail the state, never escape the core
-            self.handle_failure(rt, frame, self.located(frame, err))
+            self.handle_failure(rt, frame, self.runtime_failure(rt, frame, err))
             return
         if result is not BLOCKED:
             self.finish(rt, frame, result)
@@ -65,7 +77,7 @@ class State:
         try:
             output, assigned = self.process_output(frame["in"], result, scope)
         except Exception as err:  # bad data must fail the state, never escape the core
-            self.handle_failure(rt, frame, self.located(frame, err))
+            self.handle_failure(rt, frame, self.runtime_failure(rt, frame, err))
             return
         self.leave(rt, frame, output, assigned, next_state)
 
@@ -87,12 +99,9 @@ class State:
             else:
                 self.handle_failure(rt, frame, failure)
             return
-        details = {"name": self.name, "output": text, "outputDetails": {"truncated": False}}
         if assigned:
-            details["assignedVariables"] = {k: history.to_json(v) for k, v in assigned.items()}
-            details["assignedVariablesDetails"] = {"truncated": False}
             frame["v"].update(assigned)
-        rt.emit(frame, self.exited_type, details)
+        rt.emit(frame, self.exited_type, history.state_exited(self.name, text, assigned))
         frame.pop("x", None)
         target = target or self.next
         if target is None:
@@ -100,6 +109,7 @@ class State:
             return
         frame["s"] = target
         frame["in"] = output
+        rt.input_texts[frame["id"]] = text  # the next StateEntered shows the same JSON text
         rt.ready.append(frame["id"])
 
     # ---- what subclasses provide -------------------------------------------------------------
@@ -132,6 +142,8 @@ class State:
     # ---- shared pieces ---------------------------------------------------------------------
 
     def scope(self, rt: Runtime, frame: dict[str, Any]) -> Scope:
+        if not self.needs_context:
+            return Scope(_no_context, rt.variables(frame), rt.ids)
         return Scope(
             lambda: rt.context(frame, self.name, **self.context_extra(frame)), rt.variables(frame), rt.ids
         )
@@ -170,8 +182,11 @@ class State:
             output = io_processing.apply_output_path(defn, output, scope)
         return output, assigned
 
-    def located(self, frame: dict[str, Any], err: Exception) -> Failure:
-        """AWS's cause for runtime errors names the state and the event that entered it."""
+    def runtime_failure(self, rt: Runtime, frame: dict[str, Any], err: Exception) -> Failure:
+        """The Failure for an exception raised while this state ran, with AWS's located cause.
+
+        A JSONata evaluation error is also recorded as AWS's `EvaluationFailed` event.
+        """
         if isinstance(err, StatesError):
             name, cause = err.name, err.cause
         else:  # a bug or an unforeseen shape of data: still an ASL runtime error, never a crash
@@ -180,6 +195,15 @@ class State:
             cause = (
                 f"{LOCATION_PREFIX} '{self.name}' (entered at the event id #{frame.get('e')}). {cause or ''}"
             )
+        if name == "States.QueryEvaluationError":
+            field = _FIELD.search(cause or "")
+            details = {
+                "error": name,
+                "cause": cause,
+                "state": self.name,
+                "location": field and field.group(1),
+            }
+            rt.emit(frame, "EvaluationFailed", details)
         return Failure(name, cause)
 
     # ---- Retry and Catch -------------------------------------------------------------------------
@@ -198,7 +222,7 @@ class State:
         try:
             output, assigned = self.catch_output(frame["in"], catcher, failure, self.scope(rt, frame))
         except Exception as err:  # bad data must fail the state, never escape the core
-            rt.fail_frame(frame, self.located(frame, err))
+            rt.fail_frame(frame, self.runtime_failure(rt, frame, err))
             return
         self.leave(rt, frame, output, assigned, catcher["Next"], caught=True)
 
@@ -251,3 +275,8 @@ class State:
         self, rt: Runtime, frame: dict[str, Any], child: dict[str, Any], failure: Failure
     ) -> None:
         raise NotImplementedError(self.type_name)
+
+
+def _no_context() -> dict[str, Any]:
+    """The context of a state whose definition never mentions `$$` (nothing can read it)."""
+    return {}

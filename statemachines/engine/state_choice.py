@@ -48,7 +48,7 @@ class ChoiceState(State):
         try:
             output, assigned = self.rule_output(frame["in"], result, rule, scope)
         except Exception as err:  # bad data must fail the state, never escape the core
-            rt.fail_frame(frame, self.located(frame, err))
+            rt.fail_frame(frame, self.runtime_failure(rt, frame, err))
             return
         self.leave(rt, frame, output, assigned, rule["Next"])
 

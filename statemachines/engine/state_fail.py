@@ -21,15 +21,13 @@ class FailState(State):
     has_parameters = False
 
     def enter(self, rt: Runtime, frame: dict[str, Any]) -> None:
-        frame["e"] = rt.emit(frame, self.entered_type, history.state_entered(self.name, frame["in"]))
-        frame["t"] = rt.now
-        frame["x"] = {}
+        self.emit_entered(rt, frame)
         scope = self.scope(rt, frame)
         try:
             error = self.field(frame["in"], "Error", scope)
             cause = self.field(frame["in"], "Cause", scope)
         except Exception as err:  # bad data must fail the state, never escape the core
-            rt.fail_frame(frame, self.located(frame, err))
+            rt.fail_frame(frame, self.runtime_failure(rt, frame, err))
             return
         rt.fail_frame(frame, Failure(error, cause))
 

@@ -13,7 +13,6 @@ from .api_errors import (
     MissingRequiredParameter,
     StateMachineAlreadyExists,
     StateMachineDoesNotExist,
-    StateMachineTypeNotSupported,
 )
 from .arns import check_name, parse_arn
 from .definition import format_definition_error, parse_definition
@@ -222,10 +221,3 @@ def validate_state_machine_definition(svc: Service, params: dict[str, Any]) -> d
         "diagnostics": items[:limit],
         "truncated": len(items) > limit,
     }
-
-
-def check_execution_type(doc: dict[str, Any], wanted: str, operation: str) -> None:
-    if doc["type"] != wanted:
-        raise StateMachineTypeNotSupported(
-            f"This operation is not supported by this type of state machine: {operation}"
-        )

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 
+INLINE_MAX_CONCURRENCY = 40
+
+
 class MapState(FanOutState):
     """Inline Map; a DISTRIBUTED Map without ItemReader runs inline too.
 
@@ -55,7 +58,14 @@ class MapState(FanOutState):
         rt.emit(frame, "MapStateStarted", {"length": len(inputs)})
         if count is not None or percentage is not None:
             frame["x"]["tol"] = [count, percentage]
-        return self.start_children(rt, frame, inputs, limit or 0)
+        return self.start_children(rt, frame, inputs, self.concurrency(limit))
+
+    def concurrency(self, limit: int | None) -> int:
+        """ "In Inline mode, the Map state supports up to 40 concurrent iterations" (0 = no limit)."""
+        processor = self.defn.get("ItemProcessor") or {}
+        if (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
+            return limit or 0
+        return min(limit or INLINE_MAX_CONCURRENCY, INLINE_MAX_CONCURRENCY)
 
     def read_items(self, raw: Any, value: Any, scope: Scope) -> list[Any]:
         defn = self.defn
@@ -139,18 +149,40 @@ class MapState(FanOutState):
         return io_processing.resolve_template(selector, value, scope)
 
     def batch(self, inputs: list[Any], value: Any, scope: Scope) -> list[Any]:
-        """ItemBatcher: iterations receive `{"Items": [...], **BatchInput}` instead of single items."""
+        """ItemBatcher: iterations receive `{"Items": [...], **BatchInput}` instead of single items.
+
+        A batch closes at MaxItemsPerBatch items or before it would pass MaxInputBytesPerBatch.
+        """
         batcher = self.defn.get("ItemBatcher")
         if batcher is None:
             return inputs
-        size = batcher.get("MaxItemsPerBatch")
-        if "MaxItemsPerBatchPath" in batcher:
-            size = paths.read_path(batcher["MaxItemsPerBatchPath"], value, scope.context, scope.variables)
-        size = int(size) if isinstance(size, int) and size > 0 else len(inputs) or 1
+        max_items = self.batch_limit(batcher, "MaxItemsPerBatch", value, scope)
+        max_bytes = self.batch_limit(batcher, "MaxInputBytesPerBatch", value, scope)
         extra = batcher.get("BatchInput") or {}
         if extra and not self.jsonata:
             extra = io_processing.resolve_template(extra, value, scope)
-        return [{**extra, "Items": inputs[i : i + size]} for i in range(0, len(inputs), size)]
+        batches: list[list[Any]] = []
+        size = 0
+        for item in inputs:
+            item_bytes = len(history.to_json(item).encode()) + 1 if max_bytes else 0
+            full = batches and (
+                (max_items and len(batches[-1]) >= max_items) or (max_bytes and size + item_bytes > max_bytes)
+            )
+            if not batches or full:
+                batches.append([])
+                size = 0
+            batches[-1].append(item)
+            size += item_bytes
+        return [{**extra, "Items": items} for items in batches]
+
+    def batch_limit(self, batcher: dict[str, Any], field: str, value: Any, scope: Scope) -> int:
+        """A positive batch limit from the field or its `...Path`; 0 means no limit."""
+        limit = batcher.get(field)
+        if field + "Path" in batcher:
+            limit = _as_integer(
+                paths.read_path(batcher[field + "Path"], value, scope.context, scope.variables)
+            )
+        return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 0
 
 
 def _no_negative_count(number: int) -> None:

@@ -9,7 +9,7 @@ from . import history, io_processing, paths
 from .errors import StatesError
 from .io_processing import Scope
 from .retry import Failure
-from .state_base import BLOCKED, State
+from .state_base import BLOCKED, DATA_LIMIT_CAUSE, MAX_PAYLOAD_BYTES, State
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -29,6 +29,12 @@ def service_parts(resource: str) -> tuple[str, str]:
     if len(parts) >= 7 and parts[2] == "states":
         return parts[5], ":".join(parts[6:])
     return parts[2] if len(parts) > 2 else resource, parts[-1]
+
+
+def check_payload_size(text: str, state_name: str) -> None:
+    """ "The state's input is larger than the payload size quota after Parameters processing." """
+    if len(text) > MAX_PAYLOAD_BYTES // 4 and len(text.encode()) > MAX_PAYLOAD_BYTES:
+        raise StatesError("States.DataLimitExceeded", DATA_LIMIT_CAUSE.format(name=state_name))
 
 
 class TaskState(State):
@@ -58,33 +64,9 @@ class TaskState(State):
         timeout = self.seconds_field(frame, value, "TimeoutSeconds", scope)
         heartbeat = self.seconds_field(frame, value, "HeartbeatSeconds", scope)
         if self.activity:
-            exists = rt.interp.activity_exists
-            if exists is not None and not exists(self.resource):
-                raise StatesError("States.Runtime", f"The activity {self.resource} does not exist.")
-            token = rt.new_token(frame)
-            rt.emit(
-                frame,
-                "ActivityScheduled",
-                history.activity_scheduled(self.resource, value, timeout, heartbeat),
-            )
-            rt.effect(
-                "ScheduleActivity",
-                token=token,
-                activity_arn=self.resource,
-                input=history.to_json(value),
-                heartbeat_seconds=heartbeat,
-                timeout_seconds=timeout,
-            )
+            self.schedule_activity(rt, frame, value, timeout, heartbeat)
         elif self.callback:
-            kind, name = service_parts(self.resource)
-            region = rt.st["ex"]["arn"].split(":")[3] if rt.st["ex"]["arn"].count(":") > 3 else ""
-            rt.emit(
-                frame, "TaskScheduled", history.task_scheduled(kind, name, region, value, timeout, heartbeat)
-            )
-            rt.emit(frame, "TaskStarted", {"resourceType": kind, "resource": name})
-            rt.effect("AwaitCallback", token=frame["tok"])
-            if heartbeat is not None:
-                rt.set_timer(frame, "hb", rt.now + heartbeat * 1000)
+            self.await_callback(rt, frame, value, timeout, heartbeat)
         else:
             # deviation: only activities and callbacks run locally; other integrations fail the task.
             raise StatesError(
@@ -96,6 +78,45 @@ class TaskState(State):
         if timeout is not None:
             rt.set_timer(frame, "to", rt.now + timeout * 1000)
         return BLOCKED
+
+    def schedule_activity(
+        self, rt: Runtime, frame: dict[str, Any], value: Any, timeout: int | None, heartbeat: int | None
+    ) -> None:
+        exists = rt.interp.activity_exists
+        if exists is not None and not exists(self.resource):
+            raise StatesError("States.Runtime", f"The activity {self.resource} does not exist.")
+        text = history.to_json(value)
+        check_payload_size(text, self.name)
+        token = rt.new_token(frame)
+        details: dict[str, Any] = {
+            "resource": self.resource,
+            "input": text,
+            "inputDetails": {"truncated": False},
+        }
+        details.update(timeoutInSeconds=timeout, heartbeatInSeconds=heartbeat)
+        rt.emit(frame, "ActivityScheduled", details)
+        rt.effect(
+            "ScheduleActivity",
+            token=token,
+            activity_arn=self.resource,
+            input=text,
+            heartbeat_seconds=heartbeat,
+            timeout_seconds=timeout,
+        )
+
+    def await_callback(
+        self, rt: Runtime, frame: dict[str, Any], value: Any, timeout: int | None, heartbeat: int | None
+    ) -> None:
+        kind, name = service_parts(self.resource)
+        arn_parts = rt.st["ex"]["arn"].split(":")
+        region = arn_parts[3] if len(arn_parts) > 3 else ""
+        details = history.task_scheduled(kind, name, region, value, timeout, heartbeat)
+        check_payload_size(details["parameters"], self.name)
+        rt.emit(frame, "TaskScheduled", details)
+        rt.emit(frame, "TaskStarted", {"resourceType": kind, "resource": name})
+        rt.effect("AwaitCallback", token=frame["tok"])
+        if heartbeat is not None:
+            rt.set_timer(frame, "hb", rt.now + heartbeat * 1000)
 
     def seconds_field(self, frame: dict[str, Any], value: Any, field: str, scope: Scope) -> int | None:
         defn = self.defn

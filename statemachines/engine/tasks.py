@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 from .api_errors import InvalidOutput, InvalidToken, TaskTimedOut
+from .event_batches import advance
 from .service import Service
 from .store import token_key
-from .transitions import advance, close_token_ops, is_empty
+from .transitions import close_token_ops, is_empty
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 

@@ -8,15 +8,16 @@ import threading
 import redis
 
 from .activities import requeue_inflight
+from .event_batches import advance
 from .service import Service, now_ms
 from .store import ENGINES, TIMERS, execution_key
-from .transitions import advance
 
 log = logging.getLogger(__name__)
 
 BATCH = 200
 HEARTBEAT_EVERY_MS = 2000
 DEAD_ENGINE_MS = 30_000
+FAILED_TIMER_DELAY_MS = 5_000
 
 
 def fire_due_timers(svc: Service, limit: int = BATCH) -> int:
@@ -37,7 +38,10 @@ def fire_timer(svc: Service, member: str, score: str) -> None:
     try:
         out = advance(svc, exec_arn, {"type": "TimerFired", "timer": timer}, guards=guard, first_ops=remove)
     except Exception:
-        log.exception("%s: firing timer %s failed; it stays due and is retried", exec_arn, timer)
+        log.exception("%s: firing timer %s failed; retrying in %s ms", exec_arn, timer, FAILED_TIMER_DELAY_MS)
+        # push it back (unless it changed meanwhile) so one broken execution cannot spin the loop
+        later = str(now_ms() + FAILED_TIMER_DELAY_MS)
+        svc.store.commit(guard, [["ZADD", TIMERS, "XX", later, member]])
         return
     if out is None and not svc.redis.exists(execution_key(exec_arn)):
         svc.redis.zrem(TIMERS, member)  # the execution was deleted: nothing will ever clear it

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .api_errors import InternalFailure
 from .service import Service, now_ms
 from .store import (
     TIMERS,
@@ -25,13 +24,10 @@ log = logging.getLogger(__name__)
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 # a closed token answers TaskTimedOut for a while, then InvalidToken
 CLOSED_TOKEN_TTL_S = 7 * 24 * 3600
+RETENTION_S = 90 * 24 * 3600
 MAX_ATTEMPTS = 100
 # the timer loop polls this often anyway; a timer due sooner wakes it at once
 _SOON_MS = 100
-
-
-class Conflict(Exception):
-    """Raised when an execution kept changing under us for MAX_ATTEMPTS tries."""
 
 
 def timer_member(exec_arn: str, timer: str) -> str:
@@ -51,6 +47,9 @@ def outcome_ops(svc: Service, exec_arn: str, version: int, out: Any) -> list[Op]
         ops.append(["HSET", key, *_closing_fields(state, out.events)])
         ops.append(["RPUSH", done_key(exec_arn), status])
         ops.append(["EXPIRE", done_key(exec_arn), "600"])
+        # AWS keeps a closed execution (and reserves its name) for 90 days
+        ops.append(["EXPIRE", key, str(RETENTION_S)])
+        ops.append(["EXPIRE", history_key(exec_arn), str(RETENTION_S)])
     return ops
 
 
@@ -134,44 +133,3 @@ EFFECTS: dict[str, Callable[[Service, str, dict[str, Any], dict[str, Any]], list
 def is_empty(out: Any) -> bool:
     """The core ignored the event (unknown token or timer)."""
     return not out.events and not out.effects
-
-
-def advance(
-    svc: Service,
-    exec_arn: str,
-    event: dict[str, Any],
-    guards: Sequence[Op] = (),
-    first_ops: Sequence[Op] = (),
-) -> Any | None:
-    """Feed `event` to the execution and commit the result, retrying while other writers race us.
-
-    `guards` must hold for the commit (else None returns and nothing is written); `first_ops`
-    are written with it, before the outcome's own writes. Returns the Outcome, or None when the
-    execution is gone, closed, or a guard failed; `first_ops` are still written when it is closed.
-    """
-    key = execution_key(exec_arn)
-    for _ in range(MAX_ATTEMPTS):
-        ver_text, state_text, def_digest = svc.redis.hmget(key, "ver", "state", "def")
-        if ver_text is None:
-            return None
-        version = int(ver_text)
-        state = json.loads(state_text)
-        version_guard = ["HGET", key, "ver", str(version)]
-        if state["status"] not in ("RUNNING",):
-            result = svc.store.commit([version_guard, *guards], first_ops) if first_ops else 0
-            if result in (0,) or result > 1:
-                return None
-            continue
-        out = svc.interpreter(def_digest).advance(state, event, now_ms(), svc.ids)
-        ops = (
-            [*first_ops, *outcome_ops(svc, exec_arn, version, out)] if not is_empty(out) else list(first_ops)
-        )
-        result = svc.store.commit([version_guard, *guards], ops) if ops else 0
-        if result == 0:
-            return out
-        if result > 1:
-            return None
-    log.error(
-        "%s: gave up advancing after %s conflicting commits (event %s)", exec_arn, MAX_ATTEMPTS, event["type"]
-    )
-    raise InternalFailure("The execution is being changed concurrently; try again.")

@@ -35,7 +35,7 @@ def test_events_without_details_have_no_details_key() -> None:
 
 
 def test_assigned_variables_are_json_text() -> None:
-    details = state_exited("S", {"a": 1}, {"v": [1, 2]})
+    details = state_exited("S", '{"a":1}', {"v": [1, 2]})
     assert details["assignedVariables"] == {"v": "[1,2]"}
     assert details["output"] == '{"a":1}'
 
@@ -78,3 +78,10 @@ def test_exited_event_lists_assigned_variables() -> None:
     exited = Driver(definition).details("PassStateExited")[0]
     assert exited["assignedVariables"] == {"n": "1"}
     assert exited["assignedVariablesDetails"] == {"truncated": False}
+
+
+def test_execution_started_names_the_version_and_alias_when_given() -> None:
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    started = Driver(definition, version_arn="arn:v:1", alias_arn="arn:a:prod").details("ExecutionStarted")[0]
+    assert (started["stateMachineVersionArn"], started["stateMachineAliasArn"]) == ("arn:v:1", "arn:a:prod")
+    assert "stateMachineVersionArn" not in Driver(definition).details("ExecutionStarted")[0]

@@ -206,3 +206,38 @@ def test_express_context_has_no_redrive_count() -> None:
         "States": {"L": {"Type": "Pass", "OutputPath": "$$.Execution", "End": True}},
     }
     assert "RedriveCount" not in Driver(definition, redrive_count=None).output
+
+
+def test_redrive_after_timeout_arms_the_execution_timeout_again() -> None:
+    run = Driver({**pipeline(), "TimeoutSeconds": 60})
+    run.fire_next_timer()
+    assert run.status == "TIMED_OUT"
+    run.now += 5_000
+    run.redrive()
+    assert run.now + 60_000 in run.timers.values()
+    assert len(run.tokens()) == 1
+
+
+def test_redrive_reaches_into_a_map_nested_in_a_parallel_branch() -> None:
+    processor = {"StartAt": "Build", "States": {"Build": {**BUILD, "End": True}}}
+    inner_map = {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": processor, "End": True}
+    branches = [
+        {"StartAt": "Each", "States": {"Each": inner_map}},
+        {"StartAt": "Solo", "States": {"Solo": {**BUILD, "Parameters": {"solo": True}, "End": True}}},
+    ]
+    definition = {
+        "StartAt": "Par",
+        "States": {"Par": {"Type": "Parallel", "Branches": branches, "End": True}},
+    }
+    run = Driver(definition, {"items": [1, 2]})
+    by_input = {json.dumps(run.task_input(token)): token for token in run.tokens()}
+    one, two, solo = by_input["1"], by_input["2"], by_input['{"solo": true}']
+    run.succeed(one, "one")
+    run.succeed(solo, "solo")
+    run.fail(two, "E")
+    assert run.status == "FAILED"
+    run.redrive()
+    (again,) = run.tokens()
+    assert run.task_input(again) == 2
+    run.succeed(again, "two")
+    assert run.output == [["one", "two"], "solo"]

@@ -58,3 +58,85 @@ def test_garbage_events_are_ignored() -> None:
     for event in ({}, {"type": "Nope"}, {"type": "TaskSucceeded"}, {"type": "TimerFired", "timer": None}):
         assert run.send(event).events == []
     assert run.status == "RUNNING"
+
+
+def pipeline_with_everything() -> dict:
+    build = {"Type": "Task", "Resource": ACTIVITY, "HeartbeatSeconds": 5, "TimeoutSeconds": 50}
+    retry = [{"ErrorEquals": ["Flaky"], "MaxAttempts": 2, "IntervalSeconds": 1}]
+    processor = {"StartAt": "Item", "States": {"Item": {**build, "Retry": retry, "End": True}}}
+    return {
+        "TimeoutSeconds": 500,
+        "StartAt": "Par",
+        "States": {
+            "Par": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Lint", "States": {"Lint": {**build, "End": True}}},
+                    {
+                        "StartAt": "Each",
+                        "States": {
+                            "Each": {
+                                "Type": "Map",
+                                "MaxConcurrency": 2,
+                                "ItemProcessor": processor,
+                                "End": True,
+                            }
+                        },
+                    },
+                    {"StartAt": "Pause", "States": {"Pause": {"Type": "Wait", "Seconds": 3, "End": True}}},
+                ],
+                "Catch": [{"ErrorEquals": ["Fatal"], "ResultPath": "$.error", "Next": "Report"}],
+                "Next": "Report",
+            },
+            "Report": {"Type": "Pass", "End": True},
+        },
+    }
+
+
+ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["start", "succeed", "fail", "flaky", "fatal", "heartbeat", "timer", "stop", "redrive"]
+        ),
+        st.integers(0, 5),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(actions=ACTIONS)
+def test_random_event_sequences_keep_the_state_consistent(actions: list) -> None:
+    run = Driver(pipeline_with_everything(), [1, 2, 3])
+    for action, pick in actions:
+        tokens = run.tokens()
+        token = tokens[pick % len(tokens)] if tokens else "none"
+        if action == "start":
+            run.send({"type": "ActivityStarted", "token": token, "worker_name": "w"})
+        elif action == "succeed":
+            run.succeed(token, {"ok": pick})
+        elif action in ("fail", "flaky", "fatal"):
+            run.fail(token, {"fail": "Other", "flaky": "Flaky", "fatal": "Fatal"}[action], "why")
+        elif action == "heartbeat":
+            run.send({"type": "TaskHeartbeat", "token": token})
+        elif action == "timer" and run.timers:
+            run.fire_next_timer()
+        elif action == "stop":
+            run.send({"type": "Stop", "error": "E", "cause": "c"})
+        elif action == "redrive" and run.status in ("FAILED", "ABORTED", "TIMED_OUT"):
+            run.redrive()
+        assert [e["id"] for e in run.events] == list(range(1, len(run.events) + 1))
+        if run.status != "RUNNING":
+            assert not run.open_tokens, "a finished execution leaves no open task tokens"
+            assert not run.timers, "a finished execution leaves no timers"
+        else:  # what the service holds is exactly what the core still waits for
+            assert set(run.open_tokens) == set(run.state["tok"])
+            assert set(run.timers) == set(run.state["tm"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(document=JSON_VALUES)
+def test_any_document_constructs_and_runs_without_raising(document: object) -> None:
+    definition = document if isinstance(document, dict) else {"States": document}
+    out = Interpreter(definition).start(EXECUTION, "{}", START_MS, FakeIds())
+    assert out.state["status"] in ("RUNNING", "SUCCEEDED", "FAILED")

@@ -80,3 +80,16 @@ def test_variables_are_readable_and_assignments_reported() -> None:
 def test_map_is_not_testable_here() -> None:
     with pytest.raises(StatesError):
         check({"Type": "Map", "ItemProcessor": {}, "End": True}, [])
+
+
+def test_jsonata_state_shows_arguments_and_output() -> None:
+    state = {
+        "Type": "Pass",
+        "QueryLanguage": "JSONata",
+        "Output": {"n": "{% $states.input.n + $bias %}"},
+        "Assign": {"seen": "{% $states.input.n %}"},
+        "End": True,
+    }
+    resp = check(state, {"n": 1}, "DEBUG", variables_json='{"bias": 10}')
+    assert json.loads(resp["output"]) == {"n": 11}
+    assert json.loads(resp["inspectionData"]["variables"]) == {"bias": 10, "seen": 1}

@@ -97,3 +97,27 @@ def test_jsonata_error_is_located_at_the_state() -> None:
     assert run.state["cause"].startswith(
         "An error occurred while executing the state 'A' (entered at the event id #2)."
     )
+
+
+def test_jsonata_errors_are_recorded_as_evaluation_failed_events() -> None:
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "Items": "{% $states.input.n %}",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "End": True,
+            }
+        },
+    }
+    run = Driver(definition, {"n": 1})
+    (details,) = run.details("EvaluationFailed")
+    assert (details["state"], details["location"], details["error"]) == (
+        "Each",
+        "Items",
+        "States.QueryEvaluationError",
+    )
+    assert details["cause"] == run.state["cause"]
+    assert run.types()[-2:] == ["EvaluationFailed", "ExecutionFailed"]

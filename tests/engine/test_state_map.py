@@ -141,3 +141,22 @@ def test_running_siblings_of_a_failed_iteration_are_aborted() -> None:
         "MapStateFailed",
         "ExecutionFailed",
     ]
+
+
+def test_a_map_too_large_for_the_history_fails_at_the_limit() -> None:
+    run = Driver(mapping({}), list(range(30_000)))
+    assert run.status == "FAILED" and run.state["error"] == "States.Runtime"
+    assert len(run.events) <= 25_000
+
+
+def test_inline_map_runs_at_most_40_iterations_at_once() -> None:
+    run = Driver(mapping({}, BUILD_ITEM), list(range(45)))
+    assert len(run.tokens()) == 40
+    distributed = {**BUILD_ITEM, "ProcessorConfig": {"Mode": "DISTRIBUTED"}}
+    assert len(Driver(mapping({}, distributed), list(range(45))).tokens()) == 45
+
+
+def test_item_batcher_closes_batches_by_bytes() -> None:
+    batcher = {"ItemBatcher": {"MaxInputBytesPerBatch": 14}}  # each item counts 7: "aaaa" and a comma
+    run = Driver(mapping(batcher), ["aaaa", "bbbb", "cccc"])
+    assert run.output == [{"Items": ["aaaa", "bbbb"]}, {"Items": ["cccc"]}]

@@ -145,3 +145,9 @@ def test_a_deleted_activity_fails_before_scheduling() -> None:
         f"The activity {ACTIVITY} does not exist."
     )
     assert [e["type"] for e in out.events] == ["ExecutionStarted", "TaskStateEntered", "ExecutionFailed"]
+
+
+def test_an_activity_input_over_256_kib_fails_with_data_limit_exceeded() -> None:
+    run = Driver(task({"Parameters": {"a.$": "$.blob", "b.$": "$.blob"}}), {"blob": "x" * 150_000})
+    assert run.state["error"] == "States.DataLimitExceeded"
+    assert not run.tokens()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from .conftest import create_machine, history, wait_done
+from .conftest import create_machine, history, make_client, wait_done
 
 
 @pytest.fixture()
@@ -174,3 +174,54 @@ def test_parallel_activity_branches(sfn, unique, activity):
         sfn.send_task_success(taskToken=task["taskToken"], output=task["input"])
     desc = wait_done(sfn, ex)
     assert desc["status"] == "SUCCEEDED" and json.loads(desc["output"]) == [{"b": i} for i in range(4)]
+
+
+def test_concurrent_answers_to_one_execution_commit_each_once(sfn, unique, activity):
+    def branch(i: int) -> dict:
+        task = {"Type": "Task", "Resource": activity, "Parameters": {"b": i}, "End": True}
+        return {"StartAt": f"C{i}", "States": {f"C{i}": task}}
+
+    states = {"P": {"Type": "Parallel", "Branches": [branch(i) for i in range(8)], "End": True}}
+    arn = create_machine(sfn, f"conc-{unique}", states)
+    ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        client = make_client(sfn.meta.endpoint_url)
+        task = client.get_activity_task(activityArn=activity)
+        barrier.wait()
+        try:
+            client.send_task_success(taskToken=task["taskToken"], output=task["input"])
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert errors == []
+    desc = wait_done(sfn, ex)
+    assert desc["status"] == "SUCCEEDED" and json.loads(desc["output"]) == [{"b": i} for i in range(8)]
+    events = history(sfn, ex)
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    assert sum(e["type"] == "ActivitySucceeded" for e in events) == 8
+    assert sum(e["type"] == "ActivityStarted" for e in events) == 8
+
+
+def test_a_failing_branch_cancels_its_siblings(sfn, unique, activity):
+    def branch(i: int) -> dict:
+        task = {"Type": "Task", "Resource": activity, "Parameters": {"b": i}, "End": True}
+        return {"StartAt": f"F{i}", "States": {f"F{i}": task}}
+
+    states = {"P": {"Type": "Parallel", "Branches": [branch(i) for i in range(3)], "End": True}}
+    arn = create_machine(sfn, f"sib-{unique}", states)
+    ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    tasks = [sfn.get_activity_task(activityArn=activity) for _ in range(3)]
+    sfn.send_task_failure(taskToken=tasks[0]["taskToken"], error="Broken", cause="b0")
+    for task in tasks[1:]:
+        with pytest.raises(sfn.exceptions.TaskTimedOut):
+            sfn.send_task_success(taskToken=task["taskToken"], output="{}")
+    desc = wait_done(sfn, ex)
+    assert desc["status"] == "FAILED" and desc["error"] == "Broken"

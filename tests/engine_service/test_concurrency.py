@@ -15,7 +15,10 @@ POLLERS = 200
 def raw_poll(port: int, activity: str, results: list[str]) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     body = json.dumps({"activityArn": activity})
-    headers = {"X-Amz-Target": "AWSStepFunctions.GetActivityTask", "Content-Type": "application/x-amz-json-1.0"}
+    headers = {
+        "X-Amz-Target": "AWSStepFunctions.GetActivityTask",
+        "Content-Type": "application/x-amz-json-1.0",
+    }
     connection.request("POST", "/", body, headers)
     answer = json.loads(connection.getresponse().read())
     connection.close()
@@ -26,7 +29,9 @@ def test_two_hundred_long_polls_do_not_starve_other_calls(sfn, engine, unique):
     activity = sfn.create_activity(name=f"busy-{unique}")["activityArn"]
     arn = create_machine(sfn, f"busy-{unique}", {"T": {"Type": "Task", "Resource": activity, "End": True}})
     tokens: list[str] = []
-    pollers = [threading.Thread(target=raw_poll, args=(engine.port, activity, tokens)) for _ in range(POLLERS)]
+    pollers = [
+        threading.Thread(target=raw_poll, args=(engine.port, activity, tokens)) for _ in range(POLLERS)
+    ]
     for poller in pollers:
         poller.start()
     time.sleep(0.5)  # let them all block

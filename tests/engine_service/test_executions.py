@@ -169,3 +169,14 @@ def test_execution_timeout(sfn, unique):
     ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
     desc = wait_done(sfn, ex, timeout=5)
     assert desc["status"] == "TIMED_OUT"
+
+
+def test_closed_executions_are_kept_for_ninety_days(sfn, unique, redis_proc):
+    import redis
+
+    arn = create_machine(sfn, f"ttl-{unique}", PASS_CHAIN)
+    ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    wait_done(sfn, ex)
+    store = redis.Redis(port=redis_proc.port)
+    for key in (f"sfn:x:{ex}", f"sfn:h:{ex}"):
+        assert 89 * 86400 < store.ttl(key) <= 90 * 86400

@@ -92,3 +92,48 @@ def test_timestamps_are_epoch_seconds(engine, sfn, unique):
 def test_health_probe(engine):
     with urllib.request.urlopen(engine.endpoint + "/", timeout=5) as response:
         assert response.status == 200
+
+
+def test_oversized_and_malformed_bodies_get_400(engine):
+    import http.client
+
+    for length in ("not-a-number", str(5 * 1024 * 1024)):  # refused from the headers alone
+        connection = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=10)
+        connection.putrequest("POST", "/")
+        connection.putheader("X-Amz-Target", "AWSStepFunctions.ListStateMachines")
+        connection.putheader("Content-Length", length)
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 400 and b"SerializationException" in response.read()
+        connection.close()
+
+
+def sample(shape, garbage: str) -> object:
+    """A value of `shape` that passes the model's checks but names nothing that exists."""
+    kind = shape.type_name
+    if kind == "structure":
+        return {name: sample(shape.members[name], garbage) for name in shape.required_members}
+    if kind == "list":
+        return [sample(shape.member, garbage) for _ in range(shape.metadata.get("min", 0))]
+    if kind == "map":
+        return {}
+    if kind in ("integer", "long", "float", "double"):
+        return shape.metadata.get("min", 1)
+    if kind == "boolean":
+        return True
+    if kind == "timestamp":
+        return 0
+    if shape.enum:
+        return shape.enum[0]
+    return garbage.ljust(shape.metadata.get("min", 1), "x")[: shape.metadata.get("max", 2048)]
+
+
+@pytest.mark.parametrize(
+    "garbage", ["x", "arn:aws:states:us-east-1:123456789012:stateMachine:nope", "arn:aws:states:us-east-1:123456789012:execution:a:b", "{}"]
+)
+def test_model_valid_nonsense_never_breaks_the_engine(engine, garbage):
+    for name in service_model().operation_names:
+        operation = service_model().operation_model(name)
+        body = json.dumps(sample(operation.input_shape, garbage)) if operation.input_shape else "{}"
+        status, answer = call(engine, f"AWSStepFunctions.{name}", body)
+        assert status < 500, (name, body, answer)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 import urllib.error
 import urllib.request
+from unittest import mock
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from .conftest import EngineProcess, make_client
@@ -54,3 +59,33 @@ def test_unsigned_request_is_refused(signed_engine):
 
 def test_open_engine_accepts_any_key_on_loopback(sfn):
     assert "stateMachines" in sfn.list_state_machines()
+
+
+def signed_request(endpoint: str, body: bytes, when: datetime.datetime) -> AWSRequest:
+    """A ListStateMachines request signed by botocore's signer at a chosen time."""
+    request = AWSRequest(method="POST", url=endpoint + "/", data=body)
+    request.headers["X-Amz-Target"] = "AWSStepFunctions.ListStateMachines"
+    request.headers["Content-Type"] = "application/x-amz-json-1.0"
+    with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+        SigV4Auth(Credentials("AKIDGOOD", "goodsecret"), "states", "us-east-1").add_auth(request)
+    return request
+
+
+def send(request: AWSRequest, body: bytes) -> tuple[int, bytes]:
+    raw = urllib.request.Request(request.url, data=body, method="POST", headers=dict(request.headers.items()))
+    try:
+        with urllib.request.urlopen(raw, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_tampered_body_and_stale_dates_are_rejected(signed_engine):
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    good = signed_request(signed_engine.endpoint, b"{}", now)
+    assert send(good, b"{}")[0] == 200
+    status, answer = send(good, b'{"maxResults": 1}')
+    assert status == 400 and b"InvalidSignatureException" in answer
+    stale = signed_request(signed_engine.endpoint, b"{}", now - datetime.timedelta(minutes=20))
+    status, answer = send(stale, b"{}")
+    assert status == 400 and b"Signature expired" in answer

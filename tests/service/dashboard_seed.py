@@ -40,7 +40,9 @@ def seed_run(redis_client: Any, **fields: Any) -> dict[str, Any]:
     return RunIndex(redis_client).create(run)
 
 
-def seed_log(redis_client: Any, run_id: str, step: str, lines: list[str], finish: str | None = "succeeded") -> Any:
+def seed_log(
+    redis_client: Any, run_id: str, step: str, lines: list[str], finish: str | None = "succeeded"
+) -> Any:
     """A step log written as a worker writes it; finished unless `finish` is None."""
     writer = StepLogWriter.start(redis_client, run_id, step, worker="test-worker")
     for line in lines:

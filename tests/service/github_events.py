@@ -38,7 +38,9 @@ def signed_headers(
     }
 
 
-def deliver(client: Any, event: str, payload: dict[str, Any] | bytes, delivery_id: str | None = None, **kw: Any):
+def deliver(
+    client: Any, event: str, payload: dict[str, Any] | bytes, delivery_id: str | None = None, **kw: Any
+):
     """POST a signed delivery through a Flask test client; returns the response."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return client.post("/webhooks/github", data=body, headers=signed_headers(event, body, delivery_id, **kw))
@@ -46,7 +48,13 @@ def deliver(client: Any, event: str, payload: dict[str, Any] | bytes, delivery_i
 
 def repository(full_name: str, clone_url: str, private: bool = False) -> dict[str, Any]:
     owner, name = full_name.split("/")
-    return {"full_name": full_name, "name": name, "owner": {"login": owner}, "clone_url": clone_url, "private": private}
+    return {
+        "full_name": full_name,
+        "name": name,
+        "owner": {"login": owner},
+        "clone_url": clone_url,
+        "private": private,
+    }
 
 
 def push_payload(
@@ -63,7 +71,9 @@ def push_payload(
     }  # fmt: skip
 
 
-def delete_payload(branch: str, before: str, full_name: str = "octo/app", clone_url: str = "") -> dict[str, Any]:
+def delete_payload(
+    branch: str, before: str, full_name: str = "octo/app", clone_url: str = ""
+) -> dict[str, Any]:
     return {
         "ref": f"refs/heads/{branch}", "before": before, "after": ZERO, "created": False, "deleted": True,
         "head_commit": None, "commits": [], "repository": repository(full_name, clone_url or "https://github.example/x.git"),

@@ -109,7 +109,9 @@ class History:
         self.clock = start
         self.start = start
 
-    def add(self, kind: str, details: dict[str, Any] | None = None, previous: int | None = None, took: float = 1.0) -> int:
+    def add(
+        self, kind: str, details: dict[str, Any] | None = None, previous: int | None = None, took: float = 1.0
+    ) -> int:
         self.clock += took
         event_id = len(self.events) + 1
         event: dict[str, Any] = {
@@ -128,7 +130,9 @@ class History:
         details = {"resource": "arn:aws:states:us-east-1:1:activity:stepline-build", "input": task_input}
         return self.add("ActivityScheduled", details, previous, took=0.5)
 
-    def ran(self, step: str, result: str = "succeeded", error: str = "", cause: str = "", took: float = 12.0) -> int:
+    def ran(
+        self, step: str, result: str = "succeeded", error: str = "", cause: str = "", took: float = 12.0
+    ) -> int:
         """Schedule, start and end one attempt of a step; returns the last event id."""
         started = self.add("ActivityStarted", {"workerName": "w1"}, self.scheduled(step), took=0.5)
         if result == "succeeded":

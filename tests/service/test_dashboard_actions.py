@@ -33,9 +33,13 @@ class World:
     def start(self, name: str, states: dict[str, Any], **run_fields: Any) -> dict[str, Any]:
         """A state machine, an execution of it and its run record, as start_run leaves them."""
         definition = json.dumps({"StartAt": next(iter(states)), "States": states})
-        machine = self.sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE)["stateMachineArn"]
+        machine = self.sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE)[
+            "stateMachineArn"
+        ]
         run = seed_run(self.redis, status="RUNNING", finished_at=None, **run_fields)
-        execution = self.sfn.start_execution(stateMachineArn=machine, input=json.dumps(run["execution_input"]))
+        execution = self.sfn.start_execution(
+            stateMachineArn=machine, input=json.dumps(run["execution_input"])
+        )
         arn = execution["executionArn"]
         return self.index.update(run["run_id"], state_machine_arn=machine, execution_arn=arn)  # type: ignore[return-value]
 
@@ -68,7 +72,12 @@ def world(service_config, sfn_engine, redis_client):
 
 
 def build_task(activity: str, step: str = "build", **more: Any) -> dict[str, Any]:
-    return {"Type": "Task", "Resource": activity, "Parameters": {"step": step, "run.$": "$$.Execution.Input"}, **more}
+    return {
+        "Type": "Task",
+        "Resource": activity,
+        "Parameters": {"step": step, "run.$": "$$.Execution.Input"},
+        **more,
+    }
 
 
 @pytest.mark.slow
@@ -80,7 +89,9 @@ def test_cancel_stops_the_execution_and_asks_the_reporter_to_close_statuses(worl
     assert described["error"] == "Stepline.Cancelled"
     assert world.index.get(run["run_id"])["status"] == "ABORTED"
     jobs = Queue("statuses", connection=world.redis).jobs
-    assert [(job.func_name, job.args) for job in jobs] == [("service.reporter.report_run_cancelled", (run["run_id"], "cancelled by alice"))]
+    assert [(job.func_name, job.args) for job in jobs] == [
+        ("service.reporter.report_run_cancelled", (run["run_id"], "cancelled by alice"))
+    ]
     graph = world.client.get(f"/api/runs/{run['run_id']}/graph").get_json()["graph"]
     assert {n["id"]: n["status"] for n in graph["nodes"]}["Build"] == "aborted"
 
@@ -91,7 +102,9 @@ def test_redrive_runs_only_the_failed_step_again(world):
     states = {"Build": build_task(activity, Next="Test"), "Test": build_task(activity, "test", End=True)}
     run = world.start("redrive-me", states)
     world.sfn.send_task_success(taskToken=world.task(activity)["taskToken"], output="{}")
-    world.sfn.send_task_failure(taskToken=world.task(activity)["taskToken"], error="Stepline.StepFailed", cause="x")
+    world.sfn.send_task_failure(
+        taskToken=world.task(activity)["taskToken"], error="Stepline.StepFailed", cause="x"
+    )
     world.wait_status(run, "FAILED")
     world.index.update(run["run_id"], status="FAILED", finished_at=time.time())
     failed = world.client.get(f"/api/runs/{run['run_id']}/graph").get_json()["graph"]
@@ -129,7 +142,11 @@ def test_rerun_creates_a_new_run_with_the_same_input_and_enqueues_its_start(worl
 def test_approval_step_waits_for_a_person_on_the_dashboard(world, decision):
     approval = world.activity("approval")
     states = {
-        "Approve": {**build_task(approval, "approve-deploy"), "ResultPath": "$.steps.approval", "Next": "Deploy"},
+        "Approve": {
+            **build_task(approval, "approve-deploy"),
+            "ResultPath": "$.steps.approval",
+            "Next": "Deploy",
+        },
         "Deploy": {"Type": "Pass", "End": True},
     }
     states["Approve"]["Parameters"]["message"] = "Deploy <b>this</b>?"
@@ -137,7 +154,9 @@ def test_approval_step_waits_for_a_person_on_the_dashboard(world, decision):
     poller = ApprovalPoller(world.sfn, ApprovalStore(world.redis), "stepline-approval", threading.Event())
     poller.activity_arn = approval
     recorded = poller.poll_once()
-    assert recorded is not None and recorded["run_id"] == run["run_id"] and recorded["step"] == "approve-deploy"
+    assert (
+        recorded is not None and recorded["run_id"] == run["run_id"] and recorded["step"] == "approve-deploy"
+    )
     page = world.client.get(f"/runs/{run['run_id']}").get_data(as_text=True)
     assert "Waiting for approval" in page and "Deploy &lt;b&gt;this&lt;/b&gt;?" in page
     assert recorded["task_token"] not in page  # the token can decide the step: it stays on the server
@@ -148,10 +167,19 @@ def test_approval_step_waits_for_a_person_on_the_dashboard(world, decision):
     if decision == "approve":
         described = world.wait_status(run, "SUCCEEDED")
         result = json.loads(described["output"])["steps"]["approval"]
-        assert result | {"at": 0} == {"step": "approve-deploy", "status": "approved", "by": "alice", "at": 0, "comment": "not today"}
+        assert result | {"at": 0} == {
+            "step": "approve-deploy",
+            "status": "approved",
+            "by": "alice",
+            "at": 0,
+            "comment": "not today",
+        }
     else:
         described = world.wait_status(run, "FAILED")
-        assert (described["error"], described["cause"]) == ("Stepline.Rejected", "rejected by alice: not today")
+        assert (described["error"], described["cause"]) == (
+            "Stepline.Rejected",
+            "rejected by alice: not today",
+        )
     assert ApprovalStore(world.redis).for_run(run["run_id"]) == []
     assert world.index.audit(run["run_id"])[-1]["action"] == decision
     assert world.post(f"/approvals/{approval_id}/{decision}").status_code == 409  # decided once only

@@ -24,7 +24,10 @@ def test_runs_api_lists_summaries_with_paging_and_activity(client, redis_client)
     assert run["short_sha"] == "0123456" and run["trigger"] == "push to main"
     assert run["look"]["class"] == "running" and run["active"] is True
     assert body["active"] is True and body["next_page"] is None
-    assert run["links"]["commit"] == "https://github.com/octo/app/commit/0123456789abcdef0123456789abcdef01234567"
+    assert (
+        run["links"]["commit"]
+        == "https://github.com/octo/app/commit/0123456789abcdef0123456789abcdef01234567"
+    )
 
 
 def test_run_api_gives_the_run_steps_audit_and_404s_unknown_runs(client, redis_client):
@@ -32,7 +35,10 @@ def test_run_api_gives_the_run_steps_audit_and_404s_unknown_runs(client, redis_c
     seed_log(redis_client, run["run_id"], "build", ["ok"])
     body = client.get(f"/api/runs/{run['run_id']}").get_json()
     assert body["run"]["run_id"] == run["run_id"]
-    assert [(s["step"], s["status"]) for s in body["steps"]] == [("build", "succeeded"), ("test", "not started")]
+    assert [(s["step"], s["status"]) for s in body["steps"]] == [
+        ("build", "succeeded"),
+        ("test", "not started"),
+    ]
     assert body["approvals"] == [] and body["audit"] == []
     missing = client.get("/api/runs/nope")
     assert missing.status_code == 404 and missing.get_json()["error"] == "no run 'nope'"
@@ -95,3 +101,22 @@ def test_badge_shows_the_latest_run_of_the_branch(client, redis_client):
     assert unknown.status_code == 200 and "no runs" in unknown.get_data(as_text=True)
     hostile = client.get('/badge/octo/app.svg?label=<script>"').get_data(as_text=True)
     assert "<script>" not in hostile and "&lt;script&gt;" in hostile
+
+
+def test_metrics_count_runs_queues_and_pending_approvals(client, redis_client):
+    from rq import Queue
+
+    from service.approvals import ApprovalStore
+
+    seed_run(redis_client, status="FAILED")
+    seed_run(redis_client, status="FAILED")
+    seed_run(redis_client, status="RUNNING", finished_at=None)
+    Queue("statuses", connection=redis_client).enqueue("service.reporter.report_run_started", "x")
+    ApprovalStore(redis_client).add("token-1", '{"step": "approve", "run": {"run_id": "r1"}}')
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    assert 'stepline_runs{status="FAILED"} 2' in text and 'stepline_runs{status="RUNNING"} 1' in text
+    assert 'stepline_queue_jobs{queue="statuses"} 1' in text
+    assert 'stepline_queue_failed_jobs{queue="statuses"} 0' in text
+    assert "stepline_approvals_pending 1" in text and "# TYPE stepline_runs gauge" in text

@@ -18,7 +18,9 @@ def client(service_config):
 
 def queued_run(redis_client) -> str:
     """A run that has not started yet: cancelling it needs no Step Functions call."""
-    return seed_run(redis_client, status="QUEUED", started_at=None, finished_at=None, execution_arn=None)["run_id"]
+    return seed_run(redis_client, status="QUEUED", started_at=None, finished_at=None, execution_arn=None)[
+        "run_id"
+    ]
 
 
 def test_a_user_not_signed_in_cannot_act(client, redis_client):
@@ -58,7 +60,9 @@ def test_login_form_checks_csrf_passwords_and_sets_a_safe_cookie(client):
     token = csrf_of(client)
     wrong = client.post("/login", data={"username": "alice", "password": "nope", "csrf_token": token})
     assert wrong.status_code == 401 and "Wrong name" in wrong.get_data(as_text=True)
-    right = client.post("/login?next=/runs/x", data={"username": "alice", "password": PASSWORD, "csrf_token": token})
+    right = client.post(
+        "/login?next=/runs/x", data={"username": "alice", "password": PASSWORD, "csrf_token": token}
+    )
     assert right.status_code == 302 and right.location == "/runs/x"
     cookie = right.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # http test URL
@@ -80,7 +84,10 @@ def test_admin_token_signs_in_on_the_form_and_as_a_bearer_token(client, redis_cl
     response = client.post(f"/api/runs/{run_id}/cancel", headers=bearer)  # no cookie: no CSRF token needed
     assert response.status_code == 200 and response.get_json()["status"] == "ABORTED"
     assert RunIndex(redis_client).audit(run_id)[-1]["by"] == "admin"
-    assert client.post(f"/api/runs/{run_id}/cancel", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert (
+        client.post(f"/api/runs/{run_id}/cancel", headers={"Authorization": "Bearer wrong"}).status_code
+        == 401
+    )
     token = csrf_of(client)
     signed = client.post("/login", data={"username": "", "password": ADMIN_TOKEN, "csrf_token": token})
     assert signed.status_code == 302
@@ -88,7 +95,9 @@ def test_admin_token_signs_in_on_the_form_and_as_a_bearer_token(client, redis_cl
 
 def test_cancelling_a_finished_run_is_refused(client, redis_client):
     run = seed_run(redis_client, status="SUCCEEDED")
-    response = client.post(f"/api/runs/{run['run_id']}/cancel", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    response = client.post(
+        f"/api/runs/{run['run_id']}/cancel", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
     assert response.status_code == 409 and "already succeeded" in response.get_json()["error"]
 
 
@@ -116,7 +125,11 @@ def test_users_setting_is_checked_at_start_up(redis_url):
     from werkzeug.security import generate_password_hash
 
     hashed = generate_password_hash("pw", method="pbkdf2:sha256:1000")
-    env = {"REDIS_URL": redis_url, "GITHUB_WEBHOOK_SECRET": "s", "STEPLINE_USERS": f"alice:{hashed}, bob:plain"}
+    env = {
+        "REDIS_URL": redis_url,
+        "GITHUB_WEBHOOK_SECRET": "s",
+        "STEPLINE_USERS": f"alice:{hashed}, bob:plain",
+    }
     with pytest.raises(ConfigError) as problem:
         ServiceConfig.from_env(env, check_services=False)
     assert "'bob' needs a password hash" in str(problem.value)

@@ -155,7 +155,16 @@ def test_nodes_and_edges_show_groups_choice_rules_and_catchers():
     assert nodes["Checks/1/Each/Item"]["parent"] == "Checks/1/Each"
     assert nodes["Checks/0/Lint"]["step"] == "lint"
     assert nodes["Pause"]["detail"] == "Seconds: 0"
-    assert {n["type"] for n in graph["nodes"]} >= {"Pass", "Wait", "Choice", "Parallel", "Map", "Task", "Succeed", "Fail"}
+    assert {n["type"] for n in graph["nodes"]} >= {
+        "Pass",
+        "Wait",
+        "Choice",
+        "Parallel",
+        "Map",
+        "Task",
+        "Succeed",
+        "Fail",
+    }
     edges = {(e["source"], e["target"]): (e["kind"], e["label"]) for e in graph["edges"]}
     assert edges[("Route", "Checks")] == ("choice", '$.branch == "main"')
     assert edges[("Route", "NotMain")] == ("default", "Default")
@@ -168,7 +177,12 @@ def test_nodes_and_edges_show_groups_choice_rules_and_catchers():
 
 
 def _event(event_id: int, previous: int, kind: str, **details: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {"id": event_id, "previousEventId": previous, "timestamp": 1000.0 + event_id, "type": kind}
+    event: dict[str, Any] = {
+        "id": event_id,
+        "previousEventId": previous,
+        "timestamp": 1000.0 + event_id,
+        "type": kind,
+    }
     if details:
         key = "stateEnteredEventDetails" if kind.endswith("StateEntered") else (
             "stateExitedEventDetails" if kind.endswith("StateExited") else kind[0].lower() + kind[1:] + "EventDetails"
@@ -234,7 +248,9 @@ def test_choice_rule_labels():
     assert rule_label({"Variable": "$.n", "NumericGreaterThanEquals": 3, "Next": "X"}) == "$.n >= 3"
     assert rule_label({"Variable": "$.a", "StringEqualsPath": "$.b"}) == "$.a == $.b"
     assert rule_label({"Not": {"Variable": "$.pr", "IsNull": True}}) == "not ($.pr is null)"
-    both = {"And": [{"Variable": "$.x", "BooleanEquals": True}, {"Variable": "$.t", "TimestampLessThan": "2026"}]}
+    both = {
+        "And": [{"Variable": "$.x", "BooleanEquals": True}, {"Variable": "$.t", "TimestampLessThan": "2026"}]
+    }
     assert rule_label(both) == '($.x == true) and ($.t < "2026")'
     assert rule_label({"Condition": "{% $states.input.branch = 'main' %}"}) == "$states.input.branch = 'main'"
     assert rule_label({"Variable": "$.s", "StringMatches": "release/*"}) == '$.s matches "release/*"'

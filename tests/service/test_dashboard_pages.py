@@ -85,7 +85,9 @@ def test_partial_rows_is_only_the_table_body_and_marks_active_runs(client, redis
 
 
 def test_run_page_shows_header_links_steps_and_audit(client, redis_client):
-    run = seed_run(redis_client, pull_request=12, branch=None, status="FAILED", status_reason="step test failed")
+    run = seed_run(
+        redis_client, pull_request=12, branch=None, status="FAILED", status_reason="step test failed"
+    )
     seed_log(redis_client, run["run_id"], "build", ["compiling", "done"])
     seed_log(redis_client, run["run_id"], "test", ["FAIL: test_widget"], finish="failed")
     from service.run_index import RunIndex

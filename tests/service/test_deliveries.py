@@ -10,7 +10,7 @@ from service.deliveries import TTL_SECONDS, DeliveryLog, delivery_key, execution
 def test_first_delivery_records_and_a_redelivery_gets_the_first_outcome(redis_client):
     log = DeliveryLog(redis_client)
     ran = []
-    first, record = log.record_once("1", "d-1", {"run_id": "a"}, lambda pipe: ran.append(1))
+    first, _ = log.record_once("1", "d-1", {"run_id": "a"}, lambda pipe: ran.append(1))
     again, existing = log.record_once("1", "d-1", {"run_id": "b"}, lambda pipe: ran.append(2))
     assert (first, again) == (True, False) and existing["run_id"] == "a" and ran == [1]
     assert redis_client.ttl(delivery_key("1", "d-1")) > 7 * 24 * 3600 - 5
@@ -30,7 +30,9 @@ def test_fifty_concurrent_claims_have_one_winner(redis_server, redis_client):
     def claim(n: int) -> None:
         log = DeliveryLog(redis_server.client())
         barrier.wait()
-        first, record = log.record_once("1", "same", {"run_id": f"r{n}"}, lambda pipe: pipe.incr("side-effects"))
+        first, record = log.record_once(
+            "1", "same", {"run_id": f"r{n}"}, lambda pipe: pipe.incr("side-effects")
+        )
         if first:
             winners.append(record["run_id"])
 

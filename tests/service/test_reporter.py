@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import service.reporter
 from service.job_context import job_context
@@ -62,7 +64,9 @@ def test_every_final_status_arrives_through_a_502_storm(reporting):
     reporting.enqueue("report_run_started", rid)
     for at, step in enumerate(("build", "test", "lint")):
         reporting.enqueue("report_step", rid, step, "pending", "", 10 * at + 1)
-        reporting.enqueue("report_step", rid, step, "failure" if step == "lint" else "success", "done", 10 * at + 2)
+        reporting.enqueue(
+            "report_step", rid, step, "failure" if step == "lint" else "success", "done", 10 * at + 2
+        )
     reporting.drain()
 
     latest = reporting.latest(run)
@@ -111,7 +115,9 @@ def test_a_retried_stale_post_never_overwrites_a_newer_one(reporting):
     BurstWorker([reporting.statuses], connection=reporting.redis).work(burst=True, max_jobs=2)
     assert reporting.statuses.count == 1  # the retry of the pending post waits its turn
     # the step's success is reported before that retry runs
-    reporting.statuses.enqueue("service.reporter.report_step", rid, "build", "success", "passed", 2_000, at_front=True)
+    reporting.statuses.enqueue(
+        "service.reporter.report_step", rid, "build", "success", "passed", 2_000, at_front=True
+    )
     reporting.drain()
 
     assert reporting.states(run, "stepline/ci/build") == ["success"]
@@ -138,7 +144,10 @@ def test_a_newer_run_of_the_same_commit_owns_the_contexts(reporting):
     reporting.drain()
 
     assert {s["state"] for s in reporting.latest(new).values()} == {"pending"}
-    assert all(s["target_url"].startswith(f"http://stepline.test/runs/{new['run_id']}") for s in reporting.latest(new).values())
+    assert all(
+        s["target_url"].startswith(f"http://stepline.test/runs/{new['run_id']}")
+        for s in reporting.latest(new).values()
+    )
 
 
 def test_a_long_failure_description_is_cut_to_140_characters(reporting):
@@ -228,7 +237,9 @@ def test_without_credentials_statuses_are_only_recorded(service_config, redis_cl
 
 
 def test_enterprise_api_url_and_a_custom_prefix(service_config, redis_client, fake_github):
-    config = reporting_config(service_config, github_api_url=fake_github.enterprise_url, status_prefix="acme/ci")
+    config = reporting_config(
+        service_config, github_api_url=fake_github.enterprise_url, status_prefix="acme/ci"
+    )
     reporting = Reporting(config, redis_client, fake_github)
     run = reporting.new_run(steps=("build",), pipeline="release")
     reporting.enqueue("report_run_started", run["run_id"])
@@ -237,3 +248,93 @@ def test_enterprise_api_url_and_a_custom_prefix(service_config, redis_client, fa
     assert set(reporting.latest(run)) == {"acme/ci/release", "acme/ci/release/build"}
     assert all(r.path.startswith("/api/v3/repos/") for r in fake_github.requests("POST"))
     assert REPO in fake_github.requests("POST")[0].path
+
+
+def test_a_step_reported_without_words_says_how_long_it_ran(reporting):
+    run = reporting.new_run(steps=("build",))
+    reporting.enqueue("report_step", run["run_id"], "build", "pending", "", 10_000)
+    reporting.drain()
+    reporting.enqueue("report_step", run["run_id"], "build", "failure", "", 75_000)
+    reporting.drain()
+
+    assert reporting.latest(run)["stepline/ci/build"]["description"] == "failed after 1m 05s"
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "headers", "delay"),
+    [
+        (
+            403,
+            "API rate limit exceeded for installation",
+            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1030"},
+            31.0,
+        ),
+        (
+            403,
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            {},
+            60.0,
+        ),
+        (429, "Too many requests", {"Retry-After": "7"}, 7.0),
+        (403, "Resource not accessible by integration", {}, None),
+        (502, "Server Error", {"Retry-After": "7"}, None),
+    ],
+)
+def test_rate_limit_answers_give_the_wait_github_asks_for(status, message, headers, delay):
+    from github import GithubException
+
+    from service.publisher import rate_limit_delay
+
+    exc = GithubException(status, {"message": message}, headers, message)
+    assert rate_limit_delay(exc, now=1000.0) == delay
+
+
+STEP_REPORTS = [
+    ("build", "pending", 1_000),
+    ("build", "success", 2_000),
+    ("test", "pending", 3_000),
+    ("test", "failure", 4_000),
+    ("test", "pending", 5_000),  # a Retry ran it again: never shown over the failure
+    ("test", "success", 6_000),
+]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(len(STEP_REPORTS))), fail_at=st.integers(0, 8), batch=st.integers(1, 6))
+def test_any_order_of_reports_and_failures_ends_with_the_newest_states(reporting, order, fail_at, batch):
+    reporting.redis.flushdb()
+    reporting.github.reset()
+    reporting.github.add_repo(REPO)
+    run = reporting.new_run(steps=("build", "test"))
+    for count, index in enumerate(order, 1):
+        step, state, at_ms = STEP_REPORTS[index]
+        if count == fail_at:
+            reporting.github.fail_next(1, status=502)
+        reporting.enqueue("report_step", run["run_id"], step, state, f"{state} at {at_ms}", at_ms)
+        if count % batch == 0:
+            reporting.drain()
+    reporting.drain()
+
+    latest = reporting.latest(run)
+    assert latest["stepline/ci/build"]["description"] == "success at 2000"
+    assert latest["stepline/ci/test"]["description"] == "success at 6000"
+    for context in ("stepline/ci/build", "stepline/ci/test"):
+        assert never_pending_after_terminal(reporting.states(run, context))
+
+
+def test_a_cancel_also_closes_steps_named_at_run_time(reporting):
+    run = reporting.new_run(steps=())  # a Map's `step.$`: no step name is known before the run
+    rid = run["run_id"]
+    reporting.enqueue("report_run_started", rid)
+    reporting.enqueue("report_step", rid, "test-py3.12", "pending", "running", 1_000)
+    reporting.enqueue("report_step", rid, "test-py3.11", "success", "passed in 9s", 1_500)
+    reporting.drain()
+    reporting.index.update(rid, status="ABORTED", finished_at=2.0)
+    reporting.enqueue("report_run_cancelled", rid, "cancelled by ada")
+    reporting.drain()
+
+    assert {c: s["state"] for c, s in reporting.latest(run).items()} == {
+        "stepline/ci": "error",
+        "stepline/ci/test-py3.11": "success",
+        "stepline/ci/test-py3.12": "error",
+    }

@@ -26,7 +26,11 @@ def app_reporting(service_config, redis_client, fake_github, app_key):
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     config = reporting_config(
-        service_config, github_token="", github_app_id=APP_ID, github_app_private_key=pem, github_app_installation_id=7
+        service_config,
+        github_token="",
+        github_app_id=APP_ID,
+        github_app_private_key=pem,
+        github_app_installation_id=7,
     )
     return Reporting(config, redis_client, fake_github)
 
@@ -35,7 +39,9 @@ def _token_requests(fake_github, installation: int):
     return fake_github.requests("POST", f"/app/installations/{installation}/access_tokens")
 
 
-def test_statuses_are_posted_with_an_installation_token_bought_with_a_jwt(app_reporting, fake_github, app_key):
+def test_statuses_are_posted_with_an_installation_token_bought_with_a_jwt(
+    app_reporting, fake_github, app_key
+):
     run = app_reporting.new_run(steps=("build", "test"), installation_id=42)
     app_reporting.enqueue("report_run_started", run["run_id"])
     app_reporting.drain()

@@ -8,7 +8,13 @@ from service.run_index import RUN_FIELDS, RunIndex
 
 
 def make_run(index: RunIndex, run_id: str, created_at: float, **fields):
-    base = {"run_id": run_id, "repository": "octo/app", "branch": "main", "sha": "a" * 40, "created_at": created_at}
+    base = {
+        "run_id": run_id,
+        "repository": "octo/app",
+        "branch": "main",
+        "sha": "a" * 40,
+        "created_at": created_at,
+    }
     return index.create({**base, **fields})
 
 

@@ -21,8 +21,8 @@ from service.run_index import RunIndex
 from tests.harness.git_repos import git
 from tests.service.github_events import (
     ZERO,
-    deliver,
     delete_payload,
+    deliver,
     pull_request_payload,
     push_payload,
     repository,
@@ -76,7 +76,10 @@ class Stepline:
         return self.sfn.describe_execution(executionArn=self.run(run_id)["execution_arn"])
 
     def status_jobs(self) -> list[tuple[str, tuple]]:
-        return [(job.func_name.rsplit(".", 1)[-1], job.args) for job in Queue("statuses", connection=self.redis).jobs]
+        return [
+            (job.func_name.rsplit(".", 1)[-1], job.args)
+            for job in Queue("statuses", connection=self.redis).jobs
+        ]
 
     def executions(self) -> list[dict[str, Any]]:
         found = []
@@ -107,7 +110,10 @@ def test_push_to_a_new_branch_starts_an_execution_of_the_default_pipeline(stepli
     execution = stepline.execution(run_id)
     assert execution["status"] == "RUNNING"
     assert json.loads(execution["input"]) == run["execution_input"]
-    assert run["execution_input"] | {"run_id": run_id, "sha": sha, "branch": "feature/login", "trusted": True} == run["execution_input"]
+    assert (
+        run["execution_input"] | {"run_id": run_id, "sha": sha, "branch": "feature/login", "trusted": True}
+        == run["execution_input"]
+    )
     assert ":stateMachine:stepline-ci-" in run["state_machine_arn"]
     assert stepline.index.by_execution_arn(run["execution_arn"])["run_id"] == run_id
     assert stepline.status_jobs() == [("report_run_started", (run_id,))]
@@ -158,10 +164,14 @@ def test_force_push_supersedes_the_running_build_of_the_branch(stepline, make_re
 def test_pull_request_from_a_fork_builds_the_fork_untrusted_and_synchronize_supersedes(stepline, make_repo):
     base_repo, fork = make_repo("app"), make_repo("fork")
     commit_and_push(base_repo, "main")
-    first_sha = commit_and_push(fork, "patch-1", {".stepline/pipeline.asl.json": json.dumps(TWO_STEP_PIPELINE)})
+    first_sha = commit_and_push(
+        fork, "patch-1", {".stepline/pipeline.asl.json": json.dumps(TWO_STEP_PIPELINE)}
+    )
     base = repository("octo/app", base_repo.url)
     head = repository("contributor/app", fork.url)
-    opened = stepline.deliver("pull_request", pull_request_payload("opened", 5, first_sha, base, head, "patch-1"))
+    opened = stepline.deliver(
+        "pull_request", pull_request_payload("opened", 5, first_sha, base, head, "patch-1")
+    )
     stepline.run_jobs()
     run = stepline.run(opened["run_id"])
     assert run["status"] == "RUNNING" and run["fork"] and not run["trusted"] and run["pull_request"] == 5
@@ -172,7 +182,9 @@ def test_pull_request_from_a_fork_builds_the_fork_untrusted_and_synchronize_supe
         "number": 5, "base_ref": "main", "head_ref": "patch-1", "head_repository": "contributor/app", "draft": False
     }  # fmt: skip
     second_sha = commit_and_push(fork, "patch-1", {"more.txt": "x"})
-    payload = pull_request_payload("synchronize", 5, second_sha, base, head, "patch-1") | {"before": first_sha}
+    payload = pull_request_payload("synchronize", 5, second_sha, base, head, "patch-1") | {
+        "before": first_sha
+    }
     synced = stepline.deliver("pull_request", payload)
     stepline.run_jobs()
     assert stepline.run(opened["run_id"])["status"] == "SUPERSEDED"
@@ -218,8 +230,10 @@ def test_fifty_concurrent_redeliveries_start_exactly_one_execution(stepline, mak
     answers: list[Any] = []
     barrier = threading.Barrier(50)
 
+    app = create_app(stepline.config)
+
     def send() -> None:
-        client = create_app(stepline.config).test_client()
+        client = app.test_client()
         barrier.wait()
         answers.append(deliver(client, "push", payload, delivery_id="same-delivery"))
 
@@ -255,8 +269,10 @@ def test_invalid_in_repo_pipeline_starts_nothing_and_keeps_the_report(stepline, 
 def test_pipeline_is_read_through_the_github_contents_api_at_the_commit(stepline, fake_github):
     fake_github.add_repo("octo/web")
     sha = "c" * 40
-    yaml_pipeline = "StartAt: Build\nStates:\n  Build:\n    Type: Task\n    Resource: ${activity:gpu}\n" \
+    yaml_pipeline = (
+        "StartAt: Build\nStates:\n  Build:\n    Type: Task\n    Resource: ${activity:gpu}\n"
         "    Parameters: {step: render, commands: [make render], run.$: $$.Execution.Input}\n    End: true\n"
+    )
     fake_github.add_file("octo/web", sha, ".stepline/pipeline.asl.yaml", yaml_pipeline)
     payload = {
         "ref": "refs/heads/main", "before": ZERO, "after": sha,
@@ -284,3 +300,22 @@ def test_push_gets_pending_statuses_on_github_through_the_reporter(stepline, mak
     worker.work(burst=True)
     latest = fake_github.latest_statuses("octo/app", sha)
     assert latest and all(status["state"] == "pending" for status in latest.values())
+
+
+def test_github_failing_to_serve_the_pipeline_fails_the_job_and_finally_the_run(stepline, fake_github):
+    fake_github.add_repo("octo/web")
+    sha = "d" * 40
+    payload = {
+        "ref": "refs/heads/main", "before": ZERO, "after": sha,
+        "head_commit": {"id": sha, "message": "x", "author": {"name": "Ada"}},
+        "repository": repository("octo/web", "https://github.example/octo/web.git"),
+    }  # fmt: skip
+    run_id = stepline.deliver("push", payload)["run_id"]
+    fake_github.fail_next(100, status=500)
+    stepline.run_jobs()  # the webhook's job has retries left: the run waits for the retry
+    assert stepline.run(run_id)["status"] == "QUEUED"
+    Queue("runs", connection=stepline.redis).enqueue("service.runs.start_run", run_id)  # no retry left
+    stepline.run_jobs()
+    run = stepline.run(run_id)
+    assert run["status"] == "FAILED" and "cannot read the pipeline" in run["status_reason"]
+    assert stepline.executions() == []

@@ -13,14 +13,21 @@ from tests.harness.processes import PROJECT, python_module
 
 def start_web(processes, redis_url: str, **extra: str) -> str:
     port = free_port()
-    env = {"PORT": str(port), "REDIS_URL": redis_url, "GITHUB_WEBHOOK_SECRET": "dev-secret", "WEB_CONCURRENCY": "1"}
+    env = {
+        "PORT": str(port),
+        "REDIS_URL": redis_url,
+        "GITHUB_WEBHOOK_SECRET": "dev-secret",
+        "WEB_CONCURRENCY": "1",
+    }
     processes("web", python_module("service"), {**env, **extra}).wait_http(f"http://127.0.0.1:{port}/healthz")
     return f"http://127.0.0.1:{port}"
 
 
-def send(repo, url: str, secret: str = "dev-secret") -> subprocess.CompletedProcess[str]:
-    args = python_module("service.send_webhook", "--repo", str(repo.work), "--url", url, "--secret-file", "/nonexistent")
-    env = {"PATH": "/usr/bin:/bin", "GITHUB_WEBHOOK_SECRET": secret, "REDIS_URL": "redis://127.0.0.1:1/0"}
+def send(repo, url: str, key: str = "dev-secret") -> subprocess.CompletedProcess[str]:
+    args = python_module(
+        "service.send_webhook", "--repo", str(repo.work), "--url", url, "--secret-file", "/nonexistent"
+    )
+    env = {"PATH": "/usr/bin:/bin", "GITHUB_WEBHOOK_SECRET": key, "REDIS_URL": "redis://127.0.0.1:1/0"}
     return subprocess.run(args, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=30, check=False)
 
 
@@ -32,7 +39,9 @@ def test_send_webhook_queues_a_run_for_the_local_repository(processes, redis_url
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("202 ")
     runs = RunIndex(redis.Redis.from_url(redis_url)).list_runs()
-    assert [(r["repository"], r["sha"], r["branch"], r["status"]) for r in runs] == [("local/demo-work", sha, "main", "QUEUED")]
+    assert [(r["repository"], r["sha"], r["branch"], r["status"]) for r in runs] == [
+        ("local/demo-work", sha, "main", "QUEUED")
+    ]
     assert runs[0]["clone_url"] == repo.work.resolve().as_uri()
 
 
@@ -42,4 +51,4 @@ def test_send_webhook_is_ignored_without_the_local_repositories_setting(processe
     url = start_web(processes, redis_url)
     result = send(repo, url)
     assert result.stdout.startswith("202 ") and "STEPLINE_ALLOW_LOCAL_REPOSITORIES" in result.stdout
-    assert send(repo, url, secret="wrong").stdout.startswith("401 ")
+    assert send(repo, url, key="wrong").stdout.startswith("401 ")

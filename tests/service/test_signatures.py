@@ -29,7 +29,8 @@ def test_recorded_github_delivery_verifies_and_a_flipped_byte_does_not(name):
 
 
 @pytest.mark.parametrize(
-    "header", [None, "", "sha1=abc", "sha256=", "sha256=" + "0" * 64, "sha256=" + "z" * 64, "sha256=é" + "0" * 63]
+    "header",
+    [None, "", "sha1=abc", "sha256=", "sha256=" + "0" * 64, "sha256=" + "z" * 64, "sha256=é" + "0" * 63],
 )
 def test_missing_or_malformed_signatures_are_refused(header):
     with pytest.raises(SignatureError):

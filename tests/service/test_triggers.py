@@ -62,7 +62,12 @@ def test_skip_ci_in_the_head_commit_message_skips(marker):
 
 
 @pytest.mark.parametrize(
-    "name", ["pull_request/opened.octokit.json", "pull_request/synchronize.cogni.json", "pull_request/opened.cogni.json"]
+    "name",
+    [
+        "pull_request/opened.octokit.json",
+        "pull_request/synchronize.cogni.json",
+        "pull_request/opened.cogni.json",
+    ],
 )
 def test_pull_request_builds_the_head_sha_with_statuses_on_the_base(name):
     payload = fixture(name)
@@ -71,7 +76,10 @@ def test_pull_request_builds_the_head_sha_with_statuses_on_the_base(name):
     pr = payload["pull_request"]
     assert trigger.sha == pr["head"]["sha"] and trigger.repository == payload["repository"]["full_name"]
     assert trigger.pull_request is not None and trigger.pull_request.number == pr["number"]
-    assert trigger.pull_request.base_ref == pr["base"]["ref"] and trigger.pull_request.head_ref == pr["head"]["ref"]
+    assert (
+        trigger.pull_request.base_ref == pr["base"]["ref"]
+        and trigger.pull_request.head_ref == pr["head"]["ref"]
+    )
     assert trigger.trusted and not trigger.fork
 
 
@@ -100,7 +108,12 @@ def test_closed_pull_request_cancels():
 
 
 @pytest.mark.parametrize(
-    "name", ["pull_request/labeled.octokit.json", "pull_request/converted_to_draft.octokit.json", "pull_request/edited-body.drone-go-scm.json"]
+    "name",
+    [
+        "pull_request/labeled.octokit.json",
+        "pull_request/converted_to_draft.octokit.json",
+        "pull_request/edited-body.drone-go-scm.json",
+    ],
 )
 def test_other_pull_request_actions_are_ignored(name):
     assert isinstance(parse("pull_request", name), Ignored)
@@ -172,7 +185,13 @@ def test_hostile_branch_names_and_messages_are_kept_as_data_and_bounded():
     json.dumps(trigger.to_dict()).encode("utf-8")  # storable and sendable as UTF-8
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c), max_leaves=30))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+        max_leaves=30,
+    )
+)
 def test_arbitrary_json_never_crashes_the_parser(value):
     base = fixture("push/branch-push.drone-go-scm.json")
     for key in ("ref", "head_commit", "repository", "after"):

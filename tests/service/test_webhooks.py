@@ -136,7 +136,16 @@ def test_deleted_branch_queues_the_cancel_job(client, redis_client):
     response = deliver(client, "push", fixture_bytes("push/branch-deleted.drone-go-scm.json"))
     assert response.status_code == 202 and response.json["action"] == "cancel"
     assert queued_jobs(redis_client) == [
-        ("service.cancellations.cancel_runs", ("bradrydzewski/drone-test-go", "feature-branch", None, None, "refs/heads/feature-branch was deleted"))
+        (
+            "service.cancellations.cancel_runs",
+            (
+                "bradrydzewski/drone-test-go",
+                "feature-branch",
+                None,
+                None,
+                "refs/heads/feature-branch was deleted",
+            ),
+        )
     ]
 
 

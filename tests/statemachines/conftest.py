@@ -9,16 +9,18 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from botocore.config import Config
 
 from tests.harness.ports import free_port
-from tests.harness.processes import ManagedProcess, python_module
+from tests.harness.processes import PROJECT, ManagedProcess, python_module
 
 REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::123456789012:role/stepline-test"
+TEMPLATE = PROJECT / "statemachines" / "aws" / "stepline.yaml"  # the AWS world's CloudFormation template
 _prefixes = itertools.count(1)
 
 
-def sfn_client(endpoint_url: str) -> Any:
+def sfn_client(endpoint_url: str, config: Config | None = None) -> Any:
     """A boto3 Step Functions client as the service makes one, with dummy credentials."""
     return boto3.client(
         "stepfunctions",
@@ -26,6 +28,7 @@ def sfn_client(endpoint_url: str) -> Any:
         region_name=REGION,
         aws_access_key_id="test",
         aws_secret_access_key="test",  # neither server checks signatures here
+        config=config,
     )
 
 

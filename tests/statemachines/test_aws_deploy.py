@@ -5,25 +5,29 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from urllib.parse import unquote
 
+import boto3
 import pytest
 
 from statemachines.aws_deploy import CREATED, UNCHANGED, UPDATED, deploy_pipelines
 from statemachines.catalog import load_pipeline, shipped_pipelines
 from statemachines.errors import DeployError
 from tests.harness.processes import PROJECT
-from tests.statemachines.conftest import REGION, ROLE_ARN
+from tests.statemachines.conftest import REGION, ROLE_ARN, TEMPLATE
 
 
-def _deploy_command(moto_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """The command as README's "Run on AWS" gives it, with moto standing in for the AWS endpoint."""
+def _deploy_command(
+    endpoint_url: str, *args: str, role_arn: str = ROLE_ARN
+) -> subprocess.CompletedProcess[str]:
+    """The command as README's "Run on AWS" gives it, with moto (or the engine) standing in for AWS."""
     env = {
         "PATH": "/usr/bin:/bin",
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_REGION": REGION,
-        "SFN_ENDPOINT_URL": moto_url,
-        "STEPLINE_SFN_ROLE_ARN": ROLE_ARN,
+        "SFN_ENDPOINT_URL": endpoint_url,
+        "STEPLINE_SFN_ROLE_ARN": role_arn,
     }
     command = [sys.executable, "-m", "statemachines", "deploy", *args]
     return subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
@@ -94,3 +98,49 @@ def test_a_pipeline_file_breaking_the_contract_is_refused(moto_url, tmp_path, pr
 def test_deploy_needs_a_role(moto_sfn, prefix):
     with pytest.raises(DeployError, match="role"):
         deploy_pipelines(moto_sfn, {"default": load_pipeline("default")[1]}, prefix, role_arn="")
+
+
+def test_readme_run_on_aws_steps_on_moto(moto_url, moto_sfn, prefix):
+    """README "Run on AWS" steps 1, 4 and 5 with moto as the AWS account: the stack, its role, the deploy."""
+    account = {
+        "endpoint_url": moto_url,
+        "region_name": REGION,
+        "aws_access_key_id": "test",
+        "aws_secret_access_key": "test",
+    }
+    cloudformation, iam = boto3.client("cloudformation", **account), boto3.client("iam", **account)
+    stack = f"stepline-{prefix}"
+    cloudformation.create_stack(
+        StackName=stack,
+        TemplateBody=TEMPLATE.read_text(),
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": "Prefix", "ParameterValue": prefix}],
+    )
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=stack, WaiterConfig={"Delay": 1})
+    [described] = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+    # moto's CloudFormation skips AWS::StepFunctions::Activity: the deploy command creates them
+    result = _deploy_command(
+        moto_url, "--all", "--prefix", prefix, "--role-arn", outputs["StateMachineRoleArn"]
+    )
+    assert result.returncode == 0, result.stderr
+    machine = moto_sfn.describe_state_machine(
+        stateMachineArn=f"arn:aws:states:{REGION}:123456789012:stateMachine:{prefix}-release"
+    )
+    assert machine["roleArn"] == outputs["StateMachineRoleArn"]
+    # the build workers' policy names exactly the activity the deploy command created
+    policy = iam.get_policy(PolicyArn=outputs["BuildWorkerPolicyArn"])["Policy"]
+    document = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])[
+        "PolicyVersion"
+    ]["Document"]
+    document = json.loads(unquote(document)) if isinstance(document, str) else document
+    [statement] = document["Statement"]
+    build = {a["name"]: a["activityArn"] for a in moto_sfn.list_activities()["activities"]}[f"{prefix}-build"]
+    assert statement["Resource"] == build
+
+
+def test_deploy_command_serves_the_local_engine_without_a_role(engine_sfn, prefix):
+    result = _deploy_command(engine_sfn.meta.endpoint_url, "--all", "--prefix", prefix, role_arn="")
+    assert result.returncode == 0, result.stderr
+    names = {m["name"] for m in engine_sfn.list_state_machines()["stateMachines"]}
+    assert {f"{prefix}-{name}" for name in shipped_pipelines()} <= names

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.harness.processes import PROJECT
+from tests.statemachines.conftest import TEMPLATE
 
-TEMPLATE = PROJECT / "statemachines" / "aws" / "stepline.yaml"
+ACTIVITY_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:activity:${Prefix}-"
 WORKER_ACTIONS = {
     "states:GetActivityTask",
     "states:SendTaskSuccess",
@@ -64,13 +64,13 @@ def _actions(statement: dict[str, Any]) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("policy", "activity"), [("BuildWorkerPolicy", "BuildActivity"), ("DeployWorkerPolicy", "DeployActivity")]
+    ("policy", "pool"), [("BuildWorkerPolicy", "build"), ("DeployWorkerPolicy", "deploy")]
 )
-def test_worker_policies_reach_their_own_activity_only(template, policy, activity):
+def test_worker_policies_reach_their_own_activity_only(template, policy, pool):
     [statement] = _statements(template, policy)
     assert statement["Effect"] == "Allow"
     assert _actions(statement) == WORKER_ACTIONS
-    assert statement["Resource"] == {"Ref": activity}
+    assert statement["Resource"] == {"Fn::Sub": ACTIVITY_ARN + pool}
 
 
 def test_service_policy_is_scoped_to_the_prefix(template):
@@ -81,13 +81,13 @@ def test_service_policy_is_scoped_to_the_prefix(template):
             # only List actions, which AWS cannot scope to a resource
             assert all(action.startswith("states:List") for action in _actions(statement))
         elif isinstance(resource, dict) and "Fn::Sub" in resource:
-            assert ":${Prefix}-*" in resource["Fn::Sub"]
+            assert ":${Prefix}-" in resource["Fn::Sub"]
 
 
 def test_service_policy_answers_approvals_but_runs_no_build_step(template):
     statements = _statements(template, "ServicePolicy")
     polling = [s for s in statements if "states:GetActivityTask" in _actions(s)]
-    assert [s["Resource"] for s in polling] == [{"Ref": "ApprovalActivity"}]
+    assert [s["Resource"] for s in polling] == [{"Fn::Sub": ACTIVITY_ARN + "approval"}]
     needed = {
         "states:StartExecution",
         "states:StopExecution",

@@ -56,7 +56,7 @@ def worker_env(redis_url: str, engine_url: str, tmp_path: Path) -> dict[str, str
         "WORKER_SECRETS_FILE": str(secrets),
         "STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS": "true",
         "STEP_LOG_MAX_BYTES": str(256 * 1024),
-        "LOG_LEVEL": "DEBUG",
+        "LOG_LEVEL": "INFO",
     }
 
 

@@ -7,11 +7,16 @@ import os
 import signal
 import time
 
+import boto3
 import pytest
+from botocore.config import Config
 from rq import Queue
 
 from statemachines.step_logs import StepLogReader
-from tests.workers.conftest import SECRET_VALUE, build_step, history, wait_execution, wait_for
+from tests.harness.ports import free_port
+from tests.harness.processes import python_module
+from tests.workers.conftest import ROLE_ARN, SECRET_VALUE, build_step, history, wait_execution, wait_for
+from tests.workers.task_inputs import execution_input
 
 
 def statuses(redis_client) -> list[tuple]:
@@ -192,10 +197,13 @@ def test_a_lost_worker_is_replaced_after_the_heartbeat_timeout(
     )
     try:
         first.kill()  # SIGKILL: no chance to report; only the heartbeat timeout tells the engine
+        assert _running(orphan)  # the step lives on in its own session…
         start_worker("second", WORKER_SLOTS="1")
+        wait_for(lambda: not _running(orphan), timeout=5, what="the orphan killed")  # …until a worker sweeps
         done = wait_execution(sfn, arn, timeout=30)
     finally:
-        os.killpg(orphan, signal.SIGKILL)  # attempt 1's step, orphaned by the crash
+        if _running(orphan):
+            os.killpg(orphan, signal.SIGKILL)
     assert done["status"] == "SUCCEEDED"
     events = history(sfn, arn)
     assert any(e["type"] == "ActivityTimedOut" for e in events)
@@ -207,18 +215,20 @@ def test_a_lost_worker_is_replaced_after_the_heartbeat_timeout(
     assert "finished" in log_lines(redis_client, attempt=2)
 
 
-def test_steps_on_one_repository_run_concurrently(make_repo, start_worker, run_pipeline, sfn):
+def test_steps_on_one_repository_run_concurrently(make_repo, start_worker, run_pipeline, sfn, redis_client):
     repo = make_repo("app")
-    shas = [repo.commit({"n": str(i)}) for i in range(3)]
+    shas = [repo.commit({"n": str(i)}) for i in range(4)]
     repo.push("main")
-    start_worker(WORKER_SLOTS="3")
+    start_worker()  # two processes of two slots each, sharing one WORKER_DIR: its mirror and its locks
+    start_worker()
     arns = [
         run_pipeline(build_step(["sleep 1; cat n"]), clone_url=repo.url, sha=sha, run_id=f"run-{i}")
         for i, sha in enumerate(shas)
     ]
     started = time.monotonic()
-    assert [wait_execution(sfn, arn)["status"] for arn in arns] == ["SUCCEEDED"] * 3
+    assert [wait_execution(sfn, arn)["status"] for arn in arns] == ["SUCCEEDED"] * 4
     assert time.monotonic() - started < 8
+    assert [log_lines(redis_client, f"run-{i}")[-1] for i in range(4)] == ["0", "1", "2", "3"]
 
 
 def test_a_100_mb_log_keeps_the_worker_and_redis_bounded(
@@ -251,3 +261,31 @@ def _peak_rss_kib(pid: int) -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     raise AssertionError("no VmHWM")
+
+
+def test_a_worker_started_before_the_engine_backs_off_then_serves(
+    pushed, processes, worker_env, redis_url, make_repo
+):
+    repo, sha = pushed
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {**worker_env, "SFN_ENDPOINT_URL": endpoint}
+    worker = processes("early-worker", python_module("workers"), env)
+    wait_for(lambda: "poll failed, backing off" in worker.log(), what="a failed poll")
+    engine_env = {"ENGINE_PORT": str(port), "REDIS_URL": redis_url, "ENGINE_POLL_SECONDS": "5"}
+    processes("late-engine", python_module("statemachines.engine"), engine_env).wait_http(endpoint + "/")
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="t",
+        aws_secret_access_key="t",
+        config=Config(inject_host_prefix=False),
+    )
+    activity = sfn.create_activity(name="stepline-build")["activityArn"]
+    text = json.dumps(build_step(["true"])).replace('"ACTIVITY"', json.dumps(activity))
+    machine = sfn.create_state_machine(name="late", definition=text, roleArn=ROLE_ARN)["stateMachineArn"]
+    run = json.dumps(execution_input(clone_url=repo.url, sha=sha))
+    arn = sfn.start_execution(stateMachineArn=machine, input=run)["executionArn"]
+    assert wait_execution(sfn, arn, timeout=40)["status"] == "SUCCEEDED"
+    worker.check_alive()

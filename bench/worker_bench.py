@@ -1,0 +1,191 @@
+"""Benchmark of the build workers: checkout cold vs warm mirror (beside a plain `git clone`), task pickup latency.
+
+    .venv/bin/python bench/worker_bench.py [--files 3000] [--runs 10]
+
+Checkout: a real repository on file://; a plain `git clone` per task (what a naive runner does) is
+the peer. Pickup: redis-server, `python -m statemachines.engine` and `python -m workers` as
+processes; the time from StartExecution to the worker's ActivityStarted, and to the execution's end.
+Prints numbers, never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import boto3
+from botocore.config import Config
+
+from statemachines.contract import Source
+from tests.harness.git_repos import GitRepo, git
+from tests.harness.ports import free_port
+from tests.harness.processes import ManagedProcess, python_module
+from tests.harness.redis_server import RedisServer
+from workers.checkout import Mirrors
+from workers.git_access import GitAccess
+
+ROLE = "arn:aws:iam::123456789012:role/bench"
+
+
+def timed(action: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def make_repository(root: Path, files: int) -> tuple[GitRepo, list[str]]:
+    repo = GitRepo(root, "bench")
+    shas = [repo.commit({f"src/d{i % 50}/f{i}.txt": f"file {i}\n" * 20 for i in range(files)}, "tree")]
+    for number in range(20):
+        shas.append(repo.commit({f"src/d0/f{number}.txt": f"change {number}\n"}, f"change {number}"))
+    repo.push("main")
+    return repo, shas
+
+
+def bench_checkout(work: Path, files: int) -> None:
+    repo, shas = make_repository(work / "git", files)
+    access = GitAccess(work / "git-home", allow_file_urls=True)
+    mirrors = Mirrors(work / "mirrors", access)
+    counter = iter(range(10_000))
+
+    def ours(sha: str) -> float:
+        source = Source("octo/bench", repo.url, sha, "refs/heads/main")
+        dest = work / f"tree{next(counter)}"
+        seconds = timed(lambda: mirrors.checkout(source, dest))
+        shutil.rmtree(dest)
+        return seconds
+
+    def peer(sha: str) -> float:
+        dest = work / f"clone{next(counter)}"
+
+        def clone() -> None:
+            git("clone", "--quiet", "--no-checkout", repo.url, str(dest))
+            git("checkout", "--quiet", "--detach", sha, cwd=dest)
+
+        seconds = timed(clone)
+        shutil.rmtree(dest)
+        return seconds
+
+    cold = ours(shas[0])
+    warm = statistics.median(ours(shas[-1]) for _ in range(5))
+    clone = statistics.median(peer(shas[-1]) for _ in range(5))
+    new_sha = repo.commit({"src/new.txt": "new\n"}, "new")
+    repo.push("main")
+    incremental = ours(new_sha)
+    print(f"checkout of a {files}-file repository (median of 5 where repeated)")
+    print(f"  plain git clone per task (peer)   {clone * 1000:8.1f} ms")
+    print(f"  ours, cold mirror (first task)    {cold * 1000:8.1f} ms   ratio to peer {cold / clone:5.2f}")
+    print(f"  ours, warm mirror (commit cached) {warm * 1000:8.1f} ms   ratio to peer {warm / clone:5.2f}")
+    print(
+        f"  ours, warm mirror + fetch 1 new   {incremental * 1000:8.1f} ms   ratio to peer {incremental / clone:5.2f}"
+    )
+
+
+def bench_pickup(work: Path, runs: int) -> None:
+    redis_server = RedisServer(work / "redis").start()
+    logs = work / "logs"
+    logs.mkdir()
+    port = free_port()
+    engine_env = {"ENGINE_PORT": str(port), "REDIS_URL": redis_server.url, "LOG_LEVEL": "WARNING"}
+    engine = ManagedProcess("engine", python_module("statemachines.engine"), engine_env, logs).start()
+    endpoint = f"http://127.0.0.1:{port}"
+    worker: ManagedProcess | None = None
+    try:
+        engine.wait_http(endpoint + "/")
+        repo = GitRepo(work / "pickup-git", "app")
+        sha = repo.commit({"a": "1"})
+        repo.push("main")
+        worker_env = {
+            "REDIS_URL": redis_server.url,
+            "SFN_ENDPOINT_URL": endpoint,
+            "WORKER_DIR": str(work / "worker"),
+            "WORKER_SLOTS": "2",
+            "STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS": "true",
+            "LOG_LEVEL": "WARNING",
+        }
+        worker = ManagedProcess("worker", python_module("workers"), worker_env, logs).start()
+        sfn = boto3.client(
+            "stepfunctions",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            config=Config(inject_host_prefix=False),
+        )
+        machine = deploy(sfn)
+        time.sleep(2)  # let the worker open its polls
+        pickups, totals = [], []
+        for number in range(runs):
+            pickup, total = one_run(sfn, machine, repo.url, sha, number)
+            pickups.append(pickup)
+            totals.append(total)
+        print(f"task pickup over {runs} runs (idle worker, 2 slots; step `true` on a warm mirror)")
+        print(
+            f"  StartExecution -> ActivityStarted  median {statistics.median(pickups) * 1000:7.1f} ms   max {max(pickups) * 1000:7.1f} ms"
+        )
+        print(
+            f"  StartExecution -> SUCCEEDED        median {statistics.median(totals) * 1000:7.1f} ms   max {max(totals) * 1000:7.1f} ms"
+        )
+    finally:
+        if worker is not None:
+            worker.stop(timeout=10)
+        engine.stop(timeout=10)
+        redis_server.stop()
+
+
+def deploy(sfn: Any) -> str:
+    activity = sfn.create_activity(name="stepline-build")["activityArn"]
+    step = {
+        "Type": "Task",
+        "Resource": activity,
+        "Parameters": {"step": "bench", "commands": ["true"], "run.$": "$$.Execution.Input"},
+        "HeartbeatSeconds": 30,
+        "TimeoutSeconds": 300,
+        "End": True,
+    }
+    definition = json.dumps({"StartAt": "Step", "States": {"Step": step}})
+    return str(sfn.create_state_machine(name="bench", definition=definition, roleArn=ROLE)["stateMachineArn"])
+
+
+def one_run(sfn: Any, machine: str, url: str, sha: str, number: int) -> tuple[float, float]:
+    run = {
+        "run_id": f"bench-{number}",
+        "repository": "octo/app",
+        "clone_url": url,
+        "sha": sha,
+        "trusted": True,
+    }
+    started = time.time()
+    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps(run))["executionArn"]
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        time.sleep(0.005)
+    total = time.time() - started
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    began = next(e["timestamp"] for e in events if e["type"] == "ExecutionStarted")
+    picked = next(e["timestamp"] for e in events if e["type"] == "ActivityStarted")
+    return (picked - began).total_seconds(), total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=3000)
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="worker-bench-") as directory:
+        work = Path(directory)
+        bench_checkout(work, args.files)
+        bench_pickup(work, args.runs)
+
+
+if __name__ == "__main__":
+    main()
