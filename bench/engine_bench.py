@@ -151,6 +151,28 @@ def bench_history(sfn: Any, tag: str, repeats: int) -> float:
     return statistics.median(times)
 
 
+def bench_history_raw(sfn: Any, tag: str, repeats: int) -> float:
+    """(E) the same fetch over raw HTTP: the server's share, without botocore's parsing (median s)."""
+    sm = machine(sfn, f"eraw-{tag}", pass_chain(199))
+    arn, _ = run_to_end(sfn, sm)
+    body = json.dumps({"executionArn": arn, "maxResults": 1000}).encode()
+    headers = {
+        "X-Amz-Target": "AWSStepFunctions.GetExecutionHistory",
+        "Content-Type": "application/x-amz-json-1.0",
+    }
+    times = []
+    for _ in range(repeats):
+        request = urllib.request.Request(
+            sfn.meta.endpoint_url + "/", data=body, headers=headers, method="POST"
+        )
+        began = time.perf_counter()
+        with urllib.request.urlopen(request) as response:
+            events = json.loads(response.read())["events"]
+        times.append(time.perf_counter() - began)
+    assert len(events) >= 390, len(events)
+    return statistics.median(times)
+
+
 def bench_dispatch(sfn: Any, tag: str, samples: int) -> tuple[float, float]:
     """(C) StartExecution → the task in a waiting poller's hands: p50, p95 seconds."""
     activity = sfn.create_activity(name=f"c-{tag}")["activityArn"]
@@ -303,7 +325,7 @@ def run_all(ours: Any, moto: Any, store: redis.Redis, tag: str, scale: float) ->
     )
     count = max(50, int(200 * scale))
     row(
-        f"(B) {count} executions x 5 states, 8 threads",
+        f"(B) {count} executions (moto: {min(count, 40)}) x 5 states, 8 threads",
         bench_executions(ours, tag, count),
         with_moto(lambda c: bench_executions(c, tag, min(count, 40)), moto),
         "exec/s",
@@ -332,6 +354,8 @@ def run_all(ours: Any, moto: Any, store: redis.Redis, tag: str, scale: float) ->
         "ms",
         False,
     )
+    raw = bench_history_raw(ours, tag, repeats * 2) * 1000  # moto wants signed requests; ours only
+    row("(E) the same over raw HTTP (no botocore parsing)", raw, None, "ms", False)
     count = int(10_000 * scale)
     total, each = memory_per_execution(ours, store, tag, count)
     print(

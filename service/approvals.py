@@ -176,6 +176,9 @@ class ApprovalPoller:
             except (ClientError, BotoCoreError, redis.RedisError) as exc:
                 log.warning("approval poller: %s; retrying in 5 s", exc)
                 self.stop.wait(5)
+            except Exception:  # a dead poller strands every approval: log it and keep polling
+                log.exception("approval poller: unexpected error; retrying in 5 s")
+                self.stop.wait(5)
 
     def poll_once(self) -> dict[str, Any] | None:
         task = self.sfn.get_activity_task(activityArn=self.activity_arn, workerName=self.worker_name)

@@ -71,7 +71,8 @@ def finalise_run(
     crash in between is repaired by the next sweep, never left pending.
     """
     run = note_redrives(ctx, run, int(describe.get("redriveCount") or 0))
-    outcome = outcome_of(describe, history, list(run.get("steps") or []), run.get("status_reason") or "")
+    # an open run was stopped by no one here: how it ended is the execution's own error and cause
+    outcome = outcome_of(describe, history, list(run.get("steps") or []))
     at_ms = int((outcome.finished_at or time.time()) * 1000)
     contexts = run_contexts(ctx, run)
     updates = [contexts.overall(outcome.overall.state, outcome.overall.description, PHASE_FINAL, at_ms)]

@@ -90,12 +90,15 @@ class RunDetails:
     def overview(self, run_id: str, web_url: str) -> dict[str, Any]:
         """The run page's header, steps, pending approvals and audit trail (no Step Functions calls)."""
         run = self.run(run_id)
+        approvals = self.approvals.for_run(run_id)
+        audit = self.index.audit(run_id)
+        steps = _with_decisions(self.steps(run), approvals, audit)
         return {
             "run": run_summary(run, web_url),
             "record": run,
-            "steps": self.steps(run),
-            "approvals": self.approvals.for_run(run_id),
-            "audit": list(reversed(self.index.audit(run_id))),
+            "steps": steps,
+            "approvals": approvals,
+            "audit": list(reversed(audit)),
         }
 
     def steps(self, run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -123,6 +126,25 @@ class RunDetails:
             "history_cut": cut or len(events) > HISTORY_ROWS,
             "error": None,
         }
+
+
+def _with_decisions(
+    steps: list[dict[str, Any]], approvals: list[dict[str, Any]], audit: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Approval steps write no log: their status comes from the pending list and the audit trail."""
+    decided = {e.get("step"): e for e in audit if e.get("action") in {"approve", "reject"} and e.get("step")}
+    waiting = {a["step"] for a in approvals}
+    for step in steps:
+        if step["attempt"] is not None:
+            continue
+        if step["step"] in waiting:
+            step["status"] = "waiting for approval"
+        elif step["step"] in decided:
+            entry = decided[step["step"]]
+            step["status"] = (
+                f"{'approved' if entry['action'] == 'approve' else 'rejected'} by {entry.get('by')}"
+            )
+    return steps
 
 
 def _matches(run: dict[str, Any], filters: RunFilters) -> bool:

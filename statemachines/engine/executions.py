@@ -67,7 +67,7 @@ def _begin(svc: Service, params: dict[str, Any], express_sync: bool) -> tuple[st
     arn = svc.arns.execution(doc["name"], name, express_id)
     key = execution_key(arn)
     # no existence check first: the commit's guard reserves the name, one round trip fewer
-    meta = _meta(arn, name, target, text)
+    meta = _meta(arn, name, target)
     execution = {
         "arn": arn,
         "name": name,
@@ -80,7 +80,8 @@ def _begin(svc: Service, params: dict[str, Any], express_sync: bool) -> tuple[st
         "redrive_count": None if express_id else 0,  # EXPRESS executions have no $$.Execution.RedriveCount
     }
     out = svc.interpreter(doc["def"]).start(execution, text, meta["start_ms"], svc.ids)
-    ops = [["HSET", key, "meta", json.dumps(meta), "def", doc["def"], "redrive_count", "0"]]
+    # the input lives beside meta, not in it: listings read meta of many executions at once
+    ops = [["HSET", key, "meta", json.dumps(meta), "input", text, "def", doc["def"], "redrive_count", "0"]]
     ops += outcome_ops(svc, arn, 0, out)
     ops.append(["ZADD", executions_key(target.sm_arn), str(meta["start_ms"]), arn])
     if svc.store.commit([["EXISTS", key, "0"]], ops) != 0:
@@ -88,7 +89,7 @@ def _begin(svc: Service, params: dict[str, Any], express_sync: bool) -> tuple[st
     return arn, {"meta": meta}, True
 
 
-def _meta(arn: str, name: str, target: Target, text: str) -> dict[str, Any]:
+def _meta(arn: str, name: str, target: Target) -> dict[str, Any]:
     doc = target.doc
     return {
         "arn": arn,
@@ -104,7 +105,6 @@ def _meta(arn: str, name: str, target: Target, text: str) -> dict[str, Any]:
         "tracing": doc["tracingConfiguration"],
         "updated": doc.get("updateDate", doc["creationDate"]),
         "start_ms": now_ms(),
-        "input": text,
     }
 
 
@@ -112,7 +112,7 @@ def _reuse(svc: Service, arn: str, target: Target, text: str) -> dict[str, Any]:
     # AWS: a STANDARD StartExecution with the same name and input is idempotent while it runs
     record = load_execution(svc, arn)
     meta = record["meta"]
-    if record["status"] != "RUNNING" or meta["input"] != text or meta["sm_arn"] != target.sm_arn:
+    if record["status"] != "RUNNING" or record["input"] != text or meta["sm_arn"] != target.sm_arn:
         raise ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
     return record
 
@@ -149,7 +149,7 @@ def _describe(record: dict[str, Any]) -> dict[str, Any]:
         "name": meta["name"],
         "status": status,
         "startDate": meta["start_ms"] / 1000,
-        "input": meta["input"],
+        "input": record["input"],
         "inputDetails": {"included": True},
         "stateMachineVersionArn": meta.get("version_arn"),
         "stateMachineAliasArn": meta.get("alias_arn"),

@@ -106,8 +106,8 @@ def _check_choice(
     checker: Checker, state: dict[str, Any], states: dict[str, Any], location: str, language: str
 ) -> None:
     checker.required(state, ("Choices",), location)
-    if "Default" in state and state["Default"] not in states:
-        checker.error(TRANSITION, f"Missing 'Next' target: {state['Default']}", f"{location}/Default")
+    if "Default" in state:
+        checker.transition(state["Default"], states, f"{location}/Default")
     if "Choices" in state:
         check_choice_rules(checker, state["Choices"], states, language, f"{location}/Choices")
 

@@ -40,6 +40,13 @@ class Checker:
     def error(self, code: str, message: str, location: str) -> None:
         self.diagnostics.append(Diagnostic(code, message, location or "/"))
 
+    def transition(self, target: Any, states: dict[str, Any], location: str) -> None:
+        """Check a Next/Default value: a string naming a state of the same scope."""
+        if not isinstance(target, str):
+            self.error(SCHEMA, "A transition target must be a state name (a string)", location)
+        elif target not in states:
+            self.error(TRANSITION, f"Missing 'Next' target: {target}", location)
+
     def unknown_fields(self, obj: dict[str, Any], allowed: Iterable[str], location: str) -> None:
         allowed = set(allowed)
         for key in obj:
@@ -263,10 +270,8 @@ def check_state(
     checker.unknown_fields(state, SHARED_FIELDS[kind] | own[kind], location)
     _check_flow(checker, kind, state, states, location)
     for index, catcher in enumerate(state.get("Catch") or []):
-        if isinstance(catcher, dict) and "Next" in catcher and catcher["Next"] not in states:
-            checker.error(
-                TRANSITION, f"Missing 'Next' target: {catcher['Next']}", f"{location}/Catch[{index}]/Next"
-            )
+        if isinstance(catcher, dict) and "Next" in catcher:
+            checker.transition(catcher["Next"], states, f"{location}/Catch[{index}]/Next")
     _check_io(checker, kind, state, language, location)
     STATE_CHECKS[kind](checker, state, states, location, language)
 
@@ -281,8 +286,8 @@ def _check_flow(
         checker.error(SCHEMA, "The field 'End' must be a boolean", f"{location}/End")
     if has_next == ends:
         checker.error(SCHEMA, "Exactly one of the fields 'Next' or 'End' is required", location)
-    if has_next and state["Next"] not in states:
-        checker.error(TRANSITION, f"Missing 'Next' target: {state['Next']}", f"{location}/Next")
+    if has_next:
+        checker.transition(state["Next"], states, f"{location}/Next")
 
 
 def _check_io(checker: Checker, kind: str, state: dict[str, Any], language: str, location: str) -> None:

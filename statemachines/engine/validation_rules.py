@@ -93,8 +93,8 @@ def check_choice_rules(
             continue
         if "Next" not in rule:
             checker.error(SCHEMA, "The field 'Next' is required but was missing", where)
-        elif rule["Next"] not in states:
-            checker.error(TRANSITION, f"Missing 'Next' target: {rule['Next']}", f"{where}/Next")
+        else:
+            checker.transition(rule["Next"], states, f"{where}/Next")
         if language == "JSONata":
             checker.unknown_fields(rule, CHOICE_RULE_JSONATA_FIELDS, where)
             checker.required(rule, ("Condition",), where)

@@ -185,8 +185,11 @@ odd_keys = st.text(alphabet="ab .-'$[]*", min_size=1, max_size=5)
 )
 def test_a_bracket_path_to_any_existing_key_reads_its_value(value, draw):
     path, node = "$", value
-    while isinstance(node, dict) and node and draw.draw(st.booleans()):
-        key = draw.draw(st.sampled_from(sorted(node)))
+    # Only \' is an escape in ['...'] (as AWS reads it), so a backslash before a quote cannot be written.
+    while isinstance(node, dict) and (keys := sorted(k for k in node if "\\" not in k)):
+        if not draw.draw(st.booleans()):
+            break
+        key = draw.draw(st.sampled_from(keys))
         path += "['" + key.replace("'", "\\'") + "']"
         node = node[key]
     assert read_path(path, value) == node

@@ -622,3 +622,29 @@ def test_any_document_gives_diagnostics_never_an_exception(doc, machine_type):
 def test_any_state_body_gives_diagnostics_never_an_exception(state):
     validate_definition(machine({"A": state}))
     validate_definition(machine({"A": state}, QueryLanguage="JSONata"))
+
+
+@pytest.mark.parametrize(
+    "states",
+    [
+        {
+            "A": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.x", "IsPresent": True, "Next": []}],
+                "Default": {},
+            }
+        },
+        {"A": {"Type": "Pass", "Next": {}}},
+        {
+            "A": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:us-east-1:1:activity:x",
+                "End": True,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": [1]}],
+            }
+        },
+    ],
+)
+def test_a_transition_that_is_not_a_string_is_a_diagnostic(states):
+    diagnostics = validate_definition({"StartAt": "A", "States": states})
+    assert any("must be a state name" in d.message for d in diagnostics)

@@ -225,3 +225,30 @@ def test_two_engines_share_one_redis(cluster, tmp_path):
     alone = run_workload([first.endpoint], "alone")
     shared = run_workload([first.endpoint, second.endpoint], "shared")
     assert_same(alone, strip_names(shared, "shared", "alone"))
+
+
+def test_task_popped_by_a_dying_engine_is_handed_out_again(cluster, tmp_path):
+    import redis
+
+    redis_proc, _ = cluster
+    engine = start_engine(cluster, tmp_path, ENGINE_ID="crashy")
+    sfn = make_client(engine.endpoint)
+    activity = sfn.create_activity(name="orphan")["activityArn"]
+    states = {"T": {"Type": "Task", "Resource": activity, "End": True}}
+    sm = sfn.create_state_machine(
+        name="orphan", definition=json.dumps({"StartAt": "T", "States": states}), roleArn=ROLE_ARN
+    )
+    ex = sfn.start_execution(stateMachineArn=sm["stateMachineArn"])["executionArn"]
+    engine.kill()
+    # what BLMOVE did just before the engine died: the token left the queue for the in-flight list
+    store = redis.Redis(port=redis_proc.port)
+    assert store.lmove(f"sfn:q:{activity}", "sfn:inflight:crashy", "LEFT", "RIGHT") is not None
+    engine.start()
+    task = sfn.get_activity_task(activityArn=activity)
+    assert task["taskToken"]
+    sfn.send_task_success(taskToken=task["taskToken"], output='{"ok": 1}')
+    deadline = time.monotonic() + 5
+    while sfn.describe_execution(executionArn=ex)["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sfn.describe_execution(executionArn=ex)["status"] == "SUCCEEDED"
+    assert store.llen("sfn:inflight:crashy") == 0

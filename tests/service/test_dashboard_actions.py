@@ -150,7 +150,7 @@ def test_approval_step_waits_for_a_person_on_the_dashboard(world, decision):
         "Deploy": {"Type": "Pass", "End": True},
     }
     states["Approve"]["Parameters"]["message"] = "Deploy <b>this</b>?"
-    run = world.start(f"approve-{decision}", states)
+    run = world.start(f"approve-{decision}", states, steps=["approve-deploy"])
     poller = ApprovalPoller(world.sfn, ApprovalStore(world.redis), "stepline-approval", threading.Event())
     poller.activity_arn = approval
     recorded = poller.poll_once()
@@ -159,6 +159,7 @@ def test_approval_step_waits_for_a_person_on_the_dashboard(world, decision):
     )
     page = world.client.get(f"/runs/{run['run_id']}").get_data(as_text=True)
     assert "Waiting for approval" in page and "Deploy &lt;b&gt;this&lt;/b&gt;?" in page
+    assert '<span class="step-status">waiting for approval</span>' in page
     assert recorded["task_token"] not in page  # the token can decide the step: it stays on the server
     approval_id = recorded["approval_id"]
 
@@ -182,4 +183,40 @@ def test_approval_step_waits_for_a_person_on_the_dashboard(world, decision):
         )
     assert ApprovalStore(world.redis).for_run(run["run_id"]) == []
     assert world.index.audit(run["run_id"])[-1]["action"] == decision
+    words = "approved" if decision == "approve" else "rejected"
+    page = world.client.get(f"/runs/{run['run_id']}").get_data(as_text=True)
+    assert f'<span class="step-status">{words} by alice</span>' in page
     assert world.post(f"/approvals/{approval_id}/{decision}").status_code == 409  # decided once only
+
+
+@pytest.mark.slow
+def test_poller_drops_an_approval_whose_execution_was_stopped(world):
+    approval = world.activity("approval")
+    run = world.start("approve-stopped", {"Approve": {**build_task(approval, "approve"), "End": True}})
+    store = ApprovalStore(world.redis)
+    poller = ApprovalPoller(world.sfn, store, "stepline-approval", threading.Event())
+    poller.activity_arn = approval
+    recorded = poller.poll_once()
+    poller.heartbeat_pending()
+    assert [a["approval_id"] for a in store.for_run(run["run_id"])] == [
+        recorded["approval_id"]
+    ]  # still wanted
+    world.sfn.stop_execution(executionArn=run["execution_arn"], error="Stepline.Cancelled")
+    poller.heartbeat_pending()
+    assert store.for_run(run["run_id"]) == []
+
+
+@pytest.mark.slow
+def test_jobs_process_polls_the_approval_activity(world, processes, redis_url, sfn_engine):
+    from tests.harness.processes import python_module
+
+    approval = world.activity("approval")
+    run = world.start("approve-from-jobs", {"Approve": {**build_task(approval, "approve"), "End": True}})
+    env = {"REDIS_URL": redis_url, "GITHUB_WEBHOOK_SECRET": "s", "SFN_ENDPOINT_URL": sfn_engine}
+    jobs = processes("jobs", python_module("service.jobs"), env)
+    store = ApprovalStore(world.redis)
+    deadline = time.monotonic() + 15
+    while not store.for_run(run["run_id"]) and time.monotonic() < deadline:
+        jobs.check_alive()
+        time.sleep(0.1)
+    assert [a["step"] for a in store.for_run(run["run_id"])] == ["approve"], jobs.log()

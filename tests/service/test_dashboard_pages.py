@@ -120,3 +120,18 @@ def test_raw_log_is_plain_text_with_every_line(client, redis_client):
     assert response.mimetype == "text/plain" and response.headers["X-Content-Type-Options"] == "nosniff"
     lines = response.get_data(as_text=True).splitlines()
     assert len(lines) == 3000 and lines[-1] == "line 2999 <b>"
+
+
+def test_step_functions_down_still_shows_the_run_page(service_config, redis_client):
+    import dataclasses
+
+    from tests.harness.ports import free_port
+
+    down = dataclasses.replace(service_config, sfn_endpoint_url=f"http://127.0.0.1:{free_port()}")
+    client = create_app(down).test_client()
+    arn = "arn:aws:states:us-east-1:123456789012:execution:ci:run-1"
+    run = seed_run(redis_client, status="RUNNING", finished_at=None, execution_arn=arn)
+    assert client.get(f"/runs/{run['run_id']}").status_code == 200
+    graph = client.get(f"/api/runs/{run['run_id']}/graph")
+    assert graph.status_code == 200 and graph.get_json()["graph"] is None
+    assert "Could not connect" in graph.get_json()["error"]  # said on the page, not a 500

@@ -164,6 +164,26 @@ def test_a_redriven_run_reports_again_and_ends_as_its_last_attempt(reporting):
     )
 
 
+def test_an_execution_stopped_outside_stepline_is_closed_by_the_sweep(reporting):
+    pipeline = Pipeline(reporting, branch="main")
+    reporting.enqueue("report_run_started", pipeline.run["run_id"])
+    reporting.drain()
+    pipeline.sfn.stop_execution(
+        executionArn=pipeline.run["execution_arn"], cause="stopped in the AWS console"
+    )
+    run = pipeline.wait_closed()
+
+    latest = reporting.latest(run)
+    assert run["status"] == "ABORTED"
+    assert latest["stepline/ci"] == {
+        **latest["stepline/ci"],
+        "state": "error",
+        "description": "stopped in the AWS console",
+    }
+    assert latest["stepline/ci/build"]["description"] == "stopped: stopped in the AWS console"
+    assert latest["stepline/ci/deploy"]["description"] == "not run: stopped in the AWS console"
+
+
 @pytest.mark.slow
 @pytest.mark.fault
 def test_a_killed_jobs_process_leaves_nothing_pending(

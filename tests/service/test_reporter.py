@@ -84,14 +84,22 @@ def test_every_final_status_arrives_through_a_502_storm(reporting):
 @pytest.mark.parametrize("status", [403, 429])
 def test_rate_limits_defer_every_status_job_until_retry_after(reporting, status):
     run = reporting.new_run(steps=("build", "test"))
+    rid = run["run_id"]
     reporting.github.rate_limit_next(1, status=status, retry_after=1)
-    reporting.enqueue("report_run_started", run["run_id"])
+    reporting.enqueue("report_run_started", rid)
     reporting.drain()
-
-    assert set(reporting.states(run, "stepline/ci/test")) == {"pending"}
-    assert len(reporting.latest(run)) == 3
+    assert {s["state"] for s in reporting.latest(run).values()} == {"pending"}
     # one refused request, then the shared pause held the other jobs back: no hammering
     assert len(reporting.github.requests("POST", "/statuses/")) == 3 + 1
+
+    reporting.github.rate_limit_next(2, status=status, retry_after=1)
+    reporting.enqueue("report_step", rid, "build", "success", "passed in 1s", 1_000)
+    reporting.enqueue("report_step", rid, "test", "failure", "failed after 2s", 2_000)
+    reporting.drain()
+
+    assert reporting.states(run, "stepline/ci/build") == ["pending", "success"]
+    assert reporting.states(run, "stepline/ci/test") == ["pending", "failure"]
+    assert reporting.ledger.errors(rid) == []
 
 
 def test_jobs_run_out_of_order_never_post_a_stale_state(reporting):
@@ -338,3 +346,22 @@ def test_a_cancel_also_closes_steps_named_at_run_time(reporting):
         "stepline/ci/test-py3.11": "success",
         "stepline/ci/test-py3.12": "error",
     }
+
+
+def test_an_unreachable_github_is_retried_then_recorded(service_config, redis_client, fake_github):
+    from tests.harness.ports import free_port
+
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused, a requests error
+    config = reporting_config(service_config, github_api_url=nowhere, status_retry_intervals=(0, 0))
+    reporting = Reporting(config, redis_client, fake_github)
+    run = reporting.new_run(steps=())
+    reporting.enqueue("report_run_started", run["run_id"])
+    reporting.drain()
+
+    errors = reporting.ledger.errors(run["run_id"])
+    assert (
+        len(errors) == 1
+        and "ConnectionError" in errors[0]["error"]
+        and "no retries left" in errors[0]["error"]
+    )
+    assert reporting.statuses.failed_job_registry.count == 1

@@ -15,6 +15,7 @@ from tests.statemachines.conftest import TEMPLATE
 
 ACTIVITY_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:activity:${Prefix}-"
 WORKER_ACTIONS = {
+    "states:CreateActivity",  # how workers/poller.py resolves its activity ARN
     "states:GetActivityTask",
     "states:SendTaskSuccess",
     "states:SendTaskFailure",
