@@ -48,7 +48,12 @@ def submit(ctx: JobContext, updates: list[StatusUpdate]) -> int:
 
 def enqueue_publish(ctx: JobContext, ref: ContextRef, delay: float = 0, deferrals: int = 0) -> None:
     intervals = list(ctx.config.status_retry_intervals)
-    options = {"retry": Retry(max=len(intervals), interval=intervals), "result_ttl": 300, "job_timeout": 120}
+    options = {
+        "retry": Retry(max=len(intervals), interval=intervals),
+        "job_timeout": 120,
+        "result_ttl": 300,
+        "failure_ttl": 7 * 24 * 3600,  # rq keeps failures a year by default; the ledger keeps the error
+    }
     args = (ref.repository, ref.sha, ref.context, deferrals)
     if delay > 0:
         ctx.statuses.enqueue_in(timedelta(seconds=delay), publish_status, *args, **options)

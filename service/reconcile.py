@@ -21,7 +21,7 @@ from rq import Queue
 from service.contexts import PHASE_FINAL
 from service.job_context import JobContext, job_context
 from service.publisher import enqueue_publish, submit
-from service.reporter import closed_for_run, load_run, note_redrives, run_contexts
+from service.reporter import closed_for_run, load_run, note_redrives, report_run_cancelled, run_contexts
 from service.run_index import OPEN_STATUSES
 from service.run_outcome import ENDED, RunOutcome, outcome_of
 from service.status_order import StatusLedger
@@ -32,6 +32,8 @@ SWEEP_BATCH = 500  # open runs looked at per sweep; more wait for the next one
 MAX_HISTORY_EVENTS = 25_000  # AWS's own limit per execution
 LOST_AFTER = 600  # seconds: a run whose execution is gone this long after creation is closed as lost
 GIVE_UP_AFTER = 24 * 3600  # a status GitHub has refused for a day is stale news: stop trying
+STOPPED_STATUSES = ("SUPERSEDED", "ABORTED")
+STOPPED_WITHIN = 3600  # seconds: how far back the sweep checks that stopped runs' contexts were closed
 SWEEP_JOB = "stepline-reconcile-sweep"
 SWEEP_TICK_KEY = "stepline:reconcile:sweep-tick"
 
@@ -110,12 +112,41 @@ def sweep_open_runs() -> dict[str, int]:
             finalised += run is not None and reconcile(ctx, run) in ENDED
         except (ClientError, BotoCoreError) as exc:  # Step Functions unreachable: the next sweep tries again
             log.warning("%s: reconcile failed: %s", listed["run_id"], exc)
+    closed = close_stopped_runs(ctx)
     reposted = repost_unposted(ctx)
-    if runs or reposted:
+    if runs or closed or reposted:
         log.info(
-            "sweep: %d open run(s), %d finalised, %d status(es) posted again", len(runs), finalised, reposted
+            "sweep: %d open run(s), %d finalised, %d stopped run(s) closed, %d status(es) posted again",
+            *(len(runs), finalised, closed, reposted),
         )
-    return {"open": len(runs), "finalised": finalised, "reposted": reposted}
+    return {"open": len(runs), "finalised": finalised, "closed": closed, "reposted": reposted}
+
+
+def close_stopped_runs(ctx: JobContext) -> int:
+    """Runs stopped lately (superseded, cancelled) whose closing job was lost: close their contexts now.
+
+    Stopped runs leave the open set before their report_run_cancelled job runs; if that job is lost
+    (the jobs process died, Redis failed it), nothing else would ever end their pending contexts.
+    """
+    ledger = StatusLedger(ctx.redis)
+    since = time.time() - STOPPED_WITHIN
+    closed = 0
+    for status in STOPPED_STATUSES:
+        for run in ctx.index.list_runs(limit=SWEEP_BATCH, status=status):
+            if float(run.get("finished_at") or 0) < since or not _has_open_context(ledger, run):
+                continue
+            log.warning("%s: %s but statuses still pending; closing them", run["run_id"], status.lower())
+            report_run_cancelled(run["run_id"], run.get("status_reason") or status.lower())
+            closed += 1
+    return closed
+
+
+def _has_open_context(ledger: StatusLedger, run: dict[str, Any]) -> bool:
+    for ref in ledger.claimed(run["run_id"]):
+        wanted = ledger.wanted(ref)
+        if wanted is not None and wanted.run_id == run["run_id"] and not wanted.terminal:
+            return True
+    return False
 
 
 def repost_unposted(ctx: JobContext) -> int:

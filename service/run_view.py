@@ -29,16 +29,15 @@ def status_look(status: str | None) -> dict[str, str]:
 
 
 def trigger_of(run: dict[str, Any]) -> str:
-    """What started the run, in words: `push to main`, `PR #12`, `tag v1.0`."""
+    """What started the run, in words: `push to main`, `PR #12`, `tag v1.0`, `push to main (re-run)`."""
     pr = pr_number(run)
     if pr is not None:
-        return f"PR #{pr}"
-    if run.get("tag"):
-        return f"tag {run['tag']}"
-    event = run.get("event") or "push"
-    if run.get("rerun_of"):
-        return f"re-run of {str(run['rerun_of'])[:8]}"
-    return f"{event} to {run.get('branch') or run.get('ref') or '?'}"
+        words = f"PR #{pr}"
+    elif run.get("tag"):
+        words = f"tag {run['tag']}"
+    else:
+        words = f"{run.get('event') or 'push'} to {run.get('branch') or run.get('ref') or '?'}"
+    return words + " (re-run)" if run.get("rerun_of") else words
 
 
 def pr_number(run: dict[str, Any]) -> int | None:

@@ -252,3 +252,49 @@ def test_task_popped_by_a_dying_engine_is_handed_out_again(cluster, tmp_path):
         time.sleep(0.02)
     assert sfn.describe_execution(executionArn=ex)["status"] == "SUCCEEDED"
     assert store.llen("sfn:inflight:crashy") == 0
+
+
+def test_two_engines_answering_one_execution_at_once(cluster, tmp_path):
+    engines = [start_engine(cluster, tmp_path), start_engine(cluster, tmp_path)]
+    sfn = make_client(engines[0].endpoint)
+    activity = sfn.create_activity(name="split")["activityArn"]
+
+    def branch(i: int) -> dict[str, Any]:
+        task = {"Type": "Task", "Resource": activity, "Parameters": {"b": i}, "End": True}
+        return {"StartAt": f"B{i}", "States": {f"B{i}": task}}
+
+    definition = json.dumps(
+        {
+            "StartAt": "P",
+            "States": {"P": {"Type": "Parallel", "Branches": [branch(i) for i in range(8)], "End": True}},
+        }
+    )
+    sm = sfn.create_state_machine(name="split", definition=definition, roleArn=ROLE_ARN)["stateMachineArn"]
+    for round_ in range(3):
+        ex = sfn.start_execution(stateMachineArn=sm, name=f"r{round_}")["executionArn"]
+        barrier = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def work(index: int, barrier: threading.Barrier, errors: list[BaseException]) -> None:
+            client = make_client(engines[index % 2].endpoint)
+            task = client.get_activity_task(activityArn=activity)
+            barrier.wait()
+            try:
+                client.send_task_success(taskToken=task["taskToken"], output=task["input"])
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i, barrier, errors)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert errors == []
+        deadline = time.monotonic() + 5
+        while sfn.describe_execution(executionArn=ex)["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        desc = sfn.describe_execution(executionArn=ex)
+        assert desc["status"] == "SUCCEEDED" and json.loads(desc["output"]) == [{"b": i} for i in range(8)]
+        events = history(sfn, ex)
+        assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+        assert sum(e["type"] == "ActivitySucceeded" for e in events) == 8

@@ -88,7 +88,9 @@ class Reporting:
 
 def reporting_config(config: ServiceConfig, **changes: Any) -> ServiceConfig:
     """Short backoff so retry tests take seconds: 0 s (straight back on the queue), then 1 s."""
-    return dataclasses.replace(config, **{"status_retry_intervals": (0, 1, 1), "reconcile_interval": 1, **changes})
+    return dataclasses.replace(
+        config, **{"status_retry_intervals": (0, 1, 1), "reconcile_interval": 1, **changes}
+    )
 
 
 def never_pending_after_terminal(states: list[str]) -> bool:

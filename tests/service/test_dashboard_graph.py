@@ -259,3 +259,39 @@ def test_choice_rule_labels():
 
 def _statuses(graph: dict[str, Any]) -> dict[str, str]:
     return {node["id"]: node["status"] for node in graph["nodes"]}
+
+
+@pytest.mark.slow
+def test_failed_parallel_branch_fails_the_group_and_aborts_its_sibling(sfn):
+    activity = sfn.create_activity(name="stepline-build")["activityArn"]
+    task = {"Type": "Task", "Resource": activity, "End": True}
+    definition = {
+        "StartAt": "Checks",
+        "States": {
+            "Checks": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Unit", "States": {"Unit": {**task, "Parameters": {"step": "unit"}}}},
+                    {"StartAt": "Slow", "States": {"Slow": {**task, "Parameters": {"step": "slow"}}}},
+                ],
+                "Next": "Ship",
+            },
+            "Ship": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = sfn.create_state_machine(name="fan-out", definition=json.dumps(definition), roleArn=ROLE)
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}")
+    first, second = next_task(sfn, activity), next_task(sfn, activity)
+    failing = first if json.loads(first["input"])["step"] == "unit" else second
+    sfn.send_task_failure(
+        taskToken=failing["taskToken"], error="Stepline.StepFailed", cause="unit tests failed"
+    )
+    wait_finished(sfn, execution["executionArn"])
+    graph = build_graph(definition, history(sfn, execution["executionArn"]))
+    statuses = _statuses(graph)
+    assert (statuses["Checks"], statuses["Checks/0/Unit"], statuses["Ship"]) == (
+        "failed",
+        "failed",
+        "not_reached",
+    )
+    assert statuses["Checks/1/Slow"] == "aborted" and graph["status"] == "FAILED"  # cancelled, not failed

@@ -165,3 +165,25 @@ def test_a_status_github_refused_for_a_day_is_given_up_and_recorded(
     assert fake_github.requests("POST") == []
     assert reporting.ledger.dirty(time.time()) == []
     assert "not posted after 24 h" in reporting.ledger.errors(run["run_id"])[0]["error"]
+
+
+def test_a_stopped_run_whose_closing_job_was_lost_is_closed_by_the_sweep(
+    service_config, redis_client, fake_github
+):
+    reporting = Reporting(reporting_config(service_config), redis_client, fake_github)
+    run = reporting.new_run(steps=("build",))
+    reporting.enqueue("report_run_started", run["run_id"])
+    reporting.drain()
+    # superseded, but its report_run_cancelled job never ran (lost with a crashed jobs process)
+    reporting.index.update(
+        run["run_id"], status="SUPERSEDED", status_reason="superseded by 9f8e7d6", finished_at=time.time()
+    )
+    reporting.statuses.enqueue(sweep_open_runs)
+    reporting.statuses.enqueue(sweep_open_runs)  # a second sweep finds nothing left to do
+    reporting.drain()
+
+    assert {c: (s["state"], s["description"]) for c, s in reporting.latest(run).items()} == {
+        "stepline/ci": ("error", "superseded by 9f8e7d6"),
+        "stepline/ci/build": ("error", "superseded by 9f8e7d6"),
+    }
+    assert len(fake_github.requests("POST", "/statuses/")) == 4

@@ -80,8 +80,11 @@ def start_worker(
     return start
 
 
-def build_step(commands: list[str], step: str = "test", **params: Any) -> dict[str, Any]:
-    """A pipeline with one build step, as PIPELINES.md shows it, with test-sized heartbeat and timeouts."""
+def build_step(commands: list[str], step: str = "test", heartbeat: int = 5, **params: Any) -> dict[str, Any]:
+    """A pipeline with one build step, as PIPELINES.md shows it, with test-sized heartbeat and timeouts.
+
+    Workers beat every 0.3 s: 5 s of HeartbeatSeconds leaves room for a loaded CI machine.
+    """
     return {
         "StartAt": "Step",
         "States": {
@@ -89,10 +92,10 @@ def build_step(commands: list[str], step: str = "test", **params: Any) -> dict[s
                 "Type": "Task",
                 "Resource": "ACTIVITY",
                 "Parameters": {"step": step, "commands": commands, "run.$": "$$.Execution.Input", **params},
-                "HeartbeatSeconds": 2,
+                "HeartbeatSeconds": heartbeat,
                 "TimeoutSeconds": 120,
                 "Retry": [
-                    {"ErrorEquals": ["States.HeartbeatTimeout"], "MaxAttempts": 2, "IntervalSeconds": 1}
+                    {"ErrorEquals": ["States.HeartbeatTimeout"], "MaxAttempts": 3, "IntervalSeconds": 1}
                 ],
                 "ResultPath": "$.steps.result",
                 "End": True,

@@ -191,7 +191,7 @@ def test_a_lost_worker_is_replaced_after_the_heartbeat_timeout(
     first = start_worker("first", WORKER_SLOTS="1")
     pid_file = tmp_path / "attempt1.pid"
     step = [f'if [ "$STEPLINE_ATTEMPT" = 1 ]; then echo $$ > {pid_file}; sleep 60; fi', "echo finished"]
-    arn = run_pipeline(build_step(step), clone_url=repo.url, sha=sha)
+    arn = run_pipeline(build_step(step, heartbeat=2), clone_url=repo.url, sha=sha)
     orphan = int(
         wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="attempt 1 started")
     )
