@@ -169,7 +169,7 @@ def one_push(github: FakeGitHub, port: int) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=4000)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--pushes", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="stepline-bench-") as tmp:

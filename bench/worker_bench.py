@@ -1,6 +1,6 @@
 """Benchmark of the build workers: checkout cold vs warm mirror (beside a plain `git clone`), task pickup latency.
 
-    .venv/bin/python bench/worker_bench.py [--files 3000] [--runs 10]
+    .venv/bin/python bench/worker_bench.py [--files 500] [--commits 150] [--runs 10]
 
 Checkout: a real repository on file://; a plain `git clone` per task (what a naive runner does) is
 the peer. Pickup: redis-server, `python -m statemachines.engine` and `python -m workers` as
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -43,22 +44,27 @@ def timed(action: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def make_repository(root: Path, files: int) -> tuple[GitRepo, list[str]]:
+def make_repository(root: Path, files: int, commits: int) -> tuple[GitRepo, list[str]]:
+    """A tree of `files` small files and a history of `commits` commits of incompressible content."""
     repo = GitRepo(root, "bench")
-    shas = [repo.commit({f"src/d{i % 50}/f{i}.txt": f"file {i}\n" * 20 for i in range(files)}, "tree")]
-    for number in range(20):
-        shas.append(repo.commit({f"src/d0/f{number}.txt": f"change {number}\n"}, f"change {number}"))
+    shas = [repo.commit({f"src/d{i % 50}/f{i}.txt": f"file {i}\n" for i in range(files)}, "tree")]
+    for number in range(commits):
+        blobs = {f"data/blob{k}.bin": os.urandom(8192) for k in range(20)}
+        shas.append(repo.commit(blobs, f"change {number}"))
     repo.push("main")
     return repo, shas
 
 
-def bench_checkout(work: Path, files: int) -> None:
-    repo, shas = make_repository(work / "git", files)
+def bench_checkout(work: Path, files: int, commits: int) -> None:
+    repo, shas = make_repository(work / "git", files, commits)
     access = GitAccess(work / "git-home", allow_file_urls=True)
-    mirrors = Mirrors(work / "mirrors", access)
     counter = iter(range(10_000))
+    mirrors = Mirrors(work / "mirrors", access)
 
-    def ours(sha: str) -> float:
+    def ours(sha: str, cold: bool = False) -> float:
+        nonlocal mirrors
+        if cold:  # a worker that never saw this repository
+            mirrors = Mirrors(work / f"mirrors{next(counter)}", access)
         source = Source("octo/bench", repo.url, sha, "refs/heads/main")
         dest = work / f"tree{next(counter)}"
         seconds = timed(lambda: mirrors.checkout(source, dest))
@@ -76,13 +82,17 @@ def bench_checkout(work: Path, files: int) -> None:
         shutil.rmtree(dest)
         return seconds
 
-    cold = ours(shas[0])
+    cold = statistics.median(ours(shas[-1], cold=True) for _ in range(5))
     warm = statistics.median(ours(shas[-1]) for _ in range(5))
     clone = statistics.median(peer(shas[-1]) for _ in range(5))
-    new_sha = repo.commit({"src/new.txt": "new\n"}, "new")
-    repo.push("main")
-    incremental = ours(new_sha)
-    print(f"checkout of a {files}-file repository (median of 5 where repeated)")
+    fetches = []
+    for number in range(5):
+        new_sha = repo.commit({"src/new.txt": f"new {number}\n"}, "new")
+        repo.push("main")
+        fetches.append(ours(new_sha))
+    incremental = statistics.median(fetches)
+    history_mib = commits * 20 * 8192 / 2**20
+    print(f"checkout: {files} files, {commits} commits (~{history_mib:.0f} MiB of history); median of 5")
     print(f"  plain git clone per task (peer)   {clone * 1000:8.1f} ms")
     print(f"  ours, cold mirror (first task)    {cold * 1000:8.1f} ms   ratio to peer {cold / clone:5.2f}")
     print(f"  ours, warm mirror (commit cached) {warm * 1000:8.1f} ms   ratio to peer {warm / clone:5.2f}")
@@ -178,12 +188,13 @@ def one_run(sfn: Any, machine: str, url: str, sha: str, number: int) -> tuple[fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=3000)
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--commits", type=int, default=150)
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="worker-bench-") as directory:
         work = Path(directory)
-        bench_checkout(work, args.files)
+        bench_checkout(work, args.files, args.commits)
         bench_pickup(work, args.runs)
 
 

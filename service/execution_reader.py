@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 MAX_EVENTS = 10_000  # a page shows what it can: a 25,000-event history is cut, and says so
 CACHE_SECONDS = 24 * 3600
+MAX_CACHED_BYTES = 4 * 1024 * 1024  # Redis holds logs and queues too: a huge history is re-read instead
 CACHE_PREFIX = "stepline:dashboard:history:"
 
 
@@ -74,7 +75,8 @@ class ExecutionReader:
         }:
             # ExecutionAborted is left out: a redrive cannot follow it, but it is rare and cheap to re-read
             payload = json.dumps({"events": events, "cut": cut})
-            self.redis.set(CACHE_PREFIX + arn, payload, ex=CACHE_SECONDS)
+            if len(payload) <= MAX_CACHED_BYTES:
+                self.redis.set(CACHE_PREFIX + arn, payload, ex=CACHE_SECONDS)
         return events, cut
 
     def forget(self, run: dict[str, Any]) -> None:

@@ -28,6 +28,9 @@ from statemachines.contract import (
     walk_states,
 )
 
+# imported here, not per call: the jobs process imports once, before rq forks a work horse per job
+from statemachines.engine.validation import validate_definition
+
 log = logging.getLogger(__name__)
 
 PIPELINE_PATHS = (".stepline/pipeline.asl.json", ".stepline/pipeline.asl.yaml")
@@ -159,40 +162,9 @@ def _contract_problems(definition: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _asl_problems(definition: dict[str, Any]) -> list[dict[str, Any]]:
-    """The engine's validation when it is installed; otherwise the few checks every definition needs."""
-    try:
-        from statemachines.engine.validation import validate_definition  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return _basic_problems(definition)
+    """The engine's validation (what CreateStateMachine would refuse), errors only."""
     found = validate_definition(definition)
-    return [
-        _diagnostic(d.code, d.message, d.location)
-        for d in found
-        if getattr(d, "severity", "ERROR") == "ERROR"
-    ]
-
-
-def _basic_problems(definition: dict[str, Any]) -> list[dict[str, Any]]:
-    states = definition.get("States")
-    if not isinstance(states, dict) or not states:
-        return [_diagnostic("SCHEMA_VALIDATION_FAILED", "'States' must be a non-empty object", "/States")]
-    problems = []
-    if definition.get("StartAt") not in states:
-        problems.append(_diagnostic("MISSING_TRANSITION_TARGET", "'StartAt' names no state", "/StartAt"))
-    for name, state in states.items():
-        if not isinstance(state, dict) or not isinstance(state.get("Type"), str):
-            problems.append(
-                _diagnostic("SCHEMA_VALIDATION_FAILED", "every state needs a 'Type'", f"/States/{name}")
-            )
-        elif isinstance(state.get("Next"), str) and state["Next"] not in states:
-            problems.append(
-                _diagnostic(
-                    "MISSING_TRANSITION_TARGET",
-                    f"'Next' names no state: {state['Next']}",
-                    f"/States/{name}/Next",
-                )
-            )
-    return problems
+    return [_diagnostic(d.code, d.message, d.location) for d in found if d.severity == "ERROR"]
 
 
 def _diagnostic(code: str, message: str, location: str) -> dict[str, Any]:

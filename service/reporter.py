@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from datetime import timedelta
 from typing import Any
 
 from rq import get_current_job
@@ -36,8 +35,6 @@ from service.status_order import ContextRef, StatusLedger
 log = logging.getLogger(__name__)
 
 REDRIVES_KEY = "stepline:status:redrives:"
-NUDGE_KEY = "stepline:reconcile:nudged:"
-RECONCILE_NUDGE_SECONDS = 2  # the execution ends just after its last step reports; look then
 STEP_WORDS = {"pending": "running", "success": "passed", "failure": "failed", "error": "could not run"}
 DURATION_WORDS = {"success": "passed in", "failure": "failed after", "error": "could not run; ended after"}
 
@@ -159,17 +156,9 @@ def closed_for_run(ledger: StatusLedger, update: StatusUpdate) -> bool:
 
 
 def nudge_reconcile(ctx: JobContext, run_id: str) -> None:
-    """Have the reconciler look at the run soon: its execution may have just ended.
-
-    Steps ending together (a Parallel) share one nudge; a step ending later gets its own.
-    """
-    if not ctx.redis.set(NUDGE_KEY + run_id, 1, nx=True, px=max(1, int(RECONCILE_NUDGE_SECONDS * 1000))):
-        return
-    job = "service.reconcile.reconcile_run"
-    if RECONCILE_NUDGE_SECONDS > 0:
-        ctx.statuses.enqueue_in(timedelta(seconds=RECONCILE_NUDGE_SECONDS), job, run_id, result_ttl=60)
-    else:
-        ctx.statuses.enqueue(job, run_id, result_ttl=60)
+    """Have the reconciler look at the run now: workers report a step after telling Step Functions, so
+    after the last step the execution has ended (if not, the periodic sweep finds it)."""
+    ctx.statuses.enqueue("service.reconcile.reconcile_run", run_id, result_ttl=60)
 
 
 def _start_generation(ctx: JobContext, run: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:

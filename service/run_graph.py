@@ -7,84 +7,28 @@ Parallel branches and Map processors are groups. Each state gets one status, the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from service.choice_labels import rule_label
+from service.state_visits import GROUP_TYPES, OPEN, state_status, visits_by_state
 
 START, END = "__start__", "__end__"
-GROUP_TYPES = {"Parallel", "Map"}
 TERMINAL_TYPES = {"Succeed", "Fail"}
-OPEN = "RUNNING"
-MAX_TEXT = 64 * 1024  # inputs and outputs are shown, not archived: bound what one page load carries
-
-# History event types -> what they say about the state they belong to.
-FAILURE_EVENTS = {
-    "TaskFailed",
-    "TaskTimedOut",
-    "TaskStartFailed",
-    "TaskSubmitFailed",
-    "ActivityFailed",
-    "ActivityTimedOut",
-    "ActivityScheduleFailed",
-    "LambdaFunctionFailed",
-    "LambdaFunctionTimedOut",
-    "LambdaFunctionScheduleFailed",
-    "LambdaFunctionStartFailed",
-    "ParallelStateFailed",
-    "MapStateFailed",
-    "MapRunFailed",
-}
-SUCCESS_EVENTS = {
-    "TaskSucceeded",
-    "ActivitySucceeded",
-    "LambdaFunctionSucceeded",
-    "ParallelStateSucceeded",
-    "MapStateSucceeded",
-}
-EXECUTION_END = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
-
-
-@dataclass
-class Visit:
-    """One entry into a state: what it got, what it gave, and the failures (retries) in between."""
-
-    entered_at: float
-    input: str | None = None
-    exited_at: float | None = None
-    output: str | None = None
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    succeeded: bool = False
-    abandoned: bool = False  # left open by a failed execution that was then redriven
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "entered_at": self.entered_at,
-            "exited_at": self.exited_at,
-            "input": _bounded(self.input),
-            "output": _bounded(self.output),
-            "failures": self.failures,
-            "retries": max(0, len(self.failures) - (0 if self.succeeded or not self.failures else 1)),
-        }
-
-
-def _bounded(text: str | None) -> str | None:
-    if text is None or len(text) <= MAX_TEXT:
-        return text
-    return text[:MAX_TEXT] + f"\n… cut: {len(text) - MAX_TEXT} more characters"
+MAX_VISITS = 10  # a Map over 1,000 items visits its states 1,000 times: the page gets the last few
 
 
 def build_graph(definition: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
     """The graph model the run page draws: {"nodes", "edges", "status", "error", "cause"}."""
     nodes, edges = _layout_model(definition)
     types = {node["name"]: node["type"] for node in nodes if node["kind"] == "state"}
-    visits, execution = _visits_by_state(events, types)
+    visits, execution = visits_by_state(events, types)
     by_name = {node["name"]: node for node in nodes if node["kind"] == "state"}
     for name, state_visits in visits.items():
         if name in by_name:
-            by_name[name]["visits"] = [visit.to_dict() for visit in state_visits]
+            by_name[name]["visits"] = [visit.to_dict() for visit in state_visits[-MAX_VISITS:]]
+            by_name[name]["visit_count"] = len(state_visits)
     for node in by_name.values():
-        node["status"] = _status(node, visits.get(node["name"], []), execution)
+        node["status"] = state_status(node, visits.get(node["name"], []), execution)
     _mark_skipped(nodes, edges, execution)
     _mark_ends(nodes, execution)
     return {"nodes": nodes, "edges": edges, **execution}
@@ -166,6 +110,7 @@ def _node(node_id: str, parent: str | None, name: str, state: dict[str, Any]) ->
         "comment": state.get("Comment") if isinstance(state.get("Comment"), str) else None,
         "status": "not_reached",
         "visits": [],
+        "visit_count": 0,
     }
     if state.get("Type") == "Wait":
         node["detail"] = _wait_detail(state)
@@ -199,116 +144,6 @@ def _edges_of(node_id: str, parent: str | None, state: dict[str, Any], scope: st
 
 def _edge(source: str, target: str, kind: str, label: str = "") -> dict[str, Any]:
     return {"source": source, "target": target, "kind": kind, "label": label}
-
-
-# --- the history: visits and status ----------------------------------------------------------------
-
-
-def _visits_by_state(
-    events: list[dict[str, Any]], types: dict[str, str]
-) -> tuple[dict[str, list[Visit]], dict[str, Any]]:
-    """Visits per state name (names are unique in a state machine) and the execution's own outcome."""
-    visits: dict[str, list[Visit]] = {}
-    entered: dict[int, tuple[str, Visit]] = {}  # StateEntered event id -> its visit
-    by_id: dict[int, dict[str, Any]] = {}
-    execution: dict[str, Any] = {"status": OPEN, "error": None, "cause": None, "redrives": 0}
-    for event in events:
-        by_id[event.get("id", -1)] = event
-        kind, details = str(event.get("type", "")), _details(event)
-        name = details.get("name", "")
-        if kind.endswith("StateEntered"):
-            visit = Visit(event.get("timestamp", 0), input=details.get("input"))
-            visits.setdefault(name, []).append(visit)
-            entered[event["id"]] = (name, visit)
-        elif kind.endswith("StateExited"):
-            open_visit = next((v for v in reversed(visits.get(name, [])) if v.exited_at is None), None)
-            if open_visit is not None:
-                open_visit.exited_at, open_visit.output = event.get("timestamp", 0), details.get("output")
-        elif kind.startswith("Execution"):
-            _execution_event(kind, details, execution, visits)
-        elif kind in FAILURE_EVENTS or kind in SUCCESS_EVENTS:
-            owner = _owner_of(event, by_id, entered, types)
-            if owner is not None:
-                _record_outcome(owner[1], kind, event, details)
-    return visits, execution
-
-
-def _owner_of(
-    event: dict[str, Any],
-    by_id: dict[int, dict[str, Any]],
-    entered: dict[int, tuple[str, Visit]],
-    types: dict[str, str],
-) -> tuple[str, Visit] | None:
-    """The visit an event belongs to, following previousEventId (AWS's causal link: branches interleave).
-
-    Task events belong to the nearest entered state; Parallel/Map events to the nearest entered group.
-    """
-    want_group = str(event.get("type", "")).startswith(("Parallel", "Map"))
-    current = by_id.get(event.get("previousEventId", -1))
-    for _ in range(len(by_id)):
-        if current is None:
-            return None
-        found = entered.get(current.get("id", -1))
-        if found is not None and (not want_group or types.get(found[0]) in GROUP_TYPES):
-            return found
-        current = by_id.get(current.get("previousEventId", -1))
-    return None
-
-
-def _record_outcome(visit: Visit, kind: str, event: dict[str, Any], details: dict[str, Any]) -> None:
-    if kind in FAILURE_EVENTS:
-        visit.failures.append(
-            {
-                "type": kind,
-                "timestamp": event.get("timestamp"),
-                "error": details.get("error"),
-                "cause": _bounded(details.get("cause")),
-            }
-        )
-        visit.succeeded = False
-    else:
-        visit.succeeded = True
-
-
-def _details(event: dict[str, Any]) -> dict[str, Any]:
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, dict):
-            return value
-    return {}
-
-
-def _execution_event(
-    kind: str, details: dict[str, Any], execution: dict[str, Any], visits: dict[str, list[Visit]]
-) -> None:
-    if kind in EXECUTION_END:
-        execution["status"] = kind.removeprefix("Execution").upper().replace("TIMEDOUT", "TIMED_OUT")
-        execution["error"] = details.get("error")
-        execution["cause"] = _bounded(details.get("cause"))
-    elif kind == "ExecutionRedriven":
-        execution.update(status=OPEN, error=None, cause=None, redrives=execution["redrives"] + 1)
-        for state_visits in visits.values():  # what failed before the redrive is history, not running
-            for visit in state_visits:
-                if visit.exited_at is None:
-                    visit.abandoned = True
-
-
-def _status(node: dict[str, Any], visits: list[Visit], execution: dict[str, Any]) -> str:
-    """not_reached, running, succeeded, failed, caught, retried or aborted (skipped is decided afterwards)."""
-    if not visits:
-        return "not_reached"
-    still_open = [visit for visit in visits if visit.exited_at is None and not visit.abandoned]
-    if still_open:
-        if execution["status"] == OPEN:
-            return "running"
-        if node["type"] == "Fail" or any(visit.failures for visit in still_open):
-            return "failed"
-        return "failed" if execution["status"] == "TIMED_OUT" else "aborted"
-    last = visits[-1]
-    if last.abandoned or (last.failures and not last.succeeded):
-        return "caught" if not last.abandoned else "failed"
-    if any(visit.failures or visit.abandoned for visit in visits):
-        return "retried"
-    return "succeeded"
 
 
 def _mark_skipped(

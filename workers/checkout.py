@@ -32,6 +32,24 @@ def mirror_name(source: Source) -> str:
     return f"{name}-{digest}.git"
 
 
+def wanted(source: Source) -> list[list[str]]:
+    """Refspecs to try in turn: the commit itself, else its pull-request head or its ref.
+
+    Each lands on a ref of the mirror (one per source ref, a flat digest so branch names never
+    clash): the next fetch then negotiates from it and brings only new objects, and git's gc
+    never prunes what a task may still check out.
+    """
+    pull = f"refs/pull/{source.pull_request}/head" if source.pull_request is not None else ""
+    ref = pull or (source.ref if SAFE_REF.match(source.ref) and ".." not in source.ref else "")
+    keep = "refs/stepline/" + hashlib.sha256((ref or source.sha).encode()).hexdigest()[:24]
+    wants = [[f"+{source.sha}:{keep}"]]
+    if pull:
+        wants.insert(0, [f"+{pull}:{keep}"])
+    elif ref:
+        wants.append([f"+{ref}:{keep}"])
+    return wants
+
+
 class Mirrors:
     """The bare mirrors under `root`; tasks in any slot or worker process share them under file locks."""
 
@@ -95,13 +113,8 @@ class Mirrors:
             self.git.run(["init", "--quiet", "--bare", str(mirror)], self.root, cancellation, deadline)
         elif self._has_commit(mirror, source.sha, cancellation, deadline):
             return  # another task fetched it while we waited for the lock
-        wants = [[source.sha]]
-        if source.pull_request is not None:
-            wants.insert(0, [f"+refs/pull/{source.pull_request}/head"])
-        elif SAFE_REF.match(source.ref) and ".." not in source.ref:
-            wants.append([f"+{source.ref}"])
         last: CheckoutFailed | None = None
-        for refspecs in wants:
+        for refspecs in wanted(source):
             args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", source.clone_url, *refspecs]
             try:
                 self.git.run(args, self.root, cancellation, deadline, url=source.clone_url, git_dir=mirror)

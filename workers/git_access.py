@@ -65,7 +65,8 @@ class GitAccess:
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_ALLOW_PROTOCOL": "https:file" if self.allow_file_urls else "https",
         }
-        config = [("gc.auto", "0"), ("advice.detachedHead", "false"), ("protocol.version", "2")]
+        # gc runs inside the fetch that triggers it, so under the mirror's lock, never detached
+        config = [("gc.autoDetach", "false"), ("advice.detachedHead", "false"), ("protocol.version", "2")]
         if self.allow_file_urls:
             config.append(("protocol.file.allow", "always"))
         host = (urlsplit(url).hostname or "").lower() if url else ""

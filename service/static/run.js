@@ -199,7 +199,7 @@ function showState(id) {
   if (node.detail) parts.push(el("p", { class: "muted" }, node.detail));
   if (!node.visits.length) parts.push(el("p", { class: "muted" }, "Not entered in this execution."));
   node.visits.slice(-5).forEach((visit, index, shown) => {
-    const number = node.visits.length - shown.length + index + 1;
+    const number = node.visit_count - shown.length + index + 1;
     const took = visit.exited_at ? ` · ${(visit.exited_at - visit.entered_at).toFixed(1)} s` : "";
     parts.push(el("h4", {}, `Visit ${number}: ${when(visit.entered_at)}${took}${visit.retries ? ` · ${visit.retries} retr${visit.retries === 1 ? "y" : "ies"}` : ""}`));
     for (const failure of visit.failures) {
@@ -209,7 +209,7 @@ function showState(id) {
     parts.push(el("strong", {}, "Input"), el("pre", {}, pretty(visit.input)));
     if (visit.output !== null) parts.push(el("strong", {}, "Output"), el("pre", {}, pretty(visit.output)));
   });
-  if (node.visits.length > 5) parts.push(el("p", { class: "muted" }, `${node.visits.length - 5} earlier visits not shown.`));
+  if (node.visit_count > 5) parts.push(el("p", { class: "muted" }, `${node.visit_count - 5} earlier visits not shown.`));
   body.replaceChildren(...parts);
 }
 

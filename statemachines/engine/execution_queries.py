@@ -8,7 +8,7 @@ from typing import Any
 from .api_errors import ValidationException
 from .arns import parse_arn
 from .executions import load_execution
-from .pages import decode_token, encode_token, next_token, page_size
+from .pages import decode_position, decode_token, encode_token, next_token, page_size
 from .service import Service
 from .store import execution_key, executions_key, history_key
 from .transitions import TERMINAL
@@ -27,9 +27,12 @@ def list_executions(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     wanted = params.get("statusFilter")
     size = page_size(params)
     scope = f"x:{arn}:{wanted}:{params.get('redriveFilter')}"
-    offset = decode_token(params.get("nextToken"), scope)
+    offset, after = decode_position(params.get("nextToken"), scope)
     items: list[dict[str, Any]] = []
     index = executions_key(target.sm_arn)
+    rank = svc.redis.zrevrank(index, after) if after else None
+    if rank is not None:  # newer executions moved the offsets along; continue after the last shown
+        offset = int(rank) + 1
     while len(items) < size:
         arns = svc.redis.zrevrange(index, offset, offset + _SCAN_CHUNK - 1)
         if not arns:
@@ -42,7 +45,8 @@ def list_executions(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
                 if len(items) == size:
                     offset += position + 1
                     more = offset < int(svc.redis.zcard(index))
-                    return {"executions": items, "nextToken": encode_token(offset, scope) if more else None}
+                    token = encode_token(offset, scope, after=arns[position]) if more else None
+                    return {"executions": items, "nextToken": token}
         offset += len(arns)
     return {"executions": items}
 

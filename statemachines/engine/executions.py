@@ -133,9 +133,7 @@ def start_sync_execution(svc: Service, params: dict[str, Any]) -> dict[str, Any]
             break
         svc.redis.blpop([done_key(arn)], timeout=min(remaining, 5))
     record = load_execution(svc, arn)
-    described = _describe(record)
-    for field in ("stateMachineVersionArn", "stateMachineAliasArn", "redriveCount", "redriveStatus"):
-        described.pop(field, None)
+    described = _describe(record)  # the output shape drops what StartSyncExecution does not answer
     described["billingDetails"] = {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": 100}
     return described
 

@@ -67,16 +67,24 @@ def validate_input(operation: OperationModel, params: Mapping[str, Any]) -> None
         raise ValidationException(f"{count} validation {noun} detected: " + "; ".join(problems))
 
 
-def encode_output(result: Mapping[str, Any] | None) -> bytes:
-    """The JSON body of a successful answer; absent (None) members are left out, as AWS does."""
-    return json.dumps(_drop_none(result or {}), separators=(",", ":")).encode()
+def encode_output(operation: OperationModel, result: Mapping[str, Any] | None) -> bytes:
+    """The JSON body of a successful answer: only the output shape's members, absent (None) ones left out."""
+    shape = operation.output_shape
+    value = _fit(shape, result or {}) if shape is not None else {}
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_none(v) for v in value]
+def _fit(shape: Any, value: Any) -> Any:
+    """`value` cut down to what `shape` models, so internal fields never leak onto the wire."""
+    if value is None:
+        return None
+    if shape.type_name == "structure" and isinstance(value, dict):
+        members = shape.members
+        return {k: _fit(members[k], v) for k, v in value.items() if k in members and v is not None}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_fit(shape.member, v) for v in value]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {k: _fit(shape.value, v) for k, v in value.items() if v is not None}
     return value
 
 

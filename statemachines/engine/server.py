@@ -86,7 +86,7 @@ def handle(svc: Service, target: str | None, body: bytes) -> tuple[int, bytes]:
         if handler is None:
             raise NotAvailableLocally(f"{operation.name} is not available in the local Step Functions engine")
         result = handler(svc, params)
-        return 200, result if isinstance(result, bytes) else encode_output(result)
+        return 200, result if isinstance(result, bytes) else encode_output(operation, result)
     except ApiError as exc:
         return exc.to_wire()
     except redis.ConnectionError as exc:

@@ -180,3 +180,13 @@ def test_closed_executions_are_kept_for_ninety_days(sfn, unique, redis_proc):
     store = redis.Redis(port=redis_proc.port)
     for key in (f"sfn:x:{ex}", f"sfn:h:{ex}"):
         assert 89 * 86400 < store.ttl(key) <= 90 * 86400
+
+
+def test_list_pages_stay_put_when_new_executions_start(sfn, unique):
+    arn = create_machine(sfn, f"pages-{unique}", PASS_CHAIN)
+    old = [sfn.start_execution(stateMachineArn=arn, name=f"old{i}")["executionArn"] for i in range(4)]
+    first = sfn.list_executions(stateMachineArn=arn, maxResults=2)
+    sfn.start_execution(stateMachineArn=arn, name="newer")
+    second = sfn.list_executions(stateMachineArn=arn, maxResults=2, nextToken=first["nextToken"])
+    shown = [e["executionArn"] for e in first["executions"] + second["executions"]]
+    assert shown == list(reversed(old))

@@ -194,8 +194,8 @@ def test_engine_sigkill_loop_loses_nothing(cluster, tmp_path):
     rng = random.Random(7)
 
     def kill_repeatedly() -> None:
-        for _ in range(5):
-            time.sleep(rng.uniform(0.1, 0.7))
+        for _ in range(7):
+            time.sleep(rng.uniform(0.05, 0.5))
             engine.kill()
             time.sleep(rng.uniform(0.0, 0.2))
             engine.start()

@@ -196,3 +196,18 @@ def test_test_state(sfn):
         definition=json.dumps({"Type": "Fail", "Error": "E", "Cause": "c"}), roleArn=ROLE_ARN
     )
     assert failed["status"] == "FAILED" and failed["error"] == "E"
+
+
+def test_test_state_inspection_and_errors(sfn):
+    state = {"Type": "Pass", "InputPath": "$.a", "Parameters": {"v.$": "$.b"}, "End": True}
+    result = sfn.test_state(
+        definition=json.dumps(state), roleArn=ROLE_ARN, input='{"a": {"b": 2}}', inspectionLevel="DEBUG"
+    )
+    assert json.loads(result["output"]) == {"v": 2}
+    assert json.loads(result["inspectionData"]["afterInputPath"]) == {"b": 2}
+    with pytest.raises(sfn.exceptions.InvalidDefinition):
+        sfn.test_state(definition=json.dumps({"Type": "Parallel", "Branches": []}), roleArn=ROLE_ARN)
+    with pytest.raises(sfn.exceptions.InvalidDefinition):
+        sfn.test_state(definition="{not json", roleArn=ROLE_ARN)
+    with pytest.raises(sfn.exceptions.InvalidExecutionInput):
+        sfn.test_state(definition=json.dumps(state), roleArn=ROLE_ARN, input="{bad")

@@ -271,9 +271,24 @@ def test_approve_and_cancel_through_the_ui_and_anonymous_cannot_act(web, browser
 
     sign_in(browser, web)
     browser.get(f"{web}/runs/{gated['run_id']}")
+    wait(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, '#graph [data-state="Approve"].st-running'),
+        what="a running approval",
+    )
     screenshot(browser, "approval")
     browser.find_element(By.CSS_SELECTOR, ".approvals button.ok").click()
     wait(browser, lambda d: "Approved." in d.page_source, what="the approval")
+    # the page stays live while the run is open: the graph turns the approval step green by itself
+    wait(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, '#graph [data-state="Ship"].st-succeeded'),
+        what="Ship to turn green",
+    )
+    assert (
+        browser.find_element(By.CSS_SELECTOR, '#graph [data-state="Approve"]').get_attribute("data-status")
+        == "succeeded"
+    )
     deadline = time.monotonic() + 10
     while (
         sfn.describe_execution(executionArn=gated["execution_arn"])["status"] == "RUNNING"

@@ -15,6 +15,7 @@ import pytest
 from botocore.config import Config
 
 from service.choice_labels import rule_label
+from service.execution_reader import CACHE_PREFIX, ExecutionReader
 from service.run_graph import END, START, build_graph
 
 ROLE = "arn:aws:iam::123456789012:role/stepline"
@@ -262,7 +263,7 @@ def _statuses(graph: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_failed_parallel_branch_fails_the_group_and_aborts_its_sibling(sfn):
+def test_failed_parallel_branch_fails_the_group_and_aborts_its_sibling(sfn, redis_client):
     activity = sfn.create_activity(name="stepline-build")["activityArn"]
     task = {"Type": "Task", "Resource": activity, "End": True}
     definition = {
@@ -295,3 +296,29 @@ def test_failed_parallel_branch_fails_the_group_and_aborts_its_sibling(sfn):
         "not_reached",
     )
     assert statuses["Checks/1/Slow"] == "aborted" and graph["status"] == "FAILED"  # cancelled, not failed
+
+    # a finished execution's history is read once, then served from Redis
+    reader = ExecutionReader(sfn, redis_client)
+    run = {"run_id": "r1", "execution_arn": execution["executionArn"], "status": "FAILED"}
+    events, cut = reader.history(run)
+    assert redis_client.exists(CACHE_PREFIX + execution["executionArn"]) and not cut
+    assert reader.history(run) == (events, False) and events[-1]["type"] == "ExecutionFailed"
+    assert "Checks" in json.dumps(reader.definition(run))
+
+
+def test_many_map_iterations_and_huge_payloads_are_bounded():
+    definition = {"StartAt": "Each", "States": {"Each": {"Type": "Map", "End": True, "ItemProcessor": {
+        "StartAt": "Item", "States": {"Item": {"Type": "Pass", "End": True}}}}}}  # fmt: skip
+    events = [
+        _event(1, 0, "ExecutionStarted", input="{}"),
+        _event(2, 1, "MapStateEntered", name="Each", input="{}"),
+    ]
+    for number in range(1000):
+        entered = len(events) + 1
+        events.append(_event(entered, 2, "PassStateEntered", name="Item", input='"' + "x" * 100_000 + '"'))
+        events.append(_event(entered + 1, entered, "PassStateExited", name="Item", output="{}"))
+    graph = build_graph(definition, events)
+    item = next(node for node in graph["nodes"] if node["id"] == "Each/Item")
+    assert item["visit_count"] == 1000 and len(item["visits"]) == 10 and item["status"] == "succeeded"
+    assert len(item["visits"][0]["input"]) < 17_000 and item["visits"][0]["input"].endswith("more characters")
+    assert len(json.dumps(graph)) < 500_000

@@ -135,3 +135,18 @@ def test_step_functions_down_still_shows_the_run_page(service_config, redis_clie
     graph = client.get(f"/api/runs/{run['run_id']}/graph")
     assert graph.status_code == 200 and graph.get_json()["graph"] is None
     assert "Could not connect" in graph.get_json()["error"]  # said on the page, not a 500
+
+
+def test_run_view_words_durations_and_links():
+    from service.run_view import format_duration, github_links, trigger_of
+
+    assert [format_duration(s) for s in (None, 4.4, 65, 3700)] == ["-", "4s", "1m 05s", "1h 01m"]
+    assert trigger_of({"tag": "v1.0", "event": "push"}) == "tag v1.0"
+    assert trigger_of({"pull_request": 3, "rerun_of": "abc"}) == "PR #3 (re-run)"
+    links = github_links({"repository": "octo/app", "tag": "v1.0/rc", "sha": "abc"}, "https://ghe.example/")
+    assert links == {
+        "repository": "https://ghe.example/octo/app",
+        "commit": "https://ghe.example/octo/app/commit/abc",
+        "ref": "https://ghe.example/octo/app/releases/tag/v1.0%2Frc",
+    }
+    assert github_links({"repository": "not-a-repo"}, "https://github.com") == {}

@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-import service.reporter
 from service.contexts import PHASE_STARTED
 from service.job_context import job_context
 from service.reconcile import finalise_run, sweep_open_runs
@@ -92,10 +91,7 @@ def test_timed_out_and_aborted_runs_close_what_was_running_and_what_never_ran():
     assert superseded.overall == Verdict("error", "superseded by 1a2b3c4")
 
 
-def test_a_500_character_cause_is_cut_to_140_when_posted(
-    service_config, redis_client, fake_github, monkeypatch
-):
-    monkeypatch.setattr(service.reporter, "RECONCILE_NUDGE_SECONDS", 0)
+def test_a_500_character_cause_is_cut_to_140_when_posted(service_config, redis_client, fake_github):
     reporting = Reporting(reporting_config(service_config), redis_client, fake_github)
     run = reporting.new_run(steps=("build",))
     history = History()
@@ -132,10 +128,7 @@ def test_every_kind_of_end_leaves_no_context_pending(
     assert len(fake_github.requests("POST", "/statuses/")) == 8  # 4 pending + 4 final, none twice
 
 
-def test_a_step_a_worker_already_closed_keeps_its_words(
-    service_config, redis_client, fake_github, monkeypatch
-):
-    monkeypatch.setattr(service.reporter, "RECONCILE_NUDGE_SECONDS", 0)
+def test_a_step_a_worker_already_closed_keeps_its_words(service_config, redis_client, fake_github):
     reporting = Reporting(reporting_config(service_config), redis_client, fake_github)
     run = reporting.new_run(steps=("build",))
     reporting.enqueue("report_step", run["run_id"], "build", "success", "passed in 12s on worker-3", 5_000)

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-import service.reporter
 from service.contexts import PHASE_STEP_PENDING
 from service.job_context import job_context
 from service.reconcile import sweep_open_runs
@@ -106,8 +105,7 @@ def _now_ms() -> int:
 
 
 @pytest.fixture
-def reporting(service_config, redis_client, fake_github, sfn_engine, monkeypatch):
-    monkeypatch.setattr(service.reporter, "RECONCILE_NUDGE_SECONDS", 0)
+def reporting(service_config, redis_client, fake_github, sfn_engine):
     config = reporting_config(service_config, sfn_endpoint_url=sfn_engine)
     return Reporting(config, redis_client, fake_github)
 

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import service.reporter
 from service.job_context import job_context
 from service.reconcile import finalise_run
 from tests.service.reporting_support import (
@@ -20,8 +19,7 @@ from tests.service.reporting_support import (
 
 
 @pytest.fixture
-def reporting(service_config, redis_client, fake_github, monkeypatch):
-    monkeypatch.setattr(service.reporter, "RECONCILE_NUDGE_SECONDS", 0)
+def reporting(service_config, redis_client, fake_github):
     return Reporting(reporting_config(service_config), redis_client, fake_github)
 
 
