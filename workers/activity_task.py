@@ -58,6 +58,7 @@ class TaskHandler:
         self.reporter = reporter
         self.workspace = Workspace(config.work_dir)
         self._running: dict[str, Cancellation] = {}
+        self._cancel_reason: str | None = None  # set once: every later task is cancelled at once too
         self._lock = threading.Lock()
 
     def running(self) -> int:
@@ -66,6 +67,7 @@ class TaskHandler:
 
     def cancel_all(self, reason: str) -> None:
         with self._lock:
+            self._cancel_reason = reason
             for cancellation in self._running.values():
                 cancellation.cancel(reason)
 
@@ -85,6 +87,8 @@ class TaskHandler:
         cancellation = Cancellation()
         with self._lock:
             self._running[received.token] = cancellation
+            if self._cancel_reason is not None:  # shutdown began while this task was handed over
+                cancellation.cancel(self._cancel_reason)
         try:
             self._handle(received, task, cancellation)
         except Exception as exc:
@@ -137,8 +141,10 @@ class TaskHandler:
         result = {"step": step, "status": "succeeded", "exit_code": exit_code}
         result |= {"duration_seconds": duration, "log": writer.log_id}
         log.info("%s: step %s succeeded in %.1fs", run_id, step, duration)
-        self.reporter.succeed(run_id, received.token, result)
-        self.reporter.status(run_id, step, "success", f"passed in {duration:.0f}s")
+        if self.reporter.succeed(run_id, received.token, result):
+            self.reporter.status(run_id, step, "success", f"passed in {duration:.0f}s")
+        else:  # the execution stopped or the task timed out meanwhile: the run did not take the success
+            self.reporter.status(run_id, step, "error", "passed, but the run no longer waited for it")
 
     def _run(self, task: StepTask, writer: StepLogWriter, cancellation: Cancellation, worker: str) -> int:
         places = self.workspace.create(task.run)

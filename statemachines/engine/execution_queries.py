@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from .api_errors import ValidationException
@@ -33,22 +34,34 @@ def list_executions(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     rank = svc.redis.zrevrank(index, after) if after else None
     if rank is not None:  # newer executions moved the offsets along; continue after the last shown
         offset = int(rank) + 1
-    while len(items) < size:
-        arns = svc.redis.zrevrange(index, offset, offset + _SCAN_CHUNK - 1)
-        if not arns:
-            return {"executions": items}
-        for position, record in enumerate(_records(svc, arns)):
-            if record is not None and _matches(
-                record, arn, target.sm_arn, wanted, params.get("redriveFilter")
-            ):
-                items.append(_summary(record))
-                if len(items) == size:
-                    offset += position + 1
-                    more = offset < int(svc.redis.zcard(index))
-                    token = encode_token(offset, scope, after=arns[position]) if more else None
-                    return {"executions": items, "nextToken": token}
-        offset += len(arns)
-    return {"executions": items}
+    redrive = params.get("redriveFilter")
+    items, last, offset = _collect(
+        svc, index, offset, size, lambda r: _matches(r, arn, target.sm_arn, wanted, redrive)
+    )
+    more = last is not None and offset < int(svc.redis.zcard(index))
+    return {"executions": items, "nextToken": encode_token(offset, scope, after=last) if more else None}
+
+
+def _collect(
+    svc: Service, index: str, offset: int, size: int, wanted: Callable[[dict[str, Any]], bool]
+) -> tuple[list[dict[str, Any]], str | None, int]:
+    """Up to `size` summaries from `offset` on: (items, ARN of the last when the page is full, next offset)."""
+    items: list[dict[str, Any]] = []
+    expired: list[str] = []
+    try:
+        while arns := svc.redis.zrevrange(index, offset, offset + _SCAN_CHUNK - 1):
+            for position, (exec_arn, record) in enumerate(zip(arns, _records(svc, arns), strict=True)):
+                if record is None:
+                    expired.append(exec_arn)
+                elif wanted(record):
+                    items.append(_summary(record))
+                    if len(items) == size:
+                        return items, exec_arn, offset + position + 1
+            offset += len(arns)
+        return items, None, offset
+    finally:
+        if expired:  # closed executions past their 90 days: drop them from the index
+            svc.redis.zrem(index, *expired)
 
 
 def _records(svc: Service, arns: list[str]) -> list[dict[str, Any] | None]:

@@ -190,3 +190,15 @@ def test_list_pages_stay_put_when_new_executions_start(sfn, unique):
     second = sfn.list_executions(stateMachineArn=arn, maxResults=2, nextToken=first["nextToken"])
     shown = [e["executionArn"] for e in first["executions"] + second["executions"]]
     assert shown == list(reversed(old))
+
+
+def test_listing_forgets_expired_executions(sfn, unique, redis_proc):
+    import redis
+
+    arn = create_machine(sfn, f"exp-{unique}", PASS_CHAIN)
+    runs = [sfn.start_execution(stateMachineArn=arn, name=f"e{i}")["executionArn"] for i in range(3)]
+    store = redis.Redis(port=redis_proc.port)
+    store.delete(f"sfn:x:{runs[1]}")  # what the 90-day expiry does
+    listed = [e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]]
+    assert listed == [runs[2], runs[0]]
+    assert store.zcard(f"sfn:xs:{arn}") == 2

@@ -129,7 +129,13 @@ def sample(shape, garbage: str) -> object:
 
 
 @pytest.mark.parametrize(
-    "garbage", ["x", "arn:aws:states:us-east-1:123456789012:stateMachine:nope", "arn:aws:states:us-east-1:123456789012:execution:a:b", "{}"]
+    "garbage",
+    [
+        "x",
+        "arn:aws:states:us-east-1:123456789012:stateMachine:nope",
+        "arn:aws:states:us-east-1:123456789012:execution:a:b",
+        "{}",
+    ],
 )
 def test_model_valid_nonsense_never_breaks_the_engine(engine, garbage):
     for name in service_model().operation_names:

@@ -289,3 +289,23 @@ def test_a_worker_started_before_the_engine_backs_off_then_serves(
     arn = sfn.start_execution(stateMachineArn=machine, input=run)["executionArn"]
     assert wait_execution(sfn, arn, timeout=40)["status"] == "SUCCEEDED"
     worker.check_alive()
+
+
+def test_shutdown_grace_finishes_running_steps_and_hands_back_new_tasks(
+    pushed, start_worker, run_pipeline, sfn, tmp_path
+):
+    repo, sha = pushed
+    worker = start_worker(WORKER_SHUTDOWN_GRACE_SECONDS="10")
+    started_file = tmp_path / "started"
+    running = run_pipeline(
+        build_step([f"touch {started_file}; sleep 2; echo done"]), clone_url=repo.url, sha=sha
+    )
+    wait_for(started_file.exists, what="the first step started")
+    worker.signal(signal.SIGTERM)  # the other slot's poll is still open at the engine
+    wait_for(lambda: "stopping with 1 tasks running" in worker.log(), what="the worker stopping")
+    late = run_pipeline(
+        build_step(["echo too late"], step="late"), clone_url=repo.url, sha=sha, run_id="run-2"
+    )
+    assert failure_of(sfn, late)["error"] == "Stepline.WorkerShutdown"
+    assert wait_execution(sfn, running)["status"] == "SUCCEEDED"
+    assert worker.process.wait(timeout=10) == 0
