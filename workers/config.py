@@ -47,9 +47,18 @@ class WorkerConfig:
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, check_services: bool = True) -> WorkerConfig:
-        """Read and check every setting; raise ConfigError naming every problem at once."""
-        env = EnvReader("worker", os.environ if environ is None else environ)
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        check_services: bool = True,
+        overrides: Mapping[str, str] | None = None,
+    ) -> WorkerConfig:
+        """Read and check every setting; raise ConfigError naming every problem at once.
+
+        `overrides` (command-line values) are read and checked exactly like the environment.
+        """
+        base = os.environ if environ is None else environ
+        env = EnvReader("worker", {**base, **(overrides or {})})
         config = cls(
             redis_url=env.text("REDIS_URL") or "redis://127.0.0.1:6379/0",
             sfn_endpoint_url=env.url("SFN_ENDPOINT_URL"),
@@ -100,6 +109,10 @@ class WorkerConfig:
         for host in self.git_token_hosts:
             if not HOST_NAME.match(host):
                 env.problems.append(f"WORKER_GIT_TOKEN_HOSTS: {host!r} is not a host name")
+        if not self.sfn_endpoint_url and self.poll_read_timeout_seconds <= 60:
+            env.problems.append(
+                "WORKER_POLL_READ_TIMEOUT_SECONDS must be above 60 on AWS (GetActivityTask holds a poll 60 s)"
+            )
         if self.log_level not in LOG_LEVELS:
             env.problems.append(f"LOG_LEVEL={self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         try:

@@ -37,10 +37,22 @@ class ActivityArns:
     def arn(self, pool: str) -> str:
         with self._lock:
             if pool not in self._arns:
-                name = activity_name(pool, self.prefix)
-                self._arns[pool] = self.sfn.create_activity(name=name)["activityArn"]
+                self._arns[pool] = self._resolve(activity_name(pool, self.prefix))
                 log.info("pool %s: polling activity %s", pool, self._arns[pool])
             return self._arns[pool]
+
+    def _resolve(self, name: str) -> str:
+        try:
+            return str(self.sfn.create_activity(name=name)["activityArn"])
+        except ClientError as exc:
+            if error_code(exc) != "AccessDeniedException":
+                raise
+        # on AWS a worker's role may only read: find the activity the deploy created
+        for page in self.sfn.get_paginator("list_activities").paginate():
+            for activity in page["activities"]:
+                if activity["name"] == name:
+                    return str(activity["activityArn"])
+        raise LookupError(f"activity {name} does not exist and this worker may not create it")
 
     def forget(self, pool: str) -> None:
         with self._lock:
@@ -96,7 +108,7 @@ class Poller:
                 self.activities.forget(self.pool)
             log.warning("pool %s: poll failed, backing off: %s", self.pool, exc)
             return False
-        except BotoCoreError as exc:  # the engine is down or a poll was dropped
+        except (BotoCoreError, LookupError) as exc:  # the engine is down, a poll dropped, no activity
             log.warning("pool %s: poll failed, backing off: %s", self.pool, exc)
             return False
         token = response.get("taskToken")

@@ -233,7 +233,16 @@ def test_run_page_draws_the_graph_coloured_and_follows_the_live_log(web, browser
         writer.flush()
     wait(browser, lambda d: "live line 2" in d.find_element(By.ID, "log").text, what="new log lines")
     assert "ExecutionFailed" in browser.find_element(By.ID, "history-rows").text
-    print("screenshot:", screenshot(browser, "run-page"))
+    screenshot(browser, "run-page")
+    for number in range(6000):  # a long log: the page keeps the newest lines and links to the whole log
+        writer.write_line(f"bulk line {number}")
+    writer.finish("failed", 1)
+    wait(
+        browser, lambda d: "bulk line 5999" in d.find_element(By.ID, "log").text, what="the end of a long log"
+    )
+    kept = browser.execute_script("return document.querySelectorAll('#log .line').length")
+    assert kept == 5000 and browser.find_element(By.ID, "log-dropped").is_displayed()
+    assert "finished: failed (exit 1)" in browser.find_element(By.ID, "log-status").text
 
 
 def sign_in(browser: Any, web: str) -> None:

@@ -313,7 +313,7 @@ def test_many_map_iterations_and_huge_payloads_are_bounded():
         _event(1, 0, "ExecutionStarted", input="{}"),
         _event(2, 1, "MapStateEntered", name="Each", input="{}"),
     ]
-    for number in range(1000):
+    for _ in range(1000):
         entered = len(events) + 1
         events.append(_event(entered, 2, "PassStateEntered", name="Item", input='"' + "x" * 100_000 + '"'))
         events.append(_event(entered + 1, entered, "PassStateExited", name="Item", output="{}"))

@@ -21,10 +21,17 @@ SECRET_VALUE = "s3cr3t-deploy-key"
 
 
 @pytest.fixture
-def engine_url(redis_url: str, processes: Callable[..., ManagedProcess]) -> str:
+def engine_poll_seconds() -> str:
+    """How long the engine holds a GetActivityTask; a test may parametrize it to override."""
+    return "5"
+
+
+@pytest.fixture
+def engine_url(redis_url: str, processes: Callable[..., ManagedProcess], engine_poll_seconds: str) -> str:
     """The local engine over the test Redis, with short long polls so tests never wait on one."""
     port = free_port()
-    env = {"ENGINE_PORT": str(port), "REDIS_URL": redis_url, "ENGINE_POLL_SECONDS": "5", "LOG_LEVEL": "INFO"}
+    env = {"ENGINE_PORT": str(port), "REDIS_URL": redis_url, "LOG_LEVEL": "INFO"}
+    env["ENGINE_POLL_SECONDS"] = engine_poll_seconds
     processes("engine", python_module("statemachines.engine"), env).wait_http(f"http://127.0.0.1:{port}/")
     return f"http://127.0.0.1:{port}"
 

@@ -124,3 +124,20 @@ def test_the_token_reaches_git_only_through_its_environment(tmp_path):
     assert "http.https://github.com/.extraHeader" in keys  # scoped to the token's host
     assert "Authorization" not in str(access.environment("https://evil.example/octo/app.git"))
     assert "s3cr3t-token" not in " ".join(env.values())
+
+
+def test_the_token_is_never_in_gits_argv(tmp_path):
+    # a stand-in git on PATH records exactly what the worker hands it
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "git").write_text('#!/bin/sh\necho "$@" > "$HOME/argv"\nenv > "$HOME/env"\n')
+    (fake / "git").chmod(0o755)
+    access = GitAccess(tmp_path / "home", token="s3cr3t-token", path=f"{fake}:/usr/bin:/bin")
+    access.run(
+        ["fetch", "https://github.com/octo/app.git", "abc"], tmp_path, url="https://github.com/octo/app.git"
+    )
+    argv = (tmp_path / "home" / "argv").read_text()
+    env = (tmp_path / "home" / "env").read_text()
+    assert "fetch https://github.com/octo/app.git abc" in argv and "s3cr3t" not in argv
+    assert "s3cr3t-token" not in env and "Authorization: Basic" in env  # only as git's own config
+    assert "GIT_TERMINAL_PROMPT=0" in env and "STEPLINE_TEST" not in env

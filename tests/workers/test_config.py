@@ -75,3 +75,18 @@ def test_python_m_workers_with_bad_settings_prints_one_message_and_exits(tmp_pat
     assert done.stderr.startswith("worker: invalid configuration (2 problem(s)):")
     assert "WORKER_SLOTS=0" in done.stderr and "REDIS_URL" in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_command_line_values_are_checked_like_the_environment(tmp_path: Path, redis_url):
+    env = {"PATH": "/usr/bin:/bin", "REDIS_URL": redis_url, "WORKER_DIR": str(tmp_path)}
+    args = [*python_module("workers"), "--slots", "0", "--pools", "build,approval"]
+    done = subprocess.run(args, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "WORKER_SLOTS=0" in done.stderr and "'approval'" in done.stderr
+
+
+def test_aws_needs_a_socket_timeout_above_the_long_poll(redis_url, tmp_path):
+    with pytest.raises(ConfigError, match="above 60"):
+        WorkerConfig.from_env(
+            {"REDIS_URL": redis_url, "WORKER_DIR": str(tmp_path), "WORKER_POLL_READ_TIMEOUT_SECONDS": "30"}
+        )

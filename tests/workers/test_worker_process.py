@@ -128,10 +128,10 @@ def test_event_data_never_executes_and_forks_get_no_secrets(
     pushed, start_worker, run_pipeline, sfn, redis_client, tmp_path
 ):
     repo, sha = pushed
-    start_worker()
+    start_worker(GIT_TOKEN="ghp_worker-clone-token")
     pwned = tmp_path / "pwned"
     evil = f"$(touch {pwned})`touch {pwned}`"
-    commands = ['echo "branch=$STEPLINE_BRANCH"', 'echo "key=${DEPLOY_KEY:-none}"']
+    commands = ['echo "branch=$STEPLINE_BRANCH"', 'echo "key=${DEPLOY_KEY:-none}"', "env | sort"]
     trusted = run_pipeline(build_step(commands), clone_url=repo.url, sha=sha, branch=evil, message=evil)
     pull = {"number": 5, "base_ref": "main", "head_ref": evil, "head_repository": "fork/app", "draft": False}
     fork = run_pipeline(
@@ -152,6 +152,9 @@ def test_event_data_never_executes_and_forks_get_no_secrets(
     assert "key=none" in log_lines(redis_client, "run-2", "fork")
     everything = json.dumps([log_lines(redis_client), log_lines(redis_client, "run-2", "fork")])
     assert SECRET_VALUE not in everything
+    assert "ghp_worker-clone-token" not in everything and "GIT_CONFIG" not in everything
+    assert "GIT_TOKEN" not in everything and "GITHUB_TOKEN" not in everything
+    assert "REDIS_URL" not in everything  # nothing of the worker's own environment
 
 
 def test_stopping_the_execution_kills_the_step_at_once(
@@ -210,9 +213,10 @@ def test_a_lost_worker_is_replaced_after_the_heartbeat_timeout(
     workers = [
         e["activityStartedEventDetails"]["workerName"] for e in events if e["type"] == "ActivityStarted"
     ]
-    assert len(workers) == 2 and workers[0].split("/")[1] != workers[1].split("/")[1]
-    assert json.loads(done["output"])["steps"]["result"]["log"] == "run-1:test:2"
-    assert "finished" in log_lines(redis_client, attempt=2)
+    assert len(workers) >= 2 and workers[0].split("/")[1] != workers[-1].split("/")[1]  # another pid
+    log_id = json.loads(done["output"])["steps"]["result"]["log"]
+    assert log_id.startswith("run-1:test:") and log_id != "run-1:test:1"
+    assert "finished" in log_lines(redis_client, attempt=int(log_id.rsplit(":", 1)[1]))
 
 
 def test_steps_on_one_repository_run_concurrently(make_repo, start_worker, run_pipeline, sfn, redis_client):
@@ -240,6 +244,7 @@ def test_a_100_mb_log_keeps_the_worker_and_redis_bounded(
     arn = run_pipeline(build_step([command]), clone_url=repo.url, sha=sha)
     assert wait_execution(sfn, arn, timeout=60)["status"] == "SUCCEEDED"
     peak_kib = _peak_rss_kib(worker.process.pid)
+    print(f"worker peak RSS after a 100 MB step: {peak_kib / 1024:.0f} MiB")
     assert peak_kib < 200 * 1024, f"worker peak RSS {peak_kib} KiB"
     meta = StepLogReader(redis_client).meta("run-1", "test")
     assert meta["bytes"] > 100_000_000 and meta["cut_bytes"] > 99_000_000
@@ -291,6 +296,7 @@ def test_a_worker_started_before_the_engine_backs_off_then_serves(
     worker.check_alive()
 
 
+@pytest.mark.parametrize("engine_poll_seconds", ["30"])  # the idle slot's poll stays open throughout
 def test_shutdown_grace_finishes_running_steps_and_hands_back_new_tasks(
     pushed, start_worker, run_pipeline, sfn, tmp_path
 ):
