@@ -26,7 +26,7 @@ pytest:
 
 bench: setup-dev
 	scripts/ensure-redis
-	$(BIN)/python -m bench
+	set -e; for script in bench/*_bench.py; do echo "== $$script"; $(BIN)/python $$script; done
 
 setup: $(VENV)/.runtime-installed
 setup-dev: $(VENV)/.dev-installed

@@ -4,7 +4,7 @@
 
 Timers fire at once in due order; activity cases get a scripted worker that follows the case's
 `activity_worker` spec. Prints one line per failing case and, last, "N passed, M failed".
-A measuring instrument, not a test: it reads /work/shared/conformance (matching.py, run.py's compare).
+A measuring instrument, not a test: it reads ../shared/conformance beside the project (matching.py, run.py's compare).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ import itertools
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-CONFORMANCE = "/work/shared/conformance"
+CONFORMANCE = str(Path(__file__).resolve().parents[2] / "shared" / "conformance")
 sys.path.insert(1, CONFORMANCE)
 
 from matching import Redactions  # noqa: E402

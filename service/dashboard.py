@@ -58,6 +58,7 @@ def init_app(app: Flask, config: ServiceConfig) -> None:
     from service.api import api
     from service.badges import badges
     from service.metrics import metrics
+    from service.status_order import StatusLedger
 
     client = app.extensions["redis"]
     sfn = make_sfn_client(config)
@@ -65,7 +66,7 @@ def init_app(app: Flask, config: ServiceConfig) -> None:
     store = ApprovalStore(client)
     ctx = JobContext(config, client, index, sfn, Queue(STATUSES_QUEUE, connection=client))
     app.extensions["stepline_details"] = RunDetails(
-        index, ExecutionReader(sfn, client), StepLogReader(client), store
+        index, ExecutionReader(sfn, client), StepLogReader(client), store, StatusLedger(client)
     )
     app.extensions["stepline_actions"] = Actions(ctx, store)
     auth.init_app(app, config)

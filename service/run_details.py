@@ -12,6 +12,7 @@ from service.execution_reader import ExecutionReader
 from service.run_graph import build_graph
 from service.run_index import STATUSES, RunIndex
 from service.run_view import format_duration, run_summary
+from service.status_order import StatusLedger
 from statemachines.step_logs import StepLogReader
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,18 @@ class RunDetails:
     """Reads for the dashboard; one per app (clients and caches are shared by its threads)."""
 
     def __init__(
-        self, index: RunIndex, reader: ExecutionReader, logs: StepLogReader, store: ApprovalStore
+        self,
+        index: RunIndex,
+        reader: ExecutionReader,
+        logs: StepLogReader,
+        store: ApprovalStore,
+        ledger: StatusLedger,
     ) -> None:
         self.index = index
         self.reader = reader
         self.logs = logs
         self.approvals = store
+        self.ledger = ledger
 
     def runs(self, filters: RunFilters, web_url: str) -> tuple[list[dict[str, Any]], bool]:
         """(summaries of one page of runs, whether a next page exists), newest first."""
@@ -99,6 +106,8 @@ class RunDetails:
             "steps": steps,
             "approvals": approvals,
             "audit": list(reversed(audit)),
+            # what GitHub was told (or could not be told): a failed status post is never silent
+            "statuses": self.ledger.run_statuses(run_id),
         }
 
     def steps(self, run: dict[str, Any]) -> list[dict[str, Any]]:

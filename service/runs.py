@@ -56,6 +56,7 @@ def new_run(trigger: Trigger, hook_id: str) -> dict[str, Any]:
         **{key: data[key] for key in ("repository", "event", "ref", "branch", "tag", "sha", "before")},
         **{key: data[key] for key in ("message", "author", "trusted", "fork", "delivery_id", "clone_url")},
         "run_id": run_id,
+        "installation_id": data["installation_id"],
         "pull_request": pr["number"] if pr else None,
         "execution_input": execution_input,
         "execution_name": execution_name(hook_id, trigger.delivery_id),

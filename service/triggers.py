@@ -69,6 +69,7 @@ class Trigger:
     message: str
     author: str
     reason: str = ""
+    installation_id: int | None = None  # the GitHub App installation that sent it: statuses post as it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,7 +105,16 @@ def parse_event(event: str, payload: Any, delivery_id: str, settings: TriggerSet
         return Ignored(IGNORED_EVENTS.get(event, f"{event!r} events are not acted on"))
     if not isinstance(payload, dict):
         raise MalformedPayloadError("the payload must be a JSON object")
-    return handler(payload, delivery_id, settings)
+    outcome = handler(payload, delivery_id, settings)
+    installation = payload.get("installation")
+    installation_id = installation.get("id") if isinstance(installation, dict) else None
+    if (
+        isinstance(outcome, Trigger)
+        and isinstance(installation_id, int)
+        and not isinstance(installation_id, bool)
+    ):
+        return replace(outcome, installation_id=installation_id)
+    return outcome
 
 
 def on_push(payload: dict[str, Any], delivery_id: str, settings: TriggerSettings) -> Outcome:

@@ -133,6 +133,6 @@ class Mirrors:
         # a shared clone borrows the mirror's objects (alternates): fast, and git commands a step
         # runs touch only its own repository, never the mirror's refs
         args = ["clone", "--quiet", "--shared", "--no-checkout", "--", str(mirror), str(dest)]
-        self.git.run(args, self.root, cancellation, deadline)
+        self.git.run(args, self.root, cancellation, deadline, local=True)
         self.git.run(["checkout", "--quiet", "--detach", source.sha], dest, cancellation, deadline)
         self.git.run(["remote", "set-url", "origin", source.clone_url], dest, cancellation, deadline)

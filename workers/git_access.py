@@ -55,19 +55,22 @@ class GitAccess:
             + ("" if self.allow_file_urls else " (file:// needs STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS)"),
         )
 
-    def environment(self, url: str | None = None) -> dict[str, str]:
-        """git's whole environment: nothing inherited, no prompts, only the allowed transports."""
+    def environment(self, url: str | None = None, local: bool = False) -> dict[str, str]:
+        """git's whole environment: nothing inherited, no prompts, only the allowed transports.
+
+        `local`: the command reads our own mirror by path (a clone from it), never the network.
+        """
         env = {
             "PATH": self.path,
             "HOME": str(self.home),
             "LC_ALL": "C",
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_TERMINAL_PROMPT": "0",
-            "GIT_ALLOW_PROTOCOL": "https:file" if self.allow_file_urls else "https",
+            "GIT_ALLOW_PROTOCOL": "file" if local else ("https:file" if self.allow_file_urls else "https"),
         }
         # gc runs inside the fetch that triggers it, so under the mirror's lock, never detached
         config = [("gc.autoDetach", "false"), ("advice.detachedHead", "false"), ("protocol.version", "2")]
-        if self.allow_file_urls:
+        if self.allow_file_urls or local:
             config.append(("protocol.file.allow", "always"))
         host = (urlsplit(url).hostname or "").lower() if url else ""
         if self.token and url and url.startswith("https://") and host in self.token_hosts:
@@ -87,6 +90,7 @@ class GitAccess:
         deadline: float | None = None,
         url: str | None = None,
         git_dir: Path | None = None,
+        local: bool = False,
     ) -> str:
         """Run `git args…` (on `git_dir`, never a repository found above `cwd`); return stdout.
 
@@ -94,7 +98,7 @@ class GitAccess:
         """
         prefix = ["git", f"--git-dir={git_dir}"] if git_dir else ["git"]
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            group = ProcessGroup([*prefix, *args], cwd, self.environment(url), stdout=out, stderr=err)
+            group = ProcessGroup([*prefix, *args], cwd, self.environment(url, local), stdout=out, stderr=err)
             outcome, code = group.wait(deadline, cancellation)
             out.seek(0)
             err.seek(0)

@@ -44,6 +44,9 @@ function markSelectedStep() {
 
 function defaultStep() {
   const rows = [...panel.querySelectorAll("tr.step")].filter((row) => row.querySelector(".show-log"));
+  // a GitHub status links to #step-<name>: open that step's log first
+  const linked = location.hash.startsWith("#step-") ? decodeURIComponent(location.hash.slice(6)) : null;
+  if (linked && rows.some((r) => r.dataset.step === linked)) return linked;
   const pick = rows.find((r) => r.classList.contains("st-running")) || rows.find((r) => r.classList.contains("st-failed")) || rows[rows.length - 1];
   return pick ? pick.dataset.step : null;
 }

@@ -150,3 +150,21 @@ def test_run_view_words_durations_and_links():
         "ref": "https://ghe.example/octo/app/releases/tag/v1.0%2Frc",
     }
     assert github_links({"repository": "not-a-repo"}, "https://github.com") == {}
+
+
+def test_run_page_shows_what_github_was_told_and_failed_posts(client, redis_client):
+    from service.contexts import PHASE_STEP_DONE, StatusUpdate, order_key
+    from service.status_order import StatusLedger
+
+    run = seed_run(redis_client, status="FAILED")
+    ledger = StatusLedger(redis_client)
+    update = StatusUpdate(
+        "octo/app", run["sha"], "stepline/ci/test", "failure", "failed in 3s", "http://x/runs/1#step-test",
+        run["run_id"], order_key(run, PHASE_STEP_DONE, 1),
+    )  # fmt: skip
+    assert ledger.claim(update)
+    ledger.record_error(update, "422 Validation Failed")
+    html = client.get(f"/runs/{run['run_id']}").get_data(as_text=True)
+    assert re.search(r"stepline/ci/test</td>\s*<td>failure</td>\s*<td>failed in 3s", html)
+    assert "failed: 422 Validation Failed" in html
+    assert 'id="step-test"' in html  # the anchor a step's status links to

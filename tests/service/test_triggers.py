@@ -202,3 +202,17 @@ def test_arbitrary_json_never_crashes_the_parser(value):
         except MalformedPayloadError:
             continue
         assert isinstance(outcome, Trigger | Ignored)
+
+
+def test_a_github_app_delivery_carries_its_installation_into_the_run():
+    from service.runs import new_run
+
+    payload = fixture("push/branch-push.drone-go-scm.json")
+    payload["installation"] = {"id": 4242, "node_id": "x"}
+    trigger = parse("push", payload)
+    assert isinstance(trigger, Trigger) and trigger.installation_id == 4242
+    assert new_run(trigger, "hook-1")["installation_id"] == 4242
+    plain = parse("push", "push/branch-push.drone-go-scm.json")
+    assert isinstance(plain, Trigger) and plain.installation_id is None
+    payload["installation"] = {"id": "4242"}  # not a number: ignored, never trusted as one
+    assert parse("push", payload).installation_id is None

@@ -9,6 +9,7 @@ import pytest
 
 from statemachines.contract import Source
 from tests.harness.git_repos import git
+from tests.harness.ports import free_port
 from workers.checkout import Mirrors, mirror_name
 from workers.errors import CheckoutFailed
 from workers.git_access import GitAccess
@@ -141,3 +142,28 @@ def test_the_token_is_never_in_gits_argv(tmp_path):
     assert "fetch https://github.com/octo/app.git abc" in argv and "s3cr3t" not in argv
     assert "s3cr3t-token" not in env and "Authorization: Basic" in env  # only as git's own config
     assert "GIT_TERMINAL_PROMPT=0" in env and "STEPLINE_TEST" not in env
+
+
+def test_a_warm_mirror_serves_https_repositories_without_file_urls(make_repo, tmp_path):
+    # production settings (no file:// clone URLs): the tree still comes from the local mirror
+    repo = make_repo("app")
+    sha = repo.commit({"a": "prod"})
+    repo.push("main")
+    source = Source("octo/app", "https://github.com/octo/app.git", sha, "refs/heads/main")
+    mirror = tmp_path / "mirrors" / mirror_name(source)
+    git("init", "--quiet", "--bare", str(mirror))
+    git("fetch", "--quiet", repo.url, f"+{sha}:refs/stepline/seeded", cwd=mirror)
+    strict = Mirrors(tmp_path / "mirrors", GitAccess(tmp_path / "h"))
+    assert strict.checkout(source, tmp_path / "t") == "warm"
+    assert (tmp_path / "t" / "a").read_text() == "prod"
+
+
+def test_an_unreachable_https_remote_fails_fast_with_git_s_reason(tmp_path):
+    strict = Mirrors(
+        tmp_path / "mirrors", GitAccess(tmp_path / "h", token="t0ken", token_hosts=["127.0.0.1"])
+    )
+    source = Source("octo/app", f"https://127.0.0.1:{free_port()}/octo/app.git", "a" * 40, "refs/heads/main")
+    with pytest.raises(CheckoutFailed) as failure:
+        strict.checkout(source, tmp_path / "t")
+    assert "git fetch failed" in failure.value.reason and "t0ken" not in failure.value.cause
+    assert "127.0.0.1" in failure.value.cause  # git's own words: what could not be reached
