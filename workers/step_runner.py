@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 from statemachines.step_logs import MAX_LINE_BYTES, StepLogWriter
 from workers.errors import StepFailed, StepTimedOut, TaskStopped, WorkerShutdown
@@ -49,8 +50,7 @@ class StepRunner:
             elapsed = time.monotonic() - started
             if outcome == "exited" and code == 0:
                 continue
-            if outcome == "exited":
-                assert code is not None
+            if outcome == "exited" and code is not None:
                 self._fail(command, code, elapsed)
             if outcome == "timed_out":
                 self._time_out(command, timeout_seconds)
@@ -71,8 +71,10 @@ class StepRunner:
         # the group is dead now, so the pipe closes unless a child escaped into its own session
         reader.join(timeout=5)
         if reader.is_alive():
+            # closing now would block on the reader's buffer lock: leave the pipe to the reader thread
             log.warning("%s: output of %r still open after the step ended", self.writer.run_id, command[:80])
-        group.process.stdout.close()
+        else:
+            group.process.stdout.close()
         self.writer.flush()
         return outcome
 
@@ -98,12 +100,14 @@ class StepRunner:
             text = text.replace(secret, "***")
         self.writer.write_line(text + suffix)
 
-    def _fail(self, command: str, code: int, elapsed: float) -> None:
-        self.writer.write_line(f"[stepline] exited with status {code} after {elapsed:.1f}s")
-        reason = f"failed in {elapsed:.0f}s: `{_headline(command, 60)}` exited {code}"
-        raise StepFailed(command, code, reason, self._cause(f"command exited with status {code}", command))
+    def _fail(self, command: str, code: int, elapsed: float) -> NoReturn:
+        # a negative status is a signal: -9 is usually the kernel's OOM killer
+        how = f"status {code}" if code >= 0 else f"signal {-code}{_signal_name(-code)}"
+        self.writer.write_line(f"[stepline] exited with {how} after {elapsed:.1f}s")
+        reason = f"failed in {elapsed:.0f}s: `{_headline(command, 60)}` exited with {how}"
+        raise StepFailed(command, code, reason, self._cause(f"command exited with {how}", command))
 
-    def _time_out(self, command: str, timeout: float) -> None:
+    def _time_out(self, command: str, timeout: float) -> NoReturn:
         self.writer.write_line(f"[stepline] killed: the step ran longer than {timeout:g}s")
         reason = f"timed out after {timeout:g}s"
         raise StepTimedOut(timeout, reason, self._cause(f"step timed out after {timeout:g}s", command))
@@ -115,6 +119,13 @@ class StepRunner:
         while lines and len(head) + sum(len(line) + 1 for line in lines) > MAX_CAUSE_CHARS:
             lines.pop(0)
         return head + "\n".join(lines)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f" ({signal.Signals(number).name})"
+    except ValueError:
+        return ""
 
 
 def _headline(command: str, limit: int = 200) -> str:

@@ -163,3 +163,9 @@ def test_orphans_are_killed_only_when_their_marker_matches(tmp_path):
         assert group.process.wait(timeout=5) == -signal.SIGKILL
     finally:
         group.kill()
+
+
+def test_a_command_killed_by_a_signal_says_so(writer, tmp_path):
+    with pytest.raises(StepFailed) as failure:
+        run(writer, ["kill -9 $$"], tmp_path)
+    assert "signal 9 (SIGKILL)" in failure.value.reason and failure.value.exit_code == -9

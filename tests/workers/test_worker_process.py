@@ -84,7 +84,7 @@ def test_a_step_that_fails(pushed, start_worker, run_pipeline, sfn, redis_client
     assert "never" not in log_lines(redis_client)
     assert StepLogReader(redis_client).meta("run-1", "test")["exit_code"] == 4
     (_, _, state, description) = statuses(redis_client)[-1]
-    assert state == "failure" and "exited 4" in description
+    assert state == "failure" and "exited with status 4" in description
 
 
 def test_a_step_that_times_out(pushed, start_worker, run_pipeline, sfn, redis_client):
