@@ -120,7 +120,7 @@ def bench_pickup(work: Path, runs: int) -> None:
             "SFN_ENDPOINT_URL": endpoint,
             "WORKER_DIR": str(work / "worker"),
             "WORKER_SLOTS": "2",
-            "STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS": "true",
+            "STEPLINE_ALLOW_LOCAL_REPOSITORIES": "true",
             "LOG_LEVEL": "WARNING",
         }
         worker = ManagedProcess("worker", python_module("workers"), worker_env, logs).start()

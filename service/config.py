@@ -156,3 +156,17 @@ def _check_reporting(env: EnvReader, config: ServiceConfig) -> None:
         env.problems.append(
             f"STEPLINE_STATUS_PREFIX={config.status_prefix!r} must be letters, digits, '.', '_', '-' and '/'"
         )
+
+
+@dataclass(frozen=True)
+class DevelopmentDefaults:
+    """What development commands (send_webhook) need of the web process's settings, never failing."""
+
+    web_url: str
+    webhook_secret: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DevelopmentDefaults:
+        env = EnvReader("send_webhook", os.environ if environ is None else environ)
+        port = env.integer("PORT", 8080, 1, 65535)
+        return cls(f"http://127.0.0.1:{port}", env.text("GITHUB_WEBHOOK_SECRET"))

@@ -19,9 +19,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from service.config import ServiceConfig
+from service.config import DevelopmentDefaults
 from service.signatures import sign_body
-from statemachines.errors import ConfigError
 
 ZERO_SHA = "0" * 40
 
@@ -70,15 +69,17 @@ def send(url: str, secret: str, body: bytes) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SystemExit(
+            f"cannot reach Stepline at {target}: {reason} (is `make run` running? --url sets the address)"
+        ) from None
 
 
 def settings() -> tuple[str, str]:
-    """(secret, web URL) from the environment when it is complete, else nothing."""
-    try:
-        config = ServiceConfig.from_env(check_services=False)
-    except ConfigError:
-        return "", "http://127.0.0.1:8080"
-    return config.webhook_secret, f"http://127.0.0.1:{config.port}"
+    """(secret, web URL) as `make run` sets them: PORT and GITHUB_WEBHOOK_SECRET, when given."""
+    defaults = DevelopmentDefaults.from_env()
+    return defaults.webhook_secret, defaults.web_url
 
 
 def run(argv: list[str] | None = None) -> int:

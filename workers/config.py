@@ -83,7 +83,7 @@ class WorkerConfig:
             ),
             git_token=env.text("GIT_TOKEN") or env.text("GITHUB_TOKEN"),
             git_token_hosts=tuple(h.lower() for h in env.items("WORKER_GIT_TOKEN_HOSTS", "github.com")),
-            allow_file_urls=env.flag("STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS"),
+            allow_file_urls=env.flag("STEPLINE_ALLOW_LOCAL_REPOSITORIES"),
             secrets=MappingProxyType(read_secrets(env, env.text("WORKER_SECRETS_FILE"))),
             step_path=env.text("WORKER_STEP_PATH") or "/usr/local/bin:/usr/bin:/bin",
             log_level=(env.text("LOG_LEVEL") or "INFO").upper(),

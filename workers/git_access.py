@@ -52,7 +52,7 @@ class GitAccess:
         raise CheckoutFailed(
             "the clone URL is not allowed",
             f"clone URL {url!r} is not allowed ({why}): only https:// URLs without credentials"
-            + ("" if self.allow_file_urls else " (file:// needs STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS)"),
+            + ("" if self.allow_file_urls else " (file:// needs STEPLINE_ALLOW_LOCAL_REPOSITORIES)"),
         )
 
     def environment(self, url: str | None = None, local: bool = False) -> dict[str, str]:

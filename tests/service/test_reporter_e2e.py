@@ -63,7 +63,7 @@ def stack(service_config, redis_url, redis_client, fake_github, processes, tmp_p
     worker_env = {
         "REDIS_URL": redis_url, "SFN_ENDPOINT_URL": engine, "WORKER_DIR": str(tmp_path / "worker"),
         "HEARTBEAT_SECONDS": "1", "WORKER_POLL_READ_TIMEOUT_SECONDS": "15",
-        "STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS": "true", "LOG_LEVEL": "INFO",
+        "STEPLINE_ALLOW_LOCAL_REPOSITORIES": "true", "LOG_LEVEL": "INFO",
     }  # fmt: skip
     jobs = processes("jobs", python_module("service.jobs"), jobs_env)
     worker = processes("worker", python_module("workers"), worker_env)

@@ -61,7 +61,7 @@ def worker_env(redis_url: str, engine_url: str, tmp_path: Path) -> dict[str, str
         "HEARTBEAT_SECONDS": "0.3",
         "WORKER_POLL_READ_TIMEOUT_SECONDS": "15",
         "WORKER_SECRETS_FILE": str(secrets),
-        "STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS": "true",
+        "STEPLINE_ALLOW_LOCAL_REPOSITORIES": "true",
         "STEP_LOG_MAX_BYTES": str(256 * 1024),
         "LOG_LEVEL": "INFO",
     }

@@ -44,7 +44,7 @@ def test_every_problem_is_named_at_once(tmp_path):
                 "WORKER_SLOTS": "many",
                 "HEARTBEAT_SECONDS": "-1",
                 "WORKER_SECRETS_FILE": str(secrets),
-                "STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS": "perhaps",
+                "STEPLINE_ALLOW_LOCAL_REPOSITORIES": "perhaps",
             }
         )
     text = str(failure.value)
@@ -57,7 +57,7 @@ def test_every_problem_is_named_at_once(tmp_path):
         "line 2",
     ):
         assert name in text
-    assert "STEPLINE_INSECURE_ALLOW_FILE_CLONE_URLS" in text and "REDIS_URL" in text
+    assert "STEPLINE_ALLOW_LOCAL_REPOSITORIES" in text and "REDIS_URL" in text
     assert "forged" not in text  # a secrets file's content is never echoed
 
 
