@@ -7,6 +7,8 @@ import logging
 import time
 from typing import Any
 
+import redis
+
 from .api_errors import ActivityAlreadyExists, ActivityDoesNotExist
 from .arns import check_name, parse_arn
 from .event_batches import advance
@@ -72,14 +74,26 @@ def get_activity_task(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     inflight = inflight_key(svc.config.engine_id)
     while (remaining := deadline - time.monotonic()) > 0:
         # BLMOVE hands each token to one poller and keeps it in our in-flight list, so a crash
-        # between here and the ActivityStarted commit cannot lose it (recover_inflight)
+        # between here and the ActivityStarted commit cannot lose it (requeue_token)
         token = svc.redis.blmove(queue_key(arn), inflight, max(remaining, 0.01), "LEFT", "RIGHT")
         if token is None:
             break
-        task = start_task(svc, str(token), params.get("workerName"))
+        try:
+            task = start_task(svc, str(token), params.get("workerName"))
+        except Exception:
+            _requeue_quietly(svc, inflight, str(token))
+            raise
         if task is not None:
             return task
     return {"taskToken": ""}
+
+
+def _requeue_quietly(svc: Service, inflight: str, token: str) -> None:
+    # the poller gets an error, so nobody has the task: give it back (or leave it to the sweep)
+    try:
+        requeue_token(svc, inflight, token)
+    except redis.RedisError:
+        log.warning("token of a failed hand-out stays in %s until the in-flight sweep", inflight)
 
 
 def start_task(svc: Service, token: str, worker_name: str | None) -> dict[str, Any] | None:
@@ -98,21 +112,27 @@ def start_task(svc: Service, token: str, worker_name: str | None) -> dict[str, A
     return {"taskToken": token, "input": task_input}
 
 
-def requeue_inflight(svc: Service, engine_id: str) -> int:
-    """Put back on their queues the tasks `engine_id` popped but never marked started.
+def requeue_token(svc: Service, inflight: str, token: str) -> bool:
+    """Move one popped token from `inflight` back to its queue (dropped if no longer open).
 
-    The ActivityStarted commit removes a token from the in-flight list, and the poller is only
-    answered after it; so whatever is still listed reached no worker and can be handed out again.
+    The ActivityStarted commit removes a token from the in-flight list and the poller is only
+    answered after it, so a token still listed reached no worker and can be handed out again.
+    False when the token had already left the list (started, or moved by another engine).
     """
+    position = svc.redis.lpos(inflight, token)
+    if position is None:
+        return False
+    activity, status = svc.redis.hmget(token_key(token), "activity", "status")
+    ops = [["LREM", inflight, "1", token]]
+    if activity and status == "open":
+        ops.append(["LPUSH", queue_key(str(activity)), token])
+    return svc.store.commit([["LPOS", inflight, token, str(position)]], ops) == 0
+
+
+def requeue_inflight(svc: Service, engine_id: str) -> int:
+    """Give back every task `engine_id` popped and never handed out (it died, or we restart)."""
     inflight = inflight_key(engine_id)
-    moved = 0
-    while (token := svc.redis.lindex(inflight, 0)) is not None:
-        activity, status = svc.redis.hmget(token_key(str(token)), "activity", "status")
-        ops = [["LPOP", inflight]]
-        if activity and status == "open":
-            ops.append(["LPUSH", queue_key(str(activity)), str(token)])
-            moved += 1
-        svc.store.commit([["LINDEX", inflight, "0", str(token)]], ops)
+    moved = sum(requeue_token(svc, inflight, str(token)) for token in svc.redis.lrange(inflight, 0, -1))
     if moved:
         log.info("engine %s: %s popped activity tasks back on their queues", engine_id, moved)
     return moved

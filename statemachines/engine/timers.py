@@ -7,10 +7,10 @@ import threading
 
 import redis
 
-from .activities import requeue_inflight
+from .activities import requeue_inflight, requeue_token
 from .event_batches import advance
 from .service import Service, now_ms
-from .store import ENGINES, TIMERS, execution_key
+from .store import ENGINES, TIMERS, execution_key, inflight_key
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class TimerLoop(threading.Thread):
         self.svc = svc
         self.stopping = threading.Event()
         self._last_heartbeat = 0
+        self._inflight_seen: set[str] = set()
 
     def run(self) -> None:
         interval = self.svc.config.timer_interval_s
@@ -76,12 +77,23 @@ class TimerLoop(threading.Thread):
             return
         self._last_heartbeat = now
         self.svc.redis.hset(ENGINES, self.svc.config.engine_id, str(now))
+        self._sweep_own_inflight()
         for engine_id, seen in self.svc.redis.hgetall(ENGINES).items():
             if engine_id != self.svc.config.engine_id and now - int(seen) > DEAD_ENGINE_MS:
                 # an engine that stopped beating (and was not restarted under its id) may
                 # have popped tasks it never handed out
                 requeue_inflight(self.svc, engine_id)
                 self.svc.redis.hdel(ENGINES, engine_id)
+
+    def _sweep_own_inflight(self) -> None:
+        # a hand-out takes milliseconds; a token seen in our in-flight list on two heartbeats in a
+        # row was stranded (Redis failed between BLMOVE and the ActivityStarted commit)
+        inflight = inflight_key(self.svc.config.engine_id)
+        listed = set(self.svc.redis.lrange(inflight, 0, -1))
+        for token in listed & self._inflight_seen:
+            if requeue_token(self.svc, inflight, token):
+                log.warning("engine %s: requeued a stranded activity task", self.svc.config.engine_id)
+        self._inflight_seen = listed
 
     def stop(self) -> None:
         self.stopping.set()
