@@ -6,6 +6,8 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from service.contexts import format_duration as status_duration
+
 OPEN_STATUSES = {"QUEUED", "RUNNING"}
 # status -> (css class, icon, words); the icon is text so it needs no image and survives copy-paste
 STATUS_LOOK = {
@@ -56,16 +58,8 @@ def duration_seconds(run: dict[str, Any], now: float | None = None) -> float | N
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
+    """The same words as the commit statuses use, with a dash for "not known"."""
+    return status_duration(seconds) if seconds is not None and seconds >= 0 else "-"
 
 
 def github_links(run: dict[str, Any], web_url: str) -> dict[str, str]:

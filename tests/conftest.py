@@ -11,7 +11,7 @@ from service.app import create_app
 from service.config import ServiceConfig
 from tests.harness.fake_github import FakeGitHub
 from tests.harness.git_repos import GitRepo
-from tests.harness.processes import ManagedProcess
+from tests.harness.processes import ManagedProcess, start_engine
 from tests.harness.redis_server import RedisServer
 
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -110,10 +110,4 @@ def client(app):
 @pytest.fixture
 def sfn_engine(redis_url: str, processes: Callable[..., ManagedProcess]) -> str:
     """The local Step Functions engine (`python -m statemachines.engine`) over the test Redis; its endpoint URL."""
-    from tests.harness.ports import free_port
-    from tests.harness.processes import python_module
-
-    port = free_port()
-    env = {"ENGINE_PORT": str(port), "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
-    processes("engine", python_module("statemachines.engine"), env).wait_http(f"http://127.0.0.1:{port}/")
-    return f"http://127.0.0.1:{port}"
+    return start_engine(processes, redis_url)

@@ -7,8 +7,7 @@ import sys
 
 import requests
 
-from tests.harness.ports import free_port
-from tests.harness.processes import PROJECT, python_module
+from tests.harness.processes import PROJECT, start_web
 
 
 def test_healthz_reports_redis_reachable(client):
@@ -28,11 +27,8 @@ def test_healthz_reports_redis_down(app, redis_server):
 
 
 def test_web_process_serves_healthz(processes, redis_url):
-    port = free_port()
-    env = {"PORT": str(port), "REDIS_URL": redis_url, "GITHUB_WEBHOOK_SECRET": "s", "WEB_CONCURRENCY": "1"}
-    web = processes("web", python_module("service"), env)
-    web.wait_http(f"http://127.0.0.1:{port}/healthz")
-    answer = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    url = start_web(processes, redis_url)
+    answer = requests.get(f"{url}/healthz", timeout=5)
     assert answer.json()["redis"] == "reachable"
 
 

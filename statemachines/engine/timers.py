@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 BATCH = 200
 HEARTBEAT_EVERY_MS = 2000
 DEAD_ENGINE_MS = 30_000
+SWEEP_EVERY_BEATS = 5
 FAILED_TIMER_DELAY_MS = 5_000
 
 
@@ -56,6 +57,7 @@ class TimerLoop(threading.Thread):
         self.stopping = threading.Event()
         self._last_heartbeat = 0
         self._inflight_seen: set[str] = set()
+        self._beats = 0
 
     def run(self) -> None:
         interval = self.svc.config.timer_interval_s
@@ -77,7 +79,9 @@ class TimerLoop(threading.Thread):
             return
         self._last_heartbeat = now
         self.svc.redis.hset(ENGINES, self.svc.config.engine_id, str(now))
-        self._sweep_own_inflight()
+        self._beats += 1
+        if self._beats % SWEEP_EVERY_BEATS == 0:
+            self._sweep_own_inflight()
         for engine_id, seen in self.svc.redis.hgetall(ENGINES).items():
             if engine_id != self.svc.config.engine_id and now - int(seen) > DEAD_ENGINE_MS:
                 # an engine that stopped beating (and was not restarted under its id) may
@@ -86,8 +90,8 @@ class TimerLoop(threading.Thread):
                 self.svc.redis.hdel(ENGINES, engine_id)
 
     def _sweep_own_inflight(self) -> None:
-        # a hand-out takes milliseconds; a token seen in our in-flight list on two heartbeats in a
-        # row was stranded (Redis failed between BLMOVE and the ActivityStarted commit)
+        # a hand-out takes milliseconds; a token seen in our in-flight list on two sweeps in a row
+        # (10 s apart) was stranded (Redis failed between BLMOVE and the ActivityStarted commit)
         inflight = inflight_key(self.svc.config.engine_id)
         listed = set(self.svc.redis.lrange(inflight, 0, -1))
         for token in listed & self._inflight_seen:

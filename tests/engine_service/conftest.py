@@ -33,8 +33,9 @@ def free_port() -> int:
 class RedisProcess:
     """A redis-server with an append-only file in its own directory; killable and restartable."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *extra_args: str) -> None:
         self.directory = directory
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -44,7 +45,7 @@ class RedisProcess:
 
     def start(self) -> None:
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
-        args += ["--appendonly", "yes", "--save", "", "--protected-mode", "no"]
+        args += ["--appendonly", "yes", "--save", "", "--protected-mode", "no", *self.extra_args]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
         for _ in range(200):

@@ -169,7 +169,9 @@ def strip_names(results: dict[str, Any], old: str, new: str) -> dict[str, Any]:
 
 @pytest.fixture()
 def cluster(tmp_path) -> Iterator[tuple[RedisProcess, list[EngineProcess]]]:
-    redis_proc = RedisProcess(tmp_path)
+    # appendfsync always: with everysec Redis may answer before its write() when an fsync is
+    # slow, and a SIGKILL then loses acknowledged commits; the engine cannot do better than Redis
+    redis_proc = RedisProcess(tmp_path, "--appendfsync", "always")
     redis_proc.start()
     engines: list[EngineProcess] = []
     yield redis_proc, engines

@@ -7,11 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
 
-from tests.harness.ports import wait_for_port
+from tests.harness.ports import free_port, wait_for_port
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -86,3 +87,23 @@ class ManagedProcess:
 def python_module(module: str, *args: str) -> list[str]:
     """The command line that runs `python -m module` with this interpreter (the project's virtualenv)."""
     return [sys.executable, "-m", module, *args]
+
+
+def start_engine(start: Callable[..., ManagedProcess], redis_url: str, **env: str) -> str:
+    """`python -m statemachines.engine` on a free port over `redis_url` (via the `processes` fixture); its URL."""
+    port = free_port()
+    settings = {"ENGINE_PORT": str(port), "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", **env}
+    url = f"http://127.0.0.1:{port}"
+    start("engine", python_module("statemachines.engine"), settings).wait_http(url + "/")
+    return url
+
+
+def start_web(start: Callable[..., ManagedProcess], redis_url: str, **env: str) -> str:
+    """`python -m service` (gunicorn, one worker) on a free port, answering /healthz; its URL."""
+    port = free_port()
+    settings = {"PORT": str(port), "REDIS_URL": redis_url, "GITHUB_WEBHOOK_SECRET": "test-webhook-secret"}
+    url = f"http://127.0.0.1:{port}"
+    start("web", python_module("service"), {**settings, "WEB_CONCURRENCY": "1", **env}).wait_http(
+        url + "/healthz"
+    )
+    return url

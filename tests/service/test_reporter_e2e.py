@@ -15,8 +15,7 @@ import pytest
 
 from service.app import create_app
 from service.run_index import RunIndex
-from tests.harness.ports import free_port
-from tests.harness.processes import python_module
+from tests.harness.processes import python_module, start_engine
 from tests.service.github_events import deliver, push_payload
 from tests.service.reporting_support import never_pending_after_terminal
 
@@ -45,15 +44,7 @@ CONTEXTS = ("stepline/ci", "stepline/ci/build", "stepline/ci/deploy")
 @pytest.fixture
 def stack(service_config, redis_url, redis_client, fake_github, processes, tmp_path):
     """Engine, jobs process and one build worker over the test Redis; returns the web test client."""
-    port = free_port()
-    engine_env = {
-        "ENGINE_PORT": str(port),
-        "REDIS_URL": redis_url,
-        "ENGINE_POLL_SECONDS": "5",
-        "LOG_LEVEL": "INFO",
-    }
-    engine = f"http://127.0.0.1:{port}"
-    processes("engine", python_module("statemachines.engine"), engine_env).wait_http(engine + "/")
+    engine = start_engine(processes, redis_url, ENGINE_POLL_SECONDS="5", LOG_LEVEL="INFO")
     jobs_env = {
         "REDIS_URL": redis_url, "SFN_ENDPOINT_URL": engine, "GITHUB_TOKEN": "test-token",
         "GITHUB_API_URL": fake_github.url, "GITHUB_WEBHOOK_SECRET": "unused-here",

@@ -7,20 +7,11 @@ import subprocess
 import redis
 
 from service.run_index import RunIndex
-from tests.harness.ports import free_port
-from tests.harness.processes import PROJECT, python_module
+from tests.harness.processes import PROJECT, python_module, start_web
 
 
-def start_web(processes, redis_url: str, **extra: str) -> str:
-    port = free_port()
-    env = {
-        "PORT": str(port),
-        "REDIS_URL": redis_url,
-        "GITHUB_WEBHOOK_SECRET": "dev-secret",
-        "WEB_CONCURRENCY": "1",
-    }
-    processes("web", python_module("service"), {**env, **extra}).wait_http(f"http://127.0.0.1:{port}/healthz")
-    return f"http://127.0.0.1:{port}"
+def start_dev_web(processes, redis_url: str, **extra: str) -> str:
+    return start_web(processes, redis_url, GITHUB_WEBHOOK_SECRET="dev-secret", **extra)
 
 
 def send(repo, url: str, key: str = "dev-secret") -> subprocess.CompletedProcess[str]:
@@ -34,7 +25,7 @@ def send(repo, url: str, key: str = "dev-secret") -> subprocess.CompletedProcess
 def test_send_webhook_queues_a_run_for_the_local_repository(processes, redis_url, make_repo):
     repo = make_repo("demo")
     sha = repo.commit({"Makefile": "test:\n\ttrue\n"}, "first")
-    url = start_web(processes, redis_url, STEPLINE_ALLOW_LOCAL_REPOSITORIES="true")
+    url = start_dev_web(processes, redis_url, STEPLINE_ALLOW_LOCAL_REPOSITORIES="true")
     result = send(repo, url)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("202 ")
@@ -48,7 +39,7 @@ def test_send_webhook_queues_a_run_for_the_local_repository(processes, redis_url
 def test_send_webhook_is_ignored_without_the_local_repositories_setting(processes, redis_url, make_repo):
     repo = make_repo("demo")
     repo.commit({"a": "b"}, "first")
-    url = start_web(processes, redis_url)
+    url = start_dev_web(processes, redis_url)
     result = send(repo, url)
     assert result.stdout.startswith("202 ") and "STEPLINE_ALLOW_LOCAL_REPOSITORIES" in result.stdout
     assert send(repo, url, key="wrong").stdout.startswith("401 ")

@@ -7,8 +7,7 @@ import json
 
 import redis
 
-from tests.harness.ports import free_port
-from tests.harness.processes import python_module
+from tests.harness.processes import start_web
 from tests.service.github_events import fixture_bytes, signed_headers
 
 
@@ -39,14 +38,7 @@ def post(port: int, body: bytes, headers: dict[str, str], chunked: bool = False)
 
 
 def test_hostile_requests_get_clear_4xx_from_gunicorn(processes, redis_url):
-    port = free_port()
-    env = {
-        "PORT": str(port),
-        "REDIS_URL": redis_url,
-        "GITHUB_WEBHOOK_SECRET": "test-webhook-secret",
-        "WEB_CONCURRENCY": "1",
-    }
-    processes("web", python_module("service"), env).wait_http(f"http://127.0.0.1:{port}/healthz")
+    port = int(start_web(processes, redis_url).rsplit(":", 1)[1])
     huge = b'{"zen": "' + b"x" * (30 * 1024 * 1024) + b'"}'
     assert post(port, huge, signed_headers("push", huge))[0] == 413
     assert post(port, huge, signed_headers("push", huge), chunked=True)[0] == 413

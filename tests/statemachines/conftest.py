@@ -12,7 +12,7 @@ import requests
 from botocore.config import Config
 
 from tests.harness.ports import free_port
-from tests.harness.processes import PROJECT, ManagedProcess, python_module
+from tests.harness.processes import PROJECT, ManagedProcess, python_module, start_engine
 
 REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::123456789012:role/stepline-test"
@@ -41,16 +41,7 @@ def prefix() -> str:
 @pytest.fixture
 def engine_sfn(processes: Callable[..., ManagedProcess], redis_url: str) -> Any:
     """The local engine (`python -m statemachines.engine`) on a free port, over HTTP."""
-    port = free_port()
-    env = {
-        "ENGINE_PORT": str(port),
-        "REDIS_URL": redis_url,
-        "ENGINE_POLL_SECONDS": "1",
-        "LOG_LEVEL": "WARNING",
-    }
-    engine = processes("engine", python_module("statemachines.engine"), env)
-    engine.wait_port(port)
-    return sfn_client(f"http://127.0.0.1:{port}")
+    return sfn_client(start_engine(processes, redis_url, ENGINE_POLL_SECONDS="1"))
 
 
 @pytest.fixture(scope="session")
