@@ -19,8 +19,7 @@ import requests
 
 from service.approvals import ApprovalPoller, ApprovalStore
 from service.run_index import RunIndex
-from tests.harness.ports import free_port
-from tests.harness.processes import PROJECT, python_module
+from tests.harness.processes import PROJECT, start_web
 from tests.service.dashboard_seed import HOSTILE_MESSAGE, PASSWORD, seed_log, seed_run
 
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -59,14 +58,10 @@ def web(processes: Callable[..., Any], redis_url: str, sfn_engine: str) -> str:
     """The web process with one user (alice); its base URL."""
     from werkzeug.security import generate_password_hash
 
-    port = free_port()
-    env = {
-        "PORT": str(port), "REDIS_URL": redis_url, "GITHUB_WEBHOOK_SECRET": "s", "WEB_CONCURRENCY": "1",
-        "SFN_ENDPOINT_URL": sfn_engine, "SECRET_KEY": "browser-test-secret", "LOG_LEVEL": "WARNING",
-        "STEPLINE_USERS": "alice:" + generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
-    }  # fmt: skip
-    processes("web", python_module("service"), env).wait_http(f"http://127.0.0.1:{port}/healthz")
-    return f"http://127.0.0.1:{port}"
+    return start_web(
+        processes, redis_url, SFN_ENDPOINT_URL=sfn_engine, SECRET_KEY="browser-test-secret", LOG_LEVEL="WARNING",
+        STEPLINE_USERS="alice:" + generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.harness.ports import free_port
-from tests.harness.processes import ManagedProcess, python_module
+from tests.harness.processes import ManagedProcess, python_module, start_engine
 from tests.workers.task_inputs import execution_input
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/stepline"
@@ -29,11 +28,7 @@ def engine_poll_seconds() -> str:
 @pytest.fixture
 def engine_url(redis_url: str, processes: Callable[..., ManagedProcess], engine_poll_seconds: str) -> str:
     """The local engine over the test Redis, with short long polls so tests never wait on one."""
-    port = free_port()
-    env = {"ENGINE_PORT": str(port), "REDIS_URL": redis_url, "LOG_LEVEL": "INFO"}
-    env["ENGINE_POLL_SECONDS"] = engine_poll_seconds
-    processes("engine", python_module("statemachines.engine"), env).wait_http(f"http://127.0.0.1:{port}/")
-    return f"http://127.0.0.1:{port}"
+    return start_engine(processes, redis_url, ENGINE_POLL_SECONDS=engine_poll_seconds, LOG_LEVEL="INFO")
 
 
 @pytest.fixture
