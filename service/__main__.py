@@ -24,8 +24,14 @@ class WebServer(BaseApplication):
         self.cfg.set("bind", f"{c.host}:{c.port}")
         self.cfg.set("workers", c.web_workers)
         self.cfg.set("threads", c.web_threads)
+        # gthread, not sync, though sync used ~15% less CPU per webhook on 2 cores (bench/webhook_bench.py):
+        # a sync worker is held by each slow client and by each dashboard request waiting on Step Functions
+        # (10 s reads), so two of them would stall webhook ingest past GitHub's 10 s. Thread counts of 1 to
+        # 8 measured alike; threads are only busy while their request is.
         self.cfg.set("worker_class", "gthread")
-        self.cfg.set("accesslog", "-")
+        # an access line is INFO; gunicorn would log it at any level. At WARNING it cost a quarter of
+        # /healthz's CPU and a tenth of a webhook's.
+        self.cfg.set("accesslog", "-" if c.log_level in ("DEBUG", "INFO") else None)
         self.cfg.set("loglevel", c.log_level.lower())
 
     def load(self):

@@ -13,11 +13,13 @@ from .api_errors import ActivityAlreadyExists, ActivityDoesNotExist
 from .arns import check_name, parse_arn
 from .event_batches import advance
 from .pages import decode_token, next_token, page_size
-from .service import Service, now_ms
+from .service import Service, client_connected, now_ms
 from .store import ACTIVITIES, activity_key, inflight_key, queue_key, tags_key, token_key
 from .transitions import is_empty
 
 log = logging.getLogger(__name__)
+
+POLL_SLICE_S = 5.0
 
 
 def create_activity(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
@@ -72,11 +74,18 @@ def get_activity_task(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     load_activity(svc, arn)
     deadline = time.monotonic() + svc.config.poll_seconds
     inflight = inflight_key(svc.config.engine_id)
-    while (remaining := deadline - time.monotonic()) > 0:
+    connected = client_connected.get()
+    while (remaining := deadline - time.monotonic()) > 0 and connected():
         # BLMOVE hands each token to one poller and keeps it in our in-flight list, so a crash
-        # between here and the ActivityStarted commit cannot lose it (requeue_token)
-        token = svc.redis.blmove(queue_key(arn), inflight, max(remaining, 0.01), "LEFT", "RIGHT")
+        # between here and the ActivityStarted commit cannot lose it (requeue_token); short
+        # slices let a poll whose client went away end early
+        token = svc.redis.blmove(
+            queue_key(arn), inflight, min(max(remaining, 0.01), POLL_SLICE_S), "LEFT", "RIGHT"
+        )
         if token is None:
+            continue
+        if not connected():  # the worker is gone: give the task to the next poller instead
+            requeue_token(svc, inflight, str(token))
             break
         try:
             task = start_task(svc, str(token), params.get("workerName"))

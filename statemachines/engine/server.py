@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import select
 import signal
+import socket
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -24,7 +27,7 @@ from .api_errors import (
 )
 from .config import EngineConfig
 from .protocol import CONTENT_TYPE, encode_output, operation_for, parse_body, validate_input
-from .service import Service
+from .service import Service, client_connected
 from .sigv4 import verify_request
 from .timers import TimerLoop
 
@@ -129,7 +132,16 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(*InternalFailure("The engine failed to read the request.").to_wire())
             return
+        client_connected.set(self._connected)
         self._send(*handle(self.svc, self.headers.get("X-Amz-Target"), body))
+
+    def _connected(self) -> bool:
+        # readable with nothing to read means the client closed its end
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return not readable or self.connection.recv(1, socket.MSG_PEEK) != b""
+        except OSError:
+            return False
 
     def _read_body(self) -> bytes:
         try:
@@ -170,6 +182,14 @@ class EngineHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
     allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that hung up before its answer is routine (a stopped worker's poll), not a fault
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("-: client %s went away: %s", client_address, error)
+            return
+        log.error("-: unexpected error serving %s", client_address, exc_info=error)
 
 
 def make_server(svc: Service) -> EngineHTTPServer:

@@ -9,6 +9,8 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from .api_errors import InternalFailure
@@ -30,6 +32,11 @@ class Ids:
 
     def random(self) -> float:
         return random.random()
+
+
+# Whether the caller of the request being handled is still connected; the HTTP layer sets it,
+# GetActivityTask asks it before handing a task out (a gone poller would swallow the task).
+client_connected: ContextVar[Callable[[], bool]] = ContextVar("client_connected", default=lambda: True)
 
 
 def now_ms() -> int:

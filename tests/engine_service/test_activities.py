@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -225,3 +226,26 @@ def test_a_failing_branch_cancels_its_siblings(sfn, unique, activity):
             sfn.send_task_success(taskToken=task["taskToken"], output="{}")
     desc = wait_done(sfn, ex)
     assert desc["status"] == "FAILED" and desc["error"] == "Broken"
+
+
+def test_a_poller_that_went_away_does_not_swallow_the_task(sfn, engine, unique, activity):
+    arn = task_machine(sfn, f"gone-{unique}", activity)
+    orphan = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=10)
+    headers = {
+        "X-Amz-Target": "AWSStepFunctions.GetActivityTask",
+        "Content-Type": "application/x-amz-json-1.0",
+    }
+    orphan.request("POST", "/", json.dumps({"activityArn": activity}), headers)
+    time.sleep(0.3)
+    orphan.close()  # a worker stopped mid-poll: its poll is still parked on the queue
+    got: list[str] = []
+    poller = threading.Thread(
+        target=lambda: got.append(sfn.get_activity_task(activityArn=activity).get("taskToken"))
+    )
+    poller.start()
+    time.sleep(0.3)
+    ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    poller.join(5)
+    assert got and got[0], "the task went to the closed connection"
+    sfn.send_task_success(taskToken=got[0], output="{}")
+    assert wait_done(sfn, ex)["status"] == "SUCCEEDED"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import redis
 
 from .conftest import create_machine, history, wait_done
 
@@ -172,8 +173,6 @@ def test_execution_timeout(sfn, unique):
 
 
 def test_closed_executions_are_kept_for_ninety_days(sfn, unique, redis_proc):
-    import redis
-
     arn = create_machine(sfn, f"ttl-{unique}", PASS_CHAIN)
     ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
     wait_done(sfn, ex)
@@ -193,8 +192,6 @@ def test_list_pages_stay_put_when_new_executions_start(sfn, unique):
 
 
 def test_listing_forgets_expired_executions(sfn, unique, redis_proc):
-    import redis
-
     arn = create_machine(sfn, f"exp-{unique}", PASS_CHAIN)
     runs = [sfn.start_execution(stateMachineArn=arn, name=f"e{i}")["executionArn"] for i in range(3)]
     store = redis.Redis(port=redis_proc.port)

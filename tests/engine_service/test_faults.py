@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .conftest import ROLE_ARN, EngineProcess, RedisProcess, history, make_client
@@ -249,8 +250,6 @@ def test_two_engines_share_one_redis(cluster, tmp_path):
 
 
 def test_task_popped_by_a_dying_engine_is_handed_out_again(cluster, tmp_path):
-    import redis
-
     redis_proc, _ = cluster
     engine = start_engine(cluster, tmp_path, ENGINE_ID="crashy")
     sfn = make_client(engine.endpoint)

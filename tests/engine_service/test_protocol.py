@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -95,8 +96,6 @@ def test_health_probe(engine):
 
 
 def test_oversized_and_malformed_bodies_get_400(engine):
-    import http.client
-
     for length in ("not-a-number", str(5 * 1024 * 1024)):  # refused from the headers alone
         connection = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=10)
         connection.putrequest("POST", "/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import socket
 import urllib.error
 import urllib.request
 from unittest import mock
@@ -89,3 +90,33 @@ def test_tampered_body_and_stale_dates_are_rejected(signed_engine):
     stale = signed_request(signed_engine.endpoint, b"{}", now - datetime.timedelta(minutes=20))
     status, answer = send(stale, b"{}")
     assert status == 400 and b"Signature expired" in answer
+
+
+def own_address() -> str | None:
+    """This host's non-loopback address (a UDP connect sends nothing), or None without one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed, only picks the interface
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+def test_open_engine_refuses_other_hosts(redis_proc, tmp_path_factory):
+    address = own_address()
+    if address is None:
+        pytest.skip("no non-loopback interface")
+    proc = EngineProcess(
+        redis_proc.url, tmp_path_factory.mktemp("open") / "engine.log", ENGINE_HOST="0.0.0.0"
+    )
+    proc.start()
+    try:
+        request = urllib.request.Request(f"http://{address}:{proc.port}/", data=b"{}", method="POST")
+        request.add_header("X-Amz-Target", "AWSStepFunctions.ListStateMachines")
+        with pytest.raises(urllib.error.HTTPError) as excinfo:
+            urllib.request.urlopen(request, timeout=5)
+        assert excinfo.value.code == 403 and b"AccessDeniedException" in excinfo.value.read()
+        assert "stateMachines" in make_client(proc.endpoint).list_state_machines()  # loopback still answered
+    finally:
+        proc.stop()

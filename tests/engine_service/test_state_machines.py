@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import ROLE_ARN, create_machine, definition
+from .conftest import ROLE_ARN, create_machine, definition, wait_done
 
 PASS = {"Done": {"Type": "Pass", "End": True}}
 
@@ -117,11 +117,7 @@ def test_versions_and_aliases_pin_executions(sfn, unique):
         name="live", routingConfiguration=[{"stateMachineVersionArn": arn + ":1", "weight": 100}]
     )["stateMachineAliasArn"]
     assert alias == arn + ":live"
-    run = sfn.start_sync_execution if False else None
-    assert run is None
     ex = sfn.start_execution(stateMachineArn=alias)["executionArn"]
-    from .conftest import wait_done
-
     desc = wait_done(sfn, ex)
     assert desc["output"] == '"one"'
     assert desc["stateMachineAliasArn"] == alias and desc["stateMachineVersionArn"] == arn + ":1"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+import redis
+
 from service.deliveries import TTL_SECONDS, DeliveryLog, delivery_key, execution_name
 
 
@@ -21,6 +24,15 @@ def test_the_same_delivery_id_of_another_hook_is_another_delivery(redis_client):
     log = DeliveryLog(redis_client)
     assert log.record_once("1", "d", {}, lambda pipe: None)[0]
     assert log.record_once("2", "d", {}, lambda pipe: None)[0]
+
+
+def test_a_write_that_fails_leaves_the_delivery_unclaimed_for_the_redelivery(redis_client):
+    log = DeliveryLog(redis_client)
+    redis_client.set("a-string", "x")
+    with pytest.raises(redis.ResponseError):
+        log.record_once("1", "d", {"run_id": "a"}, lambda pipe: pipe.rpush("a-string", "a"))
+    assert redis_client.get(delivery_key("1", "d")) is None
+    assert log.record_once("1", "d", {"run_id": "b"}, lambda pipe: pipe.rpush("started", "b"))[0]
 
 
 def test_fifty_concurrent_claims_have_one_winner(redis_server, redis_client):
