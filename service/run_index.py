@@ -4,7 +4,7 @@ Read by the dashboard and the reporter; written by the webhook and the run jobs.
 
 - `RunIndex(redis_client)`
 - `create(run, pipeline=None) -> dict`: store a new record (fills the defaults of RUN_FIELDS); with a
-  Redis pipeline the writes join the caller's MULTI (the webhook claims, creates and enqueues at once)
+  Redis pipeline the writes are only queued on it (the webhook claims, creates and enqueues atomically)
 - `get(run_id)`, `by_execution_arn(arn)` -> dict | None
 - `update(run_id, **fields) -> dict | None`: set fields (None if the run does not exist)
 - `transition(run_id, from_statuses, **fields) -> dict | None`: update only while the run's status is
