@@ -88,14 +88,23 @@ class EnvReader:
 
 def check_redis(reader: EnvReader, name: str, url: str) -> None:
     """Add a problem to `reader` when the Redis at `url` cannot be reached (a short, bounded ping)."""
+    problem = redis_problem(url)
+    if problem:
+        reader.problems.append(
+            f"{name}={url} {problem}" if problem.startswith("is ") else f"{name}: {problem}"
+        )
+
+
+def redis_problem(url: str) -> str | None:
+    """Why the Redis at `url` is not usable (not a redis URL, unreachable), or None when it answers PING."""
     import redis
 
     if not url.startswith(("redis://", "rediss://", "unix://")):
-        reader.problems.append(f"{name}={url!r} is not a redis:// URL")
-        return
+        return f"{url!r} is not a redis:// URL"
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
         client.ping()
         client.close()
     except (redis.RedisError, ValueError, OSError) as exc:
-        reader.problems.append(f"{name}={url} is unreachable: {exc}")
+        return f"is unreachable: {exc}"
+    return None

@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from statemachines.settings import redis_problem
+
 from .config import ConfigError, EngineConfig
 
 
@@ -18,12 +20,20 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    unreachable = redis_problem(config.redis_url)
+    if unreachable:
+        print(f"invalid engine configuration: REDIS_URL={config.redis_url} {unreachable}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.check_config:
         return 0
     from .server import run
 
-    run(config)
+    try:
+        run(config)
+    except OSError as exc:  # the port is taken or the address is not ours: say so, not a traceback
+        print(f"engine: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -59,3 +59,28 @@ def test_bad_environment_stops_the_process_with_one_message():
         timeout=30,
     )
     assert result.returncode == 2 and "ENGINE_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def _engine(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "statemachines.engine"], cwd=ROOT, env={"PATH": "/usr/bin", **env},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+def test_unreachable_redis_stops_the_engine_with_one_message():
+    result = _engine({"ENGINE_PORT": "0", "REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "REDIS_URL=redis://127.0.0.1:1/0 is unreachable" in result.stderr
+
+
+def test_a_taken_port_stops_the_engine_with_one_message(redis_url):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _engine({"ENGINE_PORT": str(port), "REDIS_URL": redis_url})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
