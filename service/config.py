@@ -50,8 +50,10 @@ class ServiceConfig:
     reconcile_interval: int = 30
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, check_services: bool = True) -> ServiceConfig:
-        env = EnvReader("web", os.environ if environ is None else environ)
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, check_services: bool = True, process: str = "web"
+    ) -> ServiceConfig:
+        env = EnvReader(process, os.environ if environ is None else environ)
         port = env.integer("PORT", 8080, 1, 65535)
         config = cls(
             redis_url=env.text("REDIS_URL", "redis://127.0.0.1:6379/0"),

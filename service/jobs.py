@@ -30,7 +30,7 @@ def preload_jobs(config: ServiceConfig) -> None:
 
 def run() -> int:
     try:
-        config = ServiceConfig.from_env()
+        config = ServiceConfig.from_env(process="jobs")
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
