@@ -24,10 +24,10 @@ class WebServer(BaseApplication):
         self.cfg.set("bind", f"{c.host}:{c.port}")
         self.cfg.set("workers", c.web_workers)
         self.cfg.set("threads", c.web_threads)
-        # gthread, not sync, though sync used ~15% less CPU per webhook on 2 cores (bench/webhook_bench.py):
-        # a sync worker is held by each slow client and by each dashboard request waiting on Step Functions
-        # (10 s reads), so two of them would stall webhook ingest past GitHub's 10 s. Thread counts of 1 to
-        # 8 measured alike; threads are only busy while their request is.
+        # gthread, not sync, though sync measured better on 2 cores (bench/webhook_bench.py: ~10% less CPU per
+        # webhook, and no keep-alive client pinned to one worker): a sync worker is held by each slow client
+        # and each dashboard request waiting on Step Functions (10 s reads), so two of them would stall
+        # webhook ingest past GitHub's 10 s. 1 to 8 threads measured alike: idle threads cost nothing.
         self.cfg.set("worker_class", "gthread")
         # an access line is INFO; gunicorn would log it at any level. At WARNING it cost a quarter of
         # /healthz's CPU and a tenth of a webhook's.

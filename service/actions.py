@@ -15,6 +15,7 @@ from service import approvals
 from service.cancellations import stop_run
 from service.errors import ActionNotAllowedError, RunNotFoundError, StepFunctionsUnavailableError
 from service.job_context import JobContext
+from service.reporter import nudge_reconcile
 from service.run_index import OPEN_STATUSES
 
 log = logging.getLogger(__name__)
@@ -108,4 +109,7 @@ class Actions:
         record = approvals.decide(self.store, self.ctx.sfn, approval_id, approved, user, comment[:500])
         action = "approve" if approved else "reject"
         self._audit(record["run_id"], user, action, step=record["step"], comment=comment[:500])
+        # no worker reports an approval step: without this a rejection (or an approval that ends
+        # the run) shows as running, and its statuses stay pending, until the next sweep
+        nudge_reconcile(self.ctx, record["run_id"])
         return {**record, "decision": action, "decided_at": time.time()}

@@ -14,8 +14,9 @@ from werkzeug.exceptions import HTTPException
 from service import auth
 from service.actions import Actions
 from service.dashboard import actions, details
-from service.errors import DashboardError
+from service.errors import DashboardError, LogCursorError
 from service.run_details import RunFilters
+from statemachines.step_logs import is_cursor
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -68,6 +69,8 @@ def read_log(run_id: str, step: str):
     details().run(run_id)
     attempt = request.args.get("attempt", type=int)
     after = request.args.get("after", "0")[:64]
+    if not is_cursor(after):
+        raise LogCursorError(after)
     limit = max(1, min(request.args.get("limit", 500, type=int), MAX_LOG_LINES))
     reader = details().logs
     lines, cursor, finished = reader.read(run_id, step, attempt, after, limit)
@@ -90,7 +93,8 @@ def run_action(run_id: str, action: str):
 def decide(approval_id: str, decision: str):
     if decision not in {"approve", "reject"}:
         return jsonify(error=f"no decision {decision!r}"), 404
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}  # any JSON may arrive: only an object names a comment
     comment = str(body.get("comment") or request.form.get("comment") or "")
     return jsonify(actions().decide(approval_id, decision == "approve", g.user, comment))
 

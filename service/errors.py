@@ -75,6 +75,14 @@ class RunNotFoundError(DashboardError):
         self.run_id = run_id
 
 
+class LogCursorError(DashboardError):
+    """Raised when a log request's `after` is not a cursor the log API handed out."""
+
+    def __init__(self, after: str) -> None:
+        super().__init__(f"after: {after!r} is not a log cursor")
+        self.after = after
+
+
 class StepFunctionsUnavailableError(DashboardError):
     """Raised when Step Functions refuses or cannot answer a call the dashboard makes for a run."""
 

@@ -219,8 +219,8 @@ def parse_step_task(text: str) -> StepTask:
     commands = data.get("commands")
     if not isinstance(commands, list) or not commands or len(commands) > MAX_COMMANDS:
         raise ContractError(f"'commands' must be a list of 1-{MAX_COMMANDS} strings")
-    if not all(isinstance(c, str) and c.strip() for c in commands):
-        raise ContractError("every entry of 'commands' must be a non-empty string")
+    if not all(isinstance(c, str) and c.strip() and "\x00" not in c for c in commands):
+        raise ContractError("every entry of 'commands' must be a non-empty string without NUL characters")
     run = data.get("run")
     if not isinstance(run, dict):
         raise ContractError('\'run\' must be the execution input (pass "run.$": "$$.Execution.Input")')

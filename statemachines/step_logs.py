@@ -32,6 +32,7 @@ lines, cut_bytes, lost_bytes (int), finished (bool) and exit_code (int or None) 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -90,6 +91,16 @@ def now_ms() -> int:
 
 def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+_CURSOR = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?")
+_STREAM_ID_MAX = 2**64 - 1  # each part of a Redis stream id is an unsigned 64-bit number
+
+
+def is_cursor(value: str) -> bool:
+    """Whether `value` can be a read() cursor (a stream id); anything else makes Redis raise."""
+    match = _CURSOR.fullmatch(value)
+    return match is not None and all(int(part or 0) <= _STREAM_ID_MAX for part in match.groups())
 
 
 def _id_before(left: str, right: str) -> bool:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import jsonata
+from jsonata.timebox import Timebox
 from jsonata.utils import Utils
 
 from .errors import StatesError
@@ -27,6 +28,9 @@ from .paths import to_json_text
 QUERY_ERROR = "States.QueryEvaluationError"
 _TEMPLATE = re.compile(r"^\{%(.*)%\}$", re.DOTALL)
 _VARIABLE_NAMES = re.compile(r"\$([^\W\d]\w*)")
+# a pipeline's expression is untrusted: an endless one would hold an engine thread (and the
+# request or timer that runs it) forever; past this it fails with D1012 instead
+EVALUATION_TIMEOUT_MS = 5000
 
 
 class _Undefined:
@@ -91,6 +95,10 @@ def evaluate_jsonata(
     # jsonata-python's higher-order functions ($map, $sort...) find "the current expression" in a
     # thread-local that compiling sets; a cached expression must claim it back before evaluating.
     jsonata.Jsonata.CURRENT.jsonata = compiled
+    # a Timebox per evaluation, in its bindings: compiled expressions are cached and shared by threads
+    limits = jsonata.Jsonata.Frame(None)
+    Timebox(limits, EVALUATION_TIMEOUT_MS)
+    bindings.update(limits.bindings)
     try:
         result = compiled.evaluate(None, bindings)
     except StatesError:

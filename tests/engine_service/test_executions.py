@@ -7,7 +7,7 @@ import json
 import pytest
 import redis
 
-from .conftest import create_machine, history, wait_done
+from .conftest import create_machine, history, make_client, wait_done
 
 PASS_CHAIN = {
     "A": {"Type": "Pass", "Result": {"n": 1}, "ResultPath": "$.a", "Next": "B"},
@@ -199,3 +199,19 @@ def test_listing_forgets_expired_executions(sfn, unique, redis_proc):
     listed = [e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]]
     assert listed == [runs[2], runs[0]]
     assert store.zcard(f"sfn:xs:{arn}") == 2
+
+
+def test_an_endless_jsonata_expression_fails_the_execution_instead_of_holding_the_engine(sfn, unique):
+    # a pipeline is untrusted input: its expression must not pin an engine thread (and the request) forever
+    endless = "{% ($loop := function($n) { $loop($n + 1) }; $loop(0)) %}"
+    states = {"Spin": {"Type": "Pass", "Output": endless, "End": True}}
+    arn = sfn.create_state_machine(
+        name=f"spin-{unique}",
+        definition=json.dumps({"QueryLanguage": "JSONata", "StartAt": "Spin", "States": states}),
+        roleArn="arn:aws:iam::123456789012:role/stepline",
+    )["stateMachineArn"]
+    slow = make_client(sfn.meta.endpoint_url, read_timeout=20)
+    started = slow.start_execution(stateMachineArn=arn, input="{}")
+    desc = wait_done(sfn, started["executionArn"])
+    assert (desc["status"], desc["error"]) == ("FAILED", "States.QueryEvaluationError")
+    assert "D1012" in desc["cause"]

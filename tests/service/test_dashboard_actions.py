@@ -183,6 +183,9 @@ def test_approval_step_waits_for_a_person_on_the_dashboard(world, decision):
         )
     assert ApprovalStore(world.redis).for_run(run["run_id"]) == []
     assert world.index.audit(run["run_id"])[-1]["action"] == decision
+    # the decision may have ended the run: the reconciler looks now, not at the next sweep
+    jobs = [(job.func_name, job.args) for job in Queue("statuses", connection=world.redis).jobs]
+    assert ("service.reconcile.reconcile_run", (run["run_id"],)) in jobs
     words = "approved" if decision == "approve" else "rejected"
     page = world.client.get(f"/runs/{run['run_id']}").get_data(as_text=True)
     assert f'<span class="step-status">{words} by alice</span>' in page

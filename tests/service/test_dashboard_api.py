@@ -6,7 +6,7 @@ import pytest
 
 from service.app import create_app
 from statemachines.step_logs import StepLogWriter
-from tests.service.dashboard_seed import HOSTILE_MESSAGE, seed_log, seed_run, with_users
+from tests.service.dashboard_seed import ADMIN_TOKEN, HOSTILE_MESSAGE, seed_log, seed_run, with_users
 
 
 @pytest.fixture
@@ -51,6 +51,15 @@ def test_graph_api_without_an_execution_says_so(client, redis_client):
     assert client.get(f"/api/runs/{run['run_id']}/graph").get_json() == {
         "graph": None, "history": [], "history_cut": False, "error": None,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("after", ["zzz", "-1", "1-2-3", "1-", "99999999999999999999", "1-99999999999999999999"])
+def test_log_api_refuses_a_malformed_cursor(client, redis_client, after):
+    run = seed_run(redis_client)
+    seed_log(redis_client, run["run_id"], "build", ["ok"])
+    response = client.get(f"/api/runs/{run['run_id']}/logs/build?after={after}")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": f"after: {after!r} is not a log cursor"}
 
 
 def test_log_api_pages_with_a_cursor_and_follows_new_lines(client, redis_client):
@@ -120,3 +129,11 @@ def test_metrics_count_runs_queues_and_pending_approvals(client, redis_client):
     assert 'stepline_queue_jobs{queue="statuses"} 1' in text
     assert 'stepline_queue_failed_jobs{queue="statuses"} 0' in text
     assert "stepline_approvals_pending 1" in text and "# TYPE stepline_runs gauge" in text
+
+
+@pytest.mark.parametrize("body", ["[1]", '"yes"', "null", "{"])
+def test_approval_api_takes_any_json_body_without_a_server_error(client, body):
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    response = client.post("/api/approvals/nope/approve", data=body, headers=headers)
+    assert response.status_code == 409
+    assert response.get_json() == {"error": "approval 'nope' is not pending"}

@@ -105,6 +105,7 @@ def test_malformed_task_inputs_fail_cleanly_and_the_worker_goes_on(pushed, start
         (build_step(["true"], env={"STEPLINE_SHA": "forged"}), "env.STEPLINE_SHA"),
         (build_step(["true"], timeout_seconds="soon"), "timeout_seconds"),
         (build_step(["true"], step="bad:name"), "'step'"),
+        (build_step(["echo a\u0000b"]), "'commands'"),  # no process can take a NUL in its argv
     ]
     arns = [run_pipeline(definition, clone_url=repo.url, sha=sha) for definition, _ in bad]
     arns.append(run_pipeline(build_step(["true"]), clone_url=repo.url, sha="not-a-sha"))
