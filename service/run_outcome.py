@@ -138,6 +138,9 @@ def _overall_verdict(
         return Verdict("error", f"timed out after {took}")
     if status == "ABORTED":
         return Verdict("error", end_words)
+    if failed is not None and failed.error == "Stepline.Rejected" and failed.cause:
+        # the person who rejected it and why, not "failed": nothing broke
+        return Verdict(verdicts[failed.step].state, f"failed in {took}: {failed.step} {failed.cause}")
     if failed is not None:
         return Verdict(verdicts[failed.step].state, f"failed in {took}: {failed.step} failed")
     detail = ": ".join(str(part) for part in (describe.get("error"), describe.get("cause")) if part)

@@ -53,7 +53,9 @@ def test_graph_api_without_an_execution_says_so(client, redis_client):
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("after", ["zzz", "-1", "1-2-3", "1-", "99999999999999999999", "1-99999999999999999999"])
+@pytest.mark.parametrize(
+    "after", ["zzz", "-1", "1-2-3", "1-", "99999999999999999999", "1-99999999999999999999"]
+)
 def test_log_api_refuses_a_malformed_cursor(client, redis_client, after):
     run = seed_run(redis_client)
     seed_log(redis_client, run["run_id"], "build", ["ok"])

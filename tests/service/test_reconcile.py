@@ -46,6 +46,17 @@ def test_steps_after_a_failure_are_not_run_and_the_run_fails():
     assert outcome.overall.state == "failure" and outcome.overall.description.endswith("build failed")
 
 
+def test_a_rejected_approval_says_rejected_on_the_run_too():
+    history = History()
+    history.ran("build")
+    history.ran("approve-deploy", "failed", "Stepline.Rejected", "rejected by alice: not today")
+    describe = history.describe("FAILED", error="Stepline.Rejected")
+    outcome = outcome_of(describe, history.events, ["build", "approve-deploy", "deploy"])
+
+    assert outcome.steps["approve-deploy"] == Verdict("failure", "rejected: rejected by alice: not today")
+    assert outcome.overall == Verdict("failure", "failed in 27s: approve-deploy rejected by alice: not today")
+
+
 def test_a_retried_step_ends_as_its_last_attempt_and_a_lost_worker_is_an_error():
     history = History()
     history.ran("build", "failed", "States.HeartbeatTimeout")
