@@ -33,6 +33,9 @@ class WebServer(BaseApplication):
         # /healthz's CPU and a tenth of a webhook's.
         self.cfg.set("accesslog", "-" if c.log_level in ("DEBUG", "INFO") else None)
         self.cfg.set("loglevel", c.log_level.lower())
+        # gunicorn's control socket lives at one path per user: several web processes on a machine
+        # (tests, a second Stepline) would take it from each other, and we do not use it
+        self.cfg.set("control_socket_disable", True)
 
     def load(self):
         return create_app(self.service_config)

@@ -54,7 +54,11 @@ def report_run_started(run_id: str) -> int:
         for step in contexts.steps
         if step not in keep
     ]
-    return _submit(ctx, run_id, "started", updates)
+    claimed = _submit(ctx, run_id, "started", updates)
+    # a pipeline that ends without any worker (Pass/Choice/Fail only, a failure in its first state)
+    # has no step report to nudge the reconciler: look now rather than at the next sweep
+    nudge_reconcile(ctx, run_id)
+    return claimed
 
 
 def report_step(run_id: str, step: str, state: str, description: str, at_ms: int) -> int:

@@ -233,3 +233,21 @@ def _wait(condition: Any, process: Any, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met; {process.name} log:\n{process.log()[-3000:]}")
         time.sleep(0.1)
+
+
+def test_a_run_that_ends_without_any_worker_is_closed_without_waiting_for_the_sweep(reporting):
+    failing = {
+        "StartAt": "Nope",
+        "States": {"Nope": {"Type": "Fail", "Error": "Stepline.NotOnMain", "Cause": "no"}},
+    }
+    sfn = job_context().sfn
+    arn = ensure_pipeline(sfn, failing, "ci", role_arn(reporting.config), "stepline")
+    run = reporting.new_run(steps=(), branch="feature")
+    started = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"run_id": run["run_id"]}))
+    reporting.index.update(run["run_id"], execution_arn=started["executionArn"])
+    reporting.enqueue("report_run_started", run["run_id"])
+    reporting.drain()  # no sweep: the start report itself must lead to the reconcile
+    closed = reporting.index.get(run["run_id"]) or {}
+    assert closed["status"] == "FAILED"
+    overall = reporting.github.latest_statuses(REPO, run["sha"])["stepline/ci"]
+    assert overall["state"] in ("failure", "error") and "Stepline.NotOnMain" in overall["description"]
