@@ -23,6 +23,7 @@ from service.errors import InvalidPipelineError, PipelineSourceError
 from statemachines.contract import (
     PLACEHOLDER,
     activity_pools,
+    check_pipeline,
     pipeline_steps,
     substitute_activities,
     walk_states,
@@ -48,6 +49,8 @@ class Pipeline:
     path: str
     definition: dict[str, Any]
     steps: list[str]
+    # contract problems that do not stop the run but will hurt (no heartbeat: a lost worker hangs it)
+    warnings: tuple[str, ...] = ()
 
 
 def load_pipeline(config: ServiceConfig, run: dict[str, Any]) -> Pipeline:
@@ -82,7 +85,8 @@ def parse_pipeline(path: str, text: str) -> Pipeline:
     problems += _asl_problems(substitute_activities(definition, arns))
     if problems:
         raise InvalidPipelineError(path, problems)
-    return Pipeline("ci", path, definition, [spec.step for spec in pipeline_steps(definition)])
+    steps = [spec.step for spec in pipeline_steps(definition)]
+    return Pipeline("ci", path, definition, steps, tuple(check_pipeline(definition)))
 
 
 def _code_repository(run: dict[str, Any]) -> str:

@@ -102,6 +102,7 @@ def run_summary(run: dict[str, Any], web_url: str, now: float | None = None) -> 
         "pipeline": run.get("pipeline"),
         "status": run.get("status"),
         "status_reason": run.get("status_reason"),
+        "pipeline_warnings": list(run.get("pipeline_warnings") or []),
         "look": status_look(run.get("status")),
         "active": run.get("status") in OPEN_STATUSES,
         "created_at": run.get("created_at"),

@@ -88,7 +88,13 @@ def start_run(run_id: str) -> str:
     except PipelineSourceError as exc:
         _fail_on_last_attempt(ctx, run_id, exc)
         raise
-    ctx.index.update(run_id, pipeline=pipeline.name, steps=pipeline.steps, pipeline_path=pipeline.path)
+    ctx.index.update(
+        run_id,
+        pipeline=pipeline.name,
+        steps=pipeline.steps,
+        pipeline_path=pipeline.path,
+        pipeline_warnings=list(pipeline.warnings),
+    )
     arn, execution_arn = _deploy_and_start(ctx, run, pipeline)
     started = ctx.index.transition(
         run_id,
@@ -119,7 +125,13 @@ def skip_run(run_id: str) -> str:
         return "MISSING"
     try:
         pipeline = load_pipeline(ctx.config, run)
-        ctx.index.update(run_id, pipeline=pipeline.name, steps=pipeline.steps, pipeline_path=pipeline.path)
+        ctx.index.update(
+        run_id,
+        pipeline=pipeline.name,
+        steps=pipeline.steps,
+        pipeline_path=pipeline.path,
+        pipeline_warnings=list(pipeline.warnings),
+    )
     except InvalidPipelineError as exc:
         # nothing runs either way; the overall context still gets its "skipped"
         log.info("%s: skipped commit has an invalid pipeline: %s", run_id, exc)
