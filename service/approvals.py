@@ -163,6 +163,7 @@ class ApprovalPoller:
         self.stop = stop
         self.worker_name = f"stepline-approvals-{threading.get_native_id()}"
         self._last_heartbeat = 0.0
+        self._failing = False
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -173,8 +174,18 @@ class ApprovalPoller:
                 self.poll_once()
                 if time.monotonic() - self._last_heartbeat > HEARTBEAT_SECONDS:
                     self.heartbeat_pending()
+                if self._failing:
+                    log.info("approval poller: polling again")
+                    self._failing = False
             except (ClientError, BotoCoreError, redis.RedisError) as exc:
-                log.warning("approval poller: %s; retrying in 5 s", exc)
+                # one line per outage: Redis or the engine stopping (`make run`'s Ctrl-C) is no news
+                # worth a line every 5 s
+                if self.stop.is_set():
+                    break
+                log.log(
+                    logging.DEBUG if self._failing else logging.WARNING, "approval poller: %s; retrying", exc
+                )
+                self._failing = True
                 self.stop.wait(5)
             except Exception:  # a dead poller strands every approval: log it and keep polling
                 log.exception("approval poller: unexpected error; retrying in 5 s")
@@ -215,13 +226,15 @@ def long_poll_client(config: ServiceConfig) -> Any:
     )
 
 
-def start_poller(config: ServiceConfig, redis_client: redis.Redis) -> threading.Thread | None:
+def start_poller(
+    config: ServiceConfig, redis_client: redis.Redis, stop: threading.Event | None = None
+) -> threading.Thread | None:
     """The jobs process's hook: a daemon thread polling the approval activity (None when switched off)."""
     if not config.approval_poller:
         return None
     activity = activity_name(APPROVAL_POOL, config.state_machine_prefix)
     poller = ApprovalPoller(
-        long_poll_client(config), ApprovalStore(redis_client), activity, threading.Event()
+        long_poll_client(config), ApprovalStore(redis_client), activity, stop or threading.Event()
     )
     thread = threading.Thread(target=poller.run, name="approval-poller", daemon=True)
     thread.start()

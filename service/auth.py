@@ -91,13 +91,18 @@ def csrf_token() -> str:
     return session[CSRF_FIELD]
 
 
-def check_csrf() -> None:
-    """Abort with 400 unless the request carries the session's CSRF token (bearer-token calls carry no cookie)."""
+def csrf_sent() -> bool:
+    """True when the request carries the session's CSRF token (bearer-token calls carry no cookie)."""
     if g.get("token_auth"):
-        return
+        return True
     sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
     expected = session.get(CSRF_FIELD) or ""
-    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def check_csrf() -> None:
+    """Abort with 400 unless the request carries the session's CSRF token."""
+    if not csrf_sent():
         abort(400, description="missing or invalid CSRF token: reload the page and try again")
 
 
@@ -126,9 +131,12 @@ def guard_reading() -> Any:
 @auth.route("/login", methods=["GET", "POST"])
 def login():
     config = _config()
-    error = None
-    if request.method == "POST":
-        check_csrf()
+    error, status = None, 200
+    if request.method == "POST" and not csrf_sent():
+        # a form from before a sign-in or sign-out elsewhere: show a fresh one rather than a bare 400
+        log.warning("login: expired sign-in form from %s", request.remote_addr)
+        error, status = "The sign-in form had expired: sign in again.", 400
+    elif request.method == "POST":
         name = request.form.get("username", "").strip()
         secret = request.form.get("password", "")
         user = ADMIN if not name and check_token(secret) else name if check_password(name, secret) else None
@@ -139,16 +147,19 @@ def login():
             log.info("login: %s signed in from %s", user, request.remote_addr)
             return redirect(_safe_next(request.args.get("next")))
         log.warning("login: failed sign-in for %r from %s", name[:64], request.remote_addr)
-        error = "Wrong name, password or token."
+        error, status = "Wrong name, password or token.", 401
     configured = bool(config.users or config.admin_token)
-    status = 401 if error else 200
     return render_template("login.html", error=error, configured=configured), status
 
 
 @auth.post("/logout")
 def logout():
     check_csrf()
+    # the token outlives the sign-out: a sign-in form rendered before it (another tab, this page) still works
+    token = session.get(CSRF_FIELD)
     session.clear()
+    if token:
+        session[CSRF_FIELD] = token
     return redirect(url_for("dashboard.runs_page"))
 
 

@@ -48,6 +48,7 @@ class ServiceConfig:
     status_prefix: str = "stepline"
     status_retry_intervals: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 300)
     reconcile_interval: int = 30
+    run_retention_days: int = 90  # 0: keep runs forever (service/retention.py)
 
     @classmethod
     def from_env(
@@ -93,6 +94,7 @@ class ServiceConfig:
                 env, "STEPLINE_STATUS_RETRY_INTERVALS", "2,4,8,16,32,64,128,300"
             ),
             reconcile_interval=env.integer("STEPLINE_RECONCILE_INTERVAL_SECONDS", 30, 1, 3600),
+            run_retention_days=env.integer("STEPLINE_RUN_RETENTION_DAYS", 90, 0, 36500),
         )
         if not config.webhook_secret and not config.insecure_no_webhook_secret:
             env.problems.append(

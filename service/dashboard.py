@@ -48,6 +48,9 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
+    # pages carry the session's CSRF token: Back after signing in or out fetches a fresh page, never a stale
+    # form (a stale sign-in form fails its CSRF check), and a signed-out browser keeps no private page
+    "Cache-Control": "no-store",
 }
 RUN_ACTIONS = {"rerun": Actions.rerun, "redrive": Actions.redrive, "cancel": Actions.cancel}
 RAW_LOG_BATCH = 5000
@@ -66,7 +69,12 @@ def init_app(app: Flask, config: ServiceConfig) -> None:
     store = ApprovalStore(client)
     ctx = JobContext(config, client, index, sfn, Queue(STATUSES_QUEUE, connection=client))
     app.extensions["stepline_details"] = RunDetails(
-        index, ExecutionReader(sfn, client), StepLogReader(client), store, StatusLedger(client)
+        index,
+        ExecutionReader(sfn, client),
+        StepLogReader(client),
+        store,
+        StatusLedger(client),
+        config.status_prefix,
     )
     app.extensions["stepline_actions"] = Actions(ctx, store)
     auth.init_app(app, config)

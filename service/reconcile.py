@@ -3,7 +3,8 @@
 Runs as rq jobs: `reconcile_run` after each step report (a nudge) and `sweep_open_runs` every
 STEPLINE_RECONCILE_INTERVAL_SECONDS (enqueued by a thread of the jobs process, `start_sweeper`). The sweep
 is what makes a crash harmless: whatever died (a worker, the jobs process mid-job), open runs whose
-execution ended are finalised, and statuses claimed but never posted are posted again.
+execution ended are finalised, and statuses claimed but never posted are posted again. The sweep also
+trims runs past their retention (service/retention.py), a bounded batch each time.
 Works the same on AWS: only DescribeExecution and GetExecutionHistory are called.
 """
 
@@ -22,6 +23,7 @@ from service.contexts import PHASE_FINAL
 from service.job_context import JobContext, job_context
 from service.publisher import enqueue_publish, submit
 from service.reporter import closed_for_run, load_run, note_redrives, report_run_cancelled, run_contexts
+from service.retention import trim_finished_runs
 from service.run_index import OPEN_STATUSES
 from service.run_outcome import ENDED, RunOutcome, outcome_of
 from service.status_order import StatusLedger
@@ -114,12 +116,14 @@ def sweep_open_runs() -> dict[str, int]:
             log.warning("%s: reconcile failed: %s", listed["run_id"], exc)
     closed = close_stopped_runs(ctx)
     reposted = repost_unposted(ctx)
+    trimmed = trim_finished_runs(ctx.index, ctx.config.run_retention_days)
     if runs or closed or reposted:
         log.info(
             "sweep: %d open run(s), %d finalised, %d stopped run(s) closed, %d status(es) posted again",
             *(len(runs), finalised, closed, reposted),
         )
-    return {"open": len(runs), "finalised": finalised, "closed": closed, "reposted": reposted}
+    counts = {"open": len(runs), "finalised": finalised, "closed": closed, "reposted": reposted}
+    return counts | {"trimmed": trimmed}
 
 
 def close_stopped_runs(ctx: JobContext) -> int:
@@ -176,11 +180,17 @@ def start_sweeper(
     stop = stop or threading.Event()
 
     def loop() -> None:
+        failing = False
         while not stop.is_set():
             try:
                 enqueue_sweep(queue, interval)
-            except redis.RedisError as exc:  # Redis restarting: the next tick tries again
-                log.warning("sweep not enqueued: %s", exc)
+                if failing:
+                    log.info("sweeper: Redis answers again")
+                failing = False
+            except redis.RedisError as exc:  # Redis restarting or stopped first: the next tick tries again
+                if not failing and not stop.is_set():
+                    log.warning("sweeper: sweep not enqueued (%s); retrying every %d s", exc, interval)
+                failing = True
             stop.wait(interval)
 
     thread = threading.Thread(target=loop, name="stepline-sweeper", daemon=True)

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.approvals import ApprovalStore
+from service.contexts import RunContexts
 from service.errors import RunNotFoundError, StepFunctionsUnavailableError
 from service.execution_reader import ExecutionReader
 from service.run_graph import build_graph
-from service.run_index import STATUSES, RunIndex
+from service.run_index import OPEN_STATUSES, STATUSES, RunIndex
+from service.run_outcome import Verdict, unreached_verdict
 from service.run_view import format_duration, run_summary
 from service.status_order import StatusLedger
 from statemachines.step_logs import StepLogReader
@@ -21,6 +23,7 @@ PAGE_SIZE = 25
 UNFILTERED_WINDOW = 500  # branch or PR filters without a repository look through this many recent runs
 HISTORY_ROWS = 2000  # the history table shows the newest this many events
 DETAIL_CHARS = 600
+WAITING = "waiting"  # a step with no log yet; once the run has ended it is "skipped" or "not run"
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,14 @@ class RunDetails:
         logs: StepLogReader,
         store: ApprovalStore,
         ledger: StatusLedger,
+        status_prefix: str = "stepline",
     ) -> None:
         self.index = index
         self.reader = reader
         self.logs = logs
         self.approvals = store
         self.ledger = ledger
+        self.status_prefix = status_prefix
 
     def runs(self, filters: RunFilters, web_url: str) -> tuple[list[dict[str, Any]], bool]:
         """(summaries of one page of runs, whether a next page exists), newest first."""
@@ -100,14 +105,17 @@ class RunDetails:
         approvals = self.approvals.for_run(run_id)
         audit = self.index.audit(run_id)
         steps = _with_decisions(self.steps(run), approvals, audit)
+        # what GitHub was told (or could not be told): a failed status post is never silent
+        statuses = self.ledger.run_statuses(run_id)
+        if run.get("status") not in OPEN_STATUSES:
+            _mark_unreached(steps, RunContexts(run, self.status_prefix, ""), statuses)
         return {
             "run": run_summary(run, web_url),
             "record": run,
             "steps": steps,
             "approvals": approvals,
             "audit": list(reversed(audit)),
-            # what GitHub was told (or could not be told): a failed status post is never silent
-            "statuses": self.ledger.run_statuses(run_id),
+            "statuses": statuses,
         }
 
     def steps(self, run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -156,6 +164,37 @@ def _with_decisions(
     return steps
 
 
+def _mark_unreached(
+    steps: list[dict[str, Any]], contexts: RunContexts, statuses: list[dict[str, Any]]
+) -> None:
+    """An ended run's steps that never ran say what their GitHub status says: skipped, or not run.
+
+    The reconciler decided that when the run ended (the ledger keeps it); without a recorded status
+    (no reporting yet, or the statuses expired) the reconciler's own rule decides from the run's status.
+    """
+    told = {contexts.step_of(row["context"]) or "": row for row in statuses if row["state"] != "pending"}
+    for step in steps:
+        if step["status"] != WAITING:
+            continue
+        row = told.get(step["step"])
+        verdict = (
+            Verdict(row["state"], row["description"] or "")
+            if row
+            else unreached_verdict(
+                str(contexts.run.get("status")), str(contexts.run.get("status_reason") or "")
+            )
+        )
+        words = _unreached_words(verdict)
+        step["status"], step["detail"] = words, verdict.description
+        step["reason"] = verdict.description.removeprefix(f"{words}: ")  # "skipped: not on this run's path"
+
+
+def _unreached_words(verdict: Verdict) -> str:
+    if verdict.description.startswith("skipped"):
+        return "skipped"
+    return {"success": "succeeded", "failure": "failed"}.get(verdict.state, "not run")
+
+
 def _matches(run: dict[str, Any], filters: RunFilters) -> bool:
     if filters.branch and run.get("branch") != filters.branch:
         return False
@@ -166,7 +205,7 @@ def _step_row(name: str, meta: dict[str, Any] | None) -> dict[str, Any]:
     if meta is None:
         return {
             "step": name,
-            "status": "not started",
+            "status": WAITING,
             "attempt": None,
             "duration": "-",
             "lines": 0,

@@ -14,6 +14,8 @@ Read by the dashboard and the reporter; written by the webhook and the run jobs.
 - `open_runs(repository, branch=None, pull_request=None)`: QUEUED or RUNNING runs; `branch` matches push
   runs of that branch only (a PR's runs are found by `pull_request`)
 - `add_audit(run_id, entry)` / `audit(run_id)`: who did what to a run, oldest first
+- `delete_finished(run_ids, finished_before, also=None) -> (deleted, kept)`: drop ended runs and every
+  index entry of them in one transaction (retention; an open or re-opened run is always kept)
 
 Besides the fields the issue lists, a record has `execution_name` (derived from the delivery: a
 retried start never starts twice) and `pipeline_path` (".stepline/pipeline.asl.json", ".yaml" or
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -179,6 +182,49 @@ class RunIndex:
     def audit(self, run_id: str) -> list[dict[str, Any]]:
         return [json.loads(item) for item in self.redis.lrange(f"{_run_key(run_id)}:audit", 0, -1)]
 
+    def delete_finished(
+        self, run_ids: Any, finished_before: float, also: Callable[[str], list[str]] | None = None
+    ) -> tuple[int, int]:
+        """Delete those of `run_ids` that ended before `finished_before`, with every entry pointing at them.
+
+        One MULTI per call, under WATCH of the records: a run re-opened meanwhile (a redrive) makes the
+        transaction fail and is kept. `also(run_id)` names other keys of the run to delete with it.
+        Returns (deleted, kept); a conflict keeps the whole batch for the next sweep.
+        """
+        ids = [_str(run_id) for run_id in run_ids]
+        if not ids:
+            return 0, 0
+        with self.redis.pipeline() as pipe:
+            pipe.watch(*(_run_key(run_id) for run_id in ids))
+            reader = self.redis.pipeline(transaction=False)  # read after WATCH: any later write aborts EXEC
+            for run_id in ids:
+                reader.hgetall(_run_key(run_id))
+            records = [_decode(raw) if raw else None for raw in reader.execute()]
+            pipe.multi()
+            deleted = 0
+            for run_id, run in zip(ids, records, strict=True):
+                if run is not None and not _ended_before(run, finished_before):
+                    continue
+                self._queue_delete(pipe, run_id, run, also(run_id) if also else [])
+                deleted += 1
+            try:
+                pipe.execute()
+            except redis.WatchError:
+                return 0, len(ids)
+        return deleted, len(ids) - deleted
+
+    def _queue_delete(self, pipe: Any, run_id: str, run: dict[str, Any] | None, also: list[str]) -> None:
+        # a record already gone (a dangling id) only leaves the sets that can be named without it
+        pipe.delete(_run_key(run_id), f"{_run_key(run_id)}:audit", *also)
+        for key in [f"{PREFIX}runs", *(_status_key(status) for status in STATUSES)]:
+            pipe.zrem(key, run_id)
+        if run is None:
+            return
+        for key in [*_index_keys(run), _open_key(run["repository"])]:
+            pipe.zrem(key, run_id)  # Redis deletes a sorted set with its last member: no empty keys stay
+        if run.get("execution_arn"):
+            pipe.hdel(EXECUTIONS, run["execution_arn"])
+
     def _index_status(self, pipe: Any, new: dict[str, Any], old: dict[str, Any] | None) -> None:
         run_id, score = new["run_id"], new["created_at"]
         if old is not None and old["status"] != new["status"]:
@@ -207,6 +253,13 @@ class RunIndex:
         for run_id in ids:
             pipe.hgetall(_run_key(_str(run_id)))
         return [_decode(raw) for raw in pipe.execute() if raw]
+
+
+def _ended_before(run: dict[str, Any], moment: float) -> bool:
+    """An ended run whose end (its creation, for runs never started) is older than `moment`."""
+    if run["status"] in OPEN_STATUSES:
+        return False
+    return float(run.get("finished_at") or run.get("created_at") or 0) < moment
 
 
 def _decode(raw: dict[Any, Any]) -> dict[str, Any]:

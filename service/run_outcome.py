@@ -104,6 +104,11 @@ def outcome_of(
     return RunOutcome(status, overall, verdicts, stop)
 
 
+def unreached_verdict(status: str, reason: str = "") -> Verdict:
+    """The verdict of a step an ended run never ran (when the ledger holds none): the reconciler's rule."""
+    return _step_verdict(None, status, None, _end_words(status, {}, reason))
+
+
 def _step_verdict(attempt: Attempt | None, status: str, failed: Attempt | None, end_words: str) -> Verdict:
     if attempt is None:
         if status == "SUCCEEDED":

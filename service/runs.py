@@ -126,12 +126,12 @@ def skip_run(run_id: str) -> str:
     try:
         pipeline = load_pipeline(ctx.config, run)
         ctx.index.update(
-        run_id,
-        pipeline=pipeline.name,
-        steps=pipeline.steps,
-        pipeline_path=pipeline.path,
-        pipeline_warnings=list(pipeline.warnings),
-    )
+            run_id,
+            pipeline=pipeline.name,
+            steps=pipeline.steps,
+            pipeline_path=pipeline.path,
+            pipeline_warnings=list(pipeline.warnings),
+        )
     except InvalidPipelineError as exc:
         # nothing runs either way; the overall context still gets its "skipped"
         log.info("%s: skipped commit has an invalid pipeline: %s", run_id, exc)

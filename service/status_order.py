@@ -28,7 +28,9 @@ from service.contexts import StatusUpdate
 PREFIX = "stepline:status:"
 DIRTY = PREFIX + "dirty"
 ERRORS = PREFIX + "errors"
-KEEP_SECONDS = 30 * 24 * 3600  # GitHub keeps statuses forever; we only need them while runs are looked at
+# GitHub keeps statuses forever; we only need them while runs are looked at. Every key here expires
+# (a run's own keys also go when retention trims the run: service/retention.py)
+KEEP_SECONDS = 30 * 24 * 3600
 MAX_ERRORS = 200
 UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
@@ -113,6 +115,9 @@ class StatusLedger:
                 fields = {"posted": json.dumps(update.to_dict()), "posted_at": time.time()}
                 pipe.hset(ref.key, mapping={**fields, "recorded_only": int(recorded_only)})
                 pipe.hdel(ref.key, "error")
+                # the claim's TTL may have run out meanwhile (a day of retries): HSET alone would
+                # recreate the hash without one, and it would never go
+                pipe.expire(ref.key, KEEP_SECONDS)
             if wanted is None or wanted.order <= update.order:
                 pipe.zrem(DIRTY, _member(ref))
             return True
@@ -160,6 +165,7 @@ class StatusLedger:
         )
         pipe = self.redis.pipeline()
         pipe.hset(ContextRef.of(update).key, "error", reason[:500])
+        pipe.expire(ContextRef.of(update).key, KEEP_SECONDS)  # as in mark_posted: never a key without TTL
         for key in (f"{ERRORS}:{update.run_id}", ERRORS):
             pipe.lpush(key, entry)
             pipe.ltrim(key, 0, MAX_ERRORS - 1)

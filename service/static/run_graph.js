@@ -15,7 +15,7 @@ function nodeSize(node) {
 }
 
 function layoutGraph(model) {
-  const g = new dagre.graphlib.Graph({ compound: true, multigraph: true });
+  const g = new dagre.graphlib.Graph({ compound: true });
   g.setGraph({ rankdir: "TB", nodesep: 28, ranksep: 36, edgesep: 12, marginx: 16, marginy: 16 });
   g.setDefaultEdgeLabel(() => ({}));
   const groups = new Set(model.nodes.filter((n) => n.group).map((n) => n.id));
@@ -32,14 +32,34 @@ function layoutGraph(model) {
     }
     if (node.parent) g.setParent(node.id, node.parent);
   }
-  model.edges.forEach((edge, index) => {
-    const source = groups.has(edge.source) ? edge.source + (edge.kind === "group_start" ? "::in" : "::out") : edge.source;
-    const target = groups.has(edge.target) ? edge.target + (edge.kind === "group_end" ? "::out" : "::in") : edge.target;
-    const label = edge.label || "";
-    g.setEdge(source, target, { edge, label, width: label ? label.length * 5.6 + 8 : 0, height: label ? 14 : 0, labelpos: "c" }, "e" + index);
-  });
+  for (const { source, target, kind, parts } of mergedEdges(model.edges, groups)) {
+    const label = parts.map((part) => part.text).join(LABEL_JOIN);
+    g.setEdge(source, target, { source, target, kind, parts, label, width: label ? label.length * 5.6 + 8 : 0, height: label ? 14 : 0, labelpos: "c" });
+  }
   dagre.layout(g);
   return g;
+}
+
+const LABEL_JOIN = " · ";
+
+// One drawn edge per pair of states: a state with a Next and a Catch (or a Choice rule and its Default) to
+// the same state would otherwise be two parallel edges, which dagre routes as a detour around the nodes.
+function mergedEdges(edges, groups) {
+  const pairs = new Map();
+  for (const edge of edges) {
+    const source = groups.has(edge.source) ? edge.source + (edge.kind === "group_start" ? "::in" : "::out") : edge.source;
+    const target = groups.has(edge.target) ? edge.target + (edge.kind === "group_end" ? "::out" : "::in") : edge.target;
+    const key = JSON.stringify([source, target]);
+    if (!pairs.has(key)) pairs.set(key, { source, target, edges: [] });
+    pairs.get(key).edges.push(edge);
+  }
+  return [...pairs.values()].map(({ source, target, edges: same }) => {
+    // the path is drawn as the normal flow when there is one: a Catch is only one of the ways along it
+    const kind = (same.find((edge) => edge.kind !== "catch") || same[0]).kind;
+    const words = (edge) => edge.label || (same.length > 1 && edge.kind === "next" ? "Next" : "");
+    const parts = same.filter(words).map((edge) => ({ kind: edge.kind, text: words(edge) }));
+    return { source, target, kind, parts };
+  });
 }
 
 function drawGraph(model) {
@@ -103,14 +123,19 @@ function drawNode(id, data) {
 
 function drawEdge(data) {
   const points = data.points || [];
-  const kind = data.edge.kind;
-  const group = svg("g", { class: `g-edge ${kind}` });
+  const kind = data.kind;
+  const group = svg("g", { class: `g-edge ${kind}`, "data-source": data.source, "data-target": data.target });
   const d = points.map((p, i) => `${i ? "L" : "M"} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(" ");
   group.append(svg("path", { d, "marker-end": "url(#arrow)" }));
   if (data.label) {
     const label = svg("g", { class: `g-edge-label ${kind}` });
     label.append(svg("rect", { x: data.x - data.width / 2, y: data.y - 8, width: data.width, height: 14, rx: 3 }));
-    label.append(svg("text", { x: data.x, y: data.y + 3, "text-anchor": "middle" }, data.label));
+    const text = svg("text", { x: data.x, y: data.y + 3, "text-anchor": "middle" });
+    data.parts.forEach((part, index) => {
+      if (index) text.append(LABEL_JOIN);
+      text.append(svg("tspan", { class: part.kind }, part.text)); // each part in its own kind's colour
+    });
+    label.append(text);
     group.append(label);
   }
   return group;

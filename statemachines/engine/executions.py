@@ -55,18 +55,35 @@ def load_execution(svc: Service, arn: str) -> dict[str, Any]:
 
 def _begin(svc: Service, params: dict[str, Any], express_sync: bool) -> tuple[str, dict[str, Any], bool]:
     """Create and start an execution; returns (arn, record-to-describe, created)."""
-    target = resolve_target(svc, params["stateMachineArn"])
-    doc = target.doc
-    if express_sync and doc["type"] != "EXPRESS":
-        raise StateMachineTypeNotSupported("This operation is not supported by this type of state machine")
     name = params.get("name") or str(uuid.uuid4())
-    check_name(name)
-    text = params.get("input") or "{}"
-    check_input(text)
+    # First from the documents this process last read: the commit then checks they are still
+    # what is stored (one Redis round trip fewer per start). If one changed since, once more
+    # from Redis itself, which is what the execution then runs.
+    for cached in (True, False):
+        target = resolve_target(svc, params["stateMachineArn"], cached=cached)
+        if express_sync and target.doc["type"] != "EXPRESS":
+            raise StateMachineTypeNotSupported(
+                "This operation is not supported by this type of state machine"
+            )
+        check_name(name)
+        text = params.get("input") or "{}"
+        check_input(text)
+        arn, meta, failed = _commit_start(svc, target, name, text)
+        if failed == 0:
+            return arn, {"meta": meta}, True
+        if failed == 1:  # the name is taken
+            return arn, _reuse(svc, arn, target, text), False
+        for key, _ in target.cached_sources:
+            svc.documents.discard(key)
+    raise AssertionError("unreachable: a start read from Redis has no document guards")
+
+
+def _commit_start(svc: Service, target: Target, name: str, text: str) -> tuple[str, dict[str, Any], int]:
+    """Run the first steps and commit them with the execution record: (arn, meta, failed guard)."""
+    doc = target.doc
     express_id = str(uuid.uuid4()) if doc["type"] == "EXPRESS" else None
     arn = svc.arns.execution(doc["name"], name, express_id)
     key = execution_key(arn)
-    # no existence check first: the commit's guard reserves the name, one round trip fewer
     meta = _meta(arn, name, target)
     execution = {
         "arn": arn,
@@ -84,9 +101,9 @@ def _begin(svc: Service, params: dict[str, Any], express_sync: bool) -> tuple[st
     ops = [["HSET", key, "meta", json.dumps(meta), "input", text, "def", doc["def"], "redrive_count", "0"]]
     ops += outcome_ops(svc, arn, 0, out)
     ops.append(["ZADD", executions_key(target.sm_arn), str(meta["start_ms"]), arn])
-    if svc.store.commit([["EXISTS", key, "0"]], ops) != 0:
-        return arn, _reuse(svc, arn, target, text), False
-    return arn, {"meta": meta}, True
+    # no existence check first: the commit's guard reserves the name, one round trip fewer
+    guards = [["EXISTS", key, "0"]] + [["GET", k, raw] for k, raw in target.cached_sources]
+    return arn, meta, svc.store.commit(guards, ops)
 
 
 def _meta(arn: str, name: str, target: Target) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import http.client
 import ipaddress
 import logging
 import select
@@ -9,8 +11,8 @@ import signal
 import socket
 import sys
 import threading
-import uuid
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -26,6 +28,7 @@ from .api_errors import (
     ServiceUnavailable,
 )
 from .config import EngineConfig
+from .http_messages import read_headers, response_head
 from .protocol import CONTENT_TYPE, encode_output, operation_for, parse_body, validate_input
 from .service import Service, client_connected
 from .sigv4 import verify_request
@@ -100,6 +103,12 @@ def handle(svc: Service, target: str | None, body: bytes) -> tuple[int, bytes]:
         return InternalFailure("The engine failed to process the request; see its log.").to_wire()
 
 
+@functools.lru_cache(maxsize=1024)
+def is_loopback(host: str) -> bool:
+    """Whether a client address is this machine's (asked per request; parsing it is not free)."""
+    return ipaddress.ip_address(host).is_loopback
+
+
 def _subject(params: dict[str, Any]) -> str:
     for field in _SUBJECT_FIELDS:
         if isinstance(params.get(field), str):
@@ -111,13 +120,37 @@ class RequestHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive; one instance per connection, on its own thread."""
 
     protocol_version = "HTTP/1.1"
-    # headers and body go out in separate writes: with Nagle on, every answer would wait for
+    # send_error writes head and body separately: with Nagle on, such an answer would wait for
     # the client's delayed ACK (~40 ms)
     disable_nagle_algorithm = True
     server_version = "Stepline-Engine"
     # an idle keep-alive connection releases its thread after this many seconds
     timeout = 120
     svc: Service
+    raw_requestline: bytes  # read by handle_one_request before it calls parse_request
+
+    def parse_request(self) -> bool:
+        # boto3's request lines ("POST / HTTP/1.1") take this path; anything else (HTTP/1.0,
+        # HTTP/0.9, malformed) gets the stdlib's own parsing and error answers
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = requestline.split()
+        if len(words) != 3 or words[2] != "HTTP/1.1":
+            return super().parse_request()
+        self.requestline = requestline
+        self.command, path, self.request_version = words
+        # as the stdlib does: "//x" would read as a host to some clients
+        self.path = "/" + path.lstrip("/") if path.startswith("//") else path
+        try:
+            self.headers = read_headers(self.rfile, self.MessageClass)
+        except http.client.LineTooLong as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(err))
+            return False
+        except http.client.HTTPException as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", str(err))
+            return False
+        self.close_connection = self.headers.get("Connection", "").lower() == "close"
+        expect = self.headers.get("Expect", "")
+        return expect.lower() != "100-continue" or self.handle_expect_100()
 
     def do_POST(self) -> None:
         try:
@@ -161,19 +194,22 @@ class RequestHandler(BaseHTTPRequestHandler):
         if keys:
             host = self.headers.get("Host", "")
             verify_request(keys, "POST", host, self.path, dict(self.headers.items()), body)
-        elif not ipaddress.ip_address(self.client_address[0]).is_loopback:
+        elif not is_loopback(self.client_address[0]):
             raise AccessDenied("Set ENGINE_ACCESS_KEYS to accept calls from other hosts.")
 
     def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", CONTENT_TYPE)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        self.end_headers()
-        self.wfile.write(body)
+        self.log_request(status)
+        if self.request_version == "HTTP/0.9":  # no head at all, as send_response does for 0.9
+            self.wfile.write(body)
+            return
+        reason = self.responses[status][0] if status in self.responses else ""
+        head = response_head(status, reason, self.version_string(), CONTENT_TYPE, len(body))
+        # one write, not head then body: the client then wakes once per answer, not twice
+        self.wfile.write(head + body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.client_address[0], format % args)
+        if log.isEnabledFor(logging.DEBUG):  # called for every answer: format only when shown
+            log.debug("%s %s", self.client_address[0], format % args)
 
 
 class EngineHTTPServer(ThreadingHTTPServer):

@@ -49,6 +49,33 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+class LruCache:
+    """A bounded map for many threads: the least recently used entry goes first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+
 class Service:
     """Everything an API handler needs; one per engine process."""
 
@@ -58,26 +85,25 @@ class Service:
         self.redis: Any = self.store.redis
         self.arns = ArnMaker(config.region, config.account_id)
         self.ids = Ids()
-        self._interpreters: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
+        # by definition digest: a definition's text never changes, so these never go stale
+        self._interpreters = LruCache(256)
+        # state machine, version and alias documents as last read, key -> (stored text, parsed):
+        # may be stale (another engine changed them), so only a commit that checks they are
+        # still that text may use them (see versions.resolve_target)
+        self.documents = LruCache(256)
         # set by a commit that arms a timer due soon, so the timer loop wakes at once
         self.timer_wakeup = threading.Event()
 
     def interpreter(self, definition_digest: str) -> Any:
         """The Interpreter for a stored definition revision (cached: parsing is the slow part)."""
-        with self._lock:
-            interp = self._interpreters.get(definition_digest)
-            if interp is not None:
-                self._interpreters.move_to_end(definition_digest)
-                return interp
+        interp = self._interpreters.get(definition_digest)
+        if interp is not None:
+            return interp
         text = self.redis.get(definition_key(definition_digest))
         if text is None:
             raise InternalFailure(f"definition {definition_digest} is missing from Redis")
         interp = build_interpreter(str(text))
-        with self._lock:
-            self._interpreters[definition_digest] = interp
-            while len(self._interpreters) > 256:
-                self._interpreters.popitem(last=False)
+        self._interpreters.put(definition_digest, interp)
         return interp
 
 

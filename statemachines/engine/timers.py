@@ -38,6 +38,8 @@ def fire_timer(svc: Service, member: str, score: str) -> None:
     remove = [["ZREM", TIMERS, member]]
     try:
         out = advance(svc, exec_arn, {"type": "TimerFired", "timer": timer}, guards=guard, first_ops=remove)
+    except (redis.ConnectionError, redis.TimeoutError):
+        raise  # Redis is down, not this execution broken: the timer loop says so once and retries
     except Exception:
         log.exception("%s: firing timer %s failed; retrying in %s ms", exec_arn, timer, FAILED_TIMER_DELAY_MS)
         # push it back (unless it changed meanwhile) so one broken execution cannot spin the loop
@@ -58,6 +60,7 @@ class TimerLoop(threading.Thread):
         self._last_heartbeat = 0
         self._inflight_seen: set[str] = set()
         self._beats = 0
+        self._redis_down = False
 
     def run(self) -> None:
         interval = self.svc.config.timer_interval_s
@@ -65,8 +68,14 @@ class TimerLoop(threading.Thread):
             try:
                 busy = fire_due_timers(self.svc) >= BATCH
                 self._heartbeat()
+                if self._redis_down:
+                    log.info("timer loop: Redis answers again")
+                self._redis_down = False
             except redis.RedisError as exc:
-                log.warning("timer loop: Redis unavailable (%s); retrying", exc)
+                # once per outage: Redis stopping before the engine (`make run`'s Ctrl-C) is routine
+                if not self._redis_down and not self.stopping.is_set():
+                    log.warning("timer loop: Redis unavailable (%s); retrying", exc)
+                self._redis_down = True
                 busy = False
                 self.stopping.wait(0.5)
             if not busy:

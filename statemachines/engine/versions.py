@@ -19,6 +19,10 @@ from .pages import decode_token, next_token, page_size
 from .service import Service, now_ms
 from .store import alias_key, aliases_key, state_machine_key, versions_key
 
+# documents up to this size are kept in the process's cache; a commit that uses a cached one
+# sends its text back as a guard, so bigger ones are read from Redis each time
+CACHED_DOCUMENT_MAX = 64 * 1024
+
 
 @dataclass(frozen=True)
 class Target:
@@ -29,30 +33,57 @@ class Target:
     sm_arn: str
     version_arn: str | None = None
     alias_arn: str | None = None
+    # (key, stored text) of each document taken from the cache rather than from Redis: they may
+    # be stale, so a commit acting on this target must guard that each key still holds that text
+    cached_sources: tuple[tuple[str, str], ...] = ()
 
 
-def resolve_target(svc: Service, arn: str, allow_alias: bool = True) -> Target:
-    """Load what `arn` names; StateMachineDoesNotExist / ResourceNotFound / InvalidArn as AWS."""
+def resolve_target(svc: Service, arn: str, allow_alias: bool = True, cached: bool = False) -> Target:
+    """Load what `arn` names; StateMachineDoesNotExist / ResourceNotFound / InvalidArn as AWS.
+
+    cached: documents may come from this process's cache (listed in `cached_sources`).
+    """
     parsed = parse_arn(arn, "stateMachine")
     if len(parsed.parts) > 2:
         raise InvalidArn(f"Invalid Arn: 'Resource type not valid in this context: {arn}'")
     sm_arn = parsed.base
+    sources: list[tuple[str, str]] = []
     if len(parsed.parts) == 1:
-        return Target(arn, _load(svc, arn), sm_arn)
+        return Target(arn, _load(svc, arn, cached, sources), sm_arn, cached_sources=tuple(sources))
     qualifier = parsed.parts[1]
     if qualifier.isdigit():
-        return Target(arn, _load(svc, arn), sm_arn, version_arn=arn)
+        doc = _load(svc, arn, cached, sources)
+        return Target(arn, doc, sm_arn, version_arn=arn, cached_sources=tuple(sources))
     if not allow_alias:
         raise InvalidArn(f"Invalid Arn: 'Resource type not valid in this context: {arn}'")
-    alias = load_alias(svc, arn)
+    alias = _read(svc, alias_key(arn), cached, sources)
+    if alias is None:
+        raise ResourceNotFound(f"Resource not found: '{arn}'")
     version_arn = _pick_version(alias["routingConfiguration"])
-    return Target(arn, _load(svc, version_arn), sm_arn, version_arn=version_arn, alias_arn=arn)
+    doc = _load(svc, version_arn, cached, sources)
+    return Target(arn, doc, sm_arn, version_arn, arn, tuple(sources))
 
 
-def _load(svc: Service, arn: str) -> dict[str, Any]:
-    doc = svc.store.get_json(state_machine_key(arn))
+def _load(svc: Service, arn: str, cached: bool, sources: list[tuple[str, str]]) -> dict[str, Any]:
+    doc = _read(svc, state_machine_key(arn), cached, sources)
     if doc is None:
         raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+    return doc
+
+
+def _read(svc: Service, key: str, cached: bool, sources: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """A copy of the JSON document at `key` (None if absent), from the cache when `cached`."""
+    entry = svc.documents.get(key) if cached else None
+    if entry is not None:
+        sources.append((key, entry[0]))
+        return dict(entry[1])
+    raw = svc.redis.get(key)
+    if raw is None:
+        svc.documents.discard(key)
+        return None
+    doc = json.loads(raw)
+    if len(raw) <= CACHED_DOCUMENT_MAX:
+        svc.documents.put(key, (raw, doc))
     return dict(doc)
 
 

@@ -37,7 +37,7 @@ def test_run_api_gives_the_run_steps_audit_and_404s_unknown_runs(client, redis_c
     assert body["run"]["run_id"] == run["run_id"]
     assert [(s["step"], s["status"]) for s in body["steps"]] == [
         ("build", "succeeded"),
-        ("test", "not started"),
+        ("test", "skipped"),
     ]
     assert body["approvals"] == [] and body["audit"] == []
     missing = client.get("/api/runs/nope")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from service.app import create_app
@@ -136,3 +138,25 @@ def test_users_setting_is_checked_at_start_up(redis_url):
     env["STEPLINE_USERS"] = f"alice:{hashed}"
     config = ServiceConfig.from_env(env, check_services=False)
     assert config.users == (("alice", hashed),) and len(config.secret_key) == 64
+
+
+def test_signing_out_then_in_again_just_works(client):
+    sign_in(client)
+    form_token = csrf_of(client)  # the sign-in form of another tab, rendered while signed in
+    assert client.post("/logout", data={"csrf_token": form_token}).status_code == 302
+    assert "alice" not in client.get("/").get_data(as_text=True)
+    again = client.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": form_token})
+    assert again.status_code == 302, again.data
+    assert "alice" in client.get("/").get_data(as_text=True)
+
+
+def test_an_expired_sign_in_form_is_shown_again_fresh_and_pages_are_never_cached(client):
+    assert client.get("/login").headers["Cache-Control"] == "no-store"  # Back fetches a fresh form
+    assert client.get("/").headers["Cache-Control"] == "no-store"
+    expired = client.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": "old"})
+    page = expired.get_data(as_text=True)
+    assert expired.status_code == 400 and "The sign-in form had expired" in page
+    fresh = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert fresh is not None
+    data = {"username": "alice", "password": PASSWORD, "csrf_token": fresh.group(1)}
+    assert client.post("/login", data=data).status_code == 302

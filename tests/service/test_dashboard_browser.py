@@ -19,6 +19,7 @@ import requests
 
 from service.approvals import ApprovalPoller, ApprovalStore
 from service.run_index import RunIndex
+from statemachines.deploy import ensure_pipeline
 from tests.harness.processes import PROJECT, start_web
 from tests.service.dashboard_seed import HOSTILE_MESSAGE, PASSWORD, seed_log, seed_run
 
@@ -242,6 +243,12 @@ def test_run_page_draws_the_graph_coloured_and_follows_the_live_log(web, browser
 
 def sign_in(browser: Any, web: str) -> None:
     browser.get(web + "/login")
+    fill_sign_in(browser)
+
+
+def fill_sign_in(browser: Any) -> None:
+    for name in ("username", "password"):  # a form shown again (Back) may keep what was typed
+        browser.find_element(By.NAME, name).clear()
     browser.find_element(By.NAME, "username").send_keys("alice")
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, ".login button[type=submit]").click()
@@ -307,3 +314,51 @@ def test_approve_and_cancel_through_the_ui_and_anonymous_cannot_act(web, browser
     assert sfn.describe_execution(executionArn=slow["execution_arn"])["status"] == "ABORTED"
     assert "cancel" in browser.find_element(By.CSS_SELECTOR, ".audit").text
     assert requests.get(f"{web}/api/runs/{slow['run_id']}", timeout=5).json()["run"]["status"] == "ABORTED"
+
+
+def test_sign_out_then_sign_in_again_on_the_form_back_leads_to(web, browser):
+    sign_in(browser, web)
+    browser.find_element(By.CSS_SELECTOR, ".who button").click()  # Sign out
+    wait(browser, lambda d: "Sign in" in d.find_element(By.CSS_SELECTOR, ".who").text, what="the sign-out")
+    browser.back()
+    browser.back()  # the sign-in form, from before signing in and out
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".login form"), what="the sign-in form")
+    fill_sign_in(browser)
+    assert "CSRF" not in browser.find_element(By.TAG_NAME, "body").text
+    browser.find_element(By.CSS_SELECTOR, ".who button").click()  # and out and in once more, by the links
+    wait(browser, lambda d: "Sign in" in d.find_element(By.CSS_SELECTOR, ".who").text, what="the sign-out")
+    browser.find_element(By.LINK_TEXT, "Sign in").click()
+    fill_sign_in(browser)
+
+
+def test_a_next_and_a_catch_to_the_same_state_are_drawn_as_one_straight_edge(web, browser, redis_client, sfn):
+    definition = json.loads((PROJECT / "statemachines" / "pipelines" / "parallel.asl.json").read_text())
+    machine = ensure_pipeline(sfn, definition, "parallel")
+    record = seed_run(redis_client, status="RUNNING", finished_at=None, pipeline="parallel")
+    started = sfn.start_execution(stateMachineArn=machine, input=json.dumps(record["execution_input"]))
+    RunIndex(redis_client).update(
+        record["run_id"], state_machine_arn=machine, execution_arn=started["executionArn"]
+    )
+
+    browser.get(f"{web}/runs/{record['run_id']}")
+    wait(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, '#graph [data-state="ChecksFailed"]'),
+        what="the graph",
+    )
+    # Cleanup has `Next: ChecksFailed` and a Catch to ChecksFailed: one edge carrying both labels
+    edges = browser.find_elements(By.CSS_SELECTOR, '#graph g.g-edge[data-source="Cleanup"]')
+    assert [edge.get_attribute("data-target") for edge in edges] == ["ChecksFailed"]
+    assert edges[0].find_element(By.CSS_SELECTOR, ".g-edge-label text").text == "Next · Catch: States.ALL"
+    box = browser.execute_script(
+        """const rect = (s) => document.querySelector(`#graph [data-state="${s}"] rect`).getBBox();
+        const a = rect("Cleanup"), b = rect("ChecksFailed");
+        const path = document.querySelector('#graph g.g-edge[data-source="Cleanup"] path').getBBox();
+        return {left: Math.min(a.x, b.x), right: Math.max(a.x + a.width, b.x + b.width),
+                pathLeft: path.x, pathRight: path.x + path.width, top: a.y + a.height, bottom: b.y,
+                pathTop: path.y, pathBottom: path.y + path.height};"""
+    )
+    # no detour: the path stays between the two boxes, straight down from one to the other
+    assert box["left"] <= box["pathLeft"] and box["pathRight"] <= box["right"], box
+    assert box["top"] - 1 <= box["pathTop"] and box["pathBottom"] <= box["bottom"] + 1, box
+    screenshot(browser, "parallel-pipeline-graph")
