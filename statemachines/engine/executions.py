@@ -62,6 +62,8 @@ def _begin(svc: Service, params: dict[str, Any], express_sync: bool) -> tuple[st
     for cached in (True, False):
         target = resolve_target(svc, params["stateMachineArn"], cached=cached)
         if express_sync and target.doc["type"] != "EXPRESS":
+            if target.cached_sources:  # the type may be stale (deleted and created again)
+                continue
             raise StateMachineTypeNotSupported(
                 "This operation is not supported by this type of state machine"
             )
@@ -71,7 +73,7 @@ def _begin(svc: Service, params: dict[str, Any], express_sync: bool) -> tuple[st
         arn, meta, failed = _commit_start(svc, target, name, text)
         if failed == 0:
             return arn, {"meta": meta}, True
-        if failed == 1:  # the name is taken
+        if failed > len(target.cached_sources):  # the documents held; the name is taken
             return arn, _reuse(svc, arn, target, text), False
         for key, _ in target.cached_sources:
             svc.documents.discard(key)
@@ -101,8 +103,9 @@ def _commit_start(svc: Service, target: Target, name: str, text: str) -> tuple[s
     ops = [["HSET", key, "meta", json.dumps(meta), "input", text, "def", doc["def"], "redrive_count", "0"]]
     ops += outcome_ops(svc, arn, 0, out)
     ops.append(["ZADD", executions_key(target.sm_arn), str(meta["start_ms"]), arn])
-    # no existence check first: the commit's guard reserves the name, one round trip fewer
-    guards = [["EXISTS", key, "0"]] + [["GET", k, raw] for k, raw in target.cached_sources]
+    # cached documents are checked first: whether the name is taken is only decided on valid ones.
+    # No existence check before: the commit's guard reserves the name, one round trip fewer.
+    guards = [["GET", k, raw] for k, raw in target.cached_sources] + [["EXISTS", key, "0"]]
     return arn, meta, svc.store.commit(guards, ops)
 
 

@@ -43,6 +43,15 @@ def resolve_target(svc: Service, arn: str, allow_alias: bool = True, cached: boo
 
     cached: documents may come from this process's cache (listed in `cached_sources`).
     """
+    if cached:
+        try:
+            return _resolve(svc, arn, allow_alias, cached=True)
+        except (StateMachineDoesNotExist, ResourceNotFound):
+            pass  # a stale cached alias may have pointed at a deleted version: ask Redis itself
+    return _resolve(svc, arn, allow_alias, cached=False)
+
+
+def _resolve(svc: Service, arn: str, allow_alias: bool, cached: bool) -> Target:
     parsed = parse_arn(arn, "stateMachine")
     if len(parsed.parts) > 2:
         raise InvalidArn(f"Invalid Arn: 'Resource type not valid in this context: {arn}'")

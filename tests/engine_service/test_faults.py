@@ -17,7 +17,16 @@ import pytest
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .conftest import ROLE_ARN, EngineProcess, RedisProcess, history, make_client
+from .conftest import (
+    ROLE_ARN,
+    EngineProcess,
+    RedisProcess,
+    create_machine,
+    definition,
+    history,
+    make_client,
+    wait_done,
+)
 
 pytestmark = pytest.mark.fault
 
@@ -318,3 +327,45 @@ def test_two_engines_answering_one_execution_at_once(cluster, tmp_path):
         events = history(sfn, ex)
         assert [e["id"] for e in events] == list(range(1, len(events) + 1))
         assert sum(e["type"] == "ActivitySucceeded" for e in events) == 8
+
+
+def test_a_start_runs_what_another_engine_stored_since(cluster, tmp_path):
+    # each engine keeps the documents it read; its start commits check them, so changes made
+    # through another engine (update, delete, created again as EXPRESS, alias moved) count at once
+    first, second = (make_client(start_engine(cluster, tmp_path).endpoint) for _ in range(2))
+
+    def states(value: int) -> dict[str, Any]:
+        return {"P": {"Type": "Pass", "Result": {"v": value}, "End": True}}
+
+    def output(arn: str) -> Any:
+        exec_arn = first.start_execution(stateMachineArn=arn)["executionArn"]
+        return json.loads(wait_done(first, exec_arn)["output"])
+
+    sm = create_machine(second, "cached", states(1))
+    assert output(sm) == {"v": 1}
+    second.update_state_machine(stateMachineArn=sm, definition=definition(states(2)))
+    assert output(sm) == {"v": 2}
+    second.delete_state_machine(stateMachineArn=sm)
+    with pytest.raises(ClientError, match="StateMachineDoesNotExist"):
+        first.start_execution(stateMachineArn=sm)
+
+    sm = create_machine(second, "retyped", states(3))
+    assert output(sm) == {"v": 3}
+    second.delete_state_machine(stateMachineArn=sm)
+    create_machine(second, "retyped", states(4), type="EXPRESS")
+    assert json.loads(first.start_sync_execution(stateMachineArn=sm)["output"]) == {"v": 4}
+
+    sm = create_machine(second, "aliased", states(5), publish=True)
+    v1 = f"{sm}:1"
+    alias = second.create_state_machine_alias(
+        name="live", routingConfiguration=[{"stateMachineVersionArn": v1, "weight": 100}]
+    )["stateMachineAliasArn"]
+    assert output(alias) == {"v": 5}
+    v2 = second.update_state_machine(stateMachineArn=sm, definition=definition(states(6)), publish=True)[
+        "stateMachineVersionArn"
+    ]
+    second.update_state_machine_alias(
+        stateMachineAliasArn=alias, routingConfiguration=[{"stateMachineVersionArn": v2, "weight": 100}]
+    )
+    second.delete_state_machine_version(stateMachineVersionArn=v1)
+    assert output(alias) == {"v": 6}
