@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,17 +152,10 @@ def publish_state_machine_version(svc: Service, params: dict[str, Any]) -> dict[
 def list_state_machine_versions(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["stateMachineArn"]
     parse_arn(arn, "stateMachine")
-    size = page_size(params)
-    offset = decode_token(params.get("nextToken"), "versions:" + arn)
-    arns = svc.redis.zrevrange(versions_key(arn), offset, offset + size - 1)
-    docs = svc.redis.mget([state_machine_key(a) for a in arns]) if arns else []
-    items = [
-        {"stateMachineVersionArn": a, "creationDate": json.loads(d)["creationDate"]}
-        for a, d in zip(arns, docs, strict=True)
-        if d
-    ]
-    total = int(svc.redis.zcard(versions_key(arn)))
-    return {"stateMachineVersions": items, "nextToken": next_token(offset, size, total, "versions:" + arn)}
+    items, token = _page(
+        svc, params, versions_key(arn), state_machine_key, "versions:" + arn, newest_first=True
+    )
+    return {"stateMachineVersions": _entries(items, "stateMachineVersionArn"), "nextToken": token}
 
 
 def delete_state_machine_version(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
@@ -263,14 +257,28 @@ def list_state_machine_aliases(svc: Service, params: dict[str, Any]) -> dict[str
     parse_arn(arn, "stateMachine")
     if not svc.redis.exists(state_machine_key(arn)):
         raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+    items, token = _page(svc, params, aliases_key(arn), alias_key, "aliases:" + arn, newest_first=False)
+    return {"stateMachineAliases": _entries(items, "stateMachineAliasArn"), "nextToken": token}
+
+
+def _page(
+    svc: Service,
+    params: dict[str, Any],
+    index_key: str,
+    doc_key: Callable[[str], str],
+    scope: str,
+    newest_first: bool,
+) -> tuple[list[tuple[str, Any]], str | None]:
+    """One page of an ARN index (a zset) with each ARN's stored document, and the next page's token."""
     size = page_size(params)
-    offset = decode_token(params.get("nextToken"), "aliases:" + arn)
-    arns = svc.redis.zrange(aliases_key(arn), offset, offset + size - 1)
-    docs = svc.redis.mget([alias_key(a) for a in arns]) if arns else []
-    items = [
-        {"stateMachineAliasArn": a, "creationDate": json.loads(d)["creationDate"]}
-        for a, d in zip(arns, docs, strict=True)
-        if d
-    ]
-    total = int(svc.redis.zcard(aliases_key(arn)))
-    return {"stateMachineAliases": items, "nextToken": next_token(offset, size, total, "aliases:" + arn)}
+    offset = decode_token(params.get("nextToken"), scope)
+    read = svc.redis.zrevrange if newest_first else svc.redis.zrange
+    arns = read(index_key, offset, offset + size - 1)
+    docs = svc.redis.mget([doc_key(a) for a in arns]) if arns else []
+    total = int(svc.redis.zcard(index_key))
+    return list(zip(arns, docs, strict=True)), next_token(offset, size, total, scope)
+
+
+def _entries(items: list[tuple[str, Any]], arn_field: str) -> list[dict[str, Any]]:
+    # a document deleted between the index read and MGET is skipped, not listed half-empty
+    return [{arn_field: arn, "creationDate": json.loads(doc)["creationDate"]} for arn, doc in items if doc]

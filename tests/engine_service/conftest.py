@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,56 +16,13 @@ from typing import Any
 
 import boto3
 import pytest
-import redis
 from botocore.config import Config
+
+from tests.harness.ports import free_port
+from tests.harness.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE_ARN = "arn:aws:iam::123456789012:role/stepline"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisProcess:
-    """A redis-server with an append-only file in its own directory; killable and restartable."""
-
-    def __init__(self, directory: Path, *extra_args: str) -> None:
-        self.directory = directory
-        self.extra_args = list(extra_args)
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
-        args += ["--appendonly", "yes", "--save", "", "--protected-mode", "no", *self.extra_args]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        for _ in range(200):
-            try:
-                if client.ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
 
 
 class EngineProcess:
@@ -135,15 +91,15 @@ def make_client(endpoint: str, key: str = "testing", secret: str = "testing", re
 
 
 @pytest.fixture(scope="session")
-def redis_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    proc = RedisProcess(tmp_path_factory.mktemp("engine-redis"))
+def redis_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    proc = RedisServer(tmp_path_factory.mktemp("engine-redis"))
     proc.start()
     yield proc
     proc.stop()
 
 
 @pytest.fixture(scope="session")
-def engine(redis_proc: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+def engine(redis_proc: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
     proc = EngineProcess(redis_proc.url, tmp_path_factory.mktemp("engine") / "engine.log")
     proc.start()
     yield proc

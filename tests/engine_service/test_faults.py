@@ -17,10 +17,11 @@ import pytest
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tests.harness.redis_server import RedisServer
+
 from .conftest import (
     ROLE_ARN,
     EngineProcess,
-    RedisProcess,
     create_machine,
     definition,
     history,
@@ -197,10 +198,10 @@ def strip_names(results: dict[str, Any], old: str, new: str) -> dict[str, Any]:
 
 
 @pytest.fixture()
-def cluster(tmp_path) -> Iterator[tuple[RedisProcess, list[EngineProcess]]]:
+def cluster(tmp_path) -> Iterator[tuple[RedisServer, list[EngineProcess]]]:
     # appendfsync always: with everysec Redis may answer before its write() when an fsync is
     # slow, and a SIGKILL then loses acknowledged commits; the engine cannot do better than Redis
-    redis_proc = RedisProcess(tmp_path, "--appendfsync", "always")
+    redis_proc = RedisServer(tmp_path, "--appendfsync", "always")
     redis_proc.start()
     engines: list[EngineProcess] = []
     yield redis_proc, engines
@@ -210,7 +211,7 @@ def cluster(tmp_path) -> Iterator[tuple[RedisProcess, list[EngineProcess]]]:
 
 
 def start_engine(
-    cluster: tuple[RedisProcess, list[EngineProcess]], tmp_path: Any, **env: str
+    cluster: tuple[RedisServer, list[EngineProcess]], tmp_path: Any, **env: str
 ) -> EngineProcess:
     redis_proc, engines = cluster
     engine = EngineProcess(redis_proc.url, tmp_path / f"engine-{len(engines)}.log", **env)

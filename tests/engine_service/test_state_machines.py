@@ -242,3 +242,26 @@ def test_activity_tags_and_conflicting_recreate(sfn, unique):
     with pytest.raises(sfn.exceptions.ActivityAlreadyExists):
         sfn.create_activity(name=f"tagged-{unique}", tags=[{"key": "pool", "value": "deploy"}])
     sfn.delete_activity(activityArn=arn)
+
+
+def test_versions_and_aliases_list_page_by_page(sfn, unique):
+    arn = create_machine(
+        sfn, f"pages-{unique}", {"A": {"Type": "Pass", "Result": 0, "End": True}}, publish=True
+    )
+    for n in (1, 2):
+        states = {"A": {"Type": "Pass", "Result": n, "End": True}}
+        sfn.update_state_machine(stateMachineArn=arn, definition=definition(states), publish=True)
+    for name in ("a1", "a2", "a3"):
+        sfn.create_state_machine_alias(
+            name=name, routingConfiguration=[{"stateMachineVersionArn": arn + ":1", "weight": 100}]
+        )
+    first = sfn.list_state_machine_versions(stateMachineArn=arn, maxResults=2)
+    rest = sfn.list_state_machine_versions(stateMachineArn=arn, maxResults=2, nextToken=first["nextToken"])
+    assert [v["stateMachineVersionArn"] for v in first["stateMachineVersions"] + rest["stateMachineVersions"]] == [
+        arn + ":3", arn + ":2", arn + ":1",
+    ]  # fmt: skip
+    assert "nextToken" not in rest
+    first = sfn.list_state_machine_aliases(stateMachineArn=arn, maxResults=2)
+    rest = sfn.list_state_machine_aliases(stateMachineArn=arn, maxResults=2, nextToken=first["nextToken"])
+    names = [a["stateMachineAliasArn"] for a in first["stateMachineAliases"] + rest["stateMachineAliases"]]
+    assert sorted(names) == [arn + ":a1", arn + ":a2", arn + ":a3"] and len(rest["stateMachineAliases"]) == 1

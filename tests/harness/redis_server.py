@@ -16,13 +16,14 @@ from tests.harness.ports import free_port, wait_for_port
 class RedisServer:
     """One redis-server process; `kill()` is SIGKILL and `restart()` reuses the same data dir and port."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, *extra_args: str, port: int | None = None) -> None:
         if shutil.which("redis-server") is None:
             raise RuntimeError(
                 "redis-server is not installed: run `make test` (it installs it) or apt-get install it"
             )
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.extra_args = list(extra_args)  # e.g. "--appendfsync", "always" for fault tests
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -33,6 +34,7 @@ class RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir)]
         args += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--loglevel", "warning"]
+        args += self.extra_args
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
         client = self.client()
