@@ -30,11 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     from .server import run
 
     try:
-        run(config)
+        return run(config)
     except OSError as exc:  # the port is taken or the address is not ours: say so, not a traceback
         print(f"engine: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ class EngineConfig:
     # engine recovers the tasks it was handing out when it died
     engine_id: str = ""
     timer_interval_s: float = 0.05
+    # processes answering on the one port (each uses one core); 1: no parent process at all
+    processes: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
@@ -67,6 +69,9 @@ class EngineConfig:
         if not 0 < poll <= 60:
             problems.append("ENGINE_POLL_SECONDS must be in (0, 60]")
         engine_id = env.get("ENGINE_ID") or f"{socket.gethostname()}:{port}"
+        processes = _int(env, "ENGINE_PROCESSES", cls.processes, problems)
+        if not 1 <= processes <= 64:
+            problems.append("ENGINE_PROCESSES must be from 1 to 64")
         if problems:
             raise ConfigError(problems)
         return cls(
@@ -79,6 +84,7 @@ class EngineConfig:
             log_level=level,
             poll_seconds=poll,
             engine_id=engine_id,
+            processes=processes,
         )
 
 

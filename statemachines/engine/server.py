@@ -29,7 +29,9 @@ from .api_errors import (
 )
 from .config import EngineConfig
 from .http_messages import read_headers, response_head
-from .protocol import CONTENT_TYPE, encode_output, operation_for, parse_body, validate_input
+from .idle_connections import IdleConnections
+from .processes import Supervisor, child_config
+from .protocol import CONTENT_TYPE, encode_output, operation_for, parse_body, service_model, validate_input
 from .service import Service, client_connected
 from .sigv4 import verify_request
 from .timers import TimerLoop
@@ -78,6 +80,8 @@ OPERATIONS: dict[str, Handler] = {
 # in the model but not run locally (Map Runs are distributed-map resources): an AWS-shaped error
 NOT_LOCAL = ("DescribeMapRun", "ListMapRuns", "UpdateMapRun")
 MAX_BODY = 4 * 1024 * 1024
+# a keep-alive connection with no request for this long is closed, releasing its thread
+IDLE_CONNECTION_S = 120
 _SUBJECT_FIELDS = ("executionArn", "stateMachineArn", "activityArn", "resourceArn", "stateMachineAliasArn")
 
 
@@ -124,10 +128,20 @@ class RequestHandler(BaseHTTPRequestHandler):
     # the client's delayed ACK (~40 ms)
     disable_nagle_algorithm = True
     server_version = "Stepline-Engine"
-    # an idle keep-alive connection releases its thread after this many seconds
-    timeout = 120
+    # no socket timeout (see IdleConnections): idle connections are closed by the server's watcher
+    timeout = None
     svc: Service
+    idle: IdleConnections
     raw_requestline: bytes  # read by handle_one_request before it calls parse_request
+
+    def setup(self) -> None:
+        super().setup()
+        self.idle.waiting(self.connection)
+
+    def finish(self) -> None:
+        self.idle.forget(self.connection)
+        self.svc.store.release_thread()
+        super().finish()
 
     def parse_request(self) -> bool:
         # boto3's request lines ("POST / HTTP/1.1") take this path; anything else (HTTP/1.0,
@@ -155,6 +169,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         try:
             body = self._read_body()
+            self.idle.working(self.connection)
             self._authorize(body)
         except ApiError as exc:
             self.close_connection = True
@@ -187,6 +202,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         # a health probe for Procfile supervisors and tests: no auth, no data
+        self.idle.working(self.connection)
         self._send(200, b'{"status":"ok"}')
 
     def _authorize(self, body: bytes) -> None:
@@ -206,6 +222,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         head = response_head(status, reason, self.version_string(), CONTENT_TYPE, len(body))
         # one write, not head then body: the client then wakes once per answer, not twice
         self.wfile.write(head + body)
+        self.idle.waiting(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
         if log.isEnabledFor(logging.DEBUG):  # called for every answer: format only when shown
@@ -219,6 +236,11 @@ class EngineHTTPServer(ThreadingHTTPServer):
     request_queue_size = 1024
     allow_reuse_address = True
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        conn.setblocking(True)  # not inherited from a non-blocking listening socket everywhere
+        return conn, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # a client that hung up before its answer is routine (a stopped worker's poll), not a fault
         error = sys.exc_info()[1]
@@ -228,23 +250,44 @@ class EngineHTTPServer(ThreadingHTTPServer):
         log.error("-: unexpected error serving %s", client_address, exc_info=error)
 
 
-def make_server(svc: Service) -> EngineHTTPServer:
-    handler = type("BoundRequestHandler", (RequestHandler,), {"svc": svc})
-    return EngineHTTPServer((svc.config.host, svc.config.port), handler)
+def make_server(svc: Service, idle: IdleConnections) -> EngineHTTPServer:
+    server = EngineHTTPServer((svc.config.host, svc.config.port), RequestHandler)
+    bind_handler(server, svc, idle)
+    return server
 
 
-def run(config: EngineConfig) -> None:
+def bind_handler(server: EngineHTTPServer, svc: Service, idle: IdleConnections) -> None:
+    server.RequestHandlerClass = type("BoundRequestHandler", (RequestHandler,), {"svc": svc, "idle": idle})
+
+
+def run(config: EngineConfig) -> int:
+    """Bind the port, then serve in this process or in `config.processes` children; the exit code."""
+    server = EngineHTTPServer((config.host, config.port), RequestHandler)
+    if config.processes == 1:
+        serve(config, server)
+        return 0
+    # the children race to accept each connection: the losers must not block in accept()
+    server.socket.setblocking(False)
+    service_model()  # loaded once here, shared by the children
+    code = Supervisor(
+        config, config.processes, lambda index: serve(child_config(config, index), server)
+    ).run()
+    server.server_close()
+    return code
+
+
+def serve(config: EngineConfig, server: EngineHTTPServer) -> None:
     """Serve until SIGTERM/SIGINT: recover in-flight tasks, start the timer loop, answer HTTP."""
     svc = Service(config)
     activities.requeue_inflight(svc, config.engine_id)
     timers = TimerLoop(svc)
     timers.start()
-    server = make_server(svc)
-    stop = threading.Event()
+    idle = IdleConnections(IDLE_CONNECTION_S)
+    bind_handler(server, svc, idle)
+    idle.start()
 
     def shutdown(signum: int, _frame: Any) -> None:
         log.info("engine %s: signal %s, shutting down", config.engine_id, signum)
-        stop.set()
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, shutdown)
@@ -259,6 +302,7 @@ def run(config: EngineConfig) -> None:
     try:
         server.serve_forever(poll_interval=0.5)
     finally:
+        idle.stop()
         timers.stop()
         server.server_close()
         svc.store.close()

@@ -82,7 +82,6 @@ class Service:
     def __init__(self, config: EngineConfig, store: Store | None = None) -> None:
         self.config = config
         self.store = store or Store(config.redis_url)
-        self.redis: Any = self.store.redis
         self.arns = ArnMaker(config.region, config.account_id)
         self.ids = Ids()
         # by definition digest: a definition's text never changes, so these never go stale
@@ -93,6 +92,11 @@ class Service:
         self.documents = LruCache(256)
         # set by a commit that arms a timer due soon, so the timer loop wakes at once
         self.timer_wakeup = threading.Event()
+
+    @property
+    def redis(self) -> Any:
+        """The calling thread's Redis client (see Store.redis)."""
+        return self.store.redis
 
     def interpreter(self, definition_digest: str) -> Any:
         """The Interpreter for a stored definition revision (cached: parsing is the slow part)."""

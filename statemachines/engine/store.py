@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,31 +91,61 @@ return 0
 
 Op = list[str]
 
+# a Redis host that stops answering is noticed after about a minute (30 s idle + 3 probes 10 s apart)
+_KEEPALIVE = {socket.TCP_KEEPIDLE: 30, socket.TCP_KEEPINTVL: 10, socket.TCP_KEEPCNT: 3}
+
 
 class Store:
-    """The engine's Redis connection pool and its atomic commit."""
+    """The engine's Redis connections and its atomic commit.
 
-    def __init__(self, url: str, max_connections: int = 600) -> None:
-        # each GetActivityTask long poll holds one connection while it blocks, so the pool
-        # must outgrow the number of pollers; socket timeout outlasts the 60 s poll
-        pool = redis.BlockingConnectionPool.from_url(
+    Each thread keeps one connection of its own (an HTTP connection's thread for as long as
+    its client stays connected): taking one from the pool for every command costs a
+    readiness probe and lock hand-offs, which under many client threads was most of the
+    engine's time spent not answering.
+    """
+
+    def __init__(self, url: str, max_connections: int = 1000) -> None:
+        # each thread (every open client connection, every GetActivityTask long poll) holds
+        # one connection, so the pool must outgrow the number of clients. No socket timeout:
+        # CPython polls before every read and write of a socket that has one; keepalive
+        # notices a Redis host that is gone, and a Redis that dies closes its sockets.
+        self._pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
             timeout=30,
-            socket_timeout=75,
             socket_connect_timeout=5,
+            socket_keepalive=True,
+            socket_keepalive_options=_KEEPALIVE,
             health_check_interval=30,
             decode_responses=True,
         )
-        # typed Any: redis-py's stubs answer unions of bytes/str/lists, but decode_responses makes
-        # every reply text; narrowing each call would only add casts
-        self.redis: Any = redis.Redis(connection_pool=pool)
-        self._commit = self.redis.register_script(_COMMIT_SCRIPT)
+        self._local = threading.local()
+        self._commit = redis.Redis(connection_pool=self._pool).register_script(_COMMIT_SCRIPT)
+
+    @property
+    def redis(self) -> Any:
+        """This thread's client, on a connection it keeps until `release_thread`.
+
+        Typed Any: redis-py's stubs answer unions of bytes/str/lists, but decode_responses
+        makes every reply text; narrowing each call would only add casts.
+        """
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = redis.Redis(connection_pool=self._pool, single_connection_client=True)
+            self._local.client = client
+        return client
+
+    def release_thread(self) -> None:
+        """Give this thread's connection back to the pool (its HTTP client went away)."""
+        client = getattr(self._local, "client", None)
+        if client is not None:
+            self._local.client = None
+            client.close()
 
     def commit(self, guards: Sequence[Op], ops: Sequence[Op]) -> int:
         """Apply `ops` atomically if every guard holds; 0 on success, else the failed guard's index."""
         batch = json.dumps([[list(g) for g in guards], [list(o) for o in ops]])
-        result: Any = self._commit(keys=[], args=[batch])
+        result: Any = self._commit(keys=[], args=[batch], client=self.redis)
         return int(result)
 
     def get_json(self, key: str) -> Any:
@@ -121,8 +153,8 @@ class Store:
         return None if text is None else json.loads(str(text))
 
     def close(self) -> None:
-        self.redis.close()
-        self.redis.connection_pool.disconnect()
+        self.release_thread()
+        self._pool.disconnect()
 
 
 def chunked_rpush(key: str, values: Sequence[str], size: int = 500) -> list[list[str]]:
