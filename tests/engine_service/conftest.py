@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,6 +63,24 @@ class EngineProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
             self.proc = None
+            self.wait_port_closed()
+
+    def wait_port_closed(self, timeout: float = 5) -> None:
+        """Until nothing answers on the port (an ENGINE_PROCESSES parent's children die just after it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            except OSError:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"port {self.port} still answers after the engine was killed")
+
+    def children(self) -> list[int]:
+        """Pids of the engine's child processes (ENGINE_PROCESSES > 1), from Linux's /proc."""
+        assert self.proc is not None
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(pid) for pid in path.read_text().split()]
 
     def stop(self) -> None:
         if self.proc is not None:

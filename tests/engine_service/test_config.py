@@ -21,6 +21,7 @@ def test_defaults():
         "123456789012",
     )
     assert config.access_keys == {} and config.poll_seconds == 55
+    assert config.processes == 1
 
 
 def test_access_keys_and_overrides():
@@ -29,10 +30,18 @@ def test_access_keys_and_overrides():
         "ENGINE_PORT": "9000",
         "AWS_REGION": "eu-west-1",
         "ENGINE_ID": "e1",
+        "ENGINE_PROCESSES": "4",
     }
     config = EngineConfig.from_env(env)
     assert config.access_keys == {"AKID": "s1", "AKID2": "s2"}
     assert (config.port, config.region, config.engine_id) == (9000, "eu-west-1", "e1")
+    assert config.processes == 4
+
+
+@pytest.mark.parametrize("value", ["0", "65", "two", "-1"])
+def test_engine_processes_must_be_a_small_positive_number(value):
+    with pytest.raises(ConfigError, match="ENGINE_PROCESSES"):
+        EngineConfig.from_env({"ENGINE_PROCESSES": value})
 
 
 def test_every_problem_is_reported_at_once():

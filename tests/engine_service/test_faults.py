@@ -220,8 +220,9 @@ def start_engine(
     return engine
 
 
-def test_engine_sigkill_loop_loses_nothing(cluster, tmp_path):
-    engine = start_engine(cluster, tmp_path, ENGINE_POLL_SECONDS="1")
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_engine_sigkill_loop_loses_nothing(cluster, tmp_path, processes):
+    engine = start_engine(cluster, tmp_path, ENGINE_POLL_SECONDS="1", ENGINE_PROCESSES=processes)
     calm = run_workload([engine.endpoint], "calm")
     rng = random.Random(7)
 
