@@ -57,7 +57,11 @@ def _finished(sfn: Any, arn: str) -> str | None:
 
 def _machine(sfn: Any, name: str) -> str:
     states = {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Result": {"ok": True}, "End": True}}
-    return str(sfn.create_state_machine(name=name, definition=definition(states), roleArn=ROLE_ARN)["stateMachineArn"])
+    return str(
+        sfn.create_state_machine(name=name, definition=definition(states), roleArn=ROLE_ARN)[
+            "stateMachineArn"
+        ]
+    )
 
 
 def test_each_process_serves_and_one_that_dies_is_replaced(engine2: EngineProcess, unique: str) -> None:
@@ -73,7 +77,9 @@ def test_each_process_serves_and_one_that_dies_is_replaced(engine2: EngineProces
         fresh = make_client(engine2.endpoint)  # new connections: the killed child's are gone
         assert _run_executions(fresh, machine, 8) == ['SUCCEEDED {"ok":true}'] * 8
     assert not set(engine2.children()) & set(children)
-    assert f"process {children[0]} ended (killed by signal 9); starting it again" in engine2.log_path.read_text()
+    assert (
+        f"process {children[0]} ended (killed by signal 9); starting it again" in engine2.log_path.read_text()
+    )
 
 
 def test_a_sigkill_of_the_parent_takes_its_children_along(engine2: EngineProcess, unique: str) -> None:
