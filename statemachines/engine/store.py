@@ -113,6 +113,7 @@ class Store:
             url,
             max_connections=max_connections,
             timeout=30,
+            socket_timeout=None,  # redis-py's default is 5 s: every long poll would time out
             socket_connect_timeout=5,
             socket_keepalive=True,
             socket_keepalive_options=_KEEPALIVE,

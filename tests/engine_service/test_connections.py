@@ -140,3 +140,24 @@ def test_a_client_that_leaves_gives_its_redis_connection_back(
     time.sleep(0.5)  # the threads of the first clients end
     # they gave their connections back to the pool: the next clients reuse them, none leaked
     assert serve_wave() <= during_first + 1
+
+
+def test_a_long_poll_waits_past_a_blocking_slice(engine_in_thread: tuple[int, Service]) -> None:
+    """A poll blocks in Redis in 5 s slices: no socket limit may cut one short (redis-py's default is 5 s)."""
+    port, _ = engine_in_thread
+    sfn = make_client(f"http://127.0.0.1:{port}")
+    activity = sfn.create_activity(name=f"long-{time.time_ns()}")["activityArn"]
+    definition = {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}}}
+    machine = sfn.create_state_machine(
+        name=f"long-{time.time_ns()}",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/stepline",
+    )["stateMachineArn"]
+    with socket.create_connection(("127.0.0.1", port)) as polling:
+        polling.sendall(_request("GetActivityTask", {"activityArn": activity, "workerName": "w"}))
+        time.sleep(6.5)
+        sfn.start_execution(stateMachineArn=machine, input='{"late": true}')
+        polling.settimeout(10)
+        status, body = _answer(polling)
+    assert status.startswith(b"HTTP/1.1 200")
+    assert json.loads(json.loads(body)["input"]) == {"late": True}
