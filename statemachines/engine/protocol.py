@@ -22,6 +22,7 @@ CONTENT_TYPE = "application/x-amz-json-1.0"
 # Payload sizes are AWS limits in bytes with their own typed errors (InvalidExecutionInput,
 # InvalidOutput); the handlers check them, so the model's character limit is skipped here.
 _SIZE_CHECKED_BY_HANDLER = {"SensitiveData", "SensitiveDataJobInput"}
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps with options builds one per call
 
 
 @functools.cache
@@ -71,7 +72,7 @@ def encode_output(operation: OperationModel, result: Mapping[str, Any] | None) -
     """The JSON body of a successful answer: only the output shape's members, absent (None) ones left out."""
     shape = operation.output_shape
     value = _fit(shape, result or {}) if shape is not None else {}
-    return json.dumps(value, separators=(",", ":")).encode()
+    return _COMPACT.encode(value).encode()
 
 
 def _fit(shape: Any, value: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ from .store import (
     execution_key,
     history_key,
     queue_key,
+    to_compact_json,
     token_key,
 )
 
@@ -43,12 +43,12 @@ def outcome_ops(svc: Service, exec_arn: str, version: int, out: Any) -> list[Op]
             "ver",
             str(version + 1),
             "state",
-            json.dumps(state, separators=(",", ":")),
+            to_compact_json(state),
             "status",
             status,
         ]
     ]
-    events = [json.dumps(event, separators=(",", ":")) for event in out.events]
+    events = [to_compact_json(event) for event in out.events]
     ops.extend(chunked_rpush(history_key(exec_arn), events))
     ops.extend(effect_ops(svc, exec_arn, out.effects))
     if status in TERMINAL:
