@@ -40,6 +40,18 @@ def _answer(conn: socket.socket) -> tuple[bytes, bytes]:
     return status, reader.read(length)
 
 
+def _activity_machine(sfn: Any, prefix: str) -> tuple[str, str]:
+    """An activity and a state machine whose one Task state waits on it."""
+    activity = sfn.create_activity(name=f"{prefix}-{time.time_ns()}")["activityArn"]
+    definition = {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}}}
+    machine = sfn.create_state_machine(
+        name=f"{prefix}-{time.time_ns()}",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/stepline",
+    )["stateMachineArn"]
+    return activity, machine
+
+
 def _closed_by_peer(conn: socket.socket, within_s: float) -> bool:
     conn.settimeout(within_s)
     try:
@@ -88,13 +100,7 @@ def engine_in_thread(redis_url: str) -> Iterator[tuple[int, Service]]:
 def test_an_idle_connection_is_closed_but_a_long_poll_is_not(engine_in_thread: tuple[int, Service]) -> None:
     port, _ = engine_in_thread
     sfn = make_client(f"http://127.0.0.1:{port}")
-    activity = sfn.create_activity(name=f"idle-{time.time_ns()}")["activityArn"]
-    definition = {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}}}
-    machine = sfn.create_state_machine(
-        name=f"idle-{time.time_ns()}",
-        definition=json.dumps(definition),
-        roleArn="arn:aws:iam::123456789012:role/stepline",
-    )["stateMachineArn"]
+    activity, machine = _activity_machine(sfn, "idle")
     with (
         socket.create_connection(("127.0.0.1", port)) as quiet,
         socket.create_connection(("127.0.0.1", port)) as slow,
@@ -146,13 +152,7 @@ def test_a_long_poll_waits_past_a_blocking_slice(engine_in_thread: tuple[int, Se
     """A poll blocks in Redis in 5 s slices: no socket limit may cut one short (redis-py's default is 5 s)."""
     port, _ = engine_in_thread
     sfn = make_client(f"http://127.0.0.1:{port}")
-    activity = sfn.create_activity(name=f"long-{time.time_ns()}")["activityArn"]
-    definition = {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}}}
-    machine = sfn.create_state_machine(
-        name=f"long-{time.time_ns()}",
-        definition=json.dumps(definition),
-        roleArn="arn:aws:iam::123456789012:role/stepline",
-    )["stateMachineArn"]
+    activity, machine = _activity_machine(sfn, "long")
     with socket.create_connection(("127.0.0.1", port)) as polling:
         polling.sendall(_request("GetActivityTask", {"activityArn": activity, "workerName": "w"}))
         time.sleep(6.5)
