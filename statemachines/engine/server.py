@@ -1,39 +1,26 @@
-"""The HTTP front of the engine: one thread per connection, AWS JSON 1.0 requests to API handlers."""
+"""The engine's API: AWS JSON 1.0 requests to handlers, served on an event loop (see connection.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
-import http.client
 import ipaddress
 import logging
-import select
 import signal
 import socket
-import sys
-import threading
 from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
 
 from . import activities, execution_queries, executions, single_state, state_machines, tags, tasks, versions
-from .api_errors import (
-    AccessDenied,
-    ApiError,
-    InternalFailure,
-    NotAvailableLocally,
-    SerializationException,
-    ServiceUnavailable,
-)
+from .api_errors import ApiError, InternalFailure, NotAvailableLocally, ServiceUnavailable
 from .config import EngineConfig
-from .http_messages import read_headers, response_head
-from .idle_connections import IdleConnections
+from .connection import Connection, Front
 from .processes import Supervisor, child_config
-from .protocol import CONTENT_TYPE, encode_output, operation_for, parse_body, service_model, validate_input
-from .service import Service, client_connected
-from .sigv4 import verify_request
+from .protocol import encode_output, operation_for, parse_body, service_model, validate_input
+from .service import Service
 from .timers import TimerLoop
 
 log = logging.getLogger(__name__)
@@ -79,9 +66,9 @@ OPERATIONS: dict[str, Handler] = {
 }
 # in the model but not run locally (Map Runs are distributed-map resources): an AWS-shaped error
 NOT_LOCAL = ("DescribeMapRun", "ListMapRuns", "UpdateMapRun")
-MAX_BODY = 4 * 1024 * 1024
-# a keep-alive connection with no request for this long is closed, releasing its thread
-IDLE_CONNECTION_S = 120
+# a keep-alive connection with no request for this long is closed
+IDLE_CONNECTION_S = 120.0
+WAITING_THREADS = 900  # under the Redis pool's 1,000: each thread keeps a connection
 _SUBJECT_FIELDS = ("executionArn", "stateMachineArn", "activityArn", "resourceArn", "stateMachineAliasArn")
 
 
@@ -120,189 +107,57 @@ def _subject(params: dict[str, Any]) -> str:
     return "-"
 
 
-class RequestHandler(BaseHTTPRequestHandler):
-    """HTTP/1.1 keep-alive; one instance per connection, on its own thread."""
-
-    protocol_version = "HTTP/1.1"
-    # send_error writes head and body separately: with Nagle on, such an answer would wait for
-    # the client's delayed ACK (~40 ms)
-    disable_nagle_algorithm = True
-    server_version = "Stepline-Engine"
-    # no socket timeout (see IdleConnections): idle connections are closed by the server's watcher
-    timeout = None
-    svc: Service
-    idle: IdleConnections
-    raw_requestline: bytes  # read by handle_one_request before it calls parse_request
-
-    def setup(self) -> None:
-        super().setup()
-        self.idle.waiting(self.connection)
-
-    def finish(self) -> None:
-        self.idle.forget(self.connection)
-        self.svc.store.release_thread()
-        super().finish()
-
-    def parse_request(self) -> bool:
-        # boto3's request lines ("POST / HTTP/1.1") take this path; anything else (HTTP/1.0,
-        # HTTP/0.9, malformed) gets the stdlib's own parsing and error answers
-        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-        words = requestline.split()
-        if len(words) != 3 or words[2] != "HTTP/1.1":
-            return super().parse_request()
-        self.requestline = requestline
-        self.command, path, self.request_version = words
-        # as the stdlib does: "//x" would read as a host to some clients
-        self.path = "/" + path.lstrip("/") if path.startswith("//") else path
-        try:
-            self.headers = read_headers(self.rfile, self.MessageClass)
-        except http.client.LineTooLong as err:
-            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(err))
-            return False
-        except http.client.HTTPException as err:
-            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", str(err))
-            return False
-        self.close_connection = self.headers.get("Connection", "").lower() == "close"
-        expect = self.headers.get("Expect", "")
-        return expect.lower() != "100-continue" or self.handle_expect_100()
-
-    def do_POST(self) -> None:
-        try:
-            body = self._read_body()
-            self.idle.working(self.connection)
-            self._authorize(body)
-        except ApiError as exc:
-            self.close_connection = True
-            self._send(*exc.to_wire())
-            return
-        except Exception:
-            log.exception("-: reading or authorising a request from %s failed", self.client_address[0])
-            self.close_connection = True
-            self._send(*InternalFailure("The engine failed to read the request.").to_wire())
-            return
-        client_connected.set(self._connected)
-        self._send(*handle(self.svc, self.headers.get("X-Amz-Target"), body))
-
-    def _connected(self) -> bool:
-        # readable with nothing to read means the client closed its end
-        try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return not readable or self.connection.recv(1, socket.MSG_PEEK) != b""
-        except OSError:
-            return False
-
-    def _read_body(self) -> bytes:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError as exc:
-            raise SerializationException("Content-Length is not a number") from exc
-        if not 0 <= length <= MAX_BODY:
-            raise SerializationException(f"Request body must be at most {MAX_BODY} bytes")
-        return self.rfile.read(length) if length else b""
-
-    def do_GET(self) -> None:
-        # a health probe for Procfile supervisors and tests: no auth, no data
-        self.idle.working(self.connection)
-        self._send(200, b'{"status":"ok"}')
-
-    def _authorize(self, body: bytes) -> None:
-        keys = self.svc.config.access_keys
-        if keys:
-            host = self.headers.get("Host", "")
-            verify_request(keys, "POST", host, self.path, dict(self.headers.items()), body)
-        elif not is_loopback(self.client_address[0]):
-            raise AccessDenied("Set ENGINE_ACCESS_KEYS to accept calls from other hosts.")
-
-    def _send(self, status: int, body: bytes) -> None:
-        self.log_request(status)
-        if self.request_version == "HTTP/0.9":  # no head at all, as send_response does for 0.9
-            self.wfile.write(body)
-            return
-        reason = self.responses[status][0] if status in self.responses else ""
-        head = response_head(status, reason, self.version_string(), CONTENT_TYPE, len(body))
-        # one write, not head then body: the client then wakes once per answer, not twice
-        self.wfile.write(head + body)
-        self.idle.waiting(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if log.isEnabledFor(logging.DEBUG):  # called for every answer: format only when shown
-            log.debug("%s %s", self.client_address[0], format % args)
-
-
-class EngineHTTPServer(ThreadingHTTPServer):
-    """Threads per connection (200+ long polls must not starve other calls); a deep accept queue."""
-
-    daemon_threads = True
-    request_queue_size = 1024
-    allow_reuse_address = True
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, address = super().get_request()
-        conn.setblocking(True)  # not inherited from a non-blocking listening socket everywhere
-        return conn, address
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # a client that hung up before its answer is routine (a stopped worker's poll), not a fault
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | TimeoutError):
-            log.debug("-: client %s went away: %s", client_address, error)
-            return
-        log.error("-: unexpected error serving %s", client_address, exc_info=error)
-
-
-def make_server(svc: Service, idle: IdleConnections) -> EngineHTTPServer:
-    server = EngineHTTPServer((svc.config.host, svc.config.port), RequestHandler)
-    bind_handler(server, svc, idle)
-    return server
-
-
-def bind_handler(server: EngineHTTPServer, svc: Service, idle: IdleConnections) -> None:
-    server.RequestHandlerClass = type("BoundRequestHandler", (RequestHandler,), {"svc": svc, "idle": idle})
+def listen(config: EngineConfig) -> socket.socket:
+    """The listening socket (OSError when the port is taken: a second engine there fails at once)."""
+    return socket.create_server((config.host, config.port), backlog=1024)
 
 
 def run(config: EngineConfig) -> int:
     """Bind the port, then serve in this process or in `config.processes` children; the exit code."""
-    server = EngineHTTPServer((config.host, config.port), RequestHandler)
+    sock = listen(config)
     if config.processes == 1:
-        serve(config, server)
+        serve(config, sock)
         return 0
-    # the children race to accept each connection: the losers must not block in accept()
-    server.socket.setblocking(False)
     service_model()  # loaded once here, shared by the children
-    code = Supervisor(
-        config, config.processes, lambda index: serve(child_config(config, index), server)
-    ).run()
-    server.server_close()
+    code = Supervisor(config, config.processes, lambda index: serve(child_config(config, index), sock)).run()
+    sock.close()
     return code
 
 
-def serve(config: EngineConfig, server: EngineHTTPServer) -> None:
+def serve(config: EngineConfig, sock: socket.socket, idle_s: float = IDLE_CONNECTION_S) -> None:
     """Serve until SIGTERM/SIGINT: recover in-flight tasks, start the timer loop, answer HTTP."""
     svc = Service(config)
     activities.requeue_inflight(svc, config.engine_id)
     timers = TimerLoop(svc)
     timers.start()
-    idle = IdleConnections(IDLE_CONNECTION_S)
-    bind_handler(server, svc, idle)
-    idle.start()
+    # threads for the calls that wait (200+ long polls at once) or grow with their input
+    executor = ThreadPoolExecutor(max_workers=WAITING_THREADS, thread_name_prefix="waiting")
+    front = Front(svc, handle, executor, is_loopback, idle_s)
+    try:
+        asyncio.run(_serve_forever(config, sock, front))
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+        timers.stop()
+        svc.store.close()
 
-    def shutdown(signum: int, _frame: Any) -> None:
-        log.info("engine %s: signal %s, shutting down", config.engine_id, signum)
-        threading.Thread(target=server.shutdown, daemon=True).start()
 
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
+async def _serve_forever(config: EngineConfig, sock: socket.socket, front: Front) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _stop, config, signum, stopping)
+    server = await loop.create_server(lambda: Connection(front), sock=sock)
     log.info(
         "engine %s listening on http://%s:%s (redis %s)",
         config.engine_id,
         config.host,
-        server.server_address[1],
+        sock.getsockname()[1],
         config.redis_url,
     )
-    try:
-        server.serve_forever(poll_interval=0.5)
-    finally:
-        idle.stop()
-        timers.stop()
-        server.server_close()
-        svc.store.close()
+    async with server:
+        await stopping.wait()
+
+
+def _stop(config: EngineConfig, signum: int, stopping: asyncio.Event) -> None:
+    log.info("engine %s: signal %s, shutting down", config.engine_id, signum)
+    stopping.set()

@@ -101,15 +101,14 @@ _KEEPALIVE = {socket.TCP_KEEPIDLE: 30, socket.TCP_KEEPINTVL: 10, socket.TCP_KEEP
 class Store:
     """The engine's Redis connections and its atomic commit.
 
-    Each thread keeps one connection of its own (an HTTP connection's thread for as long as
-    its client stays connected): taking one from the pool for every command costs a
-    readiness probe and lock hand-offs, which under many client threads was most of the
-    engine's time spent not answering.
+    Each thread keeps one connection of its own (the event loop's, the timer loop's, each
+    thread that answers waiting calls): taking one from the pool for every command costs a
+    readiness probe and lock hand-offs.
     """
 
     def __init__(self, url: str, max_connections: int = 1000) -> None:
-        # each thread (every open client connection, every GetActivityTask long poll) holds
-        # one connection, so the pool must outgrow the number of clients. No socket timeout:
+        # each thread (every GetActivityTask long poll among them) holds one connection, so
+        # the pool must outgrow the number of threads. No socket timeout:
         # CPython polls before every read and write of a socket that has one; keepalive
         # notices a Redis host that is gone, and a Redis that dies closes its sockets.
         self._pool = redis.BlockingConnectionPool.from_url(
@@ -140,7 +139,7 @@ class Store:
         return client
 
     def release_thread(self) -> None:
-        """Give this thread's connection back to the pool (its HTTP client went away)."""
+        """Give this thread's connection back to the pool."""
         client = getattr(self._local, "client", None)
         if client is not None:
             self._local.client = None

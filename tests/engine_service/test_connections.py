@@ -1,20 +1,22 @@
-"""Client connections: idle ones are closed without socket timeouts, and each gives its Redis connection back."""
+"""Client connections on the event loop: idle ones closed, long polls on threads, requests in order."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import redis
 
 from statemachines.engine.config import EngineConfig
-from statemachines.engine.idle_connections import IdleConnections
-from statemachines.engine.server import make_server
+from statemachines.engine.connection import Connection, Front
+from statemachines.engine.server import handle, is_loopback
 from statemachines.engine.service import Service
 from tests.engine_service.conftest import make_client
 
@@ -60,40 +62,26 @@ def _closed_by_peer(conn: socket.socket, within_s: float) -> bool:
         return False
 
 
-def test_only_connections_idle_past_the_limit_are_shut_down() -> None:
-    idle = IdleConnections(limit_s=10)
-    waiting, waiting_peer = socket.socketpair()
-    busy, busy_peer = socket.socketpair()
-    fresh, fresh_peer = socket.socketpair()
-    with waiting, waiting_peer, busy, busy_peer, fresh, fresh_peer:
-        idle.waiting(waiting)
-        idle.waiting(busy)
-        idle.working(busy)  # a long poll or a slow answer is not idle
-        now = time.monotonic()
-        idle.waiting(fresh)
-        assert idle.close_idle(now + 5) == 0
-        assert idle.close_idle(now + 11) == 2  # `waiting` and `fresh`: both past 10 s by then
-        assert _closed_by_peer(waiting_peer, 1)
-        assert _closed_by_peer(fresh_peer, 1)
-        assert not _closed_by_peer(busy_peer, 0.2)
-        assert idle.close_idle(now + 100) == 0  # each is shut down once
-
-
 @pytest.fixture
 def engine_in_thread(redis_url: str) -> Iterator[tuple[int, Service]]:
-    """The engine's HTTP server in this process with an idle limit of 0.5 s."""
+    """The engine's event loop in a thread of this process, closing connections idle for 0.5 s."""
     svc = Service(EngineConfig(port=0, redis_url=redis_url, engine_id="connections-test"))
-    idle = IdleConnections(limit_s=0.5)
-    server = make_server(svc, idle)
-    idle.start()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    executor = ThreadPoolExecutor(max_workers=20)
+    front = Front(svc, handle, executor, is_loopback, idle_s=0.5)
+    loop = asyncio.new_event_loop()
+    sock = socket.create_server(("127.0.0.1", 0))
+    server = loop.run_until_complete(loop.create_server(lambda: Connection(front), sock=sock))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
-        yield server.server_address[1], svc
+        yield sock.getsockname()[1], svc
     finally:
-        server.shutdown()
-        idle.stop()
-        server.server_close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+        loop.close()
+        executor.shutdown(wait=False, cancel_futures=True)
         svc.store.close()
 
 
@@ -119,7 +107,7 @@ def test_an_idle_connection_is_closed_but_a_long_poll_is_not(engine_in_thread: t
         assert _closed_by_peer(polling, 5)
 
 
-def test_a_client_that_leaves_gives_its_redis_connection_back(
+def test_many_clients_share_the_event_loops_redis_connection(
     engine_in_thread: tuple[int, Service], redis_client: redis.Redis
 ) -> None:
     port, _ = engine_in_thread
@@ -127,25 +115,38 @@ def test_a_client_that_leaves_gives_its_redis_connection_back(
     def engine_connections() -> int:
         return sum(1 for c in redis_client.client_list() if c.get("cmd") != "client|list")
 
-    def serve_wave() -> int:
-        """Twelve clients at once, each with one call; Redis connections while they are there."""
-        conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(12)]
-        try:
-            for conn in conns:
-                conn.sendall(_request("ListActivities", {}))
-                assert _answer(conn)[0].startswith(b"HTTP/1.1 200")
-            return engine_connections()
-        finally:
-            for conn in conns:
-                conn.close()
-
     before = engine_connections()
-    during_first = serve_wave()
-    # each connection's thread keeps one Redis connection while its client stays
-    assert during_first >= before + 12
-    time.sleep(0.5)  # the threads of the first clients end
-    # they gave their connections back to the pool: the next clients reuse them, none leaked
-    assert serve_wave() <= during_first + 1
+    conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(12)]
+    try:
+        for conn in conns:
+            conn.sendall(_request("ListActivities", {}))
+        for conn in conns:
+            assert _answer(conn)[0].startswith(b"HTTP/1.1 200")
+        # answered on the event loop, on its one connection: not one Redis connection per client
+        assert engine_connections() <= before + 1
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def test_requests_sent_at_once_on_one_connection_are_answered_in_order(
+    engine_in_thread: tuple[int, Service],
+) -> None:
+    port, _ = engine_in_thread
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        conn.settimeout(10)
+        names = [f"pipelined-{time.time_ns()}-{n}" for n in range(3)]
+        conn.sendall(b"".join(_request("CreateActivity", {"name": name}) for name in names))
+        reader = conn.makefile("rb")
+        for name in names:
+            status = reader.readline()
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                header, _, value = line.partition(b":")
+                if header.lower() == b"content-length":
+                    length = int(value)
+            assert status.startswith(b"HTTP/1.1 200")
+            assert json.loads(reader.read(length))["activityArn"].endswith(":" + name)
 
 
 def test_a_long_poll_waits_past_a_blocking_slice(engine_in_thread: tuple[int, Service]) -> None:
