@@ -164,6 +164,8 @@ class Connection(asyncio.Protocol):
             self._serve()
 
     def _finish(self, request: _Request, status: int, body: bytes) -> None:
+        if self.closed:  # the client left while its call ran on a thread: nobody to answer
+            return
         self._write(status, body)
         if request.keep_alive:
             self._wait_for_request()
