@@ -68,6 +68,8 @@ OPERATIONS: dict[str, Handler] = {
 NOT_LOCAL = ("DescribeMapRun", "ListMapRuns", "UpdateMapRun")
 # a keep-alive connection with no request for this long is closed
 IDLE_CONNECTION_S = 120.0
+# connections waiting to be accepted (asyncio would otherwise listen again with 100)
+LISTEN_BACKLOG = 1024
 WAITING_THREADS = 900  # under the Redis pool's 1,000: each thread keeps a connection
 _SUBJECT_FIELDS = ("executionArn", "stateMachineArn", "activityArn", "resourceArn", "stateMachineAliasArn")
 
@@ -109,7 +111,7 @@ def _subject(params: dict[str, Any]) -> str:
 
 def listen(config: EngineConfig) -> socket.socket:
     """The listening socket (OSError when the port is taken: a second engine there fails at once)."""
-    return socket.create_server((config.host, config.port), backlog=1024)
+    return socket.create_server((config.host, config.port), backlog=LISTEN_BACKLOG)
 
 
 def run(config: EngineConfig) -> int:
@@ -146,7 +148,7 @@ async def _serve_forever(config: EngineConfig, sock: socket.socket, front: Front
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _stop, config, signum, stopping)
-    server = await loop.create_server(lambda: Connection(front), sock=sock)
+    server = await loop.create_server(lambda: Connection(front), sock=sock, backlog=LISTEN_BACKLOG)
     log.info(
         "engine %s listening on http://%s:%s (redis %s)",
         config.engine_id,
