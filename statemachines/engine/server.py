@@ -99,7 +99,10 @@ def handle(svc: Service, target: str | None, body: bytes) -> tuple[int, bytes]:
 @functools.lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
     """Whether a client address is this machine's (asked per request; parsing it is not free)."""
-    return ipaddress.ip_address(host).is_loopback
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # no address known (the transport gave no peer name): not loopback
+        return False
 
 
 def _subject(params: dict[str, Any]) -> str:

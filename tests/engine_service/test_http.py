@@ -7,6 +7,8 @@ import socket
 
 import pytest
 
+from statemachines.engine.server import is_loopback
+
 from .conftest import EngineProcess
 
 LIST = b'{"maxResults": 1}'
@@ -100,3 +102,9 @@ def test_a_request_head_that_never_ends_is_refused(engine: EngineProcess) -> Non
     assert status == 431 and closed
     [(ok, _)], _ = _exchange(engine, _post(LIST))
     assert ok == 200
+
+
+def test_a_client_without_a_known_address_is_not_taken_for_loopback() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1")
+    assert not is_loopback("10.1.2.3")
+    assert not is_loopback("-")  # what a connection without a peer name reports
