@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ class Front:
     executor: Executor
     loopback: Callable[[str], bool]
     idle_s: float = 120.0
+    # a call answered on the loop that takes longer is logged: it held up every other client
+    slow_s: float = 1.0
 
 
 @dataclass
@@ -139,7 +142,12 @@ class Connection(asyncio.Protocol):
             return
         target = request.headers.get("X-Amz-Target")
         if target not in THREADED_TARGETS:
-            self._finish(request, *self.front.handle(self.front.svc, target, request.body))
+            began = time.monotonic()
+            answer = self.front.handle(self.front.svc, target, request.body)
+            took = time.monotonic() - began
+            if took > self.front.slow_s:  # every other client of this process waited that long
+                log.warning("-: %s from %s held the event loop for %.1f s", target, self.peer, took)
+            self._finish(request, *answer)
             return
         self.busy = True
         future = asyncio.get_running_loop().run_in_executor(

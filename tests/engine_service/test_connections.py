@@ -63,7 +63,7 @@ def _closed_by_peer(conn: socket.socket, within_s: float) -> bool:
 
 
 @pytest.fixture
-def engine_in_thread(redis_url: str) -> Iterator[tuple[int, Service]]:
+def engine_in_thread(redis_url: str) -> Iterator[tuple[int, Front]]:
     """The engine's event loop in a thread of this process, closing connections idle for 0.5 s."""
     svc = Service(EngineConfig(port=0, redis_url=redis_url, engine_id="connections-test"))
     executor = ThreadPoolExecutor(max_workers=20)
@@ -74,7 +74,7 @@ def engine_in_thread(redis_url: str) -> Iterator[tuple[int, Service]]:
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
-        yield sock.getsockname()[1], svc
+        yield sock.getsockname()[1], front
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
@@ -85,7 +85,7 @@ def engine_in_thread(redis_url: str) -> Iterator[tuple[int, Service]]:
         svc.store.close()
 
 
-def test_an_idle_connection_is_closed_but_a_long_poll_is_not(engine_in_thread: tuple[int, Service]) -> None:
+def test_an_idle_connection_is_closed_but_a_long_poll_is_not(engine_in_thread: tuple[int, Front]) -> None:
     port, _ = engine_in_thread
     sfn = make_client(f"http://127.0.0.1:{port}")
     activity, machine = _activity_machine(sfn, "idle")
@@ -108,7 +108,7 @@ def test_an_idle_connection_is_closed_but_a_long_poll_is_not(engine_in_thread: t
 
 
 def test_many_clients_share_the_event_loops_redis_connection(
-    engine_in_thread: tuple[int, Service], redis_client: redis.Redis
+    engine_in_thread: tuple[int, Front], redis_client: redis.Redis
 ) -> None:
     port, _ = engine_in_thread
 
@@ -130,7 +130,7 @@ def test_many_clients_share_the_event_loops_redis_connection(
 
 
 def test_requests_sent_at_once_on_one_connection_are_answered_in_order(
-    engine_in_thread: tuple[int, Service],
+    engine_in_thread: tuple[int, Front],
 ) -> None:
     port, _ = engine_in_thread
     with socket.create_connection(("127.0.0.1", port)) as conn:
@@ -149,7 +149,7 @@ def test_requests_sent_at_once_on_one_connection_are_answered_in_order(
             assert json.loads(reader.read(length))["activityArn"].endswith(":" + name)
 
 
-def test_a_long_poll_waits_past_a_blocking_slice(engine_in_thread: tuple[int, Service]) -> None:
+def test_a_long_poll_waits_past_a_blocking_slice(engine_in_thread: tuple[int, Front]) -> None:
     """A poll blocks in Redis in 5 s slices: no socket limit may cut one short (redis-py's default is 5 s)."""
     port, _ = engine_in_thread
     sfn = make_client(f"http://127.0.0.1:{port}")
@@ -162,3 +162,14 @@ def test_a_long_poll_waits_past_a_blocking_slice(engine_in_thread: tuple[int, Se
         status, body = _answer(polling)
     assert status.startswith(b"HTTP/1.1 200")
     assert json.loads(json.loads(body)["input"]) == {"late": True}
+
+
+def test_a_call_that_holds_the_event_loop_is_logged(
+    engine_in_thread: tuple[int, Front], caplog: pytest.LogCaptureFixture
+) -> None:
+    port, front = engine_in_thread
+    front.slow_s = 0.0  # every call answered on the loop counts as slow now
+    with socket.create_connection(("127.0.0.1", port)) as conn, caplog.at_level("WARNING"):
+        conn.sendall(_request("ListActivities", {}))
+        assert _answer(conn)[0].startswith(b"HTTP/1.1 200")
+    assert "AWSStepFunctions.ListActivities from 127.0.0.1 held the event loop" in caplog.text
