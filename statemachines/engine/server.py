@@ -88,10 +88,13 @@ def handle(svc: Service, target: str | None, body: bytes) -> tuple[int, bytes]:
         return 200, result if isinstance(result, bytes) else encode_output(operation, result)
     except ApiError as exc:
         return exc.to_wire()
-    except redis.ConnectionError as exc:
-        log.warning("%s: Redis unavailable during %s: %s", _subject(params), target, exc)
-        return ServiceUnavailable("Service is temporarily unavailable; retry.").to_wire()
-    except Exception:
+    except Exception as exc:
+        if svc.stopping.is_set():  # its Redis connection was closed under it: the engine stops
+            log.debug("%s: %s ended by the engine stopping: %r", _subject(params), target, exc)
+            return ServiceUnavailable("The engine is stopping; retry.").to_wire()
+        if isinstance(exc, redis.ConnectionError):
+            log.warning("%s: Redis unavailable during %s: %s", _subject(params), target, exc)
+            return ServiceUnavailable("Service is temporarily unavailable; retry.").to_wire()
         log.exception("%s: %s failed", _subject(params), target)
         return InternalFailure("The engine failed to process the request; see its log.").to_wire()
 
@@ -141,6 +144,9 @@ def serve(config: EngineConfig, sock: socket.socket, idle_s: float = IDLE_CONNEC
     try:
         asyncio.run(_serve_forever(config, sock, front))
     finally:
+        # closing the Redis connections wakes the threads blocked in a long poll, so the process
+        # ends now, not after their slice; what they were handing out stays in the in-flight list
+        svc.stopping.set()
         executor.shutdown(wait=False, cancel_futures=True)
         timers.stop()
         svc.store.close()

@@ -92,6 +92,8 @@ class Service:
         self.documents = LruCache(256)
         # set by a commit that arms a timer due soon, so the timer loop wakes at once
         self.timer_wakeup = threading.Event()
+        # set when the process shuts down: calls then failing had their Redis connection closed
+        self.stopping = threading.Event()
 
     @property
     def redis(self) -> Any:

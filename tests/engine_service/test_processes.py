@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -98,3 +100,31 @@ def test_sigterm_stops_every_process(engine2: EngineProcess) -> None:
     assert parent.wait(timeout=15) == 0
     engine2.proc = None
     _until(lambda: all(_gone(pid) for pid in children))
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_sigterm_ends_waiting_long_polls_at_once_and_quietly(
+    redis_proc: RedisServer, tmp_path: Path, unique: str, processes: str
+) -> None:
+    engine = EngineProcess(redis_proc.url, tmp_path / "engine.log", ENGINE_PROCESSES=processes)
+    engine.start()
+    sfn = make_client(engine.endpoint)
+    activity = sfn.create_activity(name=f"quiet-{unique}")["activityArn"]
+
+    def poll() -> None:
+        with contextlib.suppress(Exception):  # the engine goes away under it: that is the point
+            make_client(engine.endpoint).get_activity_task(activityArn=activity)
+
+    pollers = [threading.Thread(target=poll) for _ in range(5)]
+    for poller in pollers:
+        poller.start()
+    time.sleep(0.5)  # all five wait in Redis now
+    assert engine.proc is not None
+    began = time.monotonic()
+    engine.proc.terminate()
+    assert engine.proc.wait(timeout=15) == 0
+    assert time.monotonic() - began < 3  # not after a 5 s poll slice, nor the 55 s poll
+    engine.proc = None
+    for poller in pollers:
+        poller.join(5)
+    assert "Traceback" not in engine.log_path.read_text()
