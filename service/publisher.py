@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import timedelta
 
@@ -179,8 +180,12 @@ def _defer(ctx: JobContext, ref: ContextRef, delay: float, deferrals: int) -> st
         if update is not None:
             _record(ctx, ledger, update, f"still rate limited after {deferrals} waits")
         return "rate limited: gave up"
+    # rq keeps scheduled times in whole seconds, rounded down: a job due in 0.4 s would run at once,
+    # find the pause still on and spend another deferral. Due at the first whole second after it.
+    now = time.time()
+    delay = math.ceil(now + delay) - now
     log.warning(
-        "%s@%s %s: rate limited, posting again in %.0fs", ref.repository, ref.sha[:12], ref.context, delay
+        "%s@%s %s: rate limited, posting again in %.1fs", ref.repository, ref.sha[:12], ref.context, delay
     )
     enqueue_publish(ctx, ref, delay, deferrals + 1)
     return "rate limited: deferred"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.job_context import job_context
+from service.publisher import PAUSE_KEY
 from service.reconcile import finalise_run
 from tests.service.reporting_support import (
     REPO,
@@ -363,3 +366,15 @@ def test_an_unreachable_github_is_retried_then_recorded(service_config, redis_cl
         and "no retries left" in errors[0]["error"]
     )
     assert reporting.statuses.failed_job_registry.count == 1
+
+
+def test_a_deferral_is_due_no_sooner_than_the_pause_ends(reporting):
+    """rq rounds scheduled times down to whole seconds: a deferral must not come due inside the pause."""
+    run = reporting.new_run(steps=("build",))
+    pause_end = time.time() + 0.3
+    reporting.redis.set(PAUSE_KEY, pause_end, ex=5)
+    reporting.enqueue("report_step", run["run_id"], "build", "success", "passed", 1_000)
+    BurstWorker(reporting.queues, connection=reporting.redis).work(burst=True, logging_level="WARNING")
+    registry = reporting.statuses.scheduled_job_registry
+    due = [registry.get_scheduled_time(job_id).timestamp() for job_id in registry.get_job_ids()]
+    assert due and all(at >= pause_end for at in due), (due, pause_end)
