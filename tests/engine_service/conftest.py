@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -160,3 +161,39 @@ def history(sfn: Any, exec_arn: str) -> list[dict[str, Any]]:
     for page in sfn.get_paginator("get_execution_history").paginate(executionArn=exec_arn):
         events.extend(page["events"])
     return events
+
+
+def answer_all_at_once(endpoints: list[str], activity: str, count: int) -> list[BaseException]:
+    """`count` workers each take a task of `activity`, then all answer it at the same instant.
+
+    Worker i talks to endpoints[i % len(endpoints)]; returns the errors the answers raised.
+    """
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        client = make_client(endpoints[index % len(endpoints)])
+        task = client.get_activity_task(activityArn=activity)
+        barrier.wait()
+        try:
+            client.send_task_success(taskToken=task["taskToken"], output=task["input"])
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return errors
+
+
+def read_http_answer(reader: Any) -> tuple[bytes, bytes]:
+    """(status line, body) of the next HTTP answer on `reader` (a socket's buffered file)."""
+    status = reader.readline()
+    length = 0
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    return status, reader.read(length)

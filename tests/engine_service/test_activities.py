@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from .conftest import create_machine, history, make_client, wait_done
+from .conftest import answer_all_at_once, create_machine, history, wait_done
 
 
 @pytest.fixture()
@@ -185,24 +185,7 @@ def test_concurrent_answers_to_one_execution_commit_each_once(sfn, unique, activ
     states = {"P": {"Type": "Parallel", "Branches": [branch(i) for i in range(8)], "End": True}}
     arn = create_machine(sfn, f"conc-{unique}", states)
     ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
-    barrier = threading.Barrier(8)
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        client = make_client(sfn.meta.endpoint_url)
-        task = client.get_activity_task(activityArn=activity)
-        barrier.wait()
-        try:
-            client.send_task_success(taskToken=task["taskToken"], output=task["input"])
-        except Exception as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert errors == []
+    assert answer_all_at_once([sfn.meta.endpoint_url], activity, 8) == []
     desc = wait_done(sfn, ex)
     assert desc["status"] == "SUCCEEDED" and json.loads(desc["output"]) == [{"b": i} for i in range(8)]
     events = history(sfn, ex)

@@ -18,7 +18,7 @@ from statemachines.engine.config import EngineConfig
 from statemachines.engine.connection import Connection, Front
 from statemachines.engine.server import handle, is_loopback
 from statemachines.engine.service import Service
-from tests.engine_service.conftest import make_client
+from tests.engine_service.conftest import make_client, read_http_answer
 
 
 def _request(target: str, body: dict[str, Any]) -> bytes:
@@ -32,14 +32,7 @@ def _request(target: str, body: dict[str, Any]) -> bytes:
 
 def _answer(conn: socket.socket) -> tuple[bytes, bytes]:
     """(status line, body) of one HTTP answer read off `conn`."""
-    reader = conn.makefile("rb")
-    status = reader.readline()
-    length = 0
-    while (line := reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
-            length = int(value)
-    return status, reader.read(length)
+    return read_http_answer(conn.makefile("rb"))
 
 
 def _activity_machine(sfn: Any, prefix: str) -> tuple[str, str]:
@@ -139,14 +132,9 @@ def test_requests_sent_at_once_on_one_connection_are_answered_in_order(
         conn.sendall(b"".join(_request("CreateActivity", {"name": name}) for name in names))
         reader = conn.makefile("rb")
         for name in names:
-            status = reader.readline()
-            length = 0
-            while (line := reader.readline()) not in (b"\r\n", b""):
-                header, _, value = line.partition(b":")
-                if header.lower() == b"content-length":
-                    length = int(value)
+            status, body = read_http_answer(reader)
             assert status.startswith(b"HTTP/1.1 200")
-            assert json.loads(reader.read(length))["activityArn"].endswith(":" + name)
+            assert json.loads(body)["activityArn"].endswith(":" + name)
 
 
 def test_a_long_poll_waits_past_a_blocking_slice(engine_in_thread: tuple[int, Front]) -> None:

@@ -22,6 +22,7 @@ from tests.harness.redis_server import RedisServer
 from .conftest import (
     ROLE_ARN,
     EngineProcess,
+    answer_all_at_once,
     create_machine,
     definition,
     history,
@@ -303,28 +304,8 @@ def test_two_engines_answering_one_execution_at_once(cluster, tmp_path):
     sm = sfn.create_state_machine(name="split", definition=definition, roleArn=ROLE_ARN)["stateMachineArn"]
     for round_ in range(3):
         ex = sfn.start_execution(stateMachineArn=sm, name=f"r{round_}")["executionArn"]
-        barrier = threading.Barrier(8)
-        errors: list[BaseException] = []
-
-        def work(index: int, barrier: threading.Barrier, errors: list[BaseException]) -> None:
-            client = make_client(engines[index % 2].endpoint)
-            task = client.get_activity_task(activityArn=activity)
-            barrier.wait()
-            try:
-                client.send_task_success(taskToken=task["taskToken"], output=task["input"])
-            except Exception as exc:
-                errors.append(exc)
-
-        threads = [threading.Thread(target=work, args=(i, barrier, errors)) for i in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(10)
-        assert errors == []
-        deadline = time.monotonic() + 5
-        while sfn.describe_execution(executionArn=ex)["status"] == "RUNNING" and time.monotonic() < deadline:
-            time.sleep(0.02)
-        desc = sfn.describe_execution(executionArn=ex)
+        assert answer_all_at_once([e.endpoint for e in engines], activity, 8) == []
+        desc = wait_done(sfn, ex, timeout=5)
         assert desc["status"] == "SUCCEEDED" and json.loads(desc["output"]) == [{"b": i} for i in range(8)]
         events = history(sfn, ex)
         assert [e["id"] for e in events] == list(range(1, len(events) + 1))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
+from typing import Any
 
 import pytest
 
 from statemachines.engine.server import is_loopback
 
-from .conftest import EngineProcess
+from .conftest import EngineProcess, read_http_answer
 
 LIST = b'{"maxResults": 1}'
 
@@ -20,16 +21,10 @@ def _post(body: bytes, *headers: str, version: str = "HTTP/1.1") -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-def _read_answer(reader: socket.SocketIO | object) -> tuple[int, bytes]:
-    status_line = reader.readline()  # type: ignore[attr-defined]
-    if not status_line:
-        return 0, b""
-    length = 0
-    while (line := reader.readline()) not in (b"\r\n", b""):  # type: ignore[attr-defined]
-        name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
-            length = int(value)
-    return int(status_line.split()[1]), reader.read(length)  # type: ignore[attr-defined]
+def _read_answer(reader: Any) -> tuple[int, bytes]:
+    """(status code, body) of the next answer; (0, b"") once the engine has closed."""
+    status_line, body = read_http_answer(reader)
+    return (int(status_line.split()[1]), body) if status_line else (0, b"")
 
 
 def _exchange(engine: EngineProcess, data: bytes, answers: int = 1) -> tuple[list[tuple[int, bytes]], bool]:
