@@ -88,13 +88,7 @@ def start_run(run_id: str) -> str:
     except PipelineSourceError as exc:
         _fail_on_last_attempt(ctx, run_id, exc)
         raise
-    ctx.index.update(
-        run_id,
-        pipeline=pipeline.name,
-        steps=pipeline.steps,
-        pipeline_path=pipeline.path,
-        pipeline_warnings=list(pipeline.warnings),
-    )
+    _record_pipeline(ctx, run_id, pipeline)
     arn, execution_arn = _deploy_and_start(ctx, run, pipeline)
     started = ctx.index.transition(
         run_id,
@@ -125,19 +119,24 @@ def skip_run(run_id: str) -> str:
         return "MISSING"
     try:
         pipeline = load_pipeline(ctx.config, run)
-        ctx.index.update(
-            run_id,
-            pipeline=pipeline.name,
-            steps=pipeline.steps,
-            pipeline_path=pipeline.path,
-            pipeline_warnings=list(pipeline.warnings),
-        )
+        _record_pipeline(ctx, run_id, pipeline)
     except InvalidPipelineError as exc:
         # nothing runs either way; the overall context still gets its "skipped"
         log.info("%s: skipped commit has an invalid pipeline: %s", run_id, exc)
     log.info("%s: skipped (%s)", run_id, run["status_reason"])
     ctx.report("report_run_skipped", run_id, run["status_reason"])
     return "SKIPPED"
+
+
+def _record_pipeline(ctx: JobContext, run_id: str, pipeline: Pipeline) -> None:
+    """What the run's pipeline is: its name, steps, file and contract warnings, on the run record."""
+    ctx.index.update(
+        run_id,
+        pipeline=pipeline.name,
+        steps=pipeline.steps,
+        pipeline_path=pipeline.path,
+        pipeline_warnings=list(pipeline.warnings),
+    )
 
 
 def _deploy_and_start(ctx: JobContext, run: dict[str, Any], pipeline: Pipeline) -> tuple[str, str]:
