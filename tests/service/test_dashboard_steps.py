@@ -30,17 +30,22 @@ def step_cells(page: str) -> dict[str, str]:
     return {step: words for step, _, words in rows}
 
 
+def deploy_step(reporting, pipeline) -> tuple[dict, str]:
+    """The deploy step as the run API shows it, and the run page's HTML."""
+    client = create_app(reporting.config).test_client()
+    body = client.get(f"/api/runs/{pipeline.run['run_id']}").get_json()
+    deploy = next(step for step in body["steps"] if step["step"] == "deploy")
+    return deploy, client.get(f"/runs/{pipeline.run['run_id']}").get_data(as_text=True)
+
+
 def test_a_step_the_choice_skipped_reads_skipped_once_the_run_succeeded(reporting):
     pipeline = Pipeline(reporting, branch="feature/x")
     reporting.enqueue("report_run_started", pipeline.run["run_id"])
     pipeline.work_one()
     assert pipeline.wait_closed()["status"] == "SUCCEEDED"
 
-    client = create_app(reporting.config).test_client()
-    body = client.get(f"/api/runs/{pipeline.run['run_id']}").get_json()
-    deploy = next(step for step in body["steps"] if step["step"] == "deploy")
+    deploy, page = deploy_step(reporting, pipeline)
     assert deploy["status"] == "skipped" and deploy["detail"] == "skipped: not on this run's path"
-    page = client.get(f"/runs/{pipeline.run['run_id']}").get_data(as_text=True)
     assert step_cells(page)["deploy"] == "skipped" and "st-skipped" in page
 
 
@@ -50,11 +55,8 @@ def test_a_step_never_reached_after_a_failure_reads_not_run(reporting):
     pipeline.work_one("failure")
     assert pipeline.wait_closed()["status"] == "FAILED"
 
-    client = create_app(reporting.config).test_client()
-    body = client.get(f"/api/runs/{pipeline.run['run_id']}").get_json()
-    deploy = next(step for step in body["steps"] if step["step"] == "deploy")
+    deploy, page = deploy_step(reporting, pipeline)
     assert deploy["status"] == "not run" and deploy["detail"] == "not run: build failed"
-    page = client.get(f"/runs/{pipeline.run['run_id']}").get_data(as_text=True)
     assert step_cells(page)["deploy"] == "not run" and "(build failed)" in page
 
 
