@@ -15,6 +15,7 @@ import time
 import redis
 from rq import Queue, SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.job import Job
 from rq.scheduler import RQScheduler
 
 from service.approvals import start_poller
@@ -52,7 +53,23 @@ class QuietScheduler(RQScheduler):
 
 
 class JobsWorker(SimpleWorker):
-    """SimpleWorker with QuietScheduler as its scheduler."""
+    """SimpleWorker with QuietScheduler as its scheduler, riding out a Redis outage around a job."""
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        # rq's own bookkeeping around a job (starting it, recording its end) talks to Redis outside
+        # the job; a Redis that vanishes then makes rq's work loop quit ("unhandled exception") and
+        # with it the whole process. Wait for Redis instead and go on with the next job. A job whose
+        # start was never recorded is not retried by rq: the reconcile sweep is what catches up.
+        try:
+            super().execute_job(job, queue)
+        except REDIS_GONE as exc:
+            self.log.warning("jobs: Redis unavailable around job %s (%s); waiting for it", job.id, exc)
+            while not self._stop_requested:
+                try:
+                    self.connection.ping()
+                    return
+                except REDIS_GONE:
+                    time.sleep(1)
 
     def _start_scheduler(
         self,

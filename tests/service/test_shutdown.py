@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ import boto3
 import pytest
 from rq import Queue
 
+from service.jobs import JobsWorker
 from tests.harness.processes import ManagedProcess, python_module, start_engine
 from tests.harness.redis_server import RedisServer
 
@@ -119,3 +121,29 @@ def test_jobs_process_carries_on_when_redis_comes_back(own_redis, processes):
         time.sleep(0.1)
     stop_all(engine, jobs)
     assert "Traceback" not in jobs.log(), jobs.log()
+
+
+def test_a_job_started_while_redis_vanishes_does_not_end_the_worker(own_redis, caplog):
+    connection = own_redis.client()
+    queue = Queue("default", connection=connection)
+    job = queue.enqueue("service.reconcile.sweep_open_runs")
+    worker = JobsWorker([queue], connection=connection)
+    own_redis.kill()  # rq's bookkeeping before the job now fails: rq's loop would quit on it
+    outcome: list[BaseException | None] = []
+
+    def run_it() -> None:
+        try:
+            worker.execute_job(job, queue)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run_it)
+    with caplog.at_level("WARNING"):
+        runner.start()
+        time.sleep(1.5)
+        assert runner.is_alive()  # waiting for Redis, not gone
+        own_redis.start()
+        runner.join(10)
+    assert outcome == [None]
+    assert f"Redis unavailable around job {job.id}" in caplog.text
