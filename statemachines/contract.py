@@ -14,9 +14,11 @@ from typing import Any
 
 from statemachines.errors import SteplineError
 
-# A Task's Resource names a worker pool; deploy substitutes the pool's activity ARN.
-PLACEHOLDER = re.compile(r"^\$\{activity:([a-z0-9][a-z0-9-]{0,39})\}$")
+# A Task's Resource names a worker pool; deploy substitutes the pool's activity ARN. A pool's name never
+# starts with "untrusted-": that is where an untrusted run's tasks of the same pool go (activity_name).
+PLACEHOLDER = re.compile(r"^\$\{activity:((?!untrusted-)[a-z0-9][a-z0-9-]{0,39})\}$")
 APPROVAL_POOL = "approval"  # polled by the service itself: a human decides, no build worker is held
+UNTRUSTED = "untrusted"
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/ -]{0,79}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_COMMANDS = 200
@@ -45,9 +47,14 @@ class ContractError(SteplineError):
         self.reason = reason
 
 
-def activity_name(pool: str, prefix: str = "stepline") -> str:
-    """The activity that serves a pool, e.g. `stepline-build`."""
-    return f"{prefix}-{pool}"
+def activity_name(pool: str, prefix: str = "stepline", trusted: bool = True) -> str:
+    """The activity that serves a pool, e.g. `stepline-build`; for untrusted runs `stepline-untrusted-build`.
+
+    Trust travels in the activity, which the service chooses when it deploys a run's pipeline: a
+    pipeline cannot change which activity its Task resolves to, and a worker decides secrets and
+    sandbox from the activity it polled, never from task input.
+    """
+    return f"{prefix}-{pool}" if trusted else f"{prefix}-{UNTRUSTED}-{pool}"
 
 
 def walk_states(definition: dict[str, Any], path: str = "") -> Iterator[tuple[str, str, dict[str, Any]]]:
