@@ -24,7 +24,11 @@ from tests.harness.processes import PROJECT, start_web
 from tests.service.dashboard_seed import HOSTILE_MESSAGE, PASSWORD, seed_log, seed_run
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -77,11 +81,15 @@ def sfn(sfn_engine: str) -> Any:
     )  # fmt: skip
 
 
-def wait(driver: Any, check: Callable[[Any], Any], timeout: float = 10, what: str = "") -> Any:
+def wait(driver: Any, check: Callable[[Any], Any], timeout: float = 30, what: str = "") -> Any:
     try:
-        # parts of the page are swapped while it is live: an element found a moment ago may be gone
+        # parts of the page are swapped while it is live, and a navigation replaces the document: an
+        # element found a moment ago may be gone (stale, or Chrome's "does not belong to the document")
         waiting = WebDriverWait(
-            driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
+            driver,
+            timeout,
+            poll_frequency=0.1,
+            ignored_exceptions=[StaleElementReferenceException, WebDriverException],
         )
         return waiting.until(check)
     except TimeoutException:
