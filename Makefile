@@ -7,10 +7,12 @@ BIN := $(VENV)/bin
 
 run: setup
 	scripts/ensure-redis
+	scripts/ensure-bubblewrap
 	scripts/run
 
 test: setup-dev
 	scripts/ensure-redis
+	scripts/ensure-bubblewrap
 	scripts/ensure-chromium
 	$(MAKE) lint typecheck pytest
 
