@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from statemachines.catalog import DEFAULT_PIPELINE, load_pipeline, shipped_pipelines
 from statemachines.config import DeployConfig
+from statemachines.deploy import DEFAULT_UNTRUSTED_POOLS, NEVER_UNTRUSTED_POOLS, untrusted_pool_problems
 from statemachines.errors import SteplineError
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument(
         "--endpoint-url", help="a Step Functions endpoint other than AWS (default: SFN_ENDPOINT_URL)"
     )
+    deploy.add_argument(
+        "--untrusted-pools",
+        type=_pools,
+        default=DEFAULT_UNTRUSTED_POOLS,
+        metavar="POOL,...",
+        help="pools whose untrusted activities (<prefix>-untrusted-<pool>) to create, as the jobs process's "
+        f"STEPLINE_UNTRUSTED_POOLS (default: {','.join(DEFAULT_UNTRUSTED_POOLS)}; never "
+        f"{' or '.join(NEVER_UNTRUSTED_POOLS)}; empty: none)",
+    )
     deploy.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
     return parser
+
+
+def _pools(text: str) -> tuple[str, ...]:
+    pools = tuple(item.strip() for item in text.split(",") if item.strip())
+    if problems := untrusted_pool_problems(pools):
+        raise argparse.ArgumentTypeError("; ".join(problems))
+    return pools
 
 
 def run(args: argparse.Namespace, config: DeployConfig) -> int:
@@ -54,7 +71,9 @@ def run(args: argparse.Namespace, config: DeployConfig) -> int:
     )
     # the local engine checks only a role ARN's shape (as the service does there); AWS needs the real one
     role_arn = config.role_arn or (LOCAL_ROLE_ARN if config.sfn_endpoint_url else "")
-    actions = deploy_pipelines(sfn, pipelines, config.prefix, role_arn, dry_run=args.dry_run)
+    actions = deploy_pipelines(
+        sfn, pipelines, config.prefix, role_arn, dry_run=args.dry_run, untrusted_pools=args.untrusted_pools
+    )
     verb = "would be " if args.dry_run else ""
     for action in actions:
         print(f"{action.kind} {action.name}: {verb}{action.action} {action.arn}")

@@ -4,6 +4,10 @@ What `python -m statemachines deploy` runs, against AWS or any endpoint speaking
 engine, moto). Every run converges: a resource that is missing is created, one that differs is
 updated, one that matches is left alone, so running it twice changes nothing the second time.
 The service's per-run deploy (content-addressed names) is statemachines/deploy.py.
+
+Untrusted runs (a fork's pull request) reach their pools through `<prefix>-untrusted-<pool>` activities,
+which the service's per-run deploy also creates; deploying them here lets their workers start (and their
+IAM policies be checked) before the first untrusted run. The shipped state machines are trusted ones.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from statemachines.contract import activity_name, activity_pools, substitute_activities
+from statemachines.deploy import DEFAULT_UNTRUSTED_POOLS, untrusted_pool_problems
 from statemachines.errors import DeployError
 
 log = logging.getLogger(__name__)
@@ -34,16 +39,27 @@ class DeployAction:
 
 
 def deploy_pipelines(
-    sfn: Any, pipelines: dict[str, dict[str, Any]], prefix: str, role_arn: str, dry_run: bool = False
+    sfn: Any,
+    pipelines: dict[str, dict[str, Any]],
+    prefix: str,
+    role_arn: str,
+    dry_run: bool = False,
+    untrusted_pools: tuple[str, ...] = DEFAULT_UNTRUSTED_POOLS,
 ) -> list[DeployAction]:
-    """Ensure every activity the pipelines name, then one state machine per pipeline; activities first."""
+    """Ensure every activity the pipelines name and the untrusted activities, then one state machine per pipeline."""
     if not role_arn and not dry_run:
         raise DeployError(prefix, "a state machine role is required (--role-arn or STEPLINE_SFN_ROLE_ARN)")
+    if problems := untrusted_pool_problems(untrusted_pools):
+        raise DeployError(prefix, "; ".join(problems))
     pools = sorted(set().union(*(activity_pools(d) for d in pipelines.values())))
     try:
         existing = _list_names(sfn, "list_activities", "activities", "activityArn")
         actions = [_ensure_activity(sfn, activity_name(pool, prefix), existing, dry_run) for pool in pools]
         arns = {pool: action.arn for pool, action in zip(pools, actions, strict=True)}
+        actions += [
+            _ensure_activity(sfn, activity_name(pool, prefix, trusted=False), existing, dry_run)
+            for pool in sorted(set(untrusted_pools))
+        ]
         machines = _list_names(sfn, "list_state_machines", "stateMachines", "stateMachineArn")
         for pipeline, definition in pipelines.items():
             final = substitute_activities(definition, arns)

@@ -4,6 +4,11 @@
 activities are created by name (CreateActivity is idempotent), and the state machine's name carries the
 hash of the definition it holds, so two callers with one definition converge on one state machine and a
 changed definition gets a new one (a running execution never sees its pipeline change under it).
+
+An untrusted run's pipeline (`trusted=False`) is deployed with every `${activity:<pool>}` resolved to the
+pool's untrusted activity (`<prefix>-untrusted-<pool>`): a different final definition, so a different
+state machine. `untrusted_uses` names what such a pipeline may not reach; the service refuses the run
+before deploying, and `final_definition` refuses it again, so no caller can deploy it by mistake.
 """
 
 from __future__ import annotations
@@ -12,9 +17,17 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Collection
 from typing import Any
 
-from statemachines.contract import activity_name, activity_pools, substitute_activities
+from statemachines.contract import (
+    APPROVAL_POOL,
+    PLACEHOLDER,
+    activity_name,
+    activity_pools,
+    substitute_activities,
+    walk_states,
+)
 from statemachines.errors import DeployError
 
 log = logging.getLogger(__name__)
@@ -23,13 +36,62 @@ log = logging.getLogger(__name__)
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/stepline-local"
 UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 ARN_IN_MESSAGE = re.compile(r"(arn:aws[a-z-]*:states:[^'\"\s]+)")
+# Pools whose workers hold what a stranger's code must never reach (deploy credentials) or that a person
+# answers (approval): no setting lets an untrusted run use them.
+NEVER_UNTRUSTED_POOLS = ("deploy", APPROVAL_POOL)
+DEFAULT_UNTRUSTED_POOLS = ("build",)
+# Where a state names something to call: the Task's own Resource, and a distributed Map's reader and writer
+RESOURCE_HOLDERS = ((), ("ItemReader",), ("ResultWriter",))
 
 
-def final_definition(sfn: Any, definition: dict[str, Any], prefix: str = "stepline") -> str:
-    """The definition with activity ARNs in place of `${activity:pool}`, as canonical JSON text."""
-    arns = {
-        pool: ensure_activity(sfn, activity_name(pool, prefix)) for pool in sorted(activity_pools(definition))
-    }
+def untrusted_pool_problems(pools: Collection[str]) -> list[str]:
+    """Why a list of pools cannot be the pools untrusted runs may use (empty when it can)."""
+    problems = []
+    if never := [pool for pool in pools if pool in NEVER_UNTRUSTED_POOLS]:
+        problems.append(
+            f"untrusted runs may never use {', '.join(never)} "
+            f"(the {' and '.join(NEVER_UNTRUSTED_POOLS)} pools serve trusted runs only)"
+        )
+    if bad := [pool for pool in pools if not PLACEHOLDER.match(f"${{activity:{pool}}}")]:
+        problems.append(f"not pool names: {', '.join(bad)} (a-z, 0-9 and '-', not starting untrusted-)")
+    return problems
+
+
+def untrusted_uses(definition: dict[str, Any], allowed_pools: Collection[str]) -> list[tuple[str, str, str]]:
+    """(state path, field, resource) of every resource an untrusted run may not use, nested states included.
+
+    An untrusted run may name only `${activity:<pool>}` of an allowed pool: a literal ARN (a trusted
+    pool's activity, `arn:aws:states:::states:startExecution`, any service integration) would run
+    outside the untrusted activities, where the worker or Step Functions itself would trust it.
+    """
+    allowed = set(allowed_pools) - set(NEVER_UNTRUSTED_POOLS)
+    found = []
+    for path, _, state in walk_states(definition):
+        for holder in RESOURCE_HOLDERS:
+            owner: Any = state
+            for key in holder:
+                owner = owner.get(key) if isinstance(owner, dict) else None
+            if not isinstance(owner, dict) or "Resource" not in owner:
+                continue
+            resource = owner["Resource"]
+            match = PLACEHOLDER.match(resource) if isinstance(resource, str) else None
+            if match is None or match.group(1) not in allowed:
+                found.append((path, "/".join((*holder, "Resource")), str(resource)))
+    return found
+
+
+def final_definition(
+    sfn: Any, definition: dict[str, Any], prefix: str = "stepline", trusted: bool = True
+) -> str:
+    """The definition with activity ARNs in place of `${activity:pool}`, as canonical JSON text.
+
+    Untrusted: the pools' untrusted activities, and a DeployError if the definition reaches anything else.
+    """
+    pools = sorted(activity_pools(definition))
+    if not trusted and (refused := untrusted_uses(definition, pools)):
+        path, field, resource = refused[0]
+        raise DeployError(f"{path}/{field}", f"an untrusted run may not use {resource!r}")
+    arns = {pool: ensure_activity(sfn, activity_name(pool, prefix, trusted)) for pool in pools}
     # canonical text: the same pipeline always hashes to the same state machine name
     return json.dumps(substitute_activities(definition, arns), sort_keys=True, separators=(",", ":"))
 
@@ -60,9 +122,10 @@ def ensure_pipeline(
     pipeline: str = "ci",
     role_arn: str = LOCAL_ROLE_ARN,
     prefix: str = "stepline",
+    trusted: bool = True,
 ) -> str:
     """The ARN of the state machine running `definition`, creating it and its activities when missing."""
-    text = final_definition(sfn, definition, prefix)
+    text = final_definition(sfn, definition, prefix, trusted)
     name = state_machine_name(prefix, pipeline, text)
     try:
         arn = sfn.create_state_machine(name=name, definition=text, roleArn=role_arn, type="STANDARD")[

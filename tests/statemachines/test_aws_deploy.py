@@ -41,7 +41,7 @@ def _actions(output: str) -> dict[str, str]:
 def test_deploy_all_then_again_changes_nothing(moto_url, moto_sfn, prefix):
     first = _deploy_command(moto_url, "--all", "--prefix", prefix)
     assert first.returncode == 0, first.stderr
-    pools = {"approval", "build", "deploy"}
+    pools = {"approval", "build", "deploy", "untrusted-build"}  # untrusted runs' build pool by default
     expected = {f"activity {prefix}-{pool}" for pool in pools} | {
         f"state machine {prefix}-{name}" for name in shipped_pipelines()
     }
@@ -66,7 +66,9 @@ def test_changed_pipeline_is_updated_in_place(moto_sfn, prefix):
     deploy_pipelines(moto_sfn, {"default": definition}, prefix, ROLE_ARN)
     definition["States"]["Build"]["TimeoutSeconds"] = 7200
     actions = deploy_pipelines(moto_sfn, {"default": definition}, prefix, ROLE_ARN)
-    assert [(a.kind, a.action) for a in actions] == [("activity", UNCHANGED), ("state machine", UPDATED)]
+    assert [(a.kind, a.action) for a in actions] == [
+        ("activity", UNCHANGED), ("activity", UNCHANGED), ("state machine", UPDATED)
+    ]  # fmt: skip
     described = moto_sfn.describe_state_machine(stateMachineArn=actions[-1].arn)
     assert json.loads(described["definition"])["States"]["Build"]["TimeoutSeconds"] == 7200
     again = deploy_pipelines(moto_sfn, {"default": definition}, prefix, ROLE_ARN)
@@ -93,6 +95,28 @@ def test_a_pipeline_file_breaking_the_contract_is_refused(moto_url, tmp_path, pr
     result = _deploy_command(moto_url, "--pipeline", str(bad), "--prefix", prefix)
     assert result.returncode == 1
     assert "HeartbeatSeconds" in result.stderr and "States.HeartbeatTimeout" in result.stderr
+
+
+def test_untrusted_activities_of_the_chosen_pools_are_deployed(moto_url, moto_sfn, prefix):
+    result = _deploy_command(moto_url, "--prefix", prefix, "--untrusted-pools", "build,gpu")
+    assert result.returncode == 0, result.stderr
+    names = {a["name"] for a in moto_sfn.list_activities()["activities"]}
+    assert {f"{prefix}-untrusted-build", f"{prefix}-untrusted-gpu"} <= names
+    assert f"{prefix}-untrusted-deploy" not in names
+    # the shipped state machines are trusted ones: they name no untrusted activity
+    machine = moto_sfn.describe_state_machine(
+        stateMachineArn=f"arn:aws:states:{REGION}:123456789012:stateMachine:{prefix}-default"
+    )
+    assert json.loads(machine["definition"])["States"]["Build"]["Resource"].endswith(f":{prefix}-build")
+
+
+@pytest.mark.parametrize("pools", ["build,deploy", "approval"])
+def test_deploy_and_approval_are_never_untrusted_pools(moto_url, moto_sfn, prefix, pools):
+    result = _deploy_command(moto_url, "--prefix", prefix, "--untrusted-pools", pools)
+    assert result.returncode == 2 and "untrusted runs may never use" in result.stderr
+    assert not any(a["name"].startswith(prefix + "-") for a in moto_sfn.list_activities()["activities"])
+    with pytest.raises(DeployError, match="untrusted runs may never use deploy"):
+        deploy_pipelines(moto_sfn, {}, prefix, ROLE_ARN, untrusted_pools=("deploy",))
 
 
 def test_deploy_needs_a_role(moto_sfn, prefix):
@@ -128,15 +152,21 @@ def test_readme_run_on_aws_steps_on_moto(moto_url, moto_sfn, prefix):
         stateMachineArn=f"arn:aws:states:{REGION}:123456789012:stateMachine:{prefix}-release"
     )
     assert machine["roleArn"] == outputs["StateMachineRoleArn"]
-    # the build workers' policy names exactly the activity the deploy command created
-    policy = iam.get_policy(PolicyArn=outputs["BuildWorkerPolicyArn"])["Policy"]
-    document = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])[
-        "PolicyVersion"
-    ]["Document"]
+    # each build workers' policy names exactly the activity the deploy command created, and only it
+    activities = {a["name"]: a["activityArn"] for a in moto_sfn.list_activities()["activities"]}
+    [statement] = _policy_statements(iam, outputs["BuildWorkerPolicyArn"])
+    assert statement["Resource"] == activities[f"{prefix}-build"]
+    [statement] = _policy_statements(iam, outputs["UntrustedBuildWorkerPolicyArn"])
+    assert statement["Resource"] == activities[f"{prefix}-untrusted-build"]
+
+
+def _policy_statements(iam, arn: str) -> list[dict]:
+    policy = iam.get_policy(PolicyArn=arn)["Policy"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"][
+        "Document"
+    ]
     document = json.loads(unquote(document)) if isinstance(document, str) else document
-    [statement] = document["Statement"]
-    build = {a["name"]: a["activityArn"] for a in moto_sfn.list_activities()["activities"]}[f"{prefix}-build"]
-    assert statement["Resource"] == build
+    return document["Statement"]
 
 
 def test_deploy_command_serves_the_local_engine_without_a_role(engine_sfn, prefix):

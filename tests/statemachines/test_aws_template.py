@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -64,14 +65,55 @@ def _actions(statement: dict[str, Any]) -> set[str]:
     return {action} if isinstance(action, str) else set(action)
 
 
-@pytest.mark.parametrize(
-    ("policy", "pool"), [("BuildWorkerPolicy", "build"), ("DeployWorkerPolicy", "deploy")]
-)
+WORKER_POLICIES = {
+    "BuildWorkerPolicy": "build",
+    "DeployWorkerPolicy": "deploy",
+    "UntrustedBuildWorkerPolicy": "untrusted-build",
+}
+
+
+@pytest.mark.parametrize(("policy", "pool"), WORKER_POLICIES.items())
 def test_worker_policies_reach_their_own_activity_only(template, policy, pool):
     [statement] = _statements(template, policy)
     assert statement["Effect"] == "Allow"
     assert _actions(statement) == WORKER_ACTIONS
     assert statement["Resource"] == {"Fn::Sub": ACTIVITY_ARN + pool}
+
+
+def test_no_trusted_worker_reaches_an_untrusted_activity_nor_the_other_way(template):
+    """A worker decides secrets from the activity it polls: IAM is what keeps each on its own side."""
+    resources = {
+        policy: {s["Resource"]["Fn::Sub"] for s in _statements(template, policy)}
+        for policy in WORKER_POLICIES
+    }
+    for policy, arns in resources.items():
+        assert all("*" not in arn for arn in arns), policy
+        untrusted = {arn for arn in arns if arn.startswith(ACTIVITY_ARN + "untrusted-")}
+        assert untrusted == (arns if policy.startswith("Untrusted") else set()), policy
+    names = {
+        r["Properties"]["Name"]["Fn::Sub"]
+        for r in template["Resources"].values()
+        if "Name" in r.get("Properties", {})
+    }
+    assert "${Prefix}-untrusted-build" in names
+    outputs = template["Outputs"]
+    assert outputs["UntrustedBuildWorkerPolicyArn"]["Value"] == {"Ref": "UntrustedBuildWorkerPolicy"}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "allowed"),
+    [
+        ("stepline", True),
+        ("ci-2", True),
+        ("untrustedness", True),
+        ("untrusted", False),
+        ("a-untrusted", False),
+    ],
+)
+def test_a_prefix_never_makes_a_trusted_activity_look_untrusted(template, prefix, allowed):
+    # `a-untrusted` + pool `build` would be `a`'s untrusted build activity
+    pattern = template["Parameters"]["Prefix"]["AllowedPattern"]
+    assert (re.fullmatch(pattern, prefix) is not None) == allowed
 
 
 def test_service_policy_is_scoped_to_the_prefix(template):

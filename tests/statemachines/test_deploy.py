@@ -7,7 +7,14 @@ import threading
 
 import pytest
 
-from statemachines.deploy import LOCAL_ROLE_ARN, ensure_pipeline, final_definition, state_machine_name
+from statemachines.deploy import (
+    LOCAL_ROLE_ARN,
+    ensure_pipeline,
+    final_definition,
+    state_machine_name,
+    untrusted_pool_problems,
+    untrusted_uses,
+)
 from statemachines.errors import DeployError
 
 PIPELINE = {
@@ -70,3 +77,63 @@ def test_a_name_holding_another_definition_is_refused(engine_sfn, prefix):
 def test_names_stay_within_aws_limits():
     name = state_machine_name("stepline", "a very long pipeline name! " * 5, "{}")
     assert len(name) <= 80 and " " not in name and "!" not in name
+
+
+def test_an_untrusted_deploy_resolves_every_pool_to_its_untrusted_activity(sfn, prefix):
+    build_only = {**PIPELINE, "States": {"Build": {**PIPELINE["States"]["Build"], "End": True}}}
+    del build_only["States"]["Build"]["Next"]
+    trusted = ensure_pipeline(sfn, build_only, "ci", LOCAL_ROLE_ARN, prefix)
+    untrusted = ensure_pipeline(sfn, build_only, "ci", LOCAL_ROLE_ARN, prefix, trusted=False)
+    assert untrusted != trusted  # content-addressed: another final definition, another state machine
+    deployed = json.loads(sfn.describe_state_machine(stateMachineArn=untrusted)["definition"])
+    assert deployed["States"]["Build"]["Resource"].endswith(f":activity:{prefix}-untrusted-build")
+    assert ensure_pipeline(sfn, build_only, "ci", LOCAL_ROLE_ARN, prefix, trusted=False) == untrusted
+
+
+NESTED = {
+    "StartAt": "Fan",
+    "States": {
+        "Fan": {"Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "Ok", "States": {"Ok": {"Type": "Task", "Resource": "${activity:build}", "End": True}}},
+            {"StartAt": "Each", "States": {"Each": {
+                "Type": "Map", "End": True,
+                "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k"}},
+                "ItemProcessor": {"StartAt": "Start", "States": {"Start": {
+                    "Type": "Task", "Resource": "arn:aws:states:::states:startExecution", "End": True}}}}}},
+            {"StartAt": "Ship", "States": {"Ship": {"Type": "Task", "Resource": "${activity:deploy}", "End": True}}},
+        ]},
+    },
+}  # fmt: skip
+
+
+def test_untrusted_uses_finds_literal_resources_and_unallowed_pools_at_any_depth():
+    assert untrusted_uses(NESTED, ["build", "deploy"]) == [
+        ("Fan/1/Each", "ItemReader/Resource", "arn:aws:states:::s3:getObject"),
+        ("Fan/1/Each/Start", "Resource", "arn:aws:states:::states:startExecution"),
+        ("Fan/2/Ship", "Resource", "${activity:deploy}"),  # deploy is never an untrusted pool
+    ]
+    assert untrusted_uses(PIPELINE, ["build"]) == [("Ship", "Resource", "${activity:deploy}")]
+    literal = {"StartAt": "B", "States": {"B": {"Type": "Task", "End": True,
+               "Resource": "arn:aws:states:us-east-1:000000000000:activity:stepline-build"}}}  # fmt: skip
+    assert untrusted_uses(literal, ["build"]) == [("B", "Resource", literal["States"]["B"]["Resource"])]
+
+
+def test_an_untrusted_deploy_refuses_what_untrusted_runs_may_not_use(engine_sfn, prefix):
+    with pytest.raises(DeployError, match=r"Fan/1/Each/ItemReader/Resource: an untrusted run may not use"):
+        ensure_pipeline(engine_sfn, NESTED, "ci", LOCAL_ROLE_ARN, prefix, trusted=False)
+    with pytest.raises(
+        DeployError, match=r"Ship/Resource: an untrusted run may not use '\$\{activity:deploy\}'"
+    ):
+        ensure_pipeline(engine_sfn, PIPELINE, "ci", LOCAL_ROLE_ARN, prefix, trusted=False)
+    assert not [m for m in engine_sfn.list_state_machines()["stateMachines"] if m["name"].startswith(prefix)]
+    assert not [a for a in engine_sfn.list_activities()["activities"] if a["name"].startswith(prefix)]
+
+
+@pytest.mark.parametrize(
+    ("pools", "problem"),
+    [(["build", "gpu"], None), (["deploy"], "never use deploy"), (["approval", "build"], "never use approval"),
+     (["untrusted-build"], "not pool names: untrusted-build"), (["Build!"], "not pool names")],
+)  # fmt: skip
+def test_untrusted_pool_settings_never_include_deploy_or_approval(pools, problem):
+    found = untrusted_pool_problems(pools)
+    assert (found == []) if problem is None else any(problem in p for p in found)
