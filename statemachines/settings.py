@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from statemachines.errors import ConfigError
 
@@ -91,8 +91,17 @@ def check_redis(reader: EnvReader, name: str, url: str) -> None:
     problem = redis_problem(url)
     if problem:
         reader.problems.append(
-            f"{name}={url} {problem}" if problem.startswith("is ") else f"{name}: {problem}"
+            f"{name}={redact_url(url)} {problem}" if problem.startswith("is ") else f"{name}: {problem}"
         )
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password shown as `***`: a Redis URL carries its password, logs must not."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user_info, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user_info.partition(':')[0]}:***@{host}"))
 
 
 def redis_problem(url: str) -> str | None:

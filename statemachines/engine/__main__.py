@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from statemachines.settings import redis_problem
+from statemachines.settings import redact_url, redis_problem
 
 from .config import ConfigError, EngineConfig
 
@@ -22,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     unreachable = redis_problem(config.redis_url)
     if unreachable:
-        print(f"invalid engine configuration: REDIS_URL={config.redis_url} {unreachable}", file=sys.stderr)
+        print(
+            f"invalid engine configuration: REDIS_URL={redact_url(config.redis_url)} {unreachable}",
+            file=sys.stderr,
+        )
         return 2
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.check_config:

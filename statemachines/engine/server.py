@@ -14,6 +14,8 @@ from typing import Any
 
 import redis
 
+from statemachines.settings import redact_url
+
 from . import activities, execution_queries, executions, single_state, state_machines, tags, tasks, versions
 from .api_errors import ApiError, InternalFailure, NotAvailableLocally, ServiceUnavailable
 from .config import EngineConfig
@@ -163,7 +165,7 @@ async def _serve_forever(config: EngineConfig, sock: socket.socket, front: Front
         config.engine_id,
         config.host,
         sock.getsockname()[1],
-        config.redis_url,
+        redact_url(config.redis_url),
     )
     async with server:
         await stopping.wait()
