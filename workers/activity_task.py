@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from statemachines.contract import STEP_NAME, ContractError, StepTask, parse_step_task
+from statemachines.contract import STEP_NAME, UNTRUSTED, ContractError, StepTask, parse_step_task
 from statemachines.step_logs import StepLogWriter
 from workers.checkout import Mirrors
 from workers.config import WorkerConfig
@@ -26,7 +26,8 @@ from workers.errors import (
 from workers.heartbeat import Heartbeat
 from workers.process_group import SHUTDOWN, Cancellation
 from workers.reporting import Reporter
-from workers.step_environment import build_environment, is_trusted
+from workers.sandbox import Sandbox
+from workers.step_environment import build_environment
 from workers.step_runner import StepRunner
 from workers.workspace import Workspace
 
@@ -39,19 +40,35 @@ LOG_STATUS = {"failure": "failed", "error": "errored"}  # a log's final status b
 class Received:
     """An activity task as GetActivityTask handed it over."""
 
-    pool: str
+    pool: str  # the WORKER_POOLS entry it was polled on: `build`, or `untrusted-build` for untrusted runs
     token: str
     input: str
     worker_name: str
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the run is trusted: told by the activity the service chose, never by the task input."""
+        return not self.pool.startswith(f"{UNTRUSTED}-")
+
+    @property
+    def base_pool(self) -> str:
+        return self.pool.removeprefix(f"{UNTRUSTED}-")
 
 
 class TaskHandler:
     """Handles tasks for every slot; `cancel_all()` stops them when the worker shuts down."""
 
     def __init__(
-        self, config: WorkerConfig, sfn: Any, client: redis.Redis, mirrors: Mirrors, reporter: Reporter
+        self,
+        config: WorkerConfig,
+        sfn: Any,
+        client: redis.Redis,
+        mirrors: Mirrors,
+        reporter: Reporter,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.config = config
+        self.sandbox = sandbox or config.make_sandbox()
         self.sfn = sfn
         self.redis = client
         self.mirrors = mirrors
@@ -124,7 +141,7 @@ class TaskHandler:
         run_id, step = task.run_id, task.step
         started = time.monotonic()
         try:
-            exit_code = self._run(task, writer, cancellation, received.worker_name)
+            exit_code = self._run(task, writer, cancellation, received)
         except StepError as exc:
             log.info("%s: step %s ended: %s (%s)", run_id, step, exc.error_name, exc.reason)
             writer.finish(LOG_STATUS.get(exc.status_state, "failed"), getattr(exc, "exit_code", None))
@@ -146,10 +163,13 @@ class TaskHandler:
         else:  # the execution stopped or the task timed out meanwhile: the run did not take the success
             self.reporter.status(run_id, step, "error", "passed, but the run no longer waited for it")
 
-    def _run(self, task: StepTask, writer: StepLogWriter, cancellation: Cancellation, worker: str) -> int:
+    def _run(
+        self, task: StepTask, writer: StepLogWriter, cancellation: Cancellation, received: Received
+    ) -> int:
         places = self.workspace.create(task.run)
         try:
             source = task.source
+            worker = received.worker_name
             writer.write_line(f"[stepline] {worker}: checking out {source.repository} at {source.sha}")
             writer.flush()  # the live view shows it at once: a cold clone may take minutes
             began = time.monotonic()
@@ -161,14 +181,26 @@ class TaskHandler:
                 raise
             raise_if_cancelled(cancellation)
             writer.write_line(f"[stepline] checked out in {time.monotonic() - began:.1f}s ({how} mirror)")
-            trusted = is_trusted(task)
-            secrets = self.config.secrets if trusted else {}
+            trusted = received.trusted
+            secrets = self.config.secrets.for_step(source.repository, received.base_pool) if trusted else {}
+            mirror = self.mirrors.path(source)
+            sandbox = self.sandbox
+            sandbox.prepare([places.source, places.home, places.tmp], mirror)
+            seen = sandbox.paths(places.source, places.home, places.tmp, places.event_file)
             extra = {"STEPLINE_ATTEMPT": str(writer.attempt), "STEPLINE_LOG_ID": writer.log_id}
-            env = build_environment(task, places, self.config.step_path, secrets, extra)
+            env = build_environment(task, seen, self.config.step_path, secrets, extra, trusted)
             masked = [*secrets.values(), self.config.git_token]
             timeout = task.timeout_seconds or self.config.step_timeout_seconds
             marker = f"STEPLINE_LOG_ID={writer.log_id}"
-            runner = StepRunner(writer, cancellation, masked, lambda pgid: places.record_group(pgid, marker))
+
+            def wrap(args: list[str]) -> list[str]:
+                # an untrusted step gets no network at all: nothing of this machine is within its reach
+                where = (places.source, places.home, places.tmp, places.event_file, mirror)
+                return sandbox.wrap(args, *where, network=trusted)
+
+            runner = StepRunner(
+                writer, cancellation, masked, lambda pgid: places.record_group(pgid, marker), wrap=wrap
+            )
             runner.run(task.commands, places.source, env, timeout)
             return 0
         finally:

@@ -59,6 +59,10 @@ class Mirrors:
         self.timeout_seconds = timeout_seconds
         root.mkdir(parents=True, exist_ok=True)
 
+    def path(self, source: Source) -> Path:
+        """The mirror of a source's repository (a task's shared clone borrows its objects)."""
+        return self.root / mirror_name(source)
+
     def checkout(self, source: Source, dest: Path, cancellation: Cancellation | None = None) -> str:
         """Make `dest` a fresh work tree of `source.sha`; returns "warm" (no fetch) or "fetched"."""
         self.git.check_url(source.clone_url)

@@ -8,13 +8,16 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
-from statemachines.contract import APPROVAL_POOL, ENV_NAME, PLACEHOLDER
+from statemachines.contract import APPROVAL_POOL, PLACEHOLDER, UNTRUSTED
 from statemachines.settings import EnvReader, check_redis
 from statemachines.step_logs import DEFAULT_MAX_BYTES, DEFAULT_RETENTION_SECONDS
+from workers.errors import SandboxUnavailable
+from workers.sandbox import BUBBLEWRAP, MODES, OFF, Sandbox
+from workers.secrets import SecretScopes, read_secrets
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # its .env and data/ are never a step's to see
 HOST_NAME = re.compile(r"^[A-Za-z0-9.-]+(:\d+)?$")
 
 
@@ -27,7 +30,8 @@ class WorkerConfig:
     aws_region: str = "us-east-1"
     aws_access_key_id: str = field(default="", repr=False)
     aws_secret_access_key: str = field(default="", repr=False)
-    pools: tuple[str, ...] = ("build",)
+    # `build` serves trusted runs' build steps, `untrusted-build` untrusted runs' (pull requests from forks)
+    pools: tuple[str, ...] = ("build", f"{UNTRUSTED}-build")
     slots: int = 2
     work_dir: Path = Path("data/worker")
     activity_prefix: str = "stepline"
@@ -41,7 +45,11 @@ class WorkerConfig:
     git_token: str = field(default="", repr=False)
     git_token_hosts: tuple[str, ...] = ("github.com",)
     allow_file_urls: bool = False
-    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    secrets: SecretScopes = field(default_factory=SecretScopes, repr=False)
+    secrets_file: str = ""
+    sandbox: str = BUBBLEWRAP
+    step_uid: int = 64000  # a user id no account of the machine has: the steps' own
+    step_gid: int = 64000
     step_path: str = "/usr/local/bin:/usr/bin:/bin"
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()[:48]}/{os.getpid()}")
     log_level: str = "INFO"
@@ -65,7 +73,7 @@ class WorkerConfig:
             aws_region=env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1")),
             aws_access_key_id=env.text("AWS_ACCESS_KEY_ID"),
             aws_secret_access_key=env.text("AWS_SECRET_ACCESS_KEY"),
-            pools=tuple(env.items("WORKER_POOLS", "build")),
+            pools=tuple(env.items("WORKER_POOLS", f"build,{UNTRUSTED}-build")),
             slots=env.integer("WORKER_SLOTS", 2, 1, 64),
             work_dir=Path(env.text("WORKER_DIR") or "data/worker").absolute(),
             # one prefix for the service and the workers unless told apart
@@ -84,26 +92,51 @@ class WorkerConfig:
             git_token=env.text("GIT_TOKEN") or env.text("GITHUB_TOKEN"),
             git_token_hosts=tuple(h.lower() for h in env.items("WORKER_GIT_TOKEN_HOSTS", "github.com")),
             allow_file_urls=env.flag("STEPLINE_ALLOW_LOCAL_REPOSITORIES"),
-            secrets=MappingProxyType(read_secrets(env, env.text("WORKER_SECRETS_FILE"))),
+            secrets=read_secrets(env, env.text("WORKER_SECRETS_FILE")),
+            secrets_file=env.text("WORKER_SECRETS_FILE"),
+            sandbox=(env.text("WORKER_SANDBOX") or BUBBLEWRAP).lower(),
+            step_uid=env.integer("WORKER_STEP_UID", 64000, 1, 2**31 - 2),
+            step_gid=env.integer("WORKER_STEP_GID", 64000, 1, 2**31 - 2),
             step_path=env.text("WORKER_STEP_PATH") or "/usr/local/bin:/usr/bin:/bin",
             log_level=(env.text("LOG_LEVEL") or "INFO").upper(),
         )
         config.check(env)
         if check_services:
             check_redis(env, "REDIS_URL", config.redis_url)
+            if not env.problems:
+                config.check_sandbox(env)
         env.check()
         return config
+
+    def make_sandbox(self) -> Sandbox:
+        # the worker's own places stay unseen even where they lie under a mounted system directory
+        hidden = [self.work_dir, PROJECT_ROOT] + ([Path(self.secrets_file)] if self.secrets_file else [])
+        return Sandbox(self.sandbox, self.step_uid, self.step_gid, hidden)
+
+    def check_sandbox(self, env: EnvReader) -> None:
+        """A worker that cannot build its steps' sandbox refuses to start (one clear message)."""
+        try:
+            self.make_sandbox().check(self.work_dir)
+        except SandboxUnavailable as exc:
+            env.problems.append(
+                f"WORKER_SANDBOX={self.sandbox}: cannot build a step's sandbox ({exc.reason}); install "
+                "bubblewrap (`make run` does) or, only where the worker already runs in a throwaway VM or "
+                f"container, set WORKER_SANDBOX={OFF}"
+            )
 
     def check(self, env: EnvReader) -> None:
         """Add a problem to `env` for every setting that is well-typed but wrong."""
         if not self.pools:
             env.problems.append("WORKER_POOLS is empty (name at least one pool, e.g. build)")
-        for pool in self.pools:
+        for entry in self.pools:
+            pool = entry.removeprefix(f"{UNTRUSTED}-")
             if not PLACEHOLDER.match(f"${{activity:{pool}}}") or pool == APPROVAL_POOL:
                 env.problems.append(
-                    f"WORKER_POOLS: {pool!r} is not a build pool (lower-case letters, digits, '-'; "
-                    f"'{APPROVAL_POOL}' is served by the web process)"
+                    f"WORKER_POOLS: {entry!r} is not a build pool (lower-case letters, digits, '-', and "
+                    f"'{UNTRUSTED}-<pool>' for untrusted runs; '{APPROVAL_POOL}' is served by the jobs process)"
                 )
+        if self.sandbox not in MODES:
+            env.problems.append(f"WORKER_SANDBOX={self.sandbox!r} is not one of {', '.join(MODES)}")
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", self.activity_prefix):
             env.problems.append(f"ACTIVITY_PREFIX={self.activity_prefix!r} is not 1-40 of A-Za-z0-9_-")
         for host in self.git_token_hosts:
@@ -121,26 +154,3 @@ class WorkerConfig:
                 env.problems.append(f"WORKER_DIR={self.work_dir} is not writable")
         except OSError as exc:
             env.problems.append(f"WORKER_DIR={self.work_dir} cannot be created: {exc.strerror}")
-
-
-def read_secrets(env: EnvReader, path: str) -> dict[str, str]:
-    """NAME=value lines (# comments, blank lines; no quoting, no expansion): what trusted steps get."""
-    if not path:
-        return {}
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        env.problems.append(f"WORKER_SECRETS_FILE={path} cannot be read: {exc.strerror}")
-        return {}
-    secrets: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name, sep, value = line.partition("=")
-        name = name.strip()
-        if not sep or not ENV_NAME.match(name) or name.startswith("STEPLINE_"):
-            # never echo the line: it may hold a secret
-            env.problems.append(f"WORKER_SECRETS_FILE={path} line {number} is not NAME=value")
-            continue
-        secrets[name] = value
-    return secrets

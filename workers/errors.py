@@ -71,6 +71,14 @@ class WorkerFault(StepError):
     status_state = "error"
 
 
+class SandboxUnavailable(WorkerError):
+    """Raised at start-up when the worker cannot build a step's sandbox; it then refuses to start."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class TaskStopped(WorkerError):
     """Raised when Step Functions no longer wants the task (execution stopped, task timed out).
 

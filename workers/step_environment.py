@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from statemachines.contract import StepTask
-from workers.workspace import TaskPlaces
+from workers.sandbox import StepPaths
 
 # execution input field -> variable; event data reaches steps only this way, never in command text
 RUN_VARIABLES = {
@@ -36,19 +36,19 @@ PULL_REQUEST_VARIABLES = {
 MAX_VALUE_CHARS = 64 * 1024  # a commit message is the longest; the whole environment must fit ARG_MAX
 
 
-def is_trusted(task: StepTask) -> bool:
-    """Secrets go to trusted runs only: never to a fork's pull request, whatever else the input says."""
-    return task.source.trusted and task.run.get("fork") is not True
-
-
 def build_environment(
     task: StepTask,
-    places: TaskPlaces,
+    places: StepPaths,
     path: str,
     secrets: Mapping[str, str],
     extra: Mapping[str, str],
+    trusted: bool,
 ) -> dict[str, str]:
-    """The whole environment of the step's commands: nothing is inherited from the worker."""
+    """The whole environment of the step's commands: nothing is inherited from the worker.
+
+    `trusted` is the activity's word (the service chose it); the input's `trusted` and `fork` fields
+    are the pipeline's to write, so STEPLINE_TRUSTED tells the activity's, whatever the input says.
+    """
     env = {
         "PATH": path,
         "HOME": str(places.home),
@@ -58,9 +58,10 @@ def build_environment(
         "STEPLINE": "true",
     }
     env.update(task.env)
-    if is_trusted(task):
+    if trusted:
         env.update(secrets)
     env.update(run_variables(task.run))
+    env["STEPLINE_TRUSTED"] = "true" if trusted else "false"
     env.update({"STEPLINE_STEP": task.step, "STEPLINE_WORKSPACE": str(places.source)})
     env["STEPLINE_EVENT_PATH"] = str(places.event_file)
     env.update(extra)

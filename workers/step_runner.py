@@ -32,8 +32,10 @@ class StepRunner:
         cancellation: Cancellation,
         masked: Sequence[str] = (),
         on_start: Callable[[int], None] | None = None,
+        wrap: Callable[[list[str]], list[str]] = list,
     ) -> None:
         self.writer = writer
+        self.wrap = wrap  # puts a command line into the task's sandbox
         self.cancellation = cancellation
         self.on_start = on_start  # told each command's process group id
         self.masked = sorted((s for s in masked if len(s) >= MIN_SECRET_CHARS), key=len, reverse=True)
@@ -61,7 +63,7 @@ class StepRunner:
     def _run_one(
         self, command: str, cwd: Path, env: Mapping[str, str], deadline: float
     ) -> tuple[str, int | None]:
-        group = ProcessGroup([*SHELL, command], cwd, env)
+        group = ProcessGroup(self.wrap([*SHELL, command]), cwd, env)
         assert group.process.stdout is not None
         if self.on_start is not None:
             self.on_start(group.pgid)

@@ -111,8 +111,8 @@ def run_pipeline(sfn: Any) -> Callable[..., str]:
     """Deploy `definition` on the build pool's activity and start it with `run` fields; the execution ARN."""
     counter = iter(range(1000))
 
-    def start(definition: dict[str, Any], **run: Any) -> str:
-        activity = sfn.create_activity(name="stepline-build")["activityArn"]
+    def start(definition: dict[str, Any], activity_name: str = "stepline-build", **run: Any) -> str:
+        activity = sfn.create_activity(name=activity_name)["activityArn"]
         text = json.dumps(definition).replace('"ACTIVITY"', json.dumps(activity))
         machine = sfn.create_state_machine(name=f"p{next(counter)}", definition=text, roleArn=ROLE_ARN)
         execution = sfn.start_execution(
@@ -137,6 +137,21 @@ def wait_execution(sfn: Any, arn: str, timeout: float = 30) -> dict[str, Any]:
 
 def history(sfn: Any, arn: str) -> list[dict[str, Any]]:
     return list(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])
+
+
+def step_pids(log_id: str, program: str = "sleep") -> list[int]:
+    """Host pids of a step's `program` processes: steps run in a PID namespace of their own, so the test
+    finds them as the worker's sweep does, by the STEPLINE_LOG_ID in their environment."""
+    marker = f"STEPLINE_LOG_ID={log_id}".encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if argv[0].endswith(program.encode()) and marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 15, what: str = "condition") -> Any:

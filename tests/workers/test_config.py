@@ -27,7 +27,7 @@ def test_defaults_and_overrides(tmp_path, redis_url):
         }
     )
     assert config.pools == ("build", "build-large") and config.slots == 4
-    assert config.secrets == {"DEPLOY_KEY": "abc=def", "OTHER": " spaced "}
+    assert config.secrets.for_step("any/repo", "build") == {"DEPLOY_KEY": "abc=def", "OTHER": " spaced "}
     assert config.git_token == "ghp_x" and config.heartbeat_seconds == 2.5
     assert "ghp_x" not in repr(config) and "abc=def" not in repr(config)
     assert config.work_dir.is_dir() and not config.allow_file_urls

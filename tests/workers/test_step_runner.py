@@ -114,7 +114,7 @@ def test_event_data_is_never_executed(writer, redis_client, tmp_path, redis_url)
     task = parse_step_task(text)
     places = Workspace(tmp_path / "w").create(task.run)
     places.source.mkdir()
-    env = build_environment(task, places, "/usr/bin:/bin", {}, {})
+    env = build_environment(task, places, "/usr/bin:/bin", {}, {}, True)
     run(writer, task.commands, places.source, env=env)
     writer.flush()
     assert f"branch={evil}" in lines_of(redis_client) and f"msg={evil}" in lines_of(redis_client)
@@ -127,14 +127,16 @@ def test_the_environment_is_clean_and_secrets_go_to_trusted_runs_only(tmp_path):
         secrets = {"DEPLOY_KEY": "k3y"}
         trusted = parse_step_task(task_input(run={"trusted": True}, env={"GOFLAGS": "-mod=vendor"}))
         fork = parse_step_task(task_input(run={"trusted": False, "fork": True}))
-        lying_fork = parse_step_task(task_input(run={"trusted": True, "fork": True}))
+        lying_fork = parse_step_task(task_input(run={"trusted": True, "fork": False}))
         places = Workspace(tmp_path / "w").create(trusted.run)
-        env = build_environment(trusted, places, "/usr/bin:/bin", secrets, {})
+        env = build_environment(trusted, places, "/usr/bin:/bin", secrets, {}, True)
         assert env["DEPLOY_KEY"] == "k3y" and env["GOFLAGS"] == "-mod=vendor"
         assert env["STEPLINE_SHA"] == trusted.source.sha and env["HOME"] == str(places.home)
-        assert "STEPLINE_TEST_LEAK" not in env
+        assert "STEPLINE_TEST_LEAK" not in env and env["STEPLINE_TRUSTED"] == "true"
+        # trust is the activity's word: what the input says (a pipeline writes it) changes nothing
         for untrusted in (fork, lying_fork):
-            assert "DEPLOY_KEY" not in build_environment(untrusted, places, "/usr/bin:/bin", secrets, {})
+            env = build_environment(untrusted, places, "/usr/bin:/bin", secrets, {}, False)
+            assert "DEPLOY_KEY" not in env and env["STEPLINE_TRUSTED"] == "false"
     finally:
         del os.environ["STEPLINE_TEST_LEAK"]
 

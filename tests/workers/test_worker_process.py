@@ -15,7 +15,15 @@ from rq import Queue
 from statemachines.step_logs import StepLogReader
 from tests.harness.ports import free_port
 from tests.harness.processes import python_module
-from tests.workers.conftest import ROLE_ARN, SECRET_VALUE, build_step, history, wait_execution, wait_for
+from tests.workers.conftest import (
+    ROLE_ARN,
+    SECRET_VALUE,
+    build_step,
+    history,
+    step_pids,
+    wait_execution,
+    wait_for,
+)
 from tests.workers.task_inputs import execution_input
 
 
@@ -130,13 +138,13 @@ def test_event_data_never_executes_and_forks_get_no_secrets(
 ):
     repo, sha = pushed
     start_worker(GIT_TOKEN="ghp_worker-clone-token")
-    pwned = tmp_path / "pwned"
-    evil = f"$(touch {pwned})`touch {pwned}`"
+    evil = "$(echo INJECTED)`echo INJECTED`"  # executed, it would print branch=INJECTEDINJECTED
     commands = ['echo "branch=$STEPLINE_BRANCH"', 'echo "key=${DEPLOY_KEY:-none}"', "env | sort"]
     trusted = run_pipeline(build_step(commands), clone_url=repo.url, sha=sha, branch=evil, message=evil)
     pull = {"number": 5, "base_ref": "main", "head_ref": evil, "head_repository": "fork/app", "draft": False}
     fork = run_pipeline(
         build_step(commands, step="fork"),
+        activity_name="stepline-untrusted-build",  # the service's choice for a fork's run
         clone_url=repo.url,
         sha=sha,
         run_id="run-2",
@@ -148,9 +156,11 @@ def test_event_data_never_executes_and_forks_get_no_secrets(
     )
     assert wait_execution(sfn, trusted)["status"] == "SUCCEEDED"
     assert wait_execution(sfn, fork)["status"] == "SUCCEEDED"
-    assert f"branch={evil}" in log_lines(redis_client) and not pwned.exists()
+    assert f"branch={evil}" in log_lines(redis_client)
+    assert "INJECTED" not in " ".join(log_lines(redis_client)).replace(evil, "")
     assert "key=***" in log_lines(redis_client)  # the trusted run had it, and the log masks it
     assert "key=none" in log_lines(redis_client, "run-2", "fork")
+    assert "STEPLINE_TRUSTED=false" in log_lines(redis_client, "run-2", "fork")
     everything = json.dumps([log_lines(redis_client), log_lines(redis_client, "run-2", "fork")])
     assert SECRET_VALUE not in everything
     assert "ghp_worker-clone-token" not in everything and "GIT_CONFIG" not in everything
@@ -163,9 +173,8 @@ def test_stopping_the_execution_kills_the_step_at_once(
 ):
     repo, sha = pushed
     start_worker()
-    pid_file = tmp_path / "sleep.pid"
-    arn = run_pipeline(build_step([f"sleep 60 & echo $! > {pid_file}; wait"]), clone_url=repo.url, sha=sha)
-    pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="step started"))
+    arn = run_pipeline(build_step(["sleep 60 & wait"]), clone_url=repo.url, sha=sha)
+    (pid,) = wait_for(lambda: step_pids("run-1:test:1"), what="step started")
     sfn.stop_execution(executionArn=arn, error="Cancelled", cause="a newer push")
     stopped = time.monotonic()
     wait_for(lambda: not _running(pid), timeout=5, what="the step's process killed")
@@ -178,9 +187,8 @@ def test_stopping_the_execution_kills_the_step_at_once(
 def test_a_worker_shutting_down_fails_its_task_at_once(pushed, start_worker, run_pipeline, sfn, tmp_path):
     repo, sha = pushed
     worker = start_worker()
-    pid_file = tmp_path / "sleep.pid"
-    arn = run_pipeline(build_step([f"sleep 60 & echo $! > {pid_file}; wait"]), clone_url=repo.url, sha=sha)
-    pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="step started"))
+    arn = run_pipeline(build_step(["sleep 60 & wait"]), clone_url=repo.url, sha=sha)
+    (pid,) = wait_for(lambda: step_pids("run-1:test:1"), what="step started")
     started = time.monotonic()
     assert worker.stop(timeout=10) == 0
     failure = failure_of(sfn, arn)
@@ -193,21 +201,18 @@ def test_a_lost_worker_is_replaced_after_the_heartbeat_timeout(
 ):
     repo, sha = pushed
     first = start_worker("first", WORKER_SLOTS="1")
-    pid_file = tmp_path / "attempt1.pid"
-    step = [f'if [ "$STEPLINE_ATTEMPT" = 1 ]; then echo $$ > {pid_file}; sleep 60; fi', "echo finished"]
+    step = ['if [ "$STEPLINE_ATTEMPT" = 1 ]; then sleep 60; fi', "echo finished"]
     arn = run_pipeline(build_step(step, heartbeat=2), clone_url=repo.url, sha=sha)
-    orphan = int(
-        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="attempt 1 started")
-    )
+    (orphan,) = wait_for(lambda: step_pids("run-1:test:1"), what="attempt 1 started")
     try:
         first.kill()  # SIGKILL: no chance to report; only the heartbeat timeout tells the engine
-        assert _running(orphan)  # the step lives on in its own session…
         start_worker("second", WORKER_SLOTS="1")
-        wait_for(lambda: not _running(orphan), timeout=5, what="the orphan killed")  # …until a worker sweeps
+        # the sandbox dies with its worker, and a worker's start-up sweep kills what a lost one left
+        wait_for(lambda: not _running(orphan), timeout=10, what="the orphan killed")
         done = wait_execution(sfn, arn, timeout=30)
     finally:
         if _running(orphan):
-            os.killpg(orphan, signal.SIGKILL)
+            os.kill(orphan, signal.SIGKILL)
     assert done["status"] == "SUCCEEDED"
     events = history(sfn, arn)
     assert any(e["type"] == "ActivityTimedOut" for e in events)
@@ -302,12 +307,11 @@ def test_shutdown_grace_finishes_running_steps_and_hands_back_new_tasks(
     pushed, start_worker, run_pipeline, sfn, tmp_path
 ):
     repo, sha = pushed
-    worker = start_worker(WORKER_SHUTDOWN_GRACE_SECONDS="10")
-    started_file = tmp_path / "started"
-    running = run_pipeline(
-        build_step([f"touch {started_file}; sleep 2; echo done"]), clone_url=repo.url, sha=sha
-    )
-    wait_for(started_file.exists, what="the first step started")
+    worker = start_worker(
+        WORKER_SHUTDOWN_GRACE_SECONDS="10", WORKER_POOLS="build"
+    )  # the idle slot polls build
+    running = run_pipeline(build_step(["sleep 2; echo done"]), clone_url=repo.url, sha=sha)
+    wait_for(lambda: step_pids("run-1:test:1"), what="the first step started")
     worker.signal(signal.SIGTERM)  # the other slot's poll is still open at the engine
     wait_for(lambda: "stopping with 1 tasks running" in worker.log(), what="the worker stopping")
     late = run_pipeline(

@@ -1,0 +1,172 @@
+"""The sandbox a step's commands run in: bubblewrap namespaces, a user that is not the worker's, only its own files.
+
+Inside, a step sees the system read-only (/usr, /etc and the top-level links into /usr), its own
+work tree, HOME and /tmp (writable, under /stepline), the event file and its repository's mirror
+(read-only, for the objects its shared clone borrows), a private /proc of its own PID namespace and a
+minimal /dev. It does not see the worker, other tasks, other mirrors, WORKER_DIR, the project's files
+or the secrets file: those are simply not mounted, and any of them that lies under a mounted system
+directory is covered. An untrusted step gets a network namespace of its own with only a loopback
+device: no route to the machine's Redis, engine or web process, nor anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from workers.errors import SandboxUnavailable
+
+BUBBLEWRAP = "bubblewrap"
+OFF = "off"
+MODES = (BUBBLEWRAP, OFF)
+INSIDE = Path("/stepline")  # where a task's own directories appear to its step
+SYSTEM_DIRS = ("/usr", "/etc")  # read-only; everything else of the host is absent
+SYSTEM_LINKS = (
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+)  # links into /usr on merged-usr systems
+CHECK_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class StepPaths:
+    """A task's directories as its step sees them (HOME, TMPDIR, the work tree, the event file)."""
+
+    source: Path
+    home: Path
+    tmp: Path
+    event_file: Path
+
+
+class Sandbox:
+    """Wraps a step's command line in bubblewrap (or not, when the mode is `off`)."""
+
+    def __init__(self, mode: str, uid: int, gid: int, hidden: Iterable[Path] = ()) -> None:
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        # a worker that is root drops to the step user inside the sandbox; one that is not runs the
+        # step as itself (a user namespace maps it), isolated by the namespaces alone
+        self.switch_user = os.geteuid() == 0
+        self.hidden = tuple(Path(path).absolute() for path in hidden)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != OFF
+
+    def paths(self, source: Path, home: Path, tmp: Path, event_file: Path) -> StepPaths:
+        if not self.enabled:
+            return StepPaths(source, home, tmp, event_file)
+        return StepPaths(INSIDE / "src", INSIDE / "home", Path("/tmp"), INSIDE / "event.json")  # noqa: S108
+
+    def prepare(self, writable: Sequence[Path], mirror: Path | None) -> None:
+        """Hand the task's writable directories to the step user; point the clone at the mirror's inside path."""
+        if not self.enabled:
+            return
+        if mirror is not None:
+            alternates = writable[0] / ".git" / "objects" / "info" / "alternates"
+            if alternates.exists():
+                alternates.write_text(f"{INSIDE / 'mirror' / 'objects'}\n")
+        if not self.switch_user:
+            return
+        for directory in writable:
+            _chown_tree(directory, self.uid, self.gid)
+
+    def wrap(
+        self,
+        args: Sequence[str],
+        source: Path,
+        home: Path,
+        tmp: Path,
+        event_file: Path,
+        mirror: Path | None,
+        network: bool,
+    ) -> list[str]:
+        """The command line that runs `args` in the sandbox of one task (`args` itself when off)."""
+        if not self.enabled:
+            return list(args)
+        line = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid"]
+        line += ["--unshare-uts", "--hostname", "stepline", "--unshare-cgroup-try"]
+        if not network:
+            line.append("--unshare-net")
+        if not self.switch_user:
+            line += ["--unshare-user", "--uid", str(os.geteuid()), "--gid", str(os.getegid())]
+        line += _system_mounts()
+        line += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm"]  # noqa: S108 - inside the sandbox
+        line += ["--perms", "0755", "--dir", str(INSIDE)]
+        line += ["--bind", str(source), str(INSIDE / "src"), "--bind", str(home), str(INSIDE / "home")]
+        line += ["--bind", str(tmp), "/tmp", "--ro-bind", str(event_file), str(INSIDE / "event.json")]  # noqa: S108
+        if mirror is not None:
+            line += ["--ro-bind", str(mirror), str(INSIDE / "mirror")]
+        line += self._covers()
+        line += ["--chdir", str(INSIDE / "src"), "--"]
+        if self.switch_user:
+            line += ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
+            line += ["--inh-caps=-all", "--bounding-set=-all", "--"]
+        return line + list(args)
+
+    def _covers(self) -> list[str]:
+        """Cover what must stay unseen but lies under a mounted system directory (a project in /usr/local)."""
+        covers: list[str] = []
+        for path in self.hidden:
+            if not any(path == Path(d) or Path(d) in path.parents for d in SYSTEM_DIRS) or not path.exists():
+                continue
+            covers += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
+        return covers
+
+    def check(self, scratch: Path) -> None:
+        """Build a sandbox once, as a step would get it; raise SandboxUnavailable with the reason if it fails."""
+        if not self.enabled:
+            return
+        if shutil.which("bwrap") is None:
+            raise SandboxUnavailable("bwrap is not installed")
+        if self.switch_user and shutil.which("setpriv") is None:
+            raise SandboxUnavailable("setpriv (util-linux) is not installed")
+        root = Path(tempfile.mkdtemp(prefix="sandbox-check-", dir=scratch))
+        source, home, tmp = (root / name for name in ("src", "home", "tmp"))
+        for directory in (source, home, tmp):
+            directory.mkdir()
+        (root / "event.json").write_text("{}")
+        try:
+            self.prepare([source, home, tmp], None)
+            uid = self.uid if self.switch_user else os.geteuid()
+            probe = f'test -w . && test -w /tmp && test "$(id -u)" = {uid}'
+            line = self.wrap(["sh", "-c", probe], source, home, tmp, root / "event.json", None, False)
+            done = subprocess.run(
+                line, capture_output=True, timeout=CHECK_SECONDS, check=False, env={"PATH": "/usr/bin:/bin"}
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SandboxUnavailable(str(exc)) from None
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        if done.returncode != 0:
+            said = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
+            raise SandboxUnavailable(said[:500])
+
+
+def _system_mounts() -> list[str]:
+    mounts: list[str] = []
+    for directory in SYSTEM_DIRS:
+        mounts += ["--ro-bind", directory, directory]
+    for link in SYSTEM_LINKS:
+        if os.path.islink(link):
+            mounts += ["--symlink", os.readlink(link), link]
+        elif os.path.isdir(link):
+            mounts += ["--ro-bind", link, link]
+    return mounts
+
+
+def _chown_tree(top: Path, uid: int, gid: int) -> None:
+    os.lchown(top, uid, gid)
+    for base, dirs, files in os.walk(top):
+        for name in dirs + files:
+            os.lchown(os.path.join(base, name), uid, gid)
