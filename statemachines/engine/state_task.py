@@ -139,6 +139,11 @@ class TaskState(State):
     # ---- events from the service -----------------------------------------------------------
 
     def on_started(self, rt: Runtime, frame: dict[str, Any], worker_name: str | None) -> None:
+        # a task is started once: the service may hand one token out twice (a requeue racing a
+        # hand-out), and the second poller must then get nothing
+        if frame["x"].get("st") == frame.get("tok"):
+            return
+        frame["x"]["st"] = frame.get("tok")
         if self.activity:
             rt.emit(frame, "ActivityStarted", {"workerName": worker_name})
         heartbeat = frame["x"].get("hb")

@@ -42,6 +42,20 @@ def test_activity_success_output_goes_through_result_path() -> None:
     assert run.details("ActivityStarted") == [{"workerName": "w1"}]
 
 
+def test_a_task_is_started_once_and_its_retry_starts_again() -> None:
+    run = Driver(task({"Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1}]}), {})
+    (token,) = run.tokens()
+    run.send({"type": "ActivityStarted", "token": token, "worker_name": "w1"})
+    run.send({"type": "ActivityStarted", "token": token, "worker_name": "w2"})
+    assert run.details("ActivityStarted") == [{"workerName": "w1"}]
+    run.fail(token, "Flaky", "first try")
+    run.fire_next_timer()
+    retry = run.tokens()[-1]
+    assert retry != token
+    run.send({"type": "ActivityStarted", "token": retry, "worker_name": "w2"})
+    assert run.details("ActivityStarted") == [{"workerName": "w1"}, {"workerName": "w2"}]
+
+
 def test_activity_failure_fails_the_execution_with_the_workers_error() -> None:
     run = Driver(task(), {})
     run.fail(run.tokens()[0], "BuildFailed", "exit 1")
