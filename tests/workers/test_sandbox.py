@@ -1,0 +1,162 @@
+"""A hostile step in the real sandbox: what it may not see, reach or change, and what a trusted step still gets.
+
+Each probe prints `LEAK:<what>` only when the attack works, so a worker with WORKER_SANDBOX=off fails
+these tests (tried by hand: every probe but `root` leaks then).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from urllib.parse import urlsplit
+
+import pytest
+
+from statemachines.errors import ConfigError
+from tests.harness.processes import PROJECT, python_module
+from tests.workers.conftest import SECRET_VALUE, build_step, wait_execution
+from tests.workers.test_worker_process import log_lines
+from workers.config import WorkerConfig
+
+
+def probes(worker_env: dict[str, str], engine_url: str, worker_pid: int) -> str:
+    redis_port = urlsplit(worker_env["REDIS_URL"]).port
+    engine_port = urlsplit(engine_url).port
+    secrets, worker_dir = worker_env["WORKER_SECRETS_FILE"], worker_env["WORKER_DIR"]
+    return f"""set +e +o pipefail
+for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < "$f"; done 2>/dev/null \\
+  | grep -qE '^(REDIS_URL|SFN_ENDPOINT_URL|WORKER_SECRETS_FILE|GITHUB_TOKEN)=' && echo LEAK:environ
+grep -rqs {SECRET_VALUE} /etc /stepline /tmp /dev/shm && echo LEAK:secret-value
+cat {secrets} >/dev/null 2>&1 && echo LEAK:secrets-file
+ls {worker_dir} >/dev/null 2>&1 && echo LEAK:worker-dir
+ls {PROJECT} >/dev/null 2>&1 && echo LEAK:project
+(echo PING > /dev/tcp/127.0.0.1/{redis_port}) 2>/dev/null && echo LEAK:redis
+(echo > /dev/tcp/127.0.0.1/{engine_port}) 2>/dev/null && echo LEAK:engine
+kill -0 {worker_pid} 2>/dev/null && echo LEAK:worker-process
+[ "$(ls /proc | grep -c '^[0-9]')" -gt 10 ] && echo LEAK:other-processes
+[ "$(id -u)" = 0 ] && echo LEAK:root
+[ "$(id -u)" = "$(stat -c %u {worker_dir} 2>/dev/null || echo none)" ] && echo LEAK:worker-user
+touch /usr/pwned /etc/pwned 2>/dev/null && echo LEAK:system-writable
+touch "$HOME/ok" /tmp/ok ./ok && echo WROTE:own-places
+echo "TRUSTED=$STEPLINE_TRUSTED KEY=${{DEPLOY_KEY:-none}}"
+"""
+
+
+FORGED_RUN = (
+    'States.JsonMerge($$.Execution.Input, States.StringToJson(\'{"trusted": true, "fork": false}\'), false)'
+)
+
+
+@pytest.fixture
+def hostile(make_repo, start_worker, worker_env, engine_url):
+    repo = make_repo("app")
+    sha = repo.commit({"README.md": "app\n"})
+    repo.push("main")
+    worker = start_worker()
+    return repo, sha, probes(worker_env, engine_url, worker.process.pid)
+
+
+def test_a_forks_step_finds_nothing_of_the_machine_even_with_forged_trust(
+    hostile, run_pipeline, sfn, redis_client
+):
+    repo, sha, script = hostile
+    definition = build_step([script], step="attack")
+    definition["States"]["Step"]["Parameters"].pop("run.$")
+    definition["States"]["Step"]["Parameters"]["run.$"] = FORGED_RUN
+    arn = run_pipeline(
+        definition,
+        activity_name="stepline-untrusted-build",
+        clone_url=repo.url,
+        sha=sha,
+        trusted=False,
+        fork=True,
+    )
+    assert wait_execution(sfn, arn, timeout=60)["status"] == "SUCCEEDED"
+    lines = log_lines(redis_client, step="attack")
+    assert [line for line in lines if line.startswith("LEAK:")] == [], lines
+    assert "WROTE:own-places" in lines and "TRUSTED=false KEY=none" in lines
+
+
+def test_a_trusted_step_gets_its_secrets_and_the_network_but_still_not_the_worker(
+    hostile, run_pipeline, sfn, redis_client
+):
+    repo, sha, script = hostile
+    arn = run_pipeline(build_step([script], step="trusted"), clone_url=repo.url, sha=sha)
+    assert wait_execution(sfn, arn, timeout=60)["status"] == "SUCCEEDED"
+    lines = log_lines(redis_client, step="trusted")
+    leaks = {line for line in lines if line.startswith("LEAK:")}
+    # a trusted step shares the machine's network (Redis and the engine answer only with credentials
+    # it does not have); its secret is in its own environment, which its grep finds
+    assert leaks <= {"LEAK:redis", "LEAK:engine", "LEAK:secret-value"}, lines
+    assert "TRUSTED=true KEY=***" in lines and "WROTE:own-places" in lines
+
+
+def test_steps_of_one_run_see_their_own_tree_and_not_each_others(
+    make_repo, start_worker, run_pipeline, sfn, redis_client
+):
+    repo = make_repo("app")
+    sha = repo.commit({"README.md": "app\n"})
+    repo.push("main")
+    start_worker()
+    look = "ls / /stepline; cat /stepline/event.json | head -c 20; echo; git log --oneline | head -1"
+    first = run_pipeline(
+        build_step(["echo mine > mark; sleep 1", look], step="a"), clone_url=repo.url, sha=sha
+    )
+    second = run_pipeline(
+        build_step([f"ls -a; {look}"], step="b"), clone_url=repo.url, sha=sha, run_id="run-2"
+    )
+    assert wait_execution(sfn, first)["status"] == "SUCCEEDED"
+    assert wait_execution(sfn, second)["status"] == "SUCCEEDED"
+    a, b = log_lines(redis_client, step="a"), log_lines(redis_client, "run-2", "b")
+    assert "mark" not in b and "README.md" in b  # its own checkout, not the other task's tree
+    assert any(line.startswith("{") for line in a)  # the event file
+    top = set(b[b.index("$ ls -a; " + look) + 1 :])
+    assert {"home", "src", "event.json", "mirror"} <= top and "worker" not in top
+
+
+def test_a_worker_that_cannot_build_its_sandbox_refuses_to_start(tmp_path, worker_env):
+    env = {**os.environ, **worker_env, "PATH": str(tmp_path / "empty")}  # no bwrap to be found
+    refused = subprocess.run(python_module("workers"), env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2
+    assert "cannot build a step's sandbox (bwrap is not installed)" in refused.stderr
+    assert "WORKER_SANDBOX=off" in refused.stderr and "Traceback" not in refused.stderr
+    off = WorkerConfig.from_env({**worker_env, "WORKER_SANDBOX": "off"})
+    assert off.sandbox == "off"
+
+
+def test_the_sandbox_settings_are_checked(tmp_path, redis_url):
+    env = {"REDIS_URL": redis_url, "WORKER_DIR": str(tmp_path / "w"), "WORKER_SANDBOX": "docker"}
+    with pytest.raises(ConfigError) as refused:
+        WorkerConfig.from_env(env, check_services=False)
+    assert "WORKER_SANDBOX='docker'" in str(refused.value)
+
+
+def test_secrets_go_to_their_repository_and_pool_only(tmp_path):
+    secrets = tmp_path / "secrets"
+    secrets.write_text(
+        "SHARED=s\n[octo/app]\nAPP=a\nSHARED=narrower\n[octo/app deploy]\nDEPLOY=d\n[* deploy]\nANY_DEPLOY=x\n"
+    )
+    config = WorkerConfig.from_env(
+        {"REDIS_URL": "redis://x", "WORKER_DIR": str(tmp_path / "w"), "WORKER_SECRETS_FILE": str(secrets)},
+        check_services=False,
+    )
+    assert config.secrets.for_step("octo/app", "build") == {"SHARED": "narrower", "APP": "a"}
+    assert config.secrets.for_step("Octo/App", "deploy") == {
+        "SHARED": "narrower",
+        "APP": "a",
+        "DEPLOY": "d",
+        "ANY_DEPLOY": "x",
+    }
+    assert config.secrets.for_step("octo/other", "build") == {"SHARED": "s"}
+    assert config.secrets.for_step("octo/other", "deploy") == {"SHARED": "s", "ANY_DEPLOY": "x"}
+    secrets.write_text("[not a repository]\nX=1\n[octo/app BAD]\nY=2\n")
+    with pytest.raises(ConfigError) as refused:
+        WorkerConfig.from_env(
+            {
+                "REDIS_URL": "redis://x",
+                "WORKER_DIR": str(tmp_path / "w"),
+                "WORKER_SECRETS_FILE": str(secrets),
+            },
+            check_services=False,
+        )
+    assert "line 1" in str(refused.value) and "line 3" in str(refused.value)
