@@ -1,11 +1,12 @@
-"""Benchmark of the build workers: checkout cold vs warm mirror (beside a plain `git clone`), task pickup latency.
+"""Benchmark of the build workers: checkout cold vs warm mirror (beside a plain `git clone`), sandbox cost, pickup.
 
     .venv/bin/python bench/worker_bench.py [--files 500] [--commits 150] [--runs 10]
 
 Checkout: a real repository on file://; a plain `git clone` per task (what a naive runner does) is
 the peer. Pickup: redis-server, `python -m statemachines.engine` and `python -m workers` as
 processes; the time from StartExecution to the worker's ActivityStarted, and to the execution's end.
-Prints numbers, never asserts.
+Sandbox: one command (`bash -c true`) started plainly beside the same in the step sandbox (bubblewrap,
+own user, namespaces), and handing a checked-out tree to the step user. Prints numbers, never asserts.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from tests.harness.processes import ManagedProcess, python_module
 from tests.harness.redis_server import RedisServer
 from workers.checkout import Mirrors
 from workers.git_access import GitAccess
+from workers.process_group import ProcessGroup
+from workers.sandbox import BUBBLEWRAP, Sandbox
+from workers.step_runner import SHELL
 
 ROLE = "arn:aws:iam::123456789012:role/bench"
 
@@ -99,6 +103,49 @@ def bench_checkout(work: Path, files: int, commits: int) -> None:
     print(
         f"  ours, warm mirror + fetch 1 new   {incremental * 1000:8.1f} ms   ratio to peer {incremental / clone:5.2f}"
     )
+
+
+def bench_sandbox(work: Path, files: int, runs: int = 50) -> None:
+    root = work / "sandbox-task"
+    source, home, tmp = root / "src", root / "home", root / "tmp"
+    for directory in (source, home, tmp):
+        directory.mkdir(parents=True)
+    for i in range(files):
+        (source / f"f{i}.txt").write_text("x")
+    (root / "event.json").write_text("{}")
+    sandbox = Sandbox(BUBBLEWRAP, 64000, 64000)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
+    args = [*SHELL, "true"]
+
+    def start(line: list[str]) -> float:
+        def one() -> None:
+            group = ProcessGroup(line, source, env)
+            assert group.process.stdout is not None
+            group.process.stdout.read()
+            group.process.stdout.close()
+            assert group.wait(None, None)[1] == 0
+
+        return timed(one)
+
+    wrapped = sandbox.wrap(args, source, home, tmp, root / "event.json", None, network=False)
+    shared = sandbox.wrap(args, source, home, tmp, root / "event.json", None, network=True)
+    plain = [start(args) for _ in range(runs)]
+    boxed = [start(wrapped) for _ in range(runs)]
+    boxed_net = [start(shared) for _ in range(runs)]
+    prepare = statistics.median(timed(lambda: sandbox.prepare([source, home, tmp], None)) for _ in range(5))
+    print(
+        f"sandbox: one command `bash -c true`, median of {runs} (as {'root' if os.geteuid() == 0 else 'user'})"
+    )
+    plain_ms = statistics.median(plain) * 1000
+    for label, seconds in (
+        ("plain (no sandbox, the floor)", plain),
+        ("sandboxed, no network (untrusted)", boxed),
+    ):
+        ms = statistics.median(seconds) * 1000
+        print(f"  {label:<34} {ms:7.1f} ms   added {ms - plain_ms:6.1f} ms")
+    ms = statistics.median(boxed_net) * 1000
+    print(f"  {'sandboxed, host network (trusted)':<34} {ms:7.1f} ms   added {ms - plain_ms:6.1f} ms")
+    print(f"  handing a {files}-file tree to the step user (once per step) {prepare * 1000:6.1f} ms")
 
 
 def bench_pickup(work: Path, runs: int) -> None:
@@ -195,6 +242,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="worker-bench-") as directory:
         work = Path(directory)
         bench_checkout(work, args.files, args.commits)
+        bench_sandbox(work, args.files)
         bench_pickup(work, args.runs)
 
 
