@@ -8,7 +8,13 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from statemachines.deploy import DEFAULT_UNTRUSTED_POOLS, untrusted_pool_problems
 from statemachines.settings import EnvReader, check_redis
+
+# GitHub's pull_request.author_association values
+AUTHOR_ASSOCIATIONS = (
+    "OWNER", "MEMBER", "COLLABORATOR", "CONTRIBUTOR", "FIRST_TIME_CONTRIBUTOR", "FIRST_TIMER", "MANNEQUIN", "NONE",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,9 @@ class ServiceConfig:
     build_tags: bool = False
     build_draft_pull_requests: bool = False
     never_supersede_branches: tuple[str, ...] = ("main", "master")
+    # trust (service/triggers.py decides, service/runs.py deploys): empty = every same-repository PR is trusted
+    trusted_pr_author_associations: tuple[str, ...] = ()
+    untrusted_pools: tuple[str, ...] = DEFAULT_UNTRUSTED_POOLS  # what an untrusted run's Tasks may use
     sfn_role_arn: str = ""
     state_machine_prefix: str = "stepline"
     secret_key: str = ""
@@ -75,6 +84,10 @@ class ServiceConfig:
             build_tags=env.flag("STEPLINE_BUILD_TAGS"),
             build_draft_pull_requests=env.flag("STEPLINE_BUILD_DRAFT_PULL_REQUESTS"),
             never_supersede_branches=tuple(env.items("STEPLINE_NEVER_SUPERSEDE_BRANCHES", "main,master")),
+            trusted_pr_author_associations=tuple(
+                item.upper() for item in env.items("STEPLINE_TRUSTED_PR_AUTHOR_ASSOCIATIONS")
+            ),
+            untrusted_pools=tuple(env.items("STEPLINE_UNTRUSTED_POOLS", ",".join(DEFAULT_UNTRUSTED_POOLS))),
             sfn_role_arn=env.text("STEPLINE_SFN_ROLE_ARN"),
             state_machine_prefix=env.text("STEPLINE_STATE_MACHINE_PREFIX", "stepline"),
             # unset: a random key per start (sign-ins do not survive a restart of the web process)
@@ -104,6 +117,7 @@ class ServiceConfig:
         if config.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             env.problems.append(f"LOG_LEVEL={config.log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
         _check_reporting(env, config)
+        _check_trust(env, config)
         if check_services:
             check_redis(env, "REDIS_URL", config.redis_url)
         env.check()
@@ -159,6 +173,25 @@ def _check_reporting(env: EnvReader, config: ServiceConfig) -> None:
     if not re.fullmatch(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*", config.status_prefix):
         env.problems.append(
             f"STEPLINE_STATUS_PREFIX={config.status_prefix!r} must be letters, digits, '.', '_', '-' and '/'"
+        )
+
+
+def _check_trust(env: EnvReader, config: ServiceConfig) -> None:
+    unknown = set(config.trusted_pr_author_associations) - set(AUTHOR_ASSOCIATIONS)
+    if unknown:
+        env.problems.append(
+            f"STEPLINE_TRUSTED_PR_AUTHOR_ASSOCIATIONS: {', '.join(sorted(unknown))} is not one of GitHub's "
+            f"author associations ({', '.join(AUTHOR_ASSOCIATIONS)})"
+        )
+    env.problems.extend(
+        f"STEPLINE_UNTRUSTED_POOLS={','.join(config.untrusted_pools)}: {problem}"
+        for problem in untrusted_pool_problems(config.untrusted_pools)
+    )
+    # `<prefix>-untrusted-<pool>` must never also be a trusted activity `<other prefix>-<pool>`
+    if "untrusted" in config.state_machine_prefix.split("-"):
+        env.problems.append(
+            f"STEPLINE_STATE_MACHINE_PREFIX={config.state_machine_prefix!r} must not contain the word "
+            "'untrusted' (its activities would be taken for another prefix's untrusted ones)"
         )
 
 

@@ -48,6 +48,26 @@ class InvalidPipelineError(ServiceError):
         first = diagnostics[0]["message"] if diagnostics else "invalid definition"
         super().__init__(f"{path}: {first}")
 
+    @property
+    def reason(self) -> str:
+        """The run's status_reason: what is wrong, in one line."""
+        first = self.diagnostics[0]["message"] if self.diagnostics else "invalid definition"
+        return f"invalid pipeline {self.path}: {first}"
+
+
+class UntrustedPipelineError(InvalidPipelineError):
+    """Raised when an untrusted run's pipeline names a resource or pool untrusted runs may not use."""
+
+    def __init__(self, path: str, why_untrusted: str, diagnostics: list[dict[str, Any]]) -> None:
+        super().__init__(path, diagnostics)
+        self.why_untrusted = why_untrusted
+
+    @property
+    def reason(self) -> str:
+        shown = "; ".join(d["message"] for d in self.diagnostics[:3])
+        more = f"; and {len(self.diagnostics) - 3} more" if len(self.diagnostics) > 3 else ""
+        return f"untrusted run ({self.why_untrusted}): {shown}{more}"
+
 
 class PipelineSourceError(ServiceError):
     """Raised when the pipeline file cannot be read (GitHub or git failed); the job is retried."""

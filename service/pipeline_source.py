@@ -2,6 +2,7 @@
 
 Read through GitHub's contents API (PyGithub), or with git for file:// repositories when
 STEPLINE_ALLOW_LOCAL_REPOSITORIES is on; parsed (JSON or YAML) and validated before anything starts.
+An untrusted run's pipeline is also checked against what untrusted runs may use (`check_untrusted`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import yaml
 from github import Auth, Github, GithubException, GithubRetry, UnknownObjectException
 
 from service.config import ServiceConfig
-from service.errors import InvalidPipelineError, PipelineSourceError
+from service.errors import InvalidPipelineError, PipelineSourceError, UntrustedPipelineError
 from statemachines.contract import (
     PLACEHOLDER,
     activity_pools,
@@ -28,6 +29,7 @@ from statemachines.contract import (
     substitute_activities,
     walk_states,
 )
+from statemachines.deploy import untrusted_uses
 
 # imported here, not per call: the jobs process imports once, before rq forks a work horse per job
 from statemachines.engine.validation import validate_definition
@@ -87,6 +89,23 @@ def parse_pipeline(path: str, text: str) -> Pipeline:
         raise InvalidPipelineError(path, problems)
     steps = [spec.step for spec in pipeline_steps(definition)]
     return Pipeline("ci", path, definition, steps, tuple(check_pipeline(definition)))
+
+
+def check_untrusted(pipeline: Pipeline, allowed_pools: tuple[str, ...], why_untrusted: str) -> None:
+    """Raise UntrustedPipelineError naming every state that reaches what an untrusted run may not use."""
+    setting = f"STEPLINE_UNTRUSTED_POOLS={','.join(allowed_pools)}"
+    problems = []
+    for state_path, field, resource in untrusted_uses(pipeline.definition, allowed_pools):
+        match = PLACEHOLDER.match(resource)
+        if match:
+            why = f"uses pool {match.group(1)!r}, which untrusted runs may not use ({setting})"
+        else:
+            why = f"names {resource!r}, but an untrusted run may name only ${{activity:<pool>}} resources"
+        state = f"state {state_path}" + ("" if field == "Resource" else f" ({field})")
+        location = f"/States/{state_path}/{field}"
+        problems.append(_diagnostic("UNTRUSTED_RESOURCE", f"{state} {why}", location))
+    if problems:
+        raise UntrustedPipelineError(pipeline.path, why_untrusted, problems)
 
 
 def _code_repository(run: dict[str, Any]) -> str:

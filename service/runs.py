@@ -4,6 +4,10 @@ The webhook creates the run (QUEUED, or SKIPPED for [skip ci]) and enqueues `sta
 `skip_run(run_id)` on the "runs" queue. start_run loads and validates the commit's pipeline, deploys
 it, starts the execution under a name derived from the delivery (a retried job never starts twice),
 asks the reporter for pending statuses and stops the runs it supersedes.
+
+An untrusted run (service/triggers.py decides) is deployed as its own state machine whose Tasks reach
+only the untrusted activities of STEPLINE_UNTRUSTED_POOLS; a pipeline that names anything else is
+refused (INVALID, an `error` status) before anything is deployed or started.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from rq import get_current_job
 
 from service.cancellations import stop_execution, supersede_older
 from service.deliveries import execution_name
-from service.errors import InvalidPipelineError, PipelineSourceError
+from service.errors import InvalidPipelineError, PipelineSourceError, UntrustedPipelineError
 from service.job_context import JobContext, job_context
-from service.pipeline_source import Pipeline, load_pipeline
+from service.pipeline_source import Pipeline, check_untrusted, load_pipeline
 from service.run_index import OPEN_STATUSES
 from service.sfn import role_arn
 from service.triggers import SKIP, Trigger
@@ -60,6 +64,7 @@ def new_run(trigger: Trigger, hook_id: str) -> dict[str, Any]:
     return {
         **{key: data[key] for key in ("repository", "event", "ref", "branch", "tag", "sha", "before")},
         **{key: data[key] for key in ("message", "author", "trusted", "fork", "delivery_id", "clone_url")},
+        "trust_reason": data["trust_reason"],
         "run_id": run_id,
         "installation_id": data["installation_id"],
         "pull_request": pr.number if pr else None,
@@ -89,6 +94,11 @@ def start_run(run_id: str) -> str:
         _fail_on_last_attempt(ctx, run_id, exc)
         raise
     _record_pipeline(ctx, run_id, pipeline)
+    if not _trusted(run):
+        try:
+            check_untrusted(pipeline, ctx.config.untrusted_pools, _why_untrusted(run))
+        except UntrustedPipelineError as exc:
+            return _mark_invalid(ctx, run, exc)
     arn, execution_arn = _deploy_and_start(ctx, run, pipeline)
     started = ctx.index.transition(
         run_id,
@@ -139,10 +149,24 @@ def _record_pipeline(ctx: JobContext, run_id: str, pipeline: Pipeline) -> None:
     )
 
 
+def _trusted(run: dict[str, Any]) -> bool:
+    # the run record is the service's, written from the event: never the execution input a pipeline sees
+    return run.get("trusted") is True
+
+
+def _why_untrusted(run: dict[str, Any]) -> str:
+    # a re-run copies `trusted` and `fork`, not always the reason
+    return run.get("trust_reason") or (
+        "pull request from a fork" if run.get("fork") else "not trusted when created"
+    )
+
+
 def _deploy_and_start(ctx: JobContext, run: dict[str, Any], pipeline: Pipeline) -> tuple[str, str]:
     """(state machine ARN, execution ARN); a deployment is remembered in Redis, redeployed if it vanished."""
     config = ctx.config
-    identity = f"{config.sfn_endpoint_url}\n{config.state_machine_prefix}\n{pipeline.name}\n"
+    trusted = _trusted(run)
+    # trust is part of what was deployed: an untrusted run's pipeline resolves to other activities
+    identity = f"{config.sfn_endpoint_url}\n{config.state_machine_prefix}\n{pipeline.name}\n{trusted}\n"
     key = (
         DEPLOYED_KEY
         + hashlib.sha256((identity + json.dumps(pipeline.definition, sort_keys=True)).encode()).hexdigest()
@@ -155,7 +179,7 @@ def _deploy_and_start(ctx: JobContext, run: dict[str, Any], pipeline: Pipeline) 
         except ctx.sfn.exceptions.StateMachineDoesNotExist:
             log.info("%s: %s is gone, deploying the pipeline again", run["run_id"], arn)
     arn = ensure_pipeline(
-        ctx.sfn, pipeline.definition, pipeline.name, role_arn(config), config.state_machine_prefix
+        ctx.sfn, pipeline.definition, pipeline.name, role_arn(config), config.state_machine_prefix, trusted
     )
     ctx.redis.set(key, arn, ex=DEPLOYED_TTL_SECONDS)
     return arn, _start_execution(ctx, run, arn)
@@ -187,7 +211,7 @@ def _fail_on_last_attempt(ctx: JobContext, run_id: str, exc: Exception) -> None:
 
 
 def _mark_invalid(ctx: JobContext, run: dict[str, Any], exc: InvalidPipelineError) -> str:
-    reason = f"invalid pipeline {exc.path}: {exc.diagnostics[0]['message'] if exc.diagnostics else exc}"
+    reason = exc.reason
     updated = ctx.index.transition(
         run["run_id"], OPEN_STATUSES, status="INVALID", status_reason=reason, validation=exc.diagnostics,
         finished_at=time.time(), pipeline_path=exc.path,

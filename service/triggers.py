@@ -3,6 +3,11 @@
 `parse_event(event, payload, delivery_id, settings)` dispatches on the X-GitHub-Event header through
 EVENT_HANDLERS and returns a Trigger (build, skip or cancel) or Ignored (with the reason). A payload
 that is not shaped like GitHub's raises MalformedPayloadError.
+
+Trust is decided here, from the event: a push is trusted (its author can write to the repository); a
+pull request from a fork is not; one from the repository itself is, unless
+STEPLINE_TRUSTED_PR_AUTHOR_ASSOCIATIONS is set and its author's association is not in it. The decision
+and its reason go on the run record; service/runs.py carries it where no pipeline can change it.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class Trigger:
     author: str
     reason: str = ""
     installation_id: int | None = None  # the GitHub App installation that sent it: statuses post as it
+    trust_reason: str = ""  # why the run is trusted or not, e.g. "pull request from a fork"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,10 +95,16 @@ class TriggerSettings:
     build_tags: bool = False
     build_drafts: bool = False
     allow_local_repositories: bool = False
+    trusted_pr_author_associations: tuple[str, ...] = ()  # empty: every same-repository PR is trusted
 
     @classmethod
     def from_config(cls, config: ServiceConfig) -> TriggerSettings:
-        return cls(config.build_tags, config.build_draft_pull_requests, config.allow_local_repositories)
+        return cls(
+            config.build_tags,
+            config.build_draft_pull_requests,
+            config.allow_local_repositories,
+            config.trusted_pr_author_associations,
+        )
 
 
 Outcome = Trigger | Ignored
@@ -132,6 +144,7 @@ def on_push(payload: dict[str, Any], delivery_id: str, settings: TriggerSettings
     base = Trigger(
         BUILD, delivery_id, "push", repo["repository"], repo["clone_url"], repo["private"], ref, branch, tag,
         "", _optional_sha(payload.get("before"), "before"), None, False, True, "", "",
+        trust_reason="push to the repository",
     )  # fmt: skip
     if deleted:
         return replace(base, action=CANCEL, reason=f"{ref} was deleted")
@@ -201,13 +214,29 @@ def _pull_request_trigger(
     user = pr.get("user")
     login = _text(user.get("login"), 200) if isinstance(user, dict) else ""
     action = CANCEL if payload.get("action") == "closed" else BUILD
+    trusted, trust_reason = _pull_request_trust(fork, pr.get("author_association"), settings)
     return Trigger(
         action, delivery_id, "pull_request", base["repository"], clone_url, base["private"], ref,
         info.head_ref, None, _sha(head.get("sha"), "pull_request.head.sha"),
-        _optional_sha(payload.get("before"), "before"), info, fork, not fork,
+        _optional_sha(payload.get("before"), "before"), info, fork, trusted,
         _text(pr.get("title"), MAX_MESSAGE), login,
-        f"pull request #{number} was closed" if action == CANCEL else "",
+        f"pull request #{number} was closed" if action == CANCEL else "", trust_reason=trust_reason,
     )  # fmt: skip
+
+
+def _pull_request_trust(fork: bool, association: Any, settings: TriggerSettings) -> tuple[bool, str]:
+    """(trusted, why): a fork's code is a stranger's; a same-repository PR may be limited by its author."""
+    if fork:
+        return False, "pull request from a fork"
+    trusted_by = settings.trusted_pr_author_associations
+    if not trusted_by:
+        return True, "pull request from the repository"
+    # a missing or unknown association is nobody's: untrusted
+    shown = _text(association, 40) or "no author association"
+    if association in trusted_by:
+        return True, f"pull request from the repository by its {shown}"
+    setting = ",".join(trusted_by)
+    return False, f"pull request by {shown}, not in STEPLINE_TRUSTED_PR_AUTHOR_ASSOCIATIONS={setting}"
 
 
 EVENT_HANDLERS: dict[str, Callable[[dict[str, Any], str, TriggerSettings], Outcome]] = {

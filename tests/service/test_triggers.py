@@ -102,6 +102,39 @@ def test_pull_request_whose_fork_is_gone_clones_refs_pull_from_the_base():
     assert trigger.ref == f"refs/pull/{payload['number']}/head"
 
 
+MAINTAINERS = TriggerSettings(trusted_pr_author_associations=("OWNER", "MEMBER", "COLLABORATOR"))
+
+
+@pytest.mark.parametrize("settings", [DEFAULT, MAINTAINERS])
+def test_a_fork_pull_request_is_untrusted_whatever_its_author(settings):
+    payload = fixture("pull_request/opened-from-fork.reallyfastci.json")
+    payload["pull_request"]["author_association"] = "OWNER"  # even the owner's fork runs a stranger's code
+    trigger = parse("pull_request", payload, settings)
+    assert isinstance(trigger, Trigger) and not trigger.trusted
+    assert trigger.trust_reason == "pull request from a fork"
+
+
+@pytest.mark.parametrize(
+    ("association", "trusted"),
+    [("OWNER", True), ("MEMBER", True), ("COLLABORATOR", True), ("CONTRIBUTOR", False),
+     ("FIRST_TIME_CONTRIBUTOR", False), ("NONE", False), (None, False)],
+)  # fmt: skip
+def test_same_repository_pull_requests_are_trusted_by_their_authors_association(association, trusted):
+    payload = fixture("pull_request/opened.octokit.json")  # a recorded OWNER's pull request
+    payload["pull_request"]["author_association"] = association
+    trigger = parse("pull_request", payload, MAINTAINERS)
+    assert isinstance(trigger, Trigger) and not trigger.fork and trigger.trusted is trusted
+    if not trusted:
+        assert trigger.trust_reason == (
+            f"pull request by {association or 'no author association'}, "
+            "not in STEPLINE_TRUSTED_PR_AUTHOR_ASSOCIATIONS=OWNER,MEMBER,COLLABORATOR"
+        )
+    # without the setting every same-repository pull request is trusted, as is every push
+    assert parse("pull_request", payload).trusted
+    push = parse("push", "push/branch-push.drone-go-scm.json", MAINTAINERS)
+    assert push.trusted and push.trust_reason == "push to the repository"
+
+
 def test_closed_pull_request_cancels():
     trigger = parse("pull_request", "pull_request/closed-unmerged.octokit.json")
     assert isinstance(trigger, Trigger) and trigger.action == CANCEL and trigger.pull_request is not None
