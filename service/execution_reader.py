@@ -15,6 +15,7 @@ import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.errors import StepFunctionsUnavailableError
+from statemachines.run_claims import redact, ticket_of
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class ExecutionReader:
         return definition
 
     def history(self, run: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
-        """(events oldest first, cut) for the run's execution; ([], False) before it started."""
+        """(events oldest first, cut) for the run's execution, its ticket hidden; ([], False) before it started."""
         arn = run.get("execution_arn")
         if not arn:
             return [], False
@@ -67,7 +68,8 @@ class ExecutionReader:
             if not token:
                 break
         cut = bool(token) or len(events) > MAX_EVENTS
-        events = events[:MAX_EVENTS]
+        # the run's ticket vouches for its tasks (statemachines/run_claims.py): no page may show it
+        events = redact(events[:MAX_EVENTS], ticket_of(self.redis, str(run.get("run_id") or "")))
         if events and events[-1].get("type") in {
             "ExecutionSucceeded",
             "ExecutionFailed",

@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from statemachines.contract import STEP_NAME, UNTRUSTED, ContractError, StepTask, parse_step_task
+from statemachines.run_claims import TICKET, Verdict, check_run, without_ticket
 from statemachines.step_logs import StepLogWriter
 from workers.checkout import Mirrors
 from workers.config import WorkerConfig
@@ -101,13 +102,20 @@ class TaskHandler:
         except ContractError as exc:
             self._report_invalid(received, exc)
             return
+        verdict = self._verdict(received, task)
+        if verdict.refusal:
+            # no log and no status: those belong to the run the task pretends to be
+            log.warning("%s: refused a task polled on %s: %s", task.run_id, received.pool, verdict.refusal)
+            error = InvalidTaskInput(f"refused: {verdict.refusal}", verdict.refusal)
+            self.reporter.fail(task.run_id, received.token, error.error_name, error.cause)
+            return
         cancellation = Cancellation()
         with self._lock:
             self._running[received.token] = cancellation
             if self._cancel_reason is not None:  # shutdown began while this task was handed over
                 cancellation.cancel(self._cancel_reason)
         try:
-            self._handle(received, task, cancellation)
+            self._handle(received, task, cancellation, verdict)
         except Exception as exc:
             log.exception("%s: step %s: the worker failed", task.run_id, task.step)
             fault = WorkerFault(f"worker error: {type(exc).__name__}", f"worker error: {exc!r}")
@@ -117,7 +125,16 @@ class TaskHandler:
             with self._lock:
                 self._running.pop(received.token, None)
 
-    def _handle(self, received: Received, task: StepTask, cancellation: Cancellation) -> None:
+    def _verdict(self, received: Received, task: StepTask) -> Verdict:
+        try:
+            return check_run(self.redis, task.run, received.trusted)
+        except redis.RedisError as exc:  # nothing vouched for: no repository's own secrets
+            log.warning("%s: cannot check the run's claim (%s)", task.run_id, exc)
+            return Verdict(False)
+
+    def _handle(
+        self, received: Received, task: StepTask, cancellation: Cancellation, verdict: Verdict
+    ) -> None:
         run_id, step = task.run_id, task.step
         writer = StepLogWriter.start(
             self.redis,
@@ -133,15 +150,20 @@ class TaskHandler:
         if task.heartbeat_seconds:
             interval = min(interval, task.heartbeat_seconds / 3)
         with Heartbeat(self.sfn, received.token, interval, cancellation, run_id, step):
-            self._run_and_report(received, task, writer, cancellation)
+            self._run_and_report(received, task, writer, cancellation, verdict)
 
     def _run_and_report(
-        self, received: Received, task: StepTask, writer: StepLogWriter, cancellation: Cancellation
+        self,
+        received: Received,
+        task: StepTask,
+        writer: StepLogWriter,
+        cancellation: Cancellation,
+        verdict: Verdict,
     ) -> None:
         run_id, step = task.run_id, task.step
         started = time.monotonic()
         try:
-            exit_code = self._run(task, writer, cancellation, received)
+            exit_code = self._run(task, writer, cancellation, received, verdict)
         except StepError as exc:
             log.info("%s: step %s ended: %s (%s)", run_id, step, exc.error_name, exc.reason)
             writer.finish(LOG_STATUS.get(exc.status_state, "failed"), getattr(exc, "exit_code", None))
@@ -164,9 +186,14 @@ class TaskHandler:
             self.reporter.status(run_id, step, "error", "passed, but the run no longer waited for it")
 
     def _run(
-        self, task: StepTask, writer: StepLogWriter, cancellation: Cancellation, received: Received
+        self,
+        task: StepTask,
+        writer: StepLogWriter,
+        cancellation: Cancellation,
+        received: Received,
+        verdict: Verdict,
     ) -> int:
-        places = self.workspace.create(task.run)
+        places = self.workspace.create(without_ticket(task.run))
         try:
             source = task.source
             worker = received.worker_name
@@ -182,14 +209,16 @@ class TaskHandler:
             raise_if_cancelled(cancellation)
             writer.write_line(f"[stepline] checked out in {time.monotonic() - began:.1f}s ({how} mirror)")
             trusted = received.trusted
-            secrets = self.config.secrets.for_step(source.repository, received.base_pool) if trusted else {}
+            # a repository's own secrets only for a run the service vouches for (run_claims)
+            repository = source.repository if verdict.verified else None
+            secrets = self.config.secrets.for_step(repository, received.base_pool) if trusted else {}
             mirror = self.mirrors.path(source)
             sandbox = self.sandbox
             sandbox.prepare([places.source, places.home, places.tmp], mirror)
             seen = sandbox.paths(places.source, places.home, places.tmp, places.event_file)
             extra = {"STEPLINE_ATTEMPT": str(writer.attempt), "STEPLINE_LOG_ID": writer.log_id}
             env = build_environment(task, seen, self.config.step_path, secrets, extra, trusted)
-            masked = [*secrets.values(), self.config.git_token]
+            masked = [*secrets.values(), self.config.git_token, str(task.run.get(TICKET) or "")]
             timeout = task.timeout_seconds or self.config.step_timeout_seconds
             marker = f"STEPLINE_LOG_ID={writer.log_id}"
 

@@ -33,8 +33,9 @@ class Scope:
     repository: str = ANY
     pool: str = ANY
 
-    def covers(self, repository: str, pool: str) -> bool:
-        return self.repository in (ANY, repository.lower()) and self.pool in (ANY, pool)
+    def covers(self, repository: str | None, pool: str) -> bool:
+        wanted = (ANY,) if repository is None else (ANY, repository.lower())
+        return self.repository in wanted and self.pool in (ANY, pool)
 
     @property
     def rank(self) -> int:
@@ -47,8 +48,11 @@ class SecretScopes:
 
     scopes: tuple[tuple[Scope, tuple[tuple[str, str], ...]], ...] = field(default=())
 
-    def for_step(self, repository: str, pool: str) -> dict[str, str]:
-        """What one trusted step receives: the wider scopes first, so narrower values win."""
+    def for_step(self, repository: str | None, pool: str) -> dict[str, str]:
+        """What one trusted step receives: the wider scopes first, so narrower values win.
+
+        `repository` None: the step's repository is not vouched for, so no repository's own secrets.
+        """
         found: dict[str, str] = {}
         for scope, pairs in sorted(self.scopes, key=lambda item: item[0].rank):
             if scope.covers(repository, pool):

@@ -1,0 +1,71 @@
+"""A task is the run it names only when the service vouches for it: repository secrets, logs and statuses."""
+
+from __future__ import annotations
+
+from statemachines.run_claims import TICKET, claim_ticket
+from statemachines.step_logs import StepLogReader
+from tests.workers.conftest import SECRET_VALUE, build_step, wait_execution
+from tests.workers.task_inputs import execution_input
+from tests.workers.test_worker_process import failure_of, log_lines, statuses
+
+PRINT = ['echo "app=${APP_KEY:-none} shared=${DEPLOY_KEY:-none}"', "cat $STEPLINE_EVENT_PATH | tr -d ' \\n'"]
+
+
+def scoped_worker(start_worker, tmp_path):
+    secrets = tmp_path / "scoped-secrets"
+    secrets.write_text(f"DEPLOY_KEY={SECRET_VALUE}\n[octo/app]\nAPP_KEY=app-only-value\n")
+    return start_worker(WORKER_SECRETS_FILE=str(secrets))
+
+
+def test_a_vouched_run_gets_its_repositorys_secrets_and_no_step_sees_the_ticket(
+    make_repo, start_worker, run_pipeline, sfn, redis_client, tmp_path
+):
+    repo = make_repo("app")
+    sha = repo.commit({"README.md": "app\n"})
+    repo.push("main")
+    scoped_worker(start_worker, tmp_path)
+    run = execution_input(clone_url=repo.url, sha=sha)
+    ticket = claim_ticket(redis_client, "run-1", run, trusted=True)
+    arn = run_pipeline(build_step(PRINT), **{**run, TICKET: ticket})
+    assert wait_execution(sfn, arn)["status"] == "SUCCEEDED"
+    lines = log_lines(redis_client)
+    assert "app=*** shared=***" in lines  # both given (and masked in the log)
+    assert ticket not in " ".join(lines) and TICKET not in " ".join(lines)
+
+
+def test_a_run_the_service_did_not_start_gets_no_repositorys_secrets(
+    make_repo, start_worker, run_pipeline, sfn, redis_client, tmp_path
+):
+    repo = make_repo("app")
+    sha = repo.commit({"README.md": "app\n"})
+    repo.push("main")
+    scoped_worker(start_worker, tmp_path)
+    arn = run_pipeline(build_step(PRINT), clone_url=repo.url, sha=sha)
+    assert wait_execution(sfn, arn)["status"] == "SUCCEEDED"
+    assert "app=none shared=***" in log_lines(redis_client)
+
+
+def test_a_task_naming_another_run_is_refused_without_touching_that_run(
+    make_repo, start_worker, run_pipeline, sfn, redis_client, tmp_path
+):
+    repo = make_repo("app")
+    sha = repo.commit({"README.md": "app\n"})
+    repo.push("main")
+    scoped_worker(start_worker, tmp_path)
+    victim = execution_input(run_id="victim", clone_url=repo.url, sha=sha)
+    ticket = claim_ticket(redis_client, "victim", victim, trusted=True)
+    attempts = [
+        {**victim},  # no ticket: the attacker read the run id off the dashboard
+        {**victim, TICKET: "guessed"},
+        {**victim, TICKET: ticket, "repository": "octo/other"},
+    ]
+    for forged in attempts:
+        arn = run_pipeline(build_step(PRINT), **forged)
+        failure = failure_of(sfn, arn)
+        assert failure["error"] == "Stepline.InvalidTaskInput" and "victim" in failure["cause"]
+    untrusted = run_pipeline(
+        build_step(PRINT), activity_name="stepline-untrusted-build", **{**victim, TICKET: ticket}
+    )
+    assert "started trusted" in failure_of(sfn, untrusted)["cause"]
+    assert StepLogReader(redis_client).meta("victim", "test") is None
+    assert statuses(redis_client) == []
