@@ -31,6 +31,7 @@ from service.run_index import OPEN_STATUSES
 from service.sfn import role_arn
 from service.triggers import SKIP, Trigger
 from statemachines.deploy import ensure_pipeline
+from statemachines.run_claims import TICKET, claim_ticket
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +188,13 @@ def _deploy_and_start(ctx: JobContext, run: dict[str, Any], pipeline: Pipeline) 
 
 def _start_execution(ctx: JobContext, run: dict[str, Any], state_machine_arn: str) -> str:
     name = run["execution_name"]
+    # the ticket lets workers tell this run's tasks from a pipeline's pretence (statemachines/run_claims.py);
+    # it lives only in the execution, never in the run record the API and pages show
+    ticket = claim_ticket(ctx.redis, run["run_id"], run["execution_input"], _trusted(run))
+    execution_input = {**run["execution_input"], TICKET: ticket}
     try:
         response = ctx.sfn.start_execution(
-            stateMachineArn=state_machine_arn, name=name, input=json.dumps(run["execution_input"])
+            stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input)
         )
         return response["executionArn"]
     except ctx.sfn.exceptions.ExecutionAlreadyExists:

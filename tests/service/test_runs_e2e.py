@@ -18,6 +18,7 @@ from rq import Queue, SimpleWorker
 from service.app import create_app
 from service.job_context import job_context, use_config
 from service.run_index import RunIndex
+from statemachines.run_claims import TICKET, without_ticket
 from tests.harness.git_repos import git
 from tests.service.github_events import (
     ZERO,
@@ -109,7 +110,12 @@ def test_push_to_a_new_branch_starts_an_execution_of_the_default_pipeline(stepli
     assert run["status"] == "RUNNING" and run["pipeline_path"] == "default" and run["steps"] == ["build"]
     execution = stepline.execution(run_id)
     assert execution["status"] == "RUNNING"
-    assert json.loads(execution["input"]) == run["execution_input"]
+    given = json.loads(execution["input"])
+    # the ticket that vouches for the run's tasks is in the execution only, never in the run record
+    assert without_ticket(given) == run["execution_input"] and len(given[TICKET]) > 20
+    for page in (f"/api/runs/{run_id}", f"/api/runs/{run_id}/graph"):  # the graph shows every state's input
+        answer = stepline.client.get(page)
+        assert answer.status_code == 200 and given[TICKET] not in answer.get_data(as_text=True)
     assert (
         run["execution_input"] | {"run_id": run_id, "sha": sha, "branch": "feature/login", "trusted": True}
         == run["execution_input"]
