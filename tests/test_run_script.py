@@ -6,7 +6,10 @@ ports, so it never touches the data, settings or ports of a `make run` in this c
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -283,3 +286,20 @@ def test_make_run_with_a_copy_of_env_example_runs_as_without_it(tmp_path):
         assert redis_answer(stepline.redis_port, b"PING").startswith(b"-NOAUTH")
     finally:
         stepline.run.stop(timeout=15)
+
+
+def test_sigterm_to_make_run_alone_stops_every_process_and_redis(tmp_path):
+    ports = free_ports()
+    (tmp_path / "logs").mkdir()
+    stepline = start_run(make_root(tmp_path / "stepline"), tmp_path / "logs", ports, {})
+    script = stepline.run.process
+    assert script is not None
+    script.terminate()  # the script alone, not its process group
+    try:
+        assert script.wait(timeout=30) != 0
+        for port in ports.values():
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", int(port)), timeout=2).close()
+    finally:  # what the script left behind, if anything
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(script.pid, signal.SIGKILL)
