@@ -82,8 +82,11 @@ def parse_pipeline(path: str, text: str) -> Pipeline:
             path, [_diagnostic("DEFINITION_TOO_LARGE", "the definition is over 1 MiB", "/")]
         )
     definition = _parse(path, text)
-    problems = _contract_problems(definition)
-    arns = {pool: VALIDATION_ARN.format(pool=pool) for pool in activity_pools(definition)}
+    stray = _stray_placeholders(definition)
+    problems = _contract_problems(definition, stray)
+    # a stand-in ARN for every placeholder, also those in the wrong place (a contract problem above)
+    pools = activity_pools(definition) | {text[len("${activity:") : -1] for _, text in stray}
+    arns = {pool: VALIDATION_ARN.format(pool=pool) for pool in pools}
     problems += _asl_problems(substitute_activities(definition, arns))
     if problems:
         raise InvalidPipelineError(path, problems)
@@ -168,7 +171,7 @@ def _parse(path: str, text: str) -> dict[str, Any]:
     return doc
 
 
-def _contract_problems(definition: dict[str, Any]) -> list[dict[str, Any]]:
+def _contract_problems(definition: dict[str, Any], stray: list[tuple[str, str]]) -> list[dict[str, Any]]:
     problems = []
     for state_path, _, state in walk_states(definition):
         resource = state.get("Resource")
@@ -181,7 +184,32 @@ def _contract_problems(definition: dict[str, Any]) -> list[dict[str, Any]]:
             problems.append(
                 _diagnostic("INVALID_ACTIVITY_PLACEHOLDER", message, f"/States/{state_path}/Resource")
             )
+    for location, text in stray:
+        # deploy substitutes only the pools Tasks name: one elsewhere would fail every start of the run
+        message = f"{text!r}: ${{activity:<pool>}} may only be a Task's Resource"
+        problems.append(_diagnostic("INVALID_ACTIVITY_PLACEHOLDER", message, location or "/"))
     return problems
+
+
+def _stray_placeholders(definition: dict[str, Any]) -> list[tuple[str, str]]:
+    """(JSON pointer, text) of every `${activity:<pool>}` string that is not a state's own Resource."""
+    return _placeholders_outside_resources(definition, {id(s) for _, _, s in walk_states(definition)}, "")
+
+
+def _placeholders_outside_resources(value: Any, states: set[int], location: str) -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        return [(location, value)] if PLACEHOLDER.match(value) else []
+    if isinstance(value, list):
+        items: Any = enumerate(value)
+    elif isinstance(value, dict):
+        items = ((k, v) for k, v in value.items() if not (k == "Resource" and id(value) in states))
+    else:
+        return []
+    return [
+        found
+        for key, item in items
+        for found in _placeholders_outside_resources(item, states, f"{location}/{key}")
+    ]
 
 
 def _asl_problems(definition: dict[str, Any]) -> list[dict[str, Any]]:

@@ -33,6 +33,9 @@ def test_yaml_pipelines_parse_like_json():
         (".stepline/pipeline.asl.json", json.dumps({"StartAt": "B", "States": {"B": {**BUILD, "Resource": "${activity:Bad Pool}"}}}), "activity"),
         (".stepline/pipeline.asl.json", json.dumps({"StartAt": "Nope", "States": {"B": BUILD}}), "Nope"),
         (".stepline/pipeline.asl.json", " " * (1024 * 1024 + 1), "1 MiB"),
+        # substituted nowhere but in a Resource: elsewhere it once made every start of the run crash
+        (".stepline/pipeline.asl.json", json.dumps({"StartAt": "B", "States": {"B": {**BUILD, "Parameters": {
+            **BUILD["Parameters"], "target": "${activity:deploy}"}}}}), "may only be a Task's Resource"),
     ],
 )  # fmt: skip
 def test_invalid_pipelines_name_the_problem(path, text, needle):
