@@ -40,6 +40,11 @@ SERVICE_SECRETS = (
     "GITHUB_APP_PRIVATE_KEY_FILE",
 )
 AWS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+# what a shell may have set for another Stepline must not leak into these; the worker logs its pools at INFO
+CLEAN_ENV = {
+    **{name: "" for name in ("REDIS_URL", "SFN_ENDPOINT_URL", "ENGINE_ACCESS_KEYS", *AWS_KEYS)},
+    "LOG_LEVEL": "INFO",
+}
 
 
 @dataclass
@@ -74,9 +79,9 @@ def free_ports() -> dict[str, str]:
 
 def start_run(root: Path, log_dir: Path, ports: dict[str, str], env: dict[str, str]) -> Stepline:
     """`scripts/run` in `root` on `ports`, once web, engine, worker and jobs have all started."""
-    # what a shell may have set for another Stepline must not leak into this one
-    unset = {name: "" for name in ("REDIS_URL", "SFN_ENDPOINT_URL", "ENGINE_ACCESS_KEYS", *AWS_KEYS)}
-    run = ManagedProcess("run", [str(root / "scripts" / "run")], {**unset, **ports, **env}, log_dir).start()
+    run = ManagedProcess(
+        "run", [str(root / "scripts" / "run")], {**CLEAN_ENV, **ports, **env}, log_dir
+    ).start()
     stepline = Stepline(
         root,
         run,
@@ -116,7 +121,6 @@ def stepline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stepline]:
         "GITHUB_APP_PRIVATE_KEY_FILE": str(base / "app-key.pem"),
         "WORKER_SECRETS_FILE": str(base / "worker-secrets"),
         "WORKER_POOLS": "",
-        "LOG_LEVEL": "INFO",
     }
     log_dir = base / "logs"
     log_dir.mkdir()
@@ -268,6 +272,37 @@ def test_the_log_of_make_run_shows_no_secret(stepline):
     for name in ("redis-password", "engine-access-keys", "webhook-secret"):
         assert stepline.secret(name) not in log, name
     assert stepline.engine_key()[1] not in log
+
+
+@pytest.mark.parametrize(
+    ("given", "engine_keys", "client_key"),
+    [
+        (
+            {"ENGINE_ACCESS_KEYS": "KEYONE:secret1,KEYTWO:secret2"},
+            "KEYONE:secret1,KEYTWO:secret2",
+            "KEYONE:secret1",
+        ),
+        ({"AWS_ACCESS_KEY_ID": "AKIDOWN", "AWS_SECRET_ACCESS_KEY": "own"}, "AKIDOWN:own", "AKIDOWN:own"),
+    ],
+)
+def test_make_run_uses_the_keys_the_user_set(tmp_path, given, engine_keys, client_key):
+    root = make_root(tmp_path / "stepline")
+    ports = free_ports()
+    run = ManagedProcess(
+        "run", [str(root / "scripts" / "run"), "engine", "worker"], {**CLEAN_ENV, **ports, **given}, tmp_path
+    ).start()
+    try:
+        wait_for_log(run, "slots on pools")
+        stepline = Stepline(
+            root, run, "", f"http://127.0.0.1:{ports['ENGINE_PORT']}", int(ports["REDIS_PORT"])
+        )
+        for env in process_environments(stepline, "statemachines.engine"):
+            assert env["ENGINE_ACCESS_KEYS"] == engine_keys
+        for env in process_environments(stepline, "workers"):
+            assert f"{env['AWS_ACCESS_KEY_ID']}:{env['AWS_SECRET_ACCESS_KEY']}" == client_key
+        assert not (root / "data" / "engine-access-keys").exists()
+    finally:
+        run.stop(timeout=15)
 
 
 def test_make_run_with_a_copy_of_env_example_runs_as_without_it(tmp_path):
