@@ -244,6 +244,7 @@ def test_the_secrets_make_run_generates_are_readable_by_their_owner_only(steplin
         assert (stepline.root / "data" / name).stat().st_mode & 0o777 == 0o600, name
     assert re.fullmatch(r"[A-Z0-9]{20}:[0-9a-f]{40}", stepline.secret("engine-access-keys"))
     assert not list((stepline.root / "data").glob("*.new"))
+    assert (stepline.root / "data" / "redis").stat().st_mode & 0o777 == 0o700  # the append-only file
 
 
 def test_each_process_of_make_run_starts_with_only_the_settings_it_needs(stepline):
