@@ -84,17 +84,26 @@ def get_activity_task(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
         )
         if token is None:
             continue
-        if not connected():  # the worker is gone: give the task to the next poller instead
-            requeue_token(svc, inflight, str(token))
-            break
-        try:
-            task = start_task(svc, str(token), params.get("workerName"))
-        except Exception:
-            _requeue_quietly(svc, inflight, str(token))
-            raise
+        with svc.hand_outs.holding(str(token)):
+            task = _hand_out(svc, inflight, str(token), params.get("workerName"), connected)
         if task is not None:
             return task
+        if not connected():
+            break
     return {"taskToken": ""}
+
+
+def _hand_out(
+    svc: Service, inflight: str, token: str, worker_name: str | None, connected: Any
+) -> dict[str, Any] | None:
+    if not connected():  # the worker is gone: give the task to the next poller instead
+        requeue_token(svc, inflight, token)
+        return None
+    try:
+        return start_task(svc, token, worker_name)
+    except Exception:
+        _requeue_quietly(svc, inflight, token)
+        raise
 
 
 def _requeue_quietly(svc: Service, inflight: str, token: str) -> None:
@@ -114,6 +123,7 @@ def start_task(svc: Service, token: str, worker_name: str | None) -> dict[str, A
         svc.store.commit([], drop)
         return None
     event = {"type": "ActivityStarted", "token": token, "worker_name": worker_name}
+    # an empty outcome: the task was already started (a requeued copy of a token handed out)
     out = advance(svc, str(exec_arn), event, first_ops=drop)
     if out is None or is_empty(out):
         return None
@@ -122,20 +132,21 @@ def start_task(svc: Service, token: str, worker_name: str | None) -> dict[str, A
 
 
 def requeue_token(svc: Service, inflight: str, token: str) -> bool:
-    """Move one popped token from `inflight` back to its queue (dropped if no longer open).
+    """Move one popped token from `inflight` back to the head of its queue, in one atomic step
+    (a token no longer open is only dropped). False when it had already left the list.
 
     The ActivityStarted commit removes a token from the in-flight list and the poller is only
     answered after it, so a token still listed reached no worker and can be handed out again.
-    False when the token had already left the list (started, or moved by another engine).
+    Should a requeue race a hand-out still going on, the core starts the task only once.
     """
-    position = svc.redis.lpos(inflight, token)
-    if position is None:
-        return False
     activity, status = svc.redis.hmget(token_key(token), "activity", "status")
-    ops = [["LREM", inflight, "1", token]]
     if activity and status == "open":
-        ops.append(["LPUSH", queue_key(str(activity)), token])
-    return svc.store.commit([["LPOS", inflight, token, str(position)]], ops) == 0
+        # LREM is the guard: it removes the token (1) or finds it gone (0, nothing written)
+        guards = [["HGET", token_key(token), "status", "open"], ["LREM", inflight, "1", token, "1"]]
+        result = svc.store.commit(guards, [["LPUSH", queue_key(str(activity)), token]])
+        if result != 1:  # 1: closed meanwhile, so only drop it
+            return result == 0
+    return int(svc.redis.lrem(inflight, 1, token)) == 1
 
 
 def requeue_inflight(svc: Service, engine_id: str) -> int:
@@ -145,3 +156,18 @@ def requeue_inflight(svc: Service, engine_id: str) -> int:
     if moved:
         log.info("engine %s: %s popped activity tasks back on their queues", engine_id, moved)
     return moved
+
+
+def requeue_stranded(svc: Service, seen_before: set[str]) -> set[str]:
+    """Requeue tokens in our own in-flight list that no thread of ours is handing out and that
+    `seen_before` (the previous sweep's answer) already held; returns this sweep's candidates.
+
+    A token lands there unowned when Redis failed mid hand-out (BLMOVE's reply or the
+    ActivityStarted commit lost). Two sweeps in a row: a BLMOVE's reply may still be on its way.
+    """
+    inflight = inflight_key(svc.config.engine_id)
+    listed = set(svc.redis.lrange(inflight, 0, -1)) - svc.hand_outs.tokens()
+    for token in listed & seen_before:
+        if requeue_token(svc, inflight, token):
+            log.warning("engine %s: requeued a stranded activity task", svc.config.engine_id)
+    return listed

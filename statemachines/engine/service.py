@@ -9,7 +9,8 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -47,6 +48,28 @@ def now_ms() -> int:
 def digest(text: str) -> str:
     """The content address of a definition."""
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+class HandOuts:
+    """Tokens the threads of this process popped and are handing out right now."""
+
+    def __init__(self) -> None:
+        self._tokens: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def holding(self, token: str) -> Iterator[None]:
+        with self._lock:
+            self._tokens.add(token)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._tokens.discard(token)
+
+    def tokens(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._tokens)
 
 
 class LruCache:
@@ -90,6 +113,8 @@ class Service:
         # may be stale (another engine changed them), so only a commit that checks they are
         # still that text may use them (see versions.resolve_target)
         self.documents = LruCache(256)
+        # what the in-flight sweep must leave alone (see activities.requeue_stranded)
+        self.hand_outs = HandOuts()
         # set by a commit that arms a timer due soon, so the timer loop wakes at once
         self.timer_wakeup = threading.Event()
         # set when the process shuts down: calls then failing had their Redis connection closed

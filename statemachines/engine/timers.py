@@ -7,23 +7,27 @@ import threading
 
 import redis
 
-from .activities import requeue_inflight, requeue_token
+from .activities import requeue_inflight, requeue_stranded
 from .event_batches import advance
 from .service import Service, now_ms
-from .store import ENGINES, TIMERS, execution_key, inflight_key
+from .store import ENGINES, TIMERS, execution_key
 
 log = logging.getLogger(__name__)
 
 BATCH = 200
 HEARTBEAT_EVERY_MS = 2000
 DEAD_ENGINE_MS = 30_000
-SWEEP_EVERY_BEATS = 5
+SWEEP_EVERY_MS = 1000
 FAILED_TIMER_DELAY_MS = 5_000
+# deviation: timers that came due before this engine started (while no engine ran, if it was
+# the only one) wait this long after its start, so that workers retrying through the outage
+# take their queued tasks and deliver their answers before the tasks' timeouts fire
+RESTART_GRACE_MS = 5_000
 
 
-def fire_due_timers(svc: Service, limit: int = BATCH) -> int:
-    """Fire every timer due now (at most `limit`); returns how many were due."""
-    due = svc.redis.zrangebyscore(TIMERS, "-inf", now_ms(), start=0, num=limit, withscores=True)
+def fire_due_timers(svc: Service, limit: int = BATCH, since: int | str = "-inf") -> int:
+    """Fire every timer due now and not before `since` (at most `limit`); returns how many were due."""
+    due = svc.redis.zrangebyscore(TIMERS, since, now_ms(), start=0, num=limit, withscores=True)
     for member, score in due:
         # due times are whole milliseconds, which ZSCORE replies as an integer text
         fire_timer(svc, str(member), str(int(score)))
@@ -58,16 +62,18 @@ class TimerLoop(threading.Thread):
         self.svc = svc
         self.stopping = threading.Event()
         self._last_heartbeat = 0
+        self._last_sweep = 0
         self._inflight_seen: set[str] = set()
-        self._beats = 0
         self._redis_down = False
+        self.started_ms = now_ms()
 
     def run(self) -> None:
         interval = self.svc.config.timer_interval_s
         while not self.stopping.is_set():
             try:
-                busy = fire_due_timers(self.svc) >= BATCH
+                busy = fire_due_timers(self.svc, since=self._overdue_since()) >= BATCH
                 self._heartbeat()
+                self._sweep_own_inflight()
                 if self._redis_down:
                     log.info("timer loop: Redis answers again")
                 self._redis_down = False
@@ -82,15 +88,16 @@ class TimerLoop(threading.Thread):
                 self.svc.timer_wakeup.wait(interval)
                 self.svc.timer_wakeup.clear()
 
+    def _overdue_since(self) -> int | str:
+        in_grace = now_ms() - self.started_ms < RESTART_GRACE_MS
+        return self.started_ms if in_grace else "-inf"
+
     def _heartbeat(self) -> None:
         now = now_ms()
         if now - self._last_heartbeat < HEARTBEAT_EVERY_MS:
             return
         self._last_heartbeat = now
         self.svc.redis.hset(ENGINES, self.svc.config.engine_id, str(now))
-        self._beats += 1
-        if self._beats % SWEEP_EVERY_BEATS == 0:
-            self._sweep_own_inflight()
         for engine_id, seen in self.svc.redis.hgetall(ENGINES).items():
             if engine_id != self.svc.config.engine_id and now - int(seen) > DEAD_ENGINE_MS:
                 # an engine that stopped beating (and was not restarted under its id) may
@@ -99,14 +106,13 @@ class TimerLoop(threading.Thread):
                 self.svc.redis.hdel(ENGINES, engine_id)
 
     def _sweep_own_inflight(self) -> None:
-        # a hand-out takes milliseconds; a token seen in our in-flight list on two sweeps in a row
-        # (10 s apart) was stranded (Redis failed between BLMOVE and the ActivityStarted commit)
-        inflight = inflight_key(self.svc.config.engine_id)
-        listed = set(self.svc.redis.lrange(inflight, 0, -1))
-        for token in listed & self._inflight_seen:
-            if requeue_token(self.svc, inflight, token):
-                log.warning("engine %s: requeued a stranded activity task", self.svc.config.engine_id)
-        self._inflight_seen = listed
+        # a hand-out takes milliseconds: a token left in our list that no thread of ours holds
+        # was stranded by a Redis failure and goes back within a second or two of Redis answering
+        now = now_ms()
+        if now - self._last_sweep < SWEEP_EVERY_MS:
+            return
+        self._last_sweep = now
+        self._inflight_seen = requeue_stranded(self.svc, self._inflight_seen)
 
     def stop(self) -> None:
         self.stopping.set()

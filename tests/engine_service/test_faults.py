@@ -33,6 +33,7 @@ from .conftest import (
 pytestmark = pytest.mark.fault
 
 RUNS = 12
+KILLS = 7
 
 
 def pipeline_states(activity: str) -> dict[str, Any]:
@@ -89,11 +90,12 @@ def retrying(fn: Callable[..., Any], **kwargs: Any) -> Any:
 class Worker(threading.Thread):
     """Polls the activity through restarts; fails the first try of each task with Flaky."""
 
-    def __init__(self, endpoints: list[str], activity: str) -> None:
+    def __init__(self, endpoints: list[str], activity: str, received: set[str]) -> None:
         super().__init__(daemon=True)
         self.clients = [make_client(e, read_timeout=10) for e in endpoints]
         self.activity = activity
         self.stopping = threading.Event()
+        self.received = received  # every task input a worker of the workload got
 
     def run(self) -> None:
         turn = 0
@@ -109,6 +111,7 @@ class Worker(threading.Thread):
                 self.answer(client, task)
 
     def answer(self, client: Any, task: dict[str, Any]) -> None:
+        self.received.add(task["input"])
         data = json.loads(task["input"])
         try:
             if data["try"] == 0:
@@ -137,7 +140,8 @@ def run_workload(
     sm = retrying(client.create_state_machine, name=name, definition=definition, roleArn=ROLE_ARN)[
         "stateMachineArn"
     ]
-    workers = [Worker(endpoints, activity) for _ in range(3)]
+    received: set[str] = set()
+    workers = [Worker(endpoints, activity, received) for _ in range(3)]
     for worker in workers:
         worker.start()
     arns = []
@@ -150,8 +154,8 @@ def run_workload(
         )
     if disturb is not None:
         disturb()
-    results = {}
-    deadline = time.monotonic() + 60
+    results: dict[str, Any] = {}
+    deadline = time.monotonic() + 120  # a hang detector: a run takes seconds
     for arn in arns:
         while True:
             desc = retrying(client.describe_execution, executionArn=arn)
@@ -166,32 +170,37 @@ def run_workload(
         )
     for worker in workers:
         worker.stopping.set()
+    results["received"] = sorted(received)
     return results
 
 
-def assert_same(expected: dict[str, Any], actual: dict[str, Any]) -> None:
+def assert_same(expected: dict[str, Any], actual: dict[str, Any], may_lose: int = 0) -> None:
     """Same status and output everywhere; same history too, except where a hand-out was lost.
 
     The one loss the engine allows is AWS's: it commits ActivityStarted, then dies before the
     poller reads the answer. Such an attempt shows as ActivityStarted followed by ActivityTimedOut
-    and is retried; its history then has the extra attempt. Anything else must match exactly.
+    and is retried; its history then has the extra attempt. A task scheduled and never started
+    must not time out, and a lost hand-out needs a SIGKILL of the engine: at most `may_lose`.
     """
+    received = actual.pop("received")
+    expected = {k: v for k, v in expected.items() if k != "received"}
     assert sorted(actual) == sorted(expected)
-    lost = 0
+    lost = []
     for key, (status, output, events) in expected.items():
         assert status == "SUCCEEDED"
         got_status, got_output, got_events = actual[key]
         types = [e["type"] for e in got_events]
         assert (got_status, got_output) == (status, output), (key, types)
         assert [e["id"] for e in got_events] == list(range(1, len(got_events) + 1)), key
-        if "ActivityTimedOut" in types:
-            lost += types.count("ActivityTimedOut")
-            for index, kind in enumerate(types):
-                if kind == "ActivityTimedOut":
-                    assert types[index - 1] == "ActivityStarted", (key, types)
-            continue
-        assert types == [e["type"] for e in events], key
-    assert lost <= 2, f"{lost} hand-outs lost"
+        if "ActivityTimedOut" not in types:
+            assert types == [e["type"] for e in events], key
+        for index, kind in enumerate(types):
+            if kind == "ActivityTimedOut":
+                assert types[index - 2 : index] == ["ActivityScheduled", "ActivityStarted"], (key, types)
+                task_input = got_events[index - 2]["activityScheduledEventDetails"]["input"]
+                if task_input not in received:
+                    lost.append(f"{key}: {task_input}")
+    assert len(lost) <= may_lose, f"{len(lost)} hand-outs lost: {lost}"
 
 
 def strip_names(results: dict[str, Any], old: str, new: str) -> dict[str, Any]:
@@ -228,14 +237,15 @@ def test_engine_sigkill_loop_loses_nothing(cluster, tmp_path, processes):
     rng = random.Random(7)
 
     def kill_repeatedly() -> None:
-        for _ in range(7):
+        for _ in range(KILLS):
             time.sleep(rng.uniform(0.05, 0.5))
             engine.kill()
             time.sleep(rng.uniform(0.0, 0.2))
             engine.start()
 
     stormy = run_workload([engine.endpoint], "stormy", kill_repeatedly)
-    assert_same(calm, strip_names(stormy, "stormy", "calm"))
+    # each SIGKILL may cut one answer already committed as started (AWS's rule), no more
+    assert_same(calm, strip_names(stormy, "stormy", "calm"), may_lose=KILLS)
 
 
 def test_redis_sigkill_restarts_from_its_append_only_file(cluster, tmp_path):
@@ -250,7 +260,8 @@ def test_redis_sigkill_restarts_from_its_append_only_file(cluster, tmp_path):
         redis_proc.start()
 
     stormy = run_workload([engine.endpoint], "stormy", kill_redis)
-    assert_same(calm, strip_names(stormy, "stormy", "calm"))
+    # Redis may die after an ActivityStarted commit and before its reply
+    assert_same(calm, strip_names(stormy, "stormy", "calm"), may_lose=1)
 
 
 def test_two_engines_share_one_redis(cluster, tmp_path):
@@ -284,6 +295,46 @@ def test_task_popped_by_a_dying_engine_is_handed_out_again(cluster, tmp_path):
         time.sleep(0.02)
     assert sfn.describe_execution(executionArn=ex)["status"] == "SUCCEEDED"
     assert store.llen("sfn:inflight:crashy") == 0
+
+
+def one_task_machine(sfn: Any, name: str, **task: Any) -> tuple[str, str]:
+    """(activity ARN, execution ARN) of a started one-Task execution."""
+    activity = sfn.create_activity(name=name)["activityArn"]
+    states = {"T": {"Type": "Task", "Resource": activity, **task, "End": True}}
+    sm = create_machine(sfn, name, states)
+    return activity, sfn.start_execution(stateMachineArn=sm)["executionArn"]
+
+
+def test_task_stranded_in_a_running_engines_in_flight_list_goes_back_at_once(cluster, tmp_path):
+    redis_proc, _ = cluster
+    engine = start_engine(cluster, tmp_path, ENGINE_ID="stranded")
+    sfn = make_client(engine.endpoint)
+    activity, ex = one_task_machine(sfn, "stranded", TimeoutSeconds=60)
+    # what a BLMOVE whose reply Redis never sent leaves behind: a token nobody is handing out
+    store = redis.Redis(port=redis_proc.port)
+    assert store.lmove(f"sfn:q:{activity}", "sfn:inflight:stranded", "LEFT", "RIGHT") is not None
+    deadline = time.monotonic() + 8  # the sweep runs every second; it ran every 10 s, twice
+    task: dict[str, Any] = {}
+    while not task.get("taskToken") and time.monotonic() < deadline:
+        task = make_client(engine.endpoint).get_activity_task(activityArn=activity)
+    assert task.get("taskToken"), "the stranded task was not handed out again"
+    sfn.send_task_success(taskToken=task["taskToken"], output="{}")
+    assert wait_done(sfn, ex)["status"] == "SUCCEEDED"
+    assert store.llen("sfn:inflight:stranded") == 0
+
+
+def test_a_timeout_that_came_due_while_no_engine_ran_waits_for_workers(cluster, tmp_path):
+    engine = start_engine(cluster, tmp_path)
+    sfn = make_client(engine.endpoint)
+    activity, ex = one_task_machine(sfn, "overdue", TimeoutSeconds=1)
+    engine.kill()
+    time.sleep(1.5)  # the task's timeout comes due while nothing serves
+    engine.start()
+    # the worker that was waiting for the engine gets the task, and its answer counts
+    task = sfn.get_activity_task(activityArn=activity)
+    assert task["taskToken"], [e["type"] for e in history(sfn, ex)]
+    sfn.send_task_success(taskToken=task["taskToken"], output='{"ok": 1}')
+    assert wait_done(sfn, ex)["status"] == "SUCCEEDED"
 
 
 def test_two_engines_answering_one_execution_at_once(cluster, tmp_path):
