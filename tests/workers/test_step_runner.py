@@ -67,7 +67,7 @@ def test_a_step_timeout_kills_the_whole_group(writer, tmp_path):
     started = time.monotonic()
     with pytest.raises(StepTimedOut) as failure:
         run(writer, [f"sleep 30 & echo $! > {marker}; wait"], tmp_path, timeout=1)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 20  # a hang detector: the 30 s sleep was cut, not waited out
     assert failure.value.error_name == "Stepline.StepTimedOut"
     child = int(marker.read_text())
     time.sleep(0.1)
@@ -81,7 +81,7 @@ def test_a_cancelled_step_is_killed_at_once(writer, tmp_path, reason, error):
     started = time.monotonic()
     with pytest.raises(error):
         run(writer, ["sleep 30"], tmp_path, cancellation=cancellation)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 20  # a hang detector: the 30 s sleep was cut, not waited out
 
 
 def test_background_children_do_not_outlive_the_step(writer, tmp_path):
