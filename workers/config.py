@@ -32,7 +32,7 @@ class WorkerConfig:
     aws_secret_access_key: str = field(default="", repr=False)
     # `build` serves trusted runs' build steps, `untrusted-build` untrusted runs' (pull requests from forks)
     pools: tuple[str, ...] = ("build", f"{UNTRUSTED}-build")
-    slots: int = 2
+    slots: int = 4
     work_dir: Path = Path("data/worker")
     activity_prefix: str = "stepline"
     heartbeat_seconds: float = 10.0
@@ -74,7 +74,7 @@ class WorkerConfig:
             aws_access_key_id=env.text("AWS_ACCESS_KEY_ID"),
             aws_secret_access_key=env.text("AWS_SECRET_ACCESS_KEY"),
             pools=tuple(env.items("WORKER_POOLS", f"build,{UNTRUSTED}-build")),
-            slots=env.integer("WORKER_SLOTS", 2, 1, 64),
+            slots=env.integer("WORKER_SLOTS", 4, 1, 64),
             work_dir=Path(env.text("WORKER_DIR") or "data/worker").absolute(),
             # one prefix for the service and the workers unless told apart
             activity_prefix=env.text("ACTIVITY_PREFIX")

@@ -1,7 +1,8 @@
-"""Polling: long polls on a pool's activity, each holding a build slot, with back-off on errors."""
+"""Polling: one long poll per pool while a slot is free; each task runs in its own thread; back-off on errors."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import threading
@@ -60,7 +61,7 @@ class ActivityArns:
 
 
 class Poller:
-    """One polling loop on one pool; a worker runs one per slot for each pool it serves."""
+    """One polling loop on one pool; a worker runs one per pool, all sharing its slots."""
 
     def __init__(
         self,
@@ -79,30 +80,23 @@ class Poller:
         self.accept = accept
         self.stop = stop
         self.worker_name = worker_name
+        self._tasks = itertools.count(1)
 
     def run(self) -> None:
         failures = 0
-        while not self.stop.is_set():
-            slot = self.slots.acquire(self.pool, self.stop)
-            if slot is None:
-                return
-            try:
-                ok = self._poll_and_handle(slot)
-            finally:
-                self.slots.release(slot)
+        while self.slots.wait_free(self.stop):
+            ok = self._poll_once()
             failures = 0 if ok else failures + 1
             if failures:
                 self.stop.wait(backoff_seconds(failures))
 
-    def _poll_and_handle(self, slot: int) -> bool:
-        """Poll once; run what arrives in this thread. False when the poll failed (back off)."""
-        name = f"{self.worker_name}/{slot}"
+    def _poll_once(self) -> bool:
+        """Poll once; a task that arrives runs in a thread of its own, holding a slot. False: back off."""
         try:
-            try:
-                arn = self.activities.arn(self.pool)
-                response = self.sfn.get_activity_task(activityArn=arn, workerName=name)
-            finally:
-                self.slots.poll_ended(self.pool)
+            arn = self.activities.arn(self.pool)
+            response = self.sfn.get_activity_task(
+                activityArn=arn, workerName=f"{self.worker_name}/{self.pool}"
+            )
         except ClientError as exc:
             if error_code(exc) == "ActivityDoesNotExist":
                 self.activities.forget(self.pool)
@@ -113,5 +107,14 @@ class Poller:
             return False
         token = response.get("taskToken")
         if token:
-            self.accept(Received(self.pool, token, response.get("input") or "", name))
+            self.slots.take()
+            name = f"{self.worker_name}/{self.pool}-{next(self._tasks)}"
+            received = Received(self.pool, token, response.get("input") or "", name)
+            threading.Thread(target=self._run, args=(received,), name=f"task-{name}", daemon=True).start()
         return True
+
+    def _run(self, received: Received) -> None:
+        try:
+            self.accept(received)
+        finally:
+            self.slots.release()

@@ -1,59 +1,51 @@
-"""Build slots: how many tasks a worker runs at once, handed to its pollers so every pool stays polled."""
+"""Build slots: how many steps a worker runs at once, shared by all its pools.
+
+A worker keeps one long poll open on every pool while it has a free slot, so a step waits for no
+idle poll of another pool, whatever the mix of work. A slot is taken only when a task arrives, and
+polling pauses once every slot is taken. A poll cannot be taken back once it is open (Step Functions
+may be handing it a task as the connection closes, and that task would be lost until its heartbeat
+timeout), so when several open polls are answered at once the worker runs the extra tasks too: it
+runs at most `count + pools - 1` steps at once, and `count` whenever polls are answered one by one.
+"""
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections import Counter
 
 WAIT_SECONDS = 0.2  # how often a waiting poller looks at the stop flag
 
 
 class SlotPool:
-    """A fixed set of numbered slots; a poller holds one while it polls and while it runs the task it got.
-
-    A free slot goes to the waiting poller whose pool has the fewest open polls (first come on ties),
-    so one busy pool cannot keep another pool unpolled while slots are free.
-    """
+    """A count of free slots; pollers wait for one to be free before they poll, and take it with a task."""
 
     def __init__(self, count: int) -> None:
+        self.count = count
         self._cond = threading.Condition()
-        self._free = list(range(count))
-        self._waiting: list[tuple[int, str]] = []
-        self._polling: Counter[str] = Counter()
-        self._tickets = itertools.count()
+        self._taken = 0
 
-    def acquire(self, pool: str, stop: threading.Event) -> int | None:
-        """A slot to poll `pool` with, or None once `stop` is set."""
-        ticket = (next(self._tickets), pool)
+    def wait_free(self, stop: threading.Event) -> bool:
+        """Block until a slot is free (True) or `stop` is set (False)."""
         with self._cond:
-            self._waiting.append(ticket)
-            try:
-                while not stop.is_set():
-                    if self._free and self._next_waiter() == ticket:
-                        self._polling[pool] += 1
-                        return self._free.pop(0)
-                    self._cond.wait(WAIT_SECONDS)
-                return None
-            finally:
-                self._waiting.remove(ticket)
-                self._cond.notify_all()
+            while not stop.is_set():
+                if self._taken < self.count:
+                    return True
+                self._cond.wait(WAIT_SECONDS)
+            return False
 
-    def poll_ended(self, pool: str) -> None:
-        """The poll of `pool` returned (with a task or not): its slot no longer counts as polling."""
+    def take(self) -> None:
+        """A task arrived: it holds a slot until released (possibly over the count, see the module)."""
         with self._cond:
-            self._polling[pool] -= 1
-            self._cond.notify_all()
+            self._taken += 1
 
-    def release(self, slot: int) -> None:
+    def release(self) -> None:
         with self._cond:
-            self._free.append(slot)
-            self._free.sort()
+            self._taken -= 1
             self._cond.notify_all()
 
     def free(self) -> int:
         with self._cond:
-            return len(self._free)
+            return max(0, self.count - self._taken)
 
-    def _next_waiter(self) -> tuple[int, str]:
-        return min(self._waiting, key=lambda ticket: (self._polling[ticket[1]], ticket[0]))
+    def taken(self) -> int:
+        with self._cond:
+            return self._taken

@@ -1,4 +1,4 @@
-"""The worker process: Step Functions clients, one poller per slot and pool, signals and a clean shutdown."""
+"""The worker process: Step Functions clients, one poller per pool sharing the slots, signals and a clean shutdown."""
 
 from __future__ import annotations
 
@@ -48,14 +48,13 @@ def make_sfn_client(config: WorkerConfig, read_timeout: float, attempts: int, co
 
 
 class Worker:
-    """Polls the configured pools with `slots` build slots until stop(); then finishes or fails its tasks."""
+    """Polls every configured pool, sharing `slots` build slots, until stop(); then finishes or fails its tasks."""
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        polls = config.slots * len(config.pools)
-        # a long poll must outlast the service's 60 s answer: its socket timeout is above it
-        self.poll_sfn = make_sfn_client(config, config.poll_read_timeout_seconds, 1, polls + 2)
-        self.sfn = make_sfn_client(config, 20, 3, 2 * config.slots + 4)
+        # one open poll per pool; a long poll must outlast the service's 60 s answer
+        self.poll_sfn = make_sfn_client(config, config.poll_read_timeout_seconds, 1, len(config.pools) + 2)
+        self.sfn = make_sfn_client(config, 20, 3, 2 * (config.slots + len(config.pools)) + 4)
         self.redis = redis.Redis.from_url(config.redis_url, socket_timeout=10, health_check_interval=30)
         git = GitAccess(
             config.work_dir / "git-home",
@@ -77,21 +76,19 @@ class Worker:
         if swept:
             log.info("removed %s task directories left by stopped workers", swept)
         activities = ActivityArns(self.sfn, self.config.activity_prefix)
-        # interleaved by pool, so the first free slots open a poll on every pool
-        for index in range(self.config.slots):
-            for pool in self.config.pools:
-                poller = Poller(
-                    pool,
-                    self.poll_sfn,
-                    activities,
-                    self.slots,
-                    self._accept,
-                    self.stopping,
-                    self.config.worker_name,
-                )
-                thread = threading.Thread(target=poller.run, name=f"poll-{pool}-{index}", daemon=True)
-                self.threads.append(thread)
-                thread.start()
+        for pool in self.config.pools:
+            poller = Poller(
+                pool,
+                self.poll_sfn,
+                activities,
+                self.slots,
+                self._accept,
+                self.stopping,
+                self.config.worker_name,
+            )
+            thread = threading.Thread(target=poller.run, name=f"poll-{pool}", daemon=True)
+            self.threads.append(thread)
+            thread.start()
         log.info(
             "worker %s: %s slots on pools %s",
             self.config.worker_name,

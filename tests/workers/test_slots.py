@@ -8,34 +8,37 @@ from workers.poller import MAX_BACKOFF_SECONDS, backoff_seconds
 from workers.slots import SlotPool
 
 
-def test_a_free_slot_goes_to_the_pool_with_no_open_poll():
+def test_pollers_wait_while_every_slot_is_taken_and_go_on_when_one_is_freed():
     slots, stop = SlotPool(2), threading.Event()
-    assert slots.acquire("build", stop) == 0
-    assert slots.acquire("build", stop) == 1  # both slots now poll "build"
-    got: dict[str, int | None] = {}
-
-    def wait(pool: str) -> None:
-        got[pool] = slots.acquire(pool, stop)
-
-    waiters = [threading.Thread(target=wait, args=(pool,)) for pool in ("build", "large")]
-    waiters[0].start()  # "build" asks first…
-    threading.Event().wait(0.05)
-    waiters[1].start()
-    threading.Event().wait(0.05)
-    slots.poll_ended("build")
-    slots.release(0)  # …but "large" has no open poll, so it gets the freed slot
-    waiters[1].join(timeout=2)
-    assert got == {"large": 0}
-    stop.set()
-    waiters[0].join(timeout=2)
-    assert got["build"] is None
+    assert slots.wait_free(stop)
+    slots.take()
+    slots.take()
+    assert slots.free() == 0
+    waiting = threading.Thread(target=slots.wait_free, args=(stop,))
+    waiting.start()
+    waiting.join(timeout=0.5)
+    assert waiting.is_alive()  # no poll opens while the worker is full
+    slots.release()
+    waiting.join(timeout=5)
+    assert not waiting.is_alive() and slots.free() == 1
 
 
-def test_acquire_returns_none_once_stopped():
+def test_tasks_answered_at_once_all_run_and_are_counted():
+    slots = SlotPool(1)
+    slots.take()
+    slots.take()  # two pools' polls answered together: both tasks run
+    assert slots.taken() == 2 and slots.free() == 0
+    slots.release()
+    assert slots.free() == 0
+    slots.release()
+    assert slots.free() == 1
+
+
+def test_wait_free_returns_false_once_stopped():
     slots, stop = SlotPool(1), threading.Event()
-    assert slots.acquire("build", stop) == 0
+    slots.take()
     stop.set()
-    assert slots.acquire("build", stop) is None
+    assert slots.wait_free(stop) is False
 
 
 def test_backoff_grows_and_is_capped():

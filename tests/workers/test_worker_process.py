@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 
 import boto3
@@ -322,3 +323,43 @@ def test_shutdown_grace_finishes_running_steps_and_hands_back_new_tasks(
     assert failure_of(sfn, late)["error"] == "Stepline.WorkerShutdown"
     assert wait_execution(sfn, running)["status"] == "SUCCEEDED"
     assert worker.process.wait(timeout=10) == 0
+
+
+# an idle poll is held 60 s: a slot held by one would keep a step waiting far past the deadline below
+@pytest.mark.parametrize("engine_poll_seconds", ["60"])
+def test_slots_are_shared_by_pools_so_a_parallel_of_mixed_pools_runs_at_once(
+    pushed, start_worker, sfn, redis_client
+):
+    repo, sha = pushed
+    start_worker(
+        WORKER_SLOTS="3", WORKER_POOLS="build,deploy,untrusted-build", WORKER_POLL_READ_TIMEOUT_SECONDS="70"
+    )
+    gate = socket.socket()
+    gate.bind(("127.0.0.1", 0))
+    port = gate.getsockname()[1]
+    # each step waits until the test opens the gate: it opens only once all three are running at once
+    wait = f"until (echo > /dev/tcp/127.0.0.1/{port}) 2>/dev/null; do sleep 0.1; done; echo through"
+    branches = []
+    for name, pool in (("one", "build"), ("two", "build"), ("three", "deploy")):
+        activity = sfn.create_activity(name=f"stepline-{pool}")["activityArn"]
+        step = build_step([wait], step=name)["States"]["Step"] | {"Resource": activity, "End": True}
+        step.pop("ResultPath")
+        branches.append({"StartAt": name, "States": {name: step}})
+    definition = {
+        "StartAt": "All",
+        "States": {"All": {"Type": "Parallel", "Branches": branches, "End": True}},
+    }
+    machine = sfn.create_state_machine(name="mixed", definition=json.dumps(definition), roleArn=ROLE_ARN)
+    run = json.dumps(execution_input(clone_url=repo.url, sha=sha))
+    arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=run)["executionArn"]
+    try:
+        wait_for(lambda: len(steps_running("run-1")) == 3, timeout=40, what="three steps running at once")
+        gate.listen(8)
+        assert wait_execution(sfn, arn, timeout=60)["status"] == "SUCCEEDED"
+    finally:
+        gate.close()
+    assert all("through" in log_lines(redis_client, step=name) for name in ("one", "two", "three"))
+
+
+def steps_running(run_id: str) -> set[str]:
+    return {name for name in ("one", "two", "three") if step_pids(f"{run_id}:{name}:1", "bash")}
