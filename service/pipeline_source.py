@@ -33,6 +33,7 @@ from statemachines.deploy import untrusted_uses
 
 # imported here, not per call: the jobs process imports once, before rq forks a work horse per job
 from statemachines.engine.validation import validate_definition
+from statemachines.step_defaults import fill_step_defaults
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ def parse_pipeline(path: str, text: str) -> Pipeline:
         raise InvalidPipelineError(
             path, [_diagnostic("DEFINITION_TOO_LARGE", "the definition is over 1 MiB", "/")]
         )
-    definition = _parse(path, text)
+    # checked, shown and deployed as Step Functions will run it: with the build-step defaults filled in
+    definition = fill_step_defaults(_parse(path, text))
     stray = _stray_placeholders(definition)
     problems = _contract_problems(definition, stray)
     # a stand-in ARN for every placeholder, also those in the wrong place (a contract problem above)

@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from statemachines.contract import activity_name, activity_pools, substitute_activities
 from statemachines.deploy import DEFAULT_UNTRUSTED_POOLS, untrusted_pool_problems
 from statemachines.errors import DeployError
+from statemachines.step_defaults import fill_step_defaults
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def deploy_pipelines(
         raise DeployError(prefix, "a state machine role is required (--role-arn or STEPLINE_SFN_ROLE_ARN)")
     if problems := untrusted_pool_problems(untrusted_pools):
         raise DeployError(prefix, "; ".join(problems))
+    pipelines = {name: fill_step_defaults(definition) for name, definition in pipelines.items()}
     pools = sorted(set().union(*(activity_pools(d) for d in pipelines.values())))
     try:
         existing = _list_names(sfn, "list_activities", "activities", "activityArn")
@@ -70,6 +72,29 @@ def deploy_pipelines(
     return actions
 
 
+def plan_pipelines(
+    pipelines: dict[str, dict[str, Any]],
+    prefix: str,
+    region: str,
+    untrusted_pools: tuple[str, ...] = DEFAULT_UNTRUSTED_POOLS,
+) -> list[DeployAction]:
+    """What `deploy_pipelines` would create in an account holding none of it: a dry run without credentials."""
+    if problems := untrusted_pool_problems(untrusted_pools):
+        raise DeployError(prefix, "; ".join(problems))
+    pools = sorted(set().union(*(activity_pools(d) for d in pipelines.values())))
+    names = [activity_name(pool, prefix) for pool in pools]
+    names += [activity_name(pool, prefix, trusted=False) for pool in sorted(set(untrusted_pools))]
+    actions = [
+        DeployAction("activity", name, CREATED, _would_be_arn(region, "activity", name)) for name in names
+    ]
+    for pipeline in pipelines:
+        name = f"{prefix}-{pipeline}"
+        actions.append(
+            DeployAction("state machine", name, CREATED, _would_be_arn(region, "stateMachine", name))
+        )
+    return actions
+
+
 def _list_names(sfn: Any, operation: str, key: str, arn_key: str) -> dict[str, str]:
     names: dict[str, str] = {}
     for page in sfn.get_paginator(operation).paginate():
@@ -81,7 +106,7 @@ def _ensure_activity(sfn: Any, name: str, existing: dict[str, str], dry_run: boo
     if name in existing:
         return DeployAction("activity", name, UNCHANGED, existing[name])
     if dry_run:
-        return DeployAction("activity", name, CREATED, _would_be_arn(sfn, "activity", name))
+        return DeployAction("activity", name, CREATED, _would_be_arn(sfn.meta.region_name, "activity", name))
     try:
         arn = sfn.create_activity(name=name)["activityArn"]
     except ClientError as exc:
@@ -103,7 +128,9 @@ def _ensure_state_machine(
                 "stateMachineArn"
             ]
             log.info("state machine %s created: %s", name, arn)
-        return DeployAction("state machine", name, CREATED, arn or _would_be_arn(sfn, "stateMachine", name))
+        return DeployAction(
+            "state machine", name, CREATED, arn or _would_be_arn(sfn.meta.region_name, "stateMachine", name)
+        )
     current = sfn.describe_state_machine(stateMachineArn=arn)
     # compare parsed JSON: AWS keeps the text as sent, so formatting alone is no change
     same_role = current["roleArn"] == role_arn or not role_arn
@@ -115,6 +142,6 @@ def _ensure_state_machine(
     return DeployAction("state machine", name, UPDATED, arn)
 
 
-def _would_be_arn(sfn: Any, kind: str, name: str) -> str:
+def _would_be_arn(region: str, kind: str, name: str) -> str:
     # a dry run creates nothing, so the account is unknown: show the ARN's shape
-    return f"arn:aws:states:{sfn.meta.region_name}:<account>:{kind}:{name}"
+    return f"arn:aws:states:{region}:<account>:{kind}:{name}"

@@ -10,6 +10,7 @@ import yaml
 
 from statemachines.contract import check_pipeline
 from statemachines.errors import PipelineError
+from statemachines.step_defaults import fill_step_defaults
 
 PIPELINES_DIR = Path(__file__).resolve().parent / "pipelines"
 SUFFIXES = (".asl.json", ".asl.yaml", ".asl.yml")
@@ -38,14 +39,17 @@ def parse_pipeline(text: str, source: str) -> dict[str, Any]:
 
 
 def load_pipeline(name_or_path: str) -> tuple[str, dict[str, Any]]:
-    """A shipped pipeline by name, or a pipeline file by path: (name, definition), checked against the contract."""
+    """A shipped pipeline by name, or a pipeline file by path: (name, definition as deployed), checked against the contract.
+
+    The definition has the build-step defaults filled in (statemachines/step_defaults.py).
+    """
     shipped = shipped_pipelines()
     path = shipped.get(name_or_path) or Path(name_or_path)
     if not path.is_file():
         known = ", ".join(shipped)
         raise PipelineError(name_or_path, [f"no such pipeline (shipped: {known}) or file"])
     name = next((n for n, p in shipped.items() if p == path), _name_of(path))
-    definition = parse_pipeline(path.read_text(), str(path))
+    definition = fill_step_defaults(parse_pipeline(path.read_text(), str(path)))
     problems = check_pipeline(definition)
     if problems:
         raise PipelineError(name, problems)

@@ -29,6 +29,7 @@ from statemachines.contract import (
     walk_states,
 )
 from statemachines.errors import DeployError
+from statemachines.step_defaults import fill_step_defaults
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,9 @@ def final_definition(
     """The definition with activity ARNs in place of `${activity:pool}`, as canonical JSON text.
 
     Untrusted: the pools' untrusted activities, and a DeployError if the definition reaches anything else.
+    Build steps get the defaults they leave out (statemachines/step_defaults.py), here as on AWS.
     """
+    definition = fill_step_defaults(definition)
     pools = sorted(activity_pools(definition))
     if not trusted and (refused := untrusted_uses(definition, pools)):
         path, field, resource = refused[0]

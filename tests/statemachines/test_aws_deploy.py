@@ -88,13 +88,15 @@ def test_a_pipeline_file_breaking_the_contract_is_refused(moto_url, tmp_path, pr
     build = {
         "Type": "Task",
         "Resource": "${activity:build}",
-        "Parameters": {"step": "b", "commands": ["true"], "run.$": "$$.Execution.Input"},
+        "Parameters": {"step": "b", "commands": []},
+        "HeartbeatSeconds": 600,
+        "TimeoutSeconds": 60,  # the defaults never overrule what the author wrote
         "End": True,
     }
     bad.write_text(json.dumps({"StartAt": "B", "States": {"B": build}}))
     result = _deploy_command(moto_url, "--pipeline", str(bad), "--prefix", prefix)
     assert result.returncode == 1
-    assert "HeartbeatSeconds" in result.stderr and "States.HeartbeatTimeout" in result.stderr
+    assert "commands" in result.stderr and "a larger TimeoutSeconds" in result.stderr
 
 
 def test_untrusted_activities_of_the_chosen_pools_are_deployed(moto_url, moto_sfn, prefix):

@@ -69,7 +69,7 @@ def deploy(
     definition = fast_timings(definition or load_pipeline(pipeline)[1])
     actions = deploy_pipelines(sfn, {pipeline: definition}, prefix, ROLE_ARN)
     pools = {activity_name(pool, prefix): pool for pool in activity_pools(definition)}
-    arns = {pools[a.name]: a.arn for a in actions if a.kind == "activity"}
+    arns = {pools[a.name]: a.arn for a in actions if a.kind == "activity" and a.name in pools}
     return actions[-1].arn, Workers(sfn, arns)
 
 
