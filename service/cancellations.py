@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from service.job_context import JobContext, job_context
 from service.run_index import OPEN_STATUSES
+from statemachines.run_stops import mark_stopped
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,10 @@ def stop_run(ctx: JobContext, run: dict[str, Any], status: str, reason: str, **f
 
 
 def stop_execution(ctx: JobContext, run_id: str, execution_arn: str, error: str, cause: str) -> None:
-    """StopExecution, tolerating an execution that has already ended or vanished."""
+    """StopExecution, tolerating an execution that has already ended or vanished; running steps stop at once."""
+    mark_stopped(
+        ctx.redis, run_id
+    )  # workers stop the run's steps within a second, not at their next heartbeat
     try:
         ctx.sfn.stop_execution(executionArn=execution_arn, error=error, cause=cause)
     except ctx.sfn.exceptions.ExecutionDoesNotExist:

@@ -13,6 +13,7 @@ import redis
 
 from statemachines.contract import STEP_NAME, UNTRUSTED, ContractError, StepTask, parse_step_task
 from statemachines.run_claims import TICKET, Verdict, check_run, without_ticket
+from statemachines.run_stops import stopped_since
 from statemachines.step_logs import StepLogWriter
 from workers.checkout import Mirrors
 from workers.config import WorkerConfig
@@ -149,7 +150,15 @@ class TaskHandler:
         interval = self.config.heartbeat_seconds
         if task.heartbeat_seconds:
             interval = min(interval, task.heartbeat_seconds / 3)
-        with Heartbeat(self.sfn, received.token, interval, cancellation, run_id, step):
+        started = time.time()
+
+        def stopped() -> bool:
+            try:
+                return stopped_since(self.redis, run_id, started)
+            except redis.RedisError:  # the heartbeat still tells, later
+                return False
+
+        with Heartbeat(self.sfn, received.token, interval, cancellation, run_id, step, stopped):
             self._run_and_report(received, task, writer, cancellation, verdict)
 
     def _run_and_report(

@@ -1,9 +1,11 @@
-"""Heartbeats: SendTaskHeartbeat while a task runs; a task Step Functions dropped is cancelled at once."""
+"""Heartbeats: SendTaskHeartbeat while a task runs; a task dropped by Step Functions or a stopped run is cancelled."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -15,6 +17,7 @@ log = logging.getLogger(__name__)
 
 # what SendTaskHeartbeat answers when the task is gone: the execution stopped or the task timed out
 GONE_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
+WATCH_SECONDS = 0.5  # how often `stopped` is asked: a cancelled run's step ends within a second
 
 
 def error_code(exc: ClientError) -> str:
@@ -25,9 +28,17 @@ class Heartbeat:
     """A thread beating for one task every `interval` seconds; use as a context manager around the task."""
 
     def __init__(
-        self, sfn: Any, token: str, interval: float, cancellation: Cancellation, run_id: str, step: str
+        self,
+        sfn: Any,
+        token: str,
+        interval: float,
+        cancellation: Cancellation,
+        run_id: str,
+        step: str,
+        stopped: Callable[[], bool] = lambda: False,
     ) -> None:
         self.sfn = sfn
+        self.stopped = stopped  # the service's word that the run was cancelled (statemachines/run_stops.py)
         self.token = token
         self.interval = interval
         self.cancellation = cancellation
@@ -48,7 +59,15 @@ class Heartbeat:
         self._thread.join(timeout=self.interval + 15)
 
     def _loop(self) -> None:
-        while not self._done.wait(self.interval):
+        due = time.monotonic() + self.interval
+        while not self._done.wait(min(WATCH_SECONDS, self.interval)):
+            if self.stopped():
+                log.info("%s: step %s: the run was stopped: stopping it", self.run_id, self.step)
+                self.cancellation.cancel(STOPPED)
+                return
+            if time.monotonic() < due:
+                continue
+            due = time.monotonic() + self.interval
             try:
                 self.sfn.send_task_heartbeat(taskToken=self.token)
                 self.beats += 1

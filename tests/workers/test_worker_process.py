@@ -13,6 +13,7 @@ import pytest
 from botocore.config import Config
 from rq import Queue
 
+from statemachines.run_stops import mark_stopped
 from statemachines.step_logs import StepLogReader
 from tests.harness.ports import free_port
 from tests.harness.processes import python_module
@@ -363,3 +364,17 @@ def test_slots_are_shared_by_pools_so_a_parallel_of_mixed_pools_runs_at_once(
 
 def steps_running(run_id: str) -> set[str]:
     return {name for name in ("one", "two", "three") if step_pids(f"{run_id}:{name}:1", "bash")}
+
+
+def test_a_run_the_service_stops_stops_its_running_step_without_waiting_for_a_heartbeat(
+    pushed, start_worker, run_pipeline, sfn, redis_client
+):
+    repo, sha = pushed
+    start_worker(HEARTBEAT_SECONDS="60")  # the next heartbeat is a minute away
+    arn = run_pipeline(build_step(["sleep 100 & wait"], heartbeat=110), clone_url=repo.url, sha=sha)
+    (pid,) = wait_for(lambda: step_pids("run-1:test:1"), what="step started")
+    mark_stopped(redis_client, "run-1")  # what the service does when it cancels or supersedes a run
+    sfn.stop_execution(executionArn=arn, error="Stepline.Cancelled", cause="cancelled by alice")
+    wait_for(lambda: not _running(pid), timeout=20, what="the step stopped (long before a heartbeat)")
+    wait_for(lambda: StepLogReader(redis_client).meta("run-1", "test")["finished"], what="log finished")
+    assert StepLogReader(redis_client).meta("run-1", "test")["status"] == "stopped"
