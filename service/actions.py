@@ -1,4 +1,4 @@
-"""What a signed-in person can do to a run: re-run, re-run failed steps, cancel, approve or reject; all audited."""
+"""What a signed-in person can do to a run: re-run, re-run failed steps or one step, cancel, approve or reject; all audited."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import time
 import uuid
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from rq import Queue
 
 from service import approvals
 from service.cancellations import stop_run
-from service.errors import ActionNotAllowedError, RunNotFoundError, StepFunctionsUnavailableError
+from service.errors import ActionNotAllowedError, RunNotFoundError
 from service.job_context import JobContext
 from service.reporter import nudge_reconcile
 from service.run_index import OPEN_STATUSES
+from statemachines.step_reuse import results_of
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +24,8 @@ RUNS_QUEUE = "runs"  # the queue service.runs.start_run is served from
 # what a re-run copies from the run it repeats (pipeline, steps and statuses come from starting it)
 RERUN_FIELDS = (
     *("repository", "event", "ref", "branch", "tag", "sha", "before", "pull_request", "message"),
-    *("author", "trusted", "fork", "delivery_id", "clone_url"),
-)
-REDRIVABLE = (
-    "FAILED",
-    "TIMED_OUT",
-    "ABORTED",
-)  # what RedriveExecution accepts (SUPERSEDED: a newer run exists)
+    *("author", "trusted", "trust_reason", "fork", "delivery_id", "clone_url", "installation_id"),
+)  # trust is copied, never decided again: an untrusted run's re-run is untrusted
 
 
 class Actions:
@@ -52,11 +47,34 @@ class Actions:
 
     def rerun(self, run_id: str, user: str) -> dict[str, Any]:
         """A new run of the same commit with the same execution input (a new run id), started by the run job."""
+        return self._repeat(run_id, user, "re-run", "rerun")
+
+    def redrive(self, run_id: str, user: str) -> dict[str, Any]:
+        """Re-run failed steps: a new run in which the steps that passed here are reused, not run (service/reruns.py).
+
+        Not RedriveExecution: AWS redrives from the state that failed, which after a Catch is the Fail
+        state, so nothing would run again.
+        """
+        return self._repeat(run_id, user, "re-run failed steps", "rerun failed", reuse_from=run_id)
+
+    def rerun_step(self, run_id: str, user: str, step: str) -> dict[str, Any]:
+        """Re-run one step (and what depends on it); every other step that passed is reused."""
+        old = self._run(run_id)
+        if step not in (old.get("steps") or []) and step not in self._recorded_steps(run_id):
+            raise ActionNotAllowedError(run_id, f"re-run step {step[:80]}", "the run has no such step")
+        return self._repeat(
+            run_id, user, f"re-run step {step}", "rerun step", reuse_from=run_id, rerun_steps=[step]
+        )
+
+    def _recorded_steps(self, run_id: str) -> set[str]:
+        return set(results_of(self.ctx.redis, run_id))
+
+    def _repeat(self, run_id: str, user: str, what: str, action: str, **fields: Any) -> dict[str, Any]:
         old = self._run(run_id)
         if old["status"] in OPEN_STATUSES:
-            raise ActionNotAllowedError(run_id, "re-run", "it is still running")
+            raise ActionNotAllowedError(run_id, what, "it is still running")
         if not old.get("execution_input"):
-            raise ActionNotAllowedError(run_id, "re-run", "it never had an execution input")
+            raise ActionNotAllowedError(run_id, what, "it never had an execution input")
         new_id = uuid.uuid4().hex
         execution_input = {**copy.deepcopy(old["execution_input"]), "run_id": new_id}
         new = {key: old.get(key) for key in RERUN_FIELDS}
@@ -65,34 +83,15 @@ class Actions:
             execution_input=execution_input,
             execution_name=f"rerun-{new_id}",
             status="QUEUED",
-            status_reason=f"re-run of {run_id} by {user}",
+            status_reason=f"{what} of {run_id} by {user}",
             rerun_of=run_id,
+            **fields,
         )
         self.ctx.index.create(new)
         Queue(RUNS_QUEUE, connection=self.ctx.redis).enqueue("service.runs.start_run", new_id)
-        self._audit(run_id, user, "rerun", new_run_id=new_id)
-        self._audit(new_id, user, "created as re-run", of_run_id=run_id)
+        self._audit(run_id, user, action, new_run_id=new_id, **fields)
+        self._audit(new_id, user, f"created as {what}", of_run_id=run_id)
         return new
-
-    def redrive(self, run_id: str, user: str) -> dict[str, Any]:
-        """RedriveExecution: only the failed states (and what follows them) run again, in the same execution."""
-        run = self._run(run_id)
-        if run["status"] not in REDRIVABLE or not run.get("execution_arn"):
-            raise ActionNotAllowedError(run_id, "re-run failed steps", f"the run is {run['status'].lower()}")
-        try:
-            self.ctx.sfn.redrive_execution(executionArn=run["execution_arn"])
-        except (ClientError, BotoCoreError) as exc:
-            raise StepFunctionsUnavailableError(run_id, "RedriveExecution", str(exc)) from exc
-        updated = self.ctx.index.transition(
-            run_id,
-            REDRIVABLE,
-            status="RUNNING",
-            status_reason=f"failed steps re-run by {user}",
-            finished_at=None,
-        )
-        self._audit(run_id, user, "redrive")
-        self.ctx.report("report_run_started", run_id)
-        return updated or run
 
     def cancel(self, run_id: str, user: str) -> dict[str, Any]:
         """StopExecution; the run is marked cancelled and the reporter closes its open statuses."""

@@ -24,6 +24,7 @@ api.before_request(auth.guard_reading)
 
 MAX_LOG_LINES = 2000
 RUN_ACTIONS = {"rerun": Actions.rerun, "redrive": Actions.redrive, "cancel": Actions.cancel}
+NEW_RUN_ACTIONS = {"rerun", "redrive"}  # "redrive" is "re-run failed steps": a new run reusing what passed
 
 
 def _web_url() -> str:
@@ -84,8 +85,16 @@ def run_action(run_id: str, action: str):
     if action not in RUN_ACTIONS:
         return jsonify(error=f"no action {action!r}"), 404
     run = RUN_ACTIONS[action](actions(), run_id, g.user)
-    status = 201 if action == "rerun" else 200
-    return jsonify(run_id=run["run_id"], status=run["status"]), status
+    status = 201 if action in NEW_RUN_ACTIONS else 200
+    return jsonify(run_id=run["run_id"], status=run["status"], rerun_of=run.get("rerun_of")), status
+
+
+@api.post("/runs/<run_id>/steps/<path:step>/rerun")
+@auth.require_user
+def rerun_step(run_id: str, step: str):
+    """A new run where this step (and what depends on it) runs again and every other passed step is reused."""
+    run = actions().rerun_step(run_id, g.user, step)
+    return jsonify(run_id=run["run_id"], status=run["status"], rerun_of=run_id), 201
 
 
 @api.post("/approvals/<approval_id>/<decision>")

@@ -160,10 +160,15 @@ def run_action(run_id: str, action: str):
     if action not in RUN_ACTIONS:
         return render_template("error.html", message="No such action."), 404
     done = RUN_ACTIONS[action](actions(), run_id, g.user)
-    if action == "rerun":
-        flash("Started a new run with the same input.")
+    if action in {"rerun", "redrive"}:  # both start a new run; "redrive" reuses the steps that passed
+        flash(
+            {
+                "rerun": "Started a new run with the same input.",
+                "redrive": "Re-running the failed steps in a new run; the steps that passed are reused.",
+            }[action]
+        )
         return redirect(url_for("dashboard.run_page", run_id=done["run_id"]))
-    flash({"redrive": "Re-running the failed steps.", "cancel": "Cancelled the run."}[action])
+    flash("Cancelled the run.")
     return redirect(url_for("dashboard.run_page", run_id=run_id))
 
 

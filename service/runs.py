@@ -3,7 +3,8 @@
 The webhook creates the run (QUEUED, or SKIPPED for [skip ci]) and enqueues `start_run(run_id)` or
 `skip_run(run_id)` on the "runs" queue. start_run loads and validates the commit's pipeline, deploys
 it, starts the execution under a name derived from the delivery (a retried job never starts twice),
-asks the reporter for pending statuses and stops the runs it supersedes.
+asks the reporter for pending statuses and stops the runs it supersedes. A re-run of failed steps
+(`reuse_from`) first gets its reuse plan (service/reruns.py).
 
 An untrusted run (service/triggers.py decides) is deployed as its own state machine whose Tasks reach
 only the untrusted activities of STEPLINE_UNTRUSTED_POOLS; a pipeline that names anything else is
@@ -27,6 +28,7 @@ from service.deliveries import execution_name
 from service.errors import InvalidPipelineError, PipelineSourceError, UntrustedPipelineError
 from service.job_context import JobContext, job_context
 from service.pipeline_source import Pipeline, check_untrusted, load_pipeline
+from service.reruns import plan_reuse
 from service.run_index import OPEN_STATUSES
 from service.sfn import role_arn
 from service.triggers import SKIP, Trigger
@@ -100,6 +102,7 @@ def start_run(run_id: str) -> str:
             check_untrusted(pipeline, ctx.config.untrusted_pools, _why_untrusted(run))
         except UntrustedPipelineError as exc:
             return _mark_invalid(ctx, run, exc)
+    plan_reuse(ctx, run, pipeline.definition)  # a re-run of failed steps: what passed is not run again
     arn, execution_arn = _deploy_and_start(ctx, run, pipeline)
     started = ctx.index.transition(
         run_id,

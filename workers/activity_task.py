@@ -15,6 +15,7 @@ from statemachines.contract import STEP_NAME, UNTRUSTED, ContractError, StepTask
 from statemachines.run_claims import TICKET, Verdict, check_run, without_ticket
 from statemachines.run_stops import stopped_since
 from statemachines.step_logs import StepLogWriter
+from statemachines.step_reuse import REUSED, fingerprint, record_result, reusable
 from workers.checkout import Mirrors
 from workers.config import WorkerConfig
 from workers.errors import (
@@ -110,6 +111,8 @@ class TaskHandler:
             error = InvalidTaskInput(f"refused: {verdict.refusal}", verdict.refusal)
             self.reporter.fail(task.run_id, received.token, error.error_name, error.cause)
             return
+        if verdict.verified and self._reuse(received, task):
+            return
         cancellation = Cancellation()
         with self._lock:
             self._running[received.token] = cancellation
@@ -132,6 +135,50 @@ class TaskHandler:
         except redis.RedisError as exc:  # nothing vouched for: no repository's own secrets
             log.warning("%s: cannot check the run's claim (%s)", task.run_id, exc)
             return Verdict(False)
+
+    def _reuse(self, received: Received, task: StepTask) -> bool:
+        """A re-run's step that passed before: answer with its recorded result, run nothing (step_reuse)."""
+        run_id, step = task.run_id, task.step
+        try:
+            entry = reusable(
+                self.redis, task.run, step, fingerprint(received.input, received.base_pool), received.trusted
+            )
+        except (redis.RedisError, ValueError, KeyError, TypeError) as exc:  # run it rather than guess
+            log.warning("%s: step %s: cannot read the reuse plan (%s); running it", run_id, step, exc)
+            return False
+        if entry is None:
+            return False
+        original, from_run = dict(entry["result"]), str(entry["from_run"])
+        result = original | {REUSED: True, "reused_from": from_run}
+        line = f"[stepline] {received.worker_name}: reused: step {step} passed in run {from_run}"
+        line += f" (log {original.get('log')}); not run again"
+        try:  # the run page lists the step as reused (its log's status), with the original log named
+            writer = StepLogWriter.start(
+                self.redis, run_id, step, worker=received.worker_name,
+                max_bytes=self.config.step_log_max_bytes, retention_seconds=self.config.step_log_retention_seconds,
+            )  # fmt: skip
+            writer.write_line(line)
+            writer.finish(REUSED, original.get("exit_code", 0))
+        except redis.RedisError as exc:
+            log.warning("%s: step %s: reuse not logged: %s", run_id, step, exc)
+        log.info("%s: step %s reused from run %s", run_id, step, from_run)
+        if self.reporter.succeed(run_id, received.token, result):
+            self._record(received, task, result)
+            took = float(original.get("duration_seconds") or 0)
+            self.reporter.status(
+                run_id, step, "success", f"reused from run {from_run[:7]} (passed in {took:.0f}s)"
+            )
+        else:
+            self.reporter.status(run_id, step, "error", "reused, but the run no longer waited for it")
+        return True
+
+    def _record(self, received: Received, task: StepTask, result: dict[str, Any]) -> None:
+        """Remember a passed step's result, for a later "re-run failed steps" of this run to reuse."""
+        try:
+            print_ = fingerprint(received.input, received.base_pool)
+            record_result(self.redis, task.run_id, task.step, print_, result)
+        except redis.RedisError as exc:  # the step passed; only a later re-run loses: it runs the step again
+            log.warning("%s: step %s: result not recorded: %s", task.run_id, task.step, exc)
 
     def _handle(
         self, received: Received, task: StepTask, cancellation: Cancellation, verdict: Verdict
@@ -190,6 +237,8 @@ class TaskHandler:
         result |= {"duration_seconds": duration, "log": writer.log_id}
         log.info("%s: step %s succeeded in %.1fs", run_id, step, duration)
         if self.reporter.succeed(run_id, received.token, result):
+            if verdict.verified:  # only a run the service vouches for can be re-run from its results
+                self._record(received, task, result)
             self.reporter.status(run_id, step, "success", f"passed in {duration:.0f}s")
         else:  # the execution stopped or the task timed out meanwhile: the run did not take the success
             self.reporter.status(run_id, step, "error", "passed, but the run no longer waited for it")

@@ -96,31 +96,34 @@ def test_cancel_stops_the_execution_and_asks_the_reporter_to_close_statuses(worl
     assert {n["id"]: n["status"] for n in graph["nodes"]}["Build"] == "aborted"
 
 
-@pytest.mark.slow
-def test_redrive_runs_only_the_failed_step_again(world):
-    activity = world.activity("build")
-    states = {"Build": build_task(activity, Next="Test"), "Test": build_task(activity, "test", End=True)}
-    run = world.start("redrive-me", states)
-    world.sfn.send_task_success(taskToken=world.task(activity)["taskToken"], output="{}")
-    world.sfn.send_task_failure(
-        taskToken=world.task(activity)["taskToken"], error="Stepline.StepFailed", cause="x"
-    )
-    world.wait_status(run, "FAILED")
-    world.index.update(run["run_id"], status="FAILED", finished_at=time.time())
-    failed = world.client.get(f"/api/runs/{run['run_id']}/graph").get_json()["graph"]
-    assert {n["id"]: n["status"] for n in failed["nodes"]}["Test"] == "failed"
-    assert 'id="action-redrive"' in world.client.get(f"/runs/{run['run_id']}").get_data(as_text=True)
+def test_rerun_failed_steps_starts_a_new_run_that_reuses_what_passed_and_keeps_its_trust(world):
+    # the whole path (a worker answering with recorded results) is tests/service/test_reruns_e2e.py
+    old = seed_run(
+        world.redis, status="FAILED", trusted=False, fork=True, trust_reason="pull request from a fork",
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:m:e",
+        execution_input={"repository": "octo/app", "sha": "a" * 40, "trusted": False},
+    )  # fmt: skip
+    assert 'id="action-redrive"' in world.client.get(f"/runs/{old['run_id']}").get_data(as_text=True)
+    response = world.post(f"/runs/{old['run_id']}/redrive")
+    assert response.status_code == 302
+    new_id = response.location.rsplit("/", 1)[-1]
+    new = world.index.get(new_id)
+    assert new_id != old["run_id"] and new["status"] == "QUEUED"
+    assert (new["rerun_of"], new["reuse_from"]) == (old["run_id"], old["run_id"])
+    assert (new["trusted"], new["fork"], new["trust_reason"]) == (False, True, "pull request from a fork")
+    assert new["execution_input"] == {**old["execution_input"], "run_id": new_id}
+    job = Queue("runs", connection=world.redis).jobs[0]
+    assert (job.func_name, job.args) == ("service.runs.start_run", (new_id,))
+    assert world.index.audit(old["run_id"])[-1]["action"] == "rerun failed"
+    assert world.index.get(old["run_id"])["status"] == "FAILED"  # the old run is history, not reopened
+    assert world.post(f"/runs/{new_id}/redrive").status_code == 409  # still queued
 
-    assert world.post(f"/runs/{run['run_id']}/redrive").status_code == 302
-    assert world.index.get(run["run_id"])["status"] == "RUNNING"
-    task = world.task(activity)
-    assert json.loads(task["input"])["step"] == "test"  # Build is not run again
-    world.sfn.send_task_success(taskToken=task["taskToken"], output="{}")
-    world.wait_status(run, "SUCCEEDED")
-    graph = world.client.get(f"/api/runs/{run['run_id']}/graph").get_json()["graph"]
-    statuses = {n["id"]: n["status"] for n in graph["nodes"]}
-    assert (statuses["Build"], statuses["Test"]) == ("succeeded", "retried")
-    assert world.index.audit(run["run_id"])[-1] | {"at": 0} == {"action": "redrive", "by": "alice", "at": 0}
+    api = world.client.post(
+        f"/api/runs/{old['run_id']}/steps/build/rerun", headers={"X-CSRF-Token": world.csrf}
+    )
+    assert api.status_code == 201, api.get_data(as_text=True)
+    one = world.index.get(api.get_json()["run_id"])
+    assert (one["reuse_from"], one["rerun_steps"], one["trusted"]) == (old["run_id"], ["build"], False)
 
 
 def test_rerun_creates_a_new_run_with_the_same_input_and_enqueues_its_start(world):
