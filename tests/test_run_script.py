@@ -339,3 +339,68 @@ def test_sigterm_to_make_run_alone_stops_every_process_and_redis(tmp_path):
     finally:  # what the script left behind, if anything
         with contextlib.suppress(ProcessLookupError):
             os.killpg(script.pid, signal.SIGKILL)
+
+
+# What people paste into .env: a password hash from `python -m service.auth hash` ($ in it), values with
+# spaces, `#` and quotes. A variable of the environment wins over .env, as with honcho and python-dotenv.
+PASTED_HASH = (
+    "alice:pbkdf2:sha256:600000$Zk3vQ8$0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e"
+)
+DOTENV = f"""# pasted as they came
+STEPLINE_USERS={PASTED_HASH}
+STEPLINE_TEST_DOLLARS=a$b ${{HOME}} $$
+STEPLINE_TEST_SPACES=two  words
+STEPLINE_TEST_COMMENT=value # a comment
+STEPLINE_TEST_HASH=a#b
+STEPLINE_TEST_DOUBLE="say \\"hi\\" # not a comment"
+STEPLINE_TEST_SINGLE='$literal "as written"'
+export STEPLINE_TEST_EXPORTED=yes
+STEPLINE_TEST_WINNER=from .env
+"""
+EXPECTED = {
+    "STEPLINE_USERS": PASTED_HASH,
+    "STEPLINE_TEST_DOLLARS": "a$b ${HOME} $$",
+    "STEPLINE_TEST_SPACES": "two  words",
+    "STEPLINE_TEST_COMMENT": "value",
+    "STEPLINE_TEST_HASH": "a#b",
+    "STEPLINE_TEST_DOUBLE": 'say "hi" # not a comment',
+    "STEPLINE_TEST_SINGLE": '$literal "as written"',
+    "STEPLINE_TEST_EXPORTED": "yes",
+    "STEPLINE_TEST_WINNER": "from the environment",
+}
+
+
+def test_env_is_read_as_data_and_the_environment_wins(tmp_path):
+    root = make_root(tmp_path / "stepline")
+    ports = free_ports()
+    (root / ".env").write_text(DOTENV + "".join(f"{name}=1\n" for name in ports))  # the environment's win
+    (tmp_path / "logs").mkdir()
+    stepline = start_run(root, tmp_path / "logs", ports, {"STEPLINE_TEST_WINNER": "from the environment"})
+    try:
+        for web in process_environments(stepline, "service"):
+            assert {name: web.get(name) for name in EXPECTED} == EXPECTED
+    finally:
+        stepline.run.stop(timeout=15)
+
+
+def test_status_links_of_make_run_use_the_url_it_prints(tmp_path):
+    ports = free_ports()
+    (tmp_path / "logs").mkdir()
+    stepline = start_run(
+        make_root(tmp_path / "stepline"), tmp_path / "logs", ports, {"STEPLINE_PUBLIC_URL": ""}
+    )
+    try:
+        assert f"Stepline dashboard: {stepline.web_url}/" in stepline.run.log()
+        # honcho gives jobs a PORT of its own: the links it posts must still open the web process
+        for module in ("service", "service.jobs"):
+            for env in process_environments(stepline, module):
+                assert env["STEPLINE_PUBLIC_URL"] == stepline.web_url, module
+    finally:
+        stepline.run.stop(timeout=15)
+    # Ctrl-C, as a terminal sends it (SIGINT to the whole foreground process group): a clean stop, exit 0,
+    # so `make run` ends without "make: *** [run] Error 130/143"
+    (tmp_path / "logs-again").mkdir()
+    stepline = start_run(make_root(tmp_path / "again"), tmp_path / "logs-again", free_ports(), {})
+    stepline.run.signal(signal.SIGINT)
+    assert stepline.run.process is not None
+    assert stepline.run.process.wait(timeout=30) == 0, stepline.run.log()
