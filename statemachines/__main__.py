@@ -11,7 +11,7 @@ from pathlib import Path
 from statemachines.catalog import DEFAULT_PIPELINE, load_pipeline, shipped_pipelines
 from statemachines.config import DeployConfig
 from statemachines.deploy import DEFAULT_UNTRUSTED_POOLS, NEVER_UNTRUSTED_POOLS, untrusted_pool_problems
-from statemachines.errors import PipelineError, SteplineError
+from statemachines.errors import DeployError, PipelineError, SteplineError
 from statemachines.pipeline_check import check_definition, check_file
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,14 @@ def run(args: argparse.Namespace, config: DeployConfig) -> int:
             raise PipelineError(name, errors)
     # boto3's standard credential chain: environment, shared config/SSO profile, instance or task role
     session = boto3.session.Session(region_name=config.region)
-    if args.dry_run and not config.sfn_endpoint_url and session.get_credentials() is None:
+    offline = not config.sfn_endpoint_url and session.get_credentials() is None
+    if offline and not args.dry_run:
+        raise DeployError(
+            f"Step Functions in {config.region}",
+            "no AWS credentials (boto3 looks for AWS_PROFILE or SSO, AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, ~/.aws, an instance or task role); --dry-run shows the plan without them",
+        )
+    if offline:
         # nothing to compare with: checked offline, shown as an account without Stepline would get it
         print(
             "no AWS credentials: showing what an account without these resources would get", file=sys.stderr

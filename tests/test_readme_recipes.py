@@ -1,0 +1,109 @@
+"""The READMEs' recipes work as written on a machine with no AWS configuration (no ~/.aws, no AWS_* variables).
+
+Each runs as a subprocess with a clean environment: PATH, an empty HOME, and nothing else; the engine
+recipes in a directory holding `data/engine-access-keys` as `make run` writes it, against an engine on a
+free port (the one change made to the recipe's text: 8083 becomes that port).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness.processes import PROJECT, start_engine
+
+ENGINE_KEY = "SLREADMERECIPE000001:" + "0123456789abcdef" * 2 + "01234567"
+
+
+def code_blocks(readme: Path, heading: str, language: str) -> list[str]:
+    """The ```language blocks of a README's section under `heading`, in order."""
+    text = readme.read_text()
+    section = text[text.index(heading) + len(heading) :]
+    section = re.split(r"\n#{2,6} ", section, maxsplit=1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", section, flags=re.DOTALL)
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    """What a fresh machine's shell has: no AWS settings, a HOME with no ~/.aws."""
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8"}
+
+
+def run(args: list[str], cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, cwd=cwd, env=clean_env(home), capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture
+def engine_dir(tmp_path, processes, redis_url) -> tuple[Path, str]:
+    """A directory with `data/engine-access-keys` (as `make run` writes it), and the port of an engine accepting that key."""
+    url = start_engine(processes, redis_url, ENGINE_ACCESS_KEYS=ENGINE_KEY)
+    work = tmp_path / "project"
+    (work / "data").mkdir(parents=True)
+    (work / "data" / "engine-access-keys").write_text(ENGINE_KEY + "\n")
+    return work, url.rsplit(":", 1)[1]
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    empty = tmp_path / "home"
+    empty.mkdir()
+    return empty
+
+
+def test_the_engine_readme_boto3_recipe_works_without_aws_configuration(engine_dir, home):
+    work, port = engine_dir
+    [recipe] = code_blocks(PROJECT / "statemachines/engine/README.md", "### Pointing clients at it", "python")
+    script = recipe.replace("8083", port) + '\nprint("activities:", sfn.list_activities()["activities"])\n'
+    result = run([sys.executable, "-c", script], work, home)
+    assert result.returncode == 0, result.stderr
+    assert "activities: []" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+@pytest.mark.parametrize(
+    ("readme", "heading"),
+    [("statemachines/engine/README.md", "### Pointing clients at it"), ("README.md", "## Two commands")],
+)
+def test_the_aws_cli_recipes_work_without_aws_configuration(engine_dir, home, readme, heading):
+    work, port = engine_dir
+    [recipe] = [
+        block for block in code_blocks(PROJECT / readme, heading, "sh") if "aws stepfunctions" in block
+    ]
+    result = run(["bash", "-euc", recipe.replace("8083", port)], work, home)
+    assert result.returncode == 0, result.stderr
+    assert '"stateMachines": []' in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--pipeline", "statemachines/pipelines/release.asl.json"],  # PIPELINES.md, "Checking a pipeline"
+        ["--all", "--role-arn", "arn:aws:iam::123456789012:role/stepline-states"],  # README, "Run on AWS"
+    ],
+)
+def test_a_deploy_dry_run_needs_no_credentials(home, args):
+    result = run([sys.executable, "-m", "statemachines", "deploy", *args, "--dry-run"], PROJECT, home)
+    assert result.returncode == 0, result.stderr
+    assert "no AWS credentials" in result.stderr
+    assert (
+        "activity stepline-build: would be created arn:aws:states:us-east-1:<account>:activity:stepline-build"
+        in (result.stdout)
+    )
+    assert "state machine stepline-release: would be created" in result.stdout
+
+
+def test_a_deploy_without_credentials_says_what_to_do(home, tmp_path):
+    result = run(
+        [sys.executable, "-m", "statemachines", "deploy", "--role-arn", "arn:aws:iam::1:role/r"],
+        PROJECT,
+        home,
+    )
+    assert result.returncode == 1
+    assert "no AWS credentials" in result.stderr and "--dry-run" in result.stderr
