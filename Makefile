@@ -34,13 +34,16 @@ setup: $(VENV)/.runtime-installed
 setup-dev: $(VENV)/.dev-installed
 
 $(VENV)/bin/python:
+	@echo "Creating the virtualenv $(VENV)..."
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.runtime-installed: requirements.txt | $(VENV)/bin/python
+	@echo "Installing Stepline's pinned Python packages into $(VENV) (about a minute the first time)..."
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
 $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	@echo "Installing Stepline's pinned Python packages and test tools into $(VENV) (a minute or two the first time)..."
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 

@@ -107,3 +107,40 @@ def test_a_deploy_without_credentials_says_what_to_do(home, tmp_path):
     )
     assert result.returncode == 1
     assert "no AWS credentials" in result.stderr and "--dry-run" in result.stderr
+
+
+def api_routes() -> list[str]:
+    """`METHOD /api/path` of every route in service/api.py, with `<action>`/`<decision>` spelled out."""
+    from service.api import RUN_ACTIONS
+
+    source = (PROJECT / "service" / "api.py").read_text()
+    routes = []
+    for method, path in re.findall(r'@api\.(get|post)\("([^"]+)"\)', source):
+        path = re.sub(r"<path:(\w+)>", r"<\1>", path)
+        names = {"<action>": list(RUN_ACTIONS), "<decision>": ["approve", "reject"]}
+        choices = next((values for key, values in names.items() if key in path), None)
+        for value in choices or [None]:
+            shown = path if value is None else re.sub(r"<(action|decision)>", value, path)
+            routes.append(f"{method.upper()} /api{shown}")
+    return routes
+
+
+def test_the_readme_lists_every_json_api_endpoint_the_port_and_the_badge():
+    readme = (PROJECT / "README.md").read_text()
+    missing = [route for route in api_routes() if f"`{route}`" not in readme]
+    assert not missing, f"README.md does not list {missing}"
+    assert "http://127.0.0.1:8080/" in readme
+    assert "/badge/<owner>/<repo>.svg?branch=main" in readme
+
+
+def test_the_first_make_run_says_what_it_installs(tmp_path):
+    # a fresh virtualenv's path: make shows every command it would run to create it, printing included
+    result = subprocess.run(
+        ["make", "-n", f"VENV={tmp_path / 'venv'}", "setup"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Installing Stepline's pinned Python packages" in result.stdout
