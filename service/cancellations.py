@@ -64,6 +64,8 @@ def stop_run(ctx: JobContext, run: dict[str, Any], status: str, reason: str, **f
     log.info("%s: %s (%s)", run_id, status.lower(), reason)
     ctx.index.add_audit(run_id, {"action": status.lower(), "reason": reason, **fields})
     ctx.report("report_run_cancelled", run_id, reason)
+    if stopped.get("concurrency_group"):  # runs waiting in its group may start (service/concurrency.py)
+        ctx.statuses.enqueue("service.concurrency.release_run", run_id)
     return True
 
 

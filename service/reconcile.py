@@ -19,6 +19,7 @@ import redis
 from botocore.exceptions import BotoCoreError, ClientError
 from rq import Queue
 
+from service.concurrency import release, retry_waiting
 from service.contexts import PHASE_FINAL
 from service.job_context import JobContext, job_context
 from service.publisher import enqueue_publish, submit
@@ -52,6 +53,7 @@ def reconcile_run(run_id: str) -> str:
 def reconcile(ctx: JobContext, run: dict[str, Any]) -> str:
     """Ask Step Functions how the run's execution is doing; finalise it when it has ended."""
     if run["status"] not in OPEN_STATUSES or not run.get("execution_arn"):
+        retry_waiting(ctx, run)  # a run waiting in a concurrency group whose holder ended unnoticed
         return str(run["status"])  # stopped runs are closed by report_run_cancelled; unstarted by start_run
     try:
         describe = ctx.sfn.describe_execution(executionArn=run["execution_arn"])
@@ -210,10 +212,12 @@ def enqueue_sweep(queue: Queue, interval: int) -> bool:
 
 
 def _close_run(ctx: JobContext, run: dict[str, Any], outcome: RunOutcome) -> None:
-    ctx.index.transition(
+    closed = ctx.index.transition(
         run["run_id"],
         OPEN_STATUSES,
         status=outcome.status,
         status_reason=outcome.overall.description,
         finished_at=outcome.finished_at or time.time(),
     )
+    if closed is not None:
+        release(ctx, closed)  # the next run waiting in its concurrency group starts

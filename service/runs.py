@@ -4,7 +4,8 @@ The webhook creates the run (QUEUED, or SKIPPED for [skip ci]) and enqueues `sta
 `skip_run(run_id)` on the "runs" queue. start_run loads and validates the commit's pipeline, deploys
 it, starts the execution under a name derived from the delivery (a retried job never starts twice),
 asks the reporter for pending statuses and stops the runs it supersedes. A re-run of failed steps
-(`reuse_from`) first gets its reuse plan (service/reruns.py).
+(`reuse_from`) first gets its reuse plan (service/reruns.py); a run whose pipeline names a concurrency
+group may wait for it, or supersede its holder (service/concurrency.py).
 
 An untrusted run (service/triggers.py decides) is deployed as its own state machine whose Tasks reach
 only the untrusted activities of STEPLINE_UNTRUSTED_POOLS; a pipeline that names anything else is
@@ -24,6 +25,7 @@ from typing import Any
 from rq import get_current_job
 
 from service.cancellations import stop_execution, supersede_older
+from service.concurrency import admit, group_of
 from service.deliveries import execution_name
 from service.errors import InvalidPipelineError, PipelineSourceError, UntrustedPipelineError
 from service.job_context import JobContext, job_context
@@ -102,6 +104,9 @@ def start_run(run_id: str) -> str:
             check_untrusted(pipeline, ctx.config.untrusted_pools, _why_untrusted(run))
         except UntrustedPipelineError as exc:
             return _mark_invalid(ctx, run, exc)
+    group = group_of(pipeline.definition, run)
+    if group is not None and not admit(ctx, run, group):  # waits for its concurrency group, or superseded
+        return str((ctx.index.get(run_id) or run)["status"])
     plan_reuse(ctx, run, pipeline.definition)  # a re-run of failed steps: what passed is not run again
     arn, execution_arn = _deploy_and_start(ctx, run, pipeline)
     started = ctx.index.transition(
