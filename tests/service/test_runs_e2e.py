@@ -329,20 +329,21 @@ def test_github_failing_to_serve_the_pipeline_fails_the_job_and_finally_the_run(
 
 def test_a_pipeline_breaking_the_contract_runs_but_carries_its_warnings(stepline, make_repo, client):
     repo = make_repo("app")
-    no_heartbeat = {
+    # the heartbeat, timeout and lost-worker Retry are filled in when left out: an empty commands list is not
+    no_commands = {
         "StartAt": "Build",
         "States": {
             "Build": {
                 "Type": "Task", "Resource": "${activity:build}", "End": True,
-                "Parameters": {"step": "build", "commands": ["make"], "run.$": "$$.Execution.Input"},
+                "Parameters": {"step": "build", "commands": []},
             }
         },
     }  # fmt: skip
-    commit_and_push(repo, "loose", {".stepline/pipeline.asl.json": json.dumps(no_heartbeat)})
+    commit_and_push(repo, "loose", {".stepline/pipeline.asl.json": json.dumps(no_commands)})
     run_id = stepline.deliver("push", push_payload(repo, "loose"))["run_id"]
     stepline.run_jobs()
     run = stepline.run(run_id)
     assert run["status"] == "RUNNING"
-    assert any("HeartbeatSeconds" in warning for warning in run["pipeline_warnings"])
+    assert any("non-empty list of commands" in warning for warning in run["pipeline_warnings"])
     page = client.get(f"/runs/{run_id}").get_data(as_text=True)
-    assert "2 pipeline warning(s)" in page and "a Retry on States.HeartbeatTimeout" in page
+    assert "1 pipeline warning(s)" in page and "a build step needs a non-empty list of commands" in page
