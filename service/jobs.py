@@ -7,14 +7,20 @@ logs one line and the process exits 0, never a traceback.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.scheduler import RQScheduler
 
@@ -31,15 +37,33 @@ QUEUE_NAMES = ("runs", "statuses", "default")
 REDIS_GONE = (redis.ConnectionError, redis.TimeoutError)
 
 
-class QuietScheduler(RQScheduler):
-    """rq's scheduler process, riding out a Redis outage with one line (rq's dies with two tracebacks).
+# a scheduler that died (SIGKILL, OOM) is started again this soon; rq's worker would wait for its
+# 10-minute maintenance, and status retries (enqueue_in) wait for a scheduler
+SCHEDULER_CHECK_SECONDS = 2.0
+# rq backs off up to 60 s between tries while Redis is away; we come back sooner
+REDIS_RETRY_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
 
-    rq's worker would restart a dead scheduler only at its next maintenance, up to 10 minutes later,
-    and status retries (enqueue_in) wait for the scheduler: so it waits for Redis instead, and ends
-    quietly when asked to stop meanwhile.
+
+class QuietScheduler(RQScheduler):
+    """rq's scheduler process: rides out a Redis outage with one line (rq's dies with two tracebacks)
+    and dies with the jobs process, so no orphan keeps the scheduler lock.
     """
 
+    parent_pid = 0
+
+    def start(self) -> Any:
+        self.parent_pid = os.getpid()
+        return super().start()
+
     def work(self) -> None:
+        # SIGTERM (rq's own stop: the scheduler releases its locks within a second) once the jobs
+        # process is gone, even SIGKILLed; an orphan would hold the lock for good
+        self._install_signal_handlers()
+        if not _terminate_with_parent(self.parent_pid):
+            self.log.info("scheduler: the jobs process is gone; releasing the lock")
+            self.release_locks()
+            return
         down = False
         while not self._stop_requested:
             try:
@@ -52,8 +76,26 @@ class QuietScheduler(RQScheduler):
                 time.sleep(1)
 
 
+def _terminate_with_parent(parent: int) -> bool:
+    """Ask Linux for a SIGTERM when `parent` dies; False when it already has."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: a SIGKILLed jobs process leaves its scheduler
+        return True
+    return not parent or os.getppid() == parent
+
+
 class JobsWorker(SimpleWorker):
-    """SimpleWorker with QuietScheduler as its scheduler, riding out a Redis outage around a job."""
+    """SimpleWorker that waits for Redis wherever rq's work loop would quit on an outage, and keeps
+    a scheduler process running (QuietScheduler, restarted within seconds of dying)."""
+
+    max_connection_wait_time = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._scheduler_lock = threading.Lock()
+        self._scheduler_stopped = False
+        self._redis_down = False
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         # rq's own bookkeeping around a job (starting it, recording its end) talks to Redis outside
@@ -64,12 +106,47 @@ class JobsWorker(SimpleWorker):
             super().execute_job(job, queue)
         except REDIS_GONE as exc:
             self.log.warning("jobs: Redis unavailable around job %s (%s); waiting for it", job.id, exc)
-            while not self._stop_requested:
-                try:
-                    self.connection.ping()
-                    return
-                except REDIS_GONE:
-                    time.sleep(1)
+            self.wait_for_redis()
+
+    # rq's work loop calls these outside its own retry (between jobs): any Redis error there ends
+    # the loop, and with it the process, so each waits for Redis and tries again
+    def heartbeat(self, *args: Any, **kwargs: Any) -> None:
+        self._until_redis_answers(super().heartbeat, *args, **kwargs)
+
+    def set_state(self, *args: Any, **kwargs: Any) -> None:
+        self._until_redis_answers(super().set_state, *args, **kwargs)
+
+    def check_for_suspension(self, *args: Any, **kwargs: Any) -> None:
+        self._until_redis_answers(super().check_for_suspension, *args, **kwargs)
+
+    def run_maintenance_tasks(self) -> None:
+        with self._scheduler_lock:
+            self._until_redis_answers(super().run_maintenance_tasks)
+
+    def _until_redis_answers(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        while True:
+            try:
+                call(*args, **kwargs)
+                if self._redis_down:
+                    self.log.info("jobs: Redis answers again")
+                self._redis_down = False
+                return
+            except REDIS_GONE as exc:
+                if not self._redis_down:
+                    self.log.warning("jobs: Redis unavailable (%s); waiting for it", exc)
+                self._redis_down = True
+                self.wait_for_redis()
+
+    def wait_for_redis(self) -> None:
+        """Until Redis answers a ping; StopRequested (rq's loop ends quietly) on SIGTERM meanwhile."""
+        while True:
+            if self._stop_requested:
+                raise StopRequested()
+            try:
+                self.connection.ping()
+                return
+            except REDIS_GONE:
+                time.sleep(REDIS_RETRY_SECONDS)
 
     def _start_scheduler(
         self,
@@ -87,9 +164,39 @@ class JobsWorker(SimpleWorker):
             log_format=log_format,
             serializer=self.serializer,
         )
-        self.scheduler.acquire_locks()
-        if self.scheduler.acquired_locks:
-            self.scheduler.start()
+        self.keep_scheduler()
+        threading.Thread(target=self._keep_scheduler_running, name="scheduler-keeper", daemon=True).start()
+
+    def keep_scheduler(self) -> None:
+        """Start the scheduler process unless it runs: it takes the lock if free or its own (the
+        same name: a child of ours that died), else another jobs process schedules."""
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        with self._scheduler_lock:
+            if self._scheduler_stopped:
+                return
+            process = scheduler._process
+            if process is not None and process.is_alive():
+                return
+            if process is not None:
+                process.join(0)  # reap it
+            scheduler.acquire_locks(auto_start=True)
+
+    def stop_scheduler(self) -> None:
+        with self._scheduler_lock:  # not started again behind rq's back while it stops
+            self._scheduler_stopped = True
+            super().stop_scheduler()
+
+    def _keep_scheduler_running(self) -> None:
+        while not self._scheduler_stopped:
+            time.sleep(SCHEDULER_CHECK_SECONDS)
+            try:
+                self.keep_scheduler()
+            except REDIS_GONE:
+                pass  # the main loop says so; try again at the next check
+            except Exception:
+                self.log.exception("jobs: starting the scheduler failed; trying again")
 
 
 def preload_jobs(config: ServiceConfig) -> None:

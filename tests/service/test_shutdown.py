@@ -6,10 +6,14 @@ Real processes: a redis-server of this test's own (it is killed), the engine and
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -147,3 +151,109 @@ def test_a_job_started_while_redis_vanishes_does_not_end_the_worker(own_redis, c
         runner.join(10)
     assert outcome == [None]
     assert f"Redis unavailable around job {job.id}" in caplog.text
+
+
+def scheduler_pids(jobs: ManagedProcess) -> list[int]:
+    """The jobs process's children: rq's scheduler process (SimpleWorker forks nothing else)."""
+    assert jobs.process is not None
+    pids: list[int] = []
+    for task in Path(f"/proc/{jobs.process.pid}/task").iterdir():  # the thread that forked it lists it
+        try:
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        except FileNotFoundError:  # a thread that just ended
+            pass
+    return pids
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def until(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """A hang detector: what it waits for takes seconds; rq's own fallback takes 10 minutes."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return value
+
+
+def scheduled_job_runs(redis_server: RedisServer) -> None:
+    """A job enqueued for later (what status retries do) runs: a scheduler holds the lock."""
+    job = Queue("statuses", connection=redis_server.client()).enqueue_in(
+        timedelta(seconds=1), "service.reconcile.sweep_open_runs"
+    )
+    until(lambda: job.get_status(refresh=True) == "finished", "the scheduled job to run")
+
+
+def test_a_sigkilled_scheduler_is_started_again_within_seconds(own_redis, processes):
+    engine, jobs, _ = start_stepline(own_redis, processes)
+    (first,) = scheduler_pids(jobs)
+    os.kill(first, signal.SIGKILL)
+    second = until(lambda: [p for p in scheduler_pids(jobs) if p != first and not gone(p)], "a new scheduler")
+    assert second
+    scheduled_job_runs(own_redis)
+    stop_all(engine, jobs)
+
+
+def test_a_sigkilled_jobs_process_leaves_no_scheduler_behind(own_redis, processes):
+    engine, jobs, _ = start_stepline(own_redis, processes)
+    (orphan,) = scheduler_pids(jobs)
+    assert jobs.process is not None
+    os.kill(jobs.process.pid, signal.SIGKILL)  # the parent alone, as the OOM killer picks one process
+    jobs.process.wait(timeout=10)
+    try:
+        until(lambda: gone(orphan), "the scheduler to end with its jobs process")
+    finally:
+        if not gone(orphan):
+            os.kill(orphan, signal.SIGKILL)
+    # the lock was released, not left to expire: the next jobs process schedules at once
+    replacement = processes("jobs-2", jobs.args, jobs.env)
+    wait_for_log(replacement, "Scheduler for")
+    scheduled_job_runs(own_redis)
+    stop_all(engine, replacement)
+
+
+def test_the_work_loop_waits_for_redis_between_jobs(own_redis):
+    # rq's loop calls these outside its own retry; a Redis error there ended the jobs process
+    worker = JobsWorker([Queue("default", connection=own_redis.client())], connection=own_redis.client())
+    calls = {
+        "heartbeat": worker.heartbeat,
+        "set_state": lambda: worker.set_state("idle"),
+        "check_for_suspension": lambda: worker.check_for_suspension(False),
+    }
+    for name, call in calls.items():
+        own_redis.kill()
+        outcome: list[BaseException | None] = []
+
+        def run_it(call: Callable[[], Any] = call, outcome: list[BaseException | None] = outcome) -> None:
+            try:
+                call()
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        runner = threading.Thread(target=run_it)
+        runner.start()
+        runner.join(1.5)
+        assert runner.is_alive(), (name, outcome)  # waiting for Redis, not gone
+        own_redis.start()
+        runner.join(30)
+        assert outcome == [None], name
+
+
+def test_jobs_process_outlives_outages_of_any_length(own_redis, processes):
+    engine, jobs, _ = start_stepline(own_redis, processes)
+    # the sweeper enqueues a job every second: outages land between jobs, in them, in rq's waits
+    for outage in (0.2, 1.3, 0.7, 9.0):
+        own_redis.kill()
+        time.sleep(outage)
+        own_redis.start()
+        time.sleep(1.5)
+        jobs.check_alive()
+    scheduled_job_runs(own_redis)
+    stop_all(engine, jobs)
+    assert "Traceback" not in jobs.log(), jobs.log()
