@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from workers.errors import SandboxUnavailable
+from workers.mount_namespace import root_is_a_mount_point
 
 BUBBLEWRAP = "bubblewrap"
 OFF = "off"
@@ -58,6 +60,10 @@ class Sandbox:
         # step as itself (a user namespace maps it), isolated by the namespaces alone
         self.switch_user = os.geteuid() == 0
         self.hidden = tuple(Path(path).absolute() for path in hidden)
+        # a worker in a chroot: bwrap needs `/` to be a mount point, so each sandbox first gets one
+        self.prefix: list[str] = []
+        if self.switch_user and not root_is_a_mount_point():
+            self.prefix = [sys.executable, str(Path(__file__).with_name("mount_namespace.py"))]
 
     @property
     def enabled(self) -> bool:
@@ -94,7 +100,7 @@ class Sandbox:
         """The command line that runs `args` in the sandbox of one task (`args` itself when off)."""
         if not self.enabled:
             return list(args)
-        line = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid"]
+        line = [*self.prefix, "bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid"]
         line += ["--unshare-uts", "--hostname", "stepline", "--unshare-cgroup-try"]
         if not network:
             line.append("--unshare-net")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from urllib.parse import urlsplit
 
 import pytest
@@ -160,3 +161,41 @@ def test_secrets_go_to_their_repository_and_pool_only(tmp_path):
             check_services=False,
         )
     assert "line 1" in str(refused.value) and "line 3" in str(refused.value)
+
+
+CHROOT_PROBE = """
+import sys, tempfile
+from pathlib import Path
+from workers.mount_namespace import root_is_a_mount_point
+from workers.sandbox import Sandbox
+print("root is a mount point:", root_is_a_mount_point())
+Sandbox("bubblewrap", 64000, 64000).check(Path(tempfile.mkdtemp()))
+print("sandbox built")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a chroot needs root")
+def test_a_worker_in_a_chroot_builds_its_sandbox(tmp_path):
+    # as on a machine made with debootstrap: `/` is a directory, not a mount point (bwrap then fails
+    # "Failed to make / slave" unless the worker gives each sandbox a namespace where it is one)
+    root = tmp_path / "chroot"
+    binds = ["/usr", "/etc", "/proc", "/dev", "/root", str(PROJECT)]
+    script = ["set -e"]
+    for path in binds:
+        script.append(f"mkdir -p {root}{path} && mount --rbind {path} {root}{path}")
+    for link in ("/bin", "/sbin", "/lib", "/lib64"):
+        if os.path.islink(link):
+            script.append(f"ln -s {os.readlink(link)} {root}{link}")
+    script.append(f"mkdir -p {root}/tmp && mount -t tmpfs tmpfs {root}/tmp")
+    script.append(
+        f'cd {PROJECT} && chroot {root} sh -c \'cd {PROJECT} && exec "$0" -c "$1"\' {sys.executable} "$PROBE"'
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script)],
+        env={**os.environ, "PROBE": CHROOT_PROBE},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "root is a mount point: False" in done.stdout and "sandbox built" in done.stdout
