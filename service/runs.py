@@ -125,7 +125,8 @@ def start_run(run_id: str) -> str:
     log.info("%s: started %s for %s@%s", run_id, execution_arn, run["repository"], run["sha"][:12])
     ctx.index.add_audit(run_id, {"action": "started", "execution_arn": execution_arn})
     ctx.report("report_run_started", run_id)
-    supersede_older(ctx, started)
+    if not started.get("rerun_of"):  # re-running an old commit must not stop the build of a newer one
+        supersede_older(ctx, started)
     return "RUNNING"
 
 
