@@ -26,8 +26,9 @@ from service.publisher import enqueue_publish, submit
 from service.reporter import closed_for_run, load_run, note_redrives, report_run_cancelled, run_contexts
 from service.retention import trim_finished_runs
 from service.run_index import OPEN_STATUSES
-from service.run_outcome import ENDED, RunOutcome, outcome_of
+from service.run_outcome import ENDED, RunOutcome, outcome_of, read_attempts
 from service.status_order import StatusLedger
+from statemachines.step_logs import end_lost_attempts
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ STOPPED_STATUSES = ("SUPERSEDED", "ABORTED")
 STOPPED_WITHIN = 3600  # seconds: how far back the sweep checks that stopped runs' contexts were closed
 SWEEP_JOB = "stepline-reconcile-sweep"
 SWEEP_TICK_KEY = "stepline:reconcile:sweep-tick"
+# the engine ended the task (no heartbeat, or its TimeoutSeconds): its worker never reported
+ENGINE_TIMEOUTS = ("States.HeartbeatTimeout", "States.Timeout")
 
 
 def reconcile_run(run_id: str) -> str:
@@ -87,9 +90,20 @@ def finalise_run(
     ]
     ledger = StatusLedger(ctx.redis)
     claimed = submit(ctx, [update for update in updates if not closed_for_run(ledger, update)])
+    end_lost_logs(ctx, run["run_id"], history)
     _close_run(ctx, run, outcome)
     log.info("%s: execution %s; %d context(s) closed", run["run_id"], outcome.status.lower(), claimed)
     return outcome.status
+
+
+def end_lost_logs(ctx: JobContext, run_id: str, history: list[dict[str, Any]]) -> None:
+    """A step whose last task the engine timed out lost its worker: its log still says running."""
+    timed_out = {a.step for a in read_attempts(history) if a.error in ENGINE_TIMEOUTS}
+    for step in sorted(timed_out):
+        try:
+            end_lost_attempts(ctx.redis, run_id, step, "the worker was lost; its task timed out")
+        except redis.RedisError as exc:  # the log says "running" a while longer; statuses matter more
+            log.warning("%s: step %s: lost attempt not marked in its log: %s", run_id, step, exc)
 
 
 def read_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:

@@ -13,6 +13,11 @@ One log per (run_id, step, attempt); its id, which a step's result carries as `l
 
 Every key expires `retention_seconds` after its last write, so a log outlives its step by that long.
 
+Faults are written into the log itself, so a reader sees them where they happened: lines Redis
+refused (it was away) leave one `GAP_MARKER` line where they were; an attempt whose worker was lost
+(SIGKILL, a dead machine) is ended with status `lost` and a `LOST_MARKER` line, by the next
+attempt's `start` or by `end_lost_attempts` (the reconciler, once the engine timed the task out).
+
 Writer (a worker): `StepLogWriter.start(redis, run_id, step, worker=…)`, then `write_line(text)`,
 `flush_if_due()` from time to time, `finish(status, exit_code)`. It holds at most `batch_bytes` in
 memory; Redis holds at most about `max_bytes` per log: older batches are cut and the cut is marked.
@@ -47,6 +52,20 @@ DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
 MAX_LINE_BYTES = 16 * 1024
 CUT_MARKER = "[stepline] {cut} bytes of earlier output were cut; the log keeps the last {kept} bytes"
+GAP_MARKER = (
+    "[stepline] {lines} line(s), {bytes} bytes of output lost here: Redis was unavailable for {seconds:.0f} s"
+)
+LOST_MARKER = "[stepline] this attempt ended without its worker: {reason}"
+LOST = "lost"  # the status of an attempt whose worker never reported its end
+# end an attempt only if it is still running: a worker that finished it after all keeps its word
+_END_LOST_SCRIPT = """
+if redis.call('HGET', KEYS[1], 'finished') ~= '0' then return 0 end
+redis.call('HSET', KEYS[1], 'finished', '1', 'status', ARGV[1], 'finished_ms', ARGV[2], 'exit_code', '')
+redis.call('XADD', KEYS[2], '*', 't', ARGV[3])
+redis.call('XADD', KEYS[2], '*', 'end', '1')
+for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[4]) end
+return 1
+"""
 INT_FIELDS = (
     "attempt",
     "started_ms",
@@ -143,6 +162,7 @@ class StepLogWriter:
         self._batch_size = 0
         self._batch_since = time.monotonic()
         self._kept: deque[tuple[str, int]] = deque()  # (entry id, bytes) of the batches in Redis
+        self._gap: list[float] = [0, 0, 0.0]  # lines, bytes and monotonic start of output Redis refused
         self._kept_bytes = 0
         self._lock = threading.Lock()
 
@@ -163,6 +183,8 @@ class StepLogWriter:
         for key in (meta_key(writer.log_id), index_key(run_id), attempts_key(run_id)):
             pipe.expire(key, writer.retention)
         pipe.execute()
+        # an earlier attempt still "running" lost its worker: the engine gave its task to us
+        end_lost_attempts(client, run_id, step, "the worker was lost; a retry started", before=attempt)
         return writer
 
     def write_line(self, text: str) -> None:
@@ -208,8 +230,15 @@ class StepLogWriter:
         self._batch_since = time.monotonic()
         if not self._batch:
             return
-        size, text = self._batch_size, "\n".join(self._batch)
+        size, lines = self._batch_size, len(self._batch)
+        text = "\n".join(self._batch)
         self._batch, self._batch_size = [], 0
+        lost_lines, lost_bytes, since = self._gap
+        if lost_lines:  # where the refused output was: one line says so, before what follows it
+            seconds = time.monotonic() - since
+            text = (
+                GAP_MARKER.format(lines=int(lost_lines), bytes=int(lost_bytes), seconds=seconds) + "\n" + text
+            )
         try:
             self._append_locked(size, text)
         except redis.RedisError as exc:
@@ -217,6 +246,9 @@ class StepLogWriter:
             if not self.lost_bytes:
                 log.warning("%s: log %s lost lines: %s", self.run_id, self.log_id, exc)
             self.lost_bytes += size
+            self._gap = [lost_lines + lines, lost_bytes + size, since if lost_lines else time.monotonic()]
+            return
+        self._gap = [0, 0, 0.0]
 
     def _append_locked(self, size: int, text: str) -> None:
         entry = _text(self.redis.xadd(stream_key(self.log_id), {"t": text}))
@@ -244,6 +276,37 @@ class StepLogWriter:
         for key in (stream_key(self.log_id), meta_key(self.log_id), index_key(self.run_id)):
             pipe.expire(key, self.retention)
         pipe.expire(attempts_key(self.run_id), self.retention)
+
+
+def end_lost_attempts(
+    client: redis.Redis, run_id: str, step: str, reason: str, before: int | None = None
+) -> list[str]:
+    """End every attempt of `step` still marked running (those numbered below `before` only) as
+    lost, with a LOST_MARKER line saying why; returns their log ids."""
+    latest = client.hget(attempts_key(run_id), step)
+    last = int(latest) if latest is not None else 0
+    if before is not None:
+        last = min(last, before - 1)
+    if last < 1:
+        return []
+    ids = [log_id(run_id, step, attempt) for attempt in range(1, last + 1)]
+    pipe = client.pipeline(transaction=False)
+    for attempt_log in ids:
+        pipe.hget(meta_key(attempt_log), "finished")
+    replies = zip(ids, pipe.execute(), strict=True)
+    running = [attempt_log for attempt_log, finished in replies if _text(finished or "") == "0"]
+    script = client.register_script(_END_LOST_SCRIPT)
+    retention = client.ttl(attempts_key(run_id))
+    keep = retention if isinstance(retention, int) and retention > 0 else DEFAULT_RETENTION_SECONDS
+    ended = []
+    marker = LOST_MARKER.format(reason=reason)
+    for attempt_log in running:
+        keys = [meta_key(attempt_log), stream_key(attempt_log), index_key(run_id)]
+        if script(keys=keys, args=[LOST, now_ms(), marker, keep]):
+            ended.append(attempt_log)
+    if ended:
+        log.info("%s: step %s: attempt(s) %s ended as lost (%s)", run_id, step, ended, reason)
+    return ended
 
 
 class StepLogReader:

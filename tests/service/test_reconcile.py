@@ -17,6 +17,7 @@ from service.reconcile import finalise_run, sweep_open_runs
 from service.reporter import run_contexts
 from service.run_outcome import Verdict, outcome_of, read_attempts
 from service.status_order import DIRTY, ContextRef
+from statemachines.step_logs import StepLogReader, StepLogWriter
 from tests.service.reporting_support import History, Reporting, reporting_config
 
 
@@ -151,6 +152,23 @@ def test_a_step_a_worker_already_closed_keeps_its_words(service_config, redis_cl
 
     assert reporting.states(run, "stepline/ci/build") == ["success"]
     assert reporting.latest(run)["stepline/ci/build"]["description"] == "passed in 12s on worker-3"
+
+
+def test_a_step_whose_task_timed_out_has_its_log_ended_as_lost(service_config, redis_client, fake_github):
+    reporting = Reporting(reporting_config(service_config), redis_client, fake_github)
+    run = reporting.new_run(steps=("build", "test"))
+    StepLogWriter.start(redis_client, run["run_id"], "build").finish("succeeded", 0)
+    StepLogWriter.start(redis_client, run["run_id"], "test").write_line("working")  # then SIGKILLed
+    history = History()
+    history.ran("build")
+    history.ran("test", "failed", "States.HeartbeatTimeout", took=60)
+    finalise_run(job_context(), run, history.describe("FAILED"), history.events)
+
+    logs = StepLogReader(redis_client)
+    assert logs.meta(run["run_id"], "build")["status"] == "succeeded"
+    lost = logs.meta(run["run_id"], "test")
+    assert lost["finished"] and lost["status"] == "lost"
+    assert "task timed out" in logs.read(run["run_id"], "test")[0][-1]
 
 
 def test_a_status_github_refused_for_a_day_is_given_up_and_recorded(
