@@ -62,6 +62,7 @@ def init_app(app: Flask, config: ServiceConfig) -> None:
     from service.badges import badges
     from service.metrics import metrics
     from service.status_order import StatusLedger
+    from statemachines.worker_presence import served
 
     client = app.extensions["redis"]
     sfn = make_sfn_client(config)
@@ -75,6 +76,8 @@ def init_app(app: Flask, config: ServiceConfig) -> None:
         store,
         StatusLedger(client),
         config.status_prefix,
+        lambda activity: served(client, activity),
+        config.state_machine_prefix,
     )
     app.extensions["stepline_actions"] = Actions(ctx, store)
     auth.init_app(app, config)

@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+import redis
 from rq import get_current_job
 
 from service.contexts import (
@@ -31,6 +32,8 @@ from service.job_context import JobContext, job_context
 from service.publisher import submit
 from service.run_index import OPEN_STATUSES
 from service.status_order import ContextRef, StatusLedger
+from statemachines.contract import APPROVAL_POOL, activity_name
+from statemachines.worker_presence import served
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ def report_run_started(run_id: str) -> int:
     contexts = run_contexts(ctx, run)
     updates = [contexts.overall("pending", "running", PHASE_STARTED, at_ms)]
     updates += [
-        contexts.step(step, "pending", "waiting for a worker", PHASE_STARTED, at_ms)
+        contexts.step(step, "pending", _waiting_words(ctx, run, step), PHASE_STARTED, at_ms)
         for step in contexts.steps
         if step not in keep
     ]
@@ -59,6 +62,22 @@ def report_run_started(run_id: str) -> int:
     # has no step report to nudge the reconciler: look now rather than at the next sweep
     nudge_reconcile(ctx, run_id)
     return claimed
+
+
+def _waiting_words(ctx: JobContext, run: dict[str, Any], step: str) -> str:
+    """What a step waits for: a person, a worker, or a pool that no worker serves (worker_presence)."""
+    pool = (run.get("step_pools") or {}).get(step)
+    if pool is None:
+        return "waiting for a worker"
+    if pool == APPROVAL_POOL:
+        return "waiting for approval"
+    activity = activity_name(pool, ctx.config.state_machine_prefix, run.get("trusted") is True)
+    try:
+        if not served(ctx.redis, activity):
+            return f"no worker serves pool {pool}"
+    except redis.RedisError:
+        pass
+    return f"waiting for a worker (pool {pool})"
 
 
 def report_step(run_id: str, step: str, state: str, description: str, at_ms: int) -> int:

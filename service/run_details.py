@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,11 @@ class RunDetails:
         store: ApprovalStore,
         ledger: StatusLedger,
         status_prefix: str = "stepline",
+        served: Callable[[str], bool] | None = None,
+        activity_prefix: str = "stepline",
     ) -> None:
+        self.served = served  # whether a worker serves an activity (statemachines/worker_presence.py)
+        self.activity_prefix = activity_prefix
         self.index = index
         self.reader = reader
         self.logs = logs
@@ -138,7 +143,7 @@ class RunDetails:
         if definition is None:
             return {"graph": None, "history": [], "history_cut": False, "error": None}
         return {
-            "graph": build_graph(definition, events),
+            "graph": build_graph(definition, events, self.served, self.activity_prefix),
             "history": [_history_row(event) for event in events[-HISTORY_ROWS:]],
             "history_cut": cut or len(events) > HISTORY_ROWS,
             "error": None,

@@ -6,19 +6,29 @@ Parallel branches and Map processors are groups. Each state gets one status, the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from service.choice_labels import rule_label
 from service.state_visits import GROUP_TYPES, OPEN, state_status, visits_by_state
+from statemachines.contract import APPROVAL_POOL
 
 START, END = "__start__", "__end__"
 TERMINAL_TYPES = {"Succeed", "Fail"}
 MAX_VISITS = 10  # a Map over 1,000 items visits its states 1,000 times: the page gets the last few
 
 
-def build_graph(definition: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
-    """The graph model the run page draws: {"nodes", "edges", "status", "error", "cause"}."""
+def build_graph(
+    definition: dict[str, Any],
+    events: list[dict[str, Any]],
+    served: Callable[[str], bool] | None = None,
+    prefix: str = "stepline",
+) -> dict[str, Any]:
+    """The graph model the run page draws: {"nodes", "edges", "status", "error", "cause"}.
+
+    `served` tells whether some worker serves an activity (statemachines/worker_presence.py): a step
+    waiting on an activity nobody serves is `no_worker`, not merely `waiting`.
+    """
     nodes, edges = _layout_model(definition)
     types = {node["name"]: node["type"] for node in nodes if node["kind"] == "state"}
     visits, execution = visits_by_state(events, types)
@@ -29,9 +39,25 @@ def build_graph(definition: dict[str, Any], events: list[dict[str, Any]]) -> dic
             by_name[name]["visit_count"] = len(state_visits)
     for node in by_name.values():
         node["status"] = state_status(node, visits.get(node["name"], []), execution)
+        if node["status"] == "waiting":
+            _waiting_detail(node, visits[node["name"]], served, prefix)
     _mark_skipped(nodes, edges, execution)
     _mark_ends(nodes, execution)
     return {"nodes": nodes, "edges": edges, **execution}
+
+
+def _waiting_detail(
+    node: dict[str, Any], visits: list[Any], served: Callable[[str], bool] | None, prefix: str
+) -> None:
+    arn = next(v.waiting_on for v in reversed(visits) if v.waiting_on)
+    name = str(arn).rsplit(":", 1)[-1]
+    pool = name.removeprefix(prefix + "-")
+    if pool == APPROVAL_POOL:
+        node["detail"] = "waiting for approval"
+    elif served is not None and not served(name):
+        node["status"], node["detail"] = "no_worker", f"no worker serves pool {pool}"
+    else:
+        node["detail"] = f"waiting for a worker (pool {pool})"
 
 
 # --- the definition: nodes and edges ----------------------------------------------------------------

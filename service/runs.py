@@ -34,6 +34,7 @@ from service.reruns import plan_reuse
 from service.run_index import OPEN_STATUSES
 from service.sfn import role_arn
 from service.triggers import SKIP, Trigger
+from statemachines.contract import pipeline_steps
 from statemachines.deploy import ensure_pipeline
 from statemachines.run_claims import TICKET, claim_ticket
 
@@ -154,6 +155,8 @@ def _record_pipeline(ctx: JobContext, run_id: str, pipeline: Pipeline) -> None:
         run_id,
         pipeline=pipeline.name,
         steps=pipeline.steps,
+        # which pool serves each step: its status says "no worker serves pool X" when none does
+        step_pools={spec.step: spec.pool for spec in pipeline_steps(pipeline.definition)},
         pipeline_path=pipeline.path,
         pipeline_warnings=list(pipeline.warnings),
     )

@@ -38,6 +38,8 @@ SUCCESS_EVENTS = {
     "MapStateSucceeded",
 }
 EXECUTION_END = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
+# an activity task scheduled and not yet taken by a worker: its state waits for one
+TAKEN_EVENTS = {"ActivityStarted", "ActivitySucceeded", "ActivityFailed", "ActivityTimedOut"}
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Visit:
     failures: list[dict[str, Any]] = field(default_factory=list)
     succeeded: bool = False
     abandoned: bool = False  # left open by a failed execution that was then redriven
+    waiting_on: str | None = None  # the activity (ARN) of a task no worker has taken yet
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,9 +94,17 @@ def visits_by_state(
                 open_visit.exited_at, open_visit.output = event.get("timestamp", 0), details.get("output")
         elif kind.startswith("Execution"):
             _execution_event(kind, details, execution, visits)
-        elif kind in FAILURE_EVENTS or kind in SUCCESS_EVENTS:
+        elif (
+            kind in FAILURE_EVENTS
+            or kind in SUCCESS_EVENTS
+            or kind in TAKEN_EVENTS
+            or kind == "ActivityScheduled"
+        ):
             owner = _owner_of(event, by_id, entered, types)
-            if owner is not None:
+            if owner is None:
+                continue
+            owner[1].waiting_on = details.get("resource") if kind == "ActivityScheduled" else None
+            if kind in FAILURE_EVENTS or kind in SUCCESS_EVENTS:
                 _record_outcome(owner[1], kind, event, details)
     return visits, execution
 
@@ -158,13 +169,16 @@ def _execution_event(
 
 
 def state_status(node: dict[str, Any], visits: list[Visit], execution: dict[str, Any]) -> str:
-    """not_reached, running, succeeded, failed, caught, retried or aborted (skipped is decided afterwards)."""
+    """not_reached, waiting (for a worker), running, succeeded, failed, caught, retried or aborted.
+
+    (skipped is decided afterwards; no_worker by the page, which knows which activities are served)
+    """
     if not visits:
         return "not_reached"
     still_open = [visit for visit in visits if visit.exited_at is None and not visit.abandoned]
     if still_open:
         if execution["status"] == OPEN:
-            return "running"
+            return "waiting" if all(visit.waiting_on for visit in still_open) else "running"
         if node["type"] == "Fail" or any(visit.failures for visit in still_open):
             return "failed"
         return "failed" if execution["status"] == "TIMED_OUT" else "aborted"

@@ -12,6 +12,8 @@ import boto3
 import redis
 from botocore.config import Config
 
+from statemachines.contract import activity_name
+from statemachines.worker_presence import REFRESH_SECONDS, forget_serving, record_serving
 from workers.activity_task import Received, TaskHandler
 from workers.checkout import Mirrors
 from workers.config import WorkerConfig
@@ -89,6 +91,9 @@ class Worker:
             thread = threading.Thread(target=poller.run, name=f"poll-{pool}", daemon=True)
             self.threads.append(thread)
             thread.start()
+        presence = threading.Thread(target=self._announce, name="presence", daemon=True)
+        self.threads.append(presence)
+        presence.start()
         log.info(
             "worker %s: %s slots on pools %s",
             self.config.worker_name,
@@ -112,9 +117,27 @@ class Worker:
         with self._lock:
             return self._accepting
 
+    def _activities(self) -> list[str]:
+        return [activity_name(pool, self.config.activity_prefix) for pool in self.config.pools]
+
+    def _announce(self) -> None:
+        """Tell pages which activities are served (statemachines/worker_presence.py) until stopping."""
+        while True:
+            if self.stopping.is_set():
+                return
+            try:
+                record_serving(self.redis, self.config.worker_name, self._activities())
+            except redis.RedisError as exc:  # pages may say "no worker" meanwhile; steps are not affected
+                log.debug("worker %s: presence not recorded: %s", self.config.worker_name, exc)
+            self.stopping.wait(REFRESH_SECONDS)
+
     def stop(self) -> None:
         """Stop polling; let running steps finish for the grace period, then kill and fail them."""
         self.stopping.set()
+        try:
+            forget_serving(self.redis, self.config.worker_name, self._activities())
+        except redis.RedisError:
+            pass  # the record goes stale within a minute
         log.info("worker %s: stopping with %s tasks running", self.config.worker_name, self.busy())
         self._wait_idle(self.config.shutdown_grace_seconds)
         self.handler.cancel_all(SHUTDOWN)

@@ -113,7 +113,8 @@ def test_real_execution_of_every_state_type_gets_each_status(sfn):
     lint = next_task(sfn, activity)
     sfn.send_task_failure(taskToken=lint["taskToken"], error="Stepline.StepFailed", cause="exit 1")
     running = build_graph(definition, history(sfn, execution["executionArn"]))
-    assert _statuses(running)["Checks/0/Lint"] == "running"
+    # between attempts (its retry interval), then waiting for a worker to take the retry
+    assert _statuses(running)["Checks/0/Lint"] in {"running", "waiting"}
     assert running["status"] == "RUNNING"
     sfn.send_task_success(taskToken=next_task(sfn, activity)["taskToken"], output="{}")
     test = next_task(sfn, activity)
@@ -146,6 +147,63 @@ def test_real_execution_of_every_state_type_gets_each_status(sfn):
     assert nodes["Test"]["visits"][0]["failures"][0]["cause"] == "tests broke"
     assert json.loads(nodes["Prepare"]["visits"][0]["output"])["data"] == {"items": [1, 2]}
     assert len(nodes["Checks/1/Each/Item"]["visits"]) == 2  # one per Map item
+
+
+def test_a_step_no_worker_has_taken_is_waiting_and_says_whether_any_worker_serves_its_pool(sfn):
+    build = sfn.create_activity(name="stepline-build")["activityArn"]
+    approval = sfn.create_activity(name="stepline-approval")["activityArn"]
+    definition = {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "End": True,
+                "Branches": [
+                    {
+                        "StartAt": "Build",
+                        "States": {"Build": {"Type": "Task", "Resource": build, "End": True}},
+                    },
+                    {
+                        "StartAt": "Ask",
+                        "States": {"Ask": {"Type": "Task", "Resource": approval, "End": True}},
+                    },
+                ],
+            }
+        },
+    }
+    machine = sfn.create_state_machine(name="waits", definition=json.dumps(definition), roleArn=ROLE)
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}")["executionArn"]
+    deadline = time.monotonic() + 30
+    while len([e for e in history(sfn, execution) if e["type"] == "ActivityScheduled"]) < 2:
+        assert time.monotonic() < deadline, "the tasks were not scheduled"
+        time.sleep(0.05)
+    events = history(sfn, execution)
+
+    served = build_graph(definition, events, lambda name: True)
+    nodes = {node["id"]: node for node in served["nodes"]}
+    assert (nodes["Both/0/Build"]["status"], nodes["Both/0/Build"]["detail"]) == (
+        "waiting",
+        "waiting for a worker (pool build)",
+    )
+    assert (nodes["Both/1/Ask"]["status"], nodes["Both/1/Ask"]["detail"]) == (
+        "waiting",
+        "waiting for approval",
+    )
+
+    unserved = build_graph(definition, events, lambda name: name != "stepline-build")
+    nodes = {node["id"]: node for node in unserved["nodes"]}
+    assert (nodes["Both/0/Build"]["status"], nodes["Both/0/Build"]["detail"]) == (
+        "no_worker",
+        "no worker serves pool build",
+    )
+
+    task = next_task(sfn, build)  # a worker takes it: running, no longer waiting
+    nodes = {
+        node["id"]: node
+        for node in build_graph(definition, history(sfn, execution), lambda n: False)["nodes"]
+    }
+    assert nodes["Both/0/Build"]["status"] == "running"
+    sfn.send_task_success(taskToken=task["taskToken"], output="{}")
 
 
 def test_nodes_and_edges_show_groups_choice_rules_and_catchers():
@@ -232,14 +290,16 @@ def test_redriven_execution_runs_the_failed_state_again():
         _event(6, 5, "TaskStateEntered", name="Build", input="{}"),
         _event(7, 6, "ActivityScheduled", resource="arn:a"),
     ]
-    running = build_graph(ONE_TASK, events)
-    assert _statuses(running)["Build"] == "running" and running["status"] == "RUNNING"
+    waiting = build_graph(ONE_TASK, events)
+    assert _statuses(waiting)["Build"] == "waiting" and waiting["status"] == "RUNNING"  # for a worker
+    events.append(_event(8, 7, "ActivityStarted", workerName="host/1/build"))
+    assert _statuses(build_graph(ONE_TASK, events))["Build"] == "running"
     events += [
-        _event(8, 7, "ActivitySucceeded", output="{}"),
-        _event(9, 8, "TaskStateExited", name="Build", output="{}"),
-        _event(10, 9, "PassStateEntered", name="Ship", input="{}"),
-        _event(11, 10, "PassStateExited", name="Ship", output="{}"),
-        _event(12, 11, "ExecutionSucceeded", output="{}"),
+        _event(9, 8, "ActivitySucceeded", output="{}"),
+        _event(10, 9, "TaskStateExited", name="Build", output="{}"),
+        _event(11, 10, "PassStateEntered", name="Ship", input="{}"),
+        _event(12, 11, "PassStateExited", name="Ship", output="{}"),
+        _event(13, 12, "ExecutionSucceeded", output="{}"),
     ]
     done = build_graph(ONE_TASK, events)
     assert _statuses(done) == {START: "succeeded", END: "succeeded", "Build": "retried", "Ship": "succeeded"}

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from service.job_context import job_context
 from service.publisher import PAUSE_KEY
 from service.reconcile import finalise_run
+from statemachines.worker_presence import record_serving
 from tests.service.reporting_support import (
     REPO,
     BurstWorker,
@@ -378,3 +379,19 @@ def test_a_deferral_is_due_no_sooner_than_the_pause_ends(reporting):
     registry = reporting.statuses.scheduled_job_registry
     due = [registry.get_scheduled_time(job_id).timestamp() for job_id in registry.get_job_ids()]
     assert due and all(at >= pause_end for at in due), (due, pause_end)
+
+
+def test_a_started_run_says_what_each_step_waits_for(reporting, redis_client):
+    run = reporting.new_run(
+        steps=("build", "deploy", "approve", "lint"),
+        step_pools={"build": "build", "deploy": "deploy", "approve": "approval"},
+        trusted=True,
+    )
+    record_serving(redis_client, "host/1", ["stepline-build"])  # a worker serves build, none deploy
+    reporting.enqueue("report_run_started", run["run_id"])
+    reporting.drain()
+    latest = reporting.latest(run)
+    assert latest["stepline/ci/build"]["description"] == "waiting for a worker (pool build)"
+    assert latest["stepline/ci/deploy"]["description"] == "no worker serves pool deploy"
+    assert latest["stepline/ci/approve"]["description"] == "waiting for approval"
+    assert latest["stepline/ci/lint"]["description"] == "waiting for a worker"  # a run recorded before pools

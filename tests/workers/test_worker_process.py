@@ -15,6 +15,7 @@ from rq import Queue
 
 from statemachines.run_stops import mark_stopped
 from statemachines.step_logs import StepLogReader
+from statemachines.worker_presence import served
 from tests.harness.ports import free_port
 from tests.harness.processes import python_module
 from tests.workers.conftest import (
@@ -378,3 +379,13 @@ def test_a_run_the_service_stops_stops_its_running_step_without_waiting_for_a_he
     wait_for(lambda: not _running(pid), timeout=20, what="the step stopped (long before a heartbeat)")
     wait_for(lambda: StepLogReader(redis_client).meta("run-1", "test")["finished"], what="log finished")
     assert StepLogReader(redis_client).meta("run-1", "test")["status"] == "stopped"
+
+
+def test_a_worker_says_which_activities_it_serves_while_it_runs(start_worker, redis_client):
+    assert not served(redis_client, "stepline-build")
+    worker = start_worker(WORKER_POOLS="build,untrusted-build")
+    wait_for(lambda: served(redis_client, "stepline-build"), what="the worker's presence")
+    assert served(redis_client, "arn:aws:states:us-east-1:123456789012:activity:stepline-untrusted-build")
+    assert not served(redis_client, "stepline-deploy")
+    assert worker.stop(timeout=10) == 0
+    assert not served(redis_client, "stepline-build")  # a stopped worker serves nothing
