@@ -21,6 +21,7 @@ BADGE_LOOK = {
     "SKIPPED": ("skipped", "#9f9f9f"),
     "INVALID": ("invalid", "#e05d44"),
     "SUPERSEDED": ("superseded", "#9f9f9f"),
+    "ERRORED": ("error", "#e05d44"),
 }
 CHAR_WIDTH = 6.5  # Verdana 11px averages about this; exact widths would need the font
 

@@ -18,6 +18,8 @@ from typing import Any
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 from service.concurrency import release, retry_waiting
 from service.contexts import PHASE_FINAL
@@ -40,6 +42,9 @@ STOPPED_STATUSES = ("SUPERSEDED", "ABORTED")
 STOPPED_WITHIN = 3600  # seconds: how far back the sweep checks that stopped runs' contexts were closed
 SWEEP_JOB = "stepline-reconcile-sweep"
 SWEEP_TICK_KEY = "stepline:reconcile:sweep-tick"
+# the start job's three retries (2, 10, 30 s apart) and four tries of up to rq's 180 s each are over
+STUCK_QUEUED_AFTER = 15 * 60
+PENDING_JOB_STATUSES = ("queued", "started", "scheduled", "deferred")
 # the engine ended the task (no heartbeat, or its TimeoutSeconds): its worker never reported
 ENGINE_TIMEOUTS = ("States.HeartbeatTimeout", "States.Timeout")
 
@@ -131,6 +136,7 @@ def sweep_open_runs() -> dict[str, int]:
         except (ClientError, BotoCoreError) as exc:  # Step Functions unreachable: the next sweep tries again
             log.warning("%s: reconcile failed: %s", listed["run_id"], exc)
     closed = close_stopped_runs(ctx)
+    errored = end_stuck_queued(ctx)
     reposted = repost_unposted(ctx)
     trimmed = trim_finished_runs(ctx.index, ctx.config.run_retention_days)
     if runs or closed or reposted:
@@ -139,6 +145,7 @@ def sweep_open_runs() -> dict[str, int]:
             *(len(runs), finalised, closed, reposted),
         )
     counts = {"open": len(runs), "finalised": finalised, "closed": closed, "reposted": reposted}
+    counts["errored"] = errored
     return counts | {"trimmed": trimmed}
 
 
@@ -159,6 +166,54 @@ def close_stopped_runs(ctx: JobContext) -> int:
             report_run_cancelled(run["run_id"], run.get("status_reason") or status.lower())
             closed += 1
     return closed
+
+
+def end_stuck_queued(ctx: JobContext) -> int:
+    """Runs still QUEUED after their start job and every retry of it ended: ERRORED, with an error status.
+
+    start_run ends the runs it knows how to fail (INVALID, FAILED on its last retry); anything it did
+    not expect (a RecursionError from a deeply nested pipeline file, the job killed by its timeout)
+    would leave the run QUEUED for ever with its commit pending. A run waiting for its concurrency
+    group is QUEUED on purpose, and a start job still queued (the jobs process busy or down) will run.
+    """
+    cutoff = time.time() - STUCK_QUEUED_AFTER
+    ended = 0
+    for run in ctx.index.list_runs(limit=SWEEP_BATCH, status="QUEUED"):
+        run_id = run["run_id"]
+        if run.get("waiting_for") or float(run.get("created_at") or 0) > cutoff:
+            continue
+        job = _start_job(ctx, run_id)
+        if job is not None and job.get_status(refresh=False) in PENDING_JOB_STATUSES:
+            continue
+        reason = f"not started: {_job_error(job) or 'its start job ended without starting it'}"[:500]
+        closed = ctx.index.transition(
+            run_id, ("QUEUED",), status="ERRORED", status_reason=reason, finished_at=time.time()
+        )
+        if closed is None:  # started or stopped meanwhile
+            continue
+        log.error("%s: still queued after its start job gave up; errored: %s", run_id, reason)
+        contexts = run_contexts(ctx, closed)
+        submit(ctx, contexts.every("error", reason, PHASE_FINAL, int(time.time() * 1000)))
+        release(ctx, closed)
+        ended += 1
+    return ended
+
+
+def _start_job(ctx: JobContext, run_id: str) -> Job | None:
+    try:  # the webhook names the start job after the run (service/webhooks.py)
+        return Job.fetch(f"run-{run_id}", connection=ctx.redis)
+    except NoSuchJobError:
+        return None
+
+
+def _job_error(job: Job | None) -> str:
+    """The last line of the job's traceback (`RecursionError: maximum recursion depth exceeded`)."""
+    if job is None or job.get_status(refresh=False) != "failed":
+        return ""
+    result = job.latest_result()
+    text = (result.exc_string if result is not None else None) or job.exc_info or ""
+    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def _has_open_context(ledger: StatusLedger, run: dict[str, Any]) -> bool:

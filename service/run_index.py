@@ -47,6 +47,7 @@ STATUSES = (
     "SKIPPED",
     "INVALID",
     "SUPERSEDED",
+    "ERRORED",  # its start failed in a way start_run did not expect (service/reconcile.py)
 )
 RUN_FIELDS: dict[str, Any] = {
     "run_id": "", "repository": "", "event": "", "ref": "", "branch": None, "tag": None,

@@ -20,6 +20,7 @@ STATUS_LOOK = {
     "SKIPPED": ("skipped", "↷", "skipped"),
     "INVALID": ("failed", "!", "invalid pipeline"),
     "SUPERSEDED": ("aborted", "⇥", "superseded"),
+    "ERRORED": ("failed", "!", "could not start"),
 }
 UNKNOWN_LOOK = ("queued", "?", "unknown")
 MAX_MESSAGE = 10_000  # a commit message is shown whole up to this; the webhook already bounds it

@@ -10,6 +10,7 @@ import json
 import time
 
 import pytest
+from rq import Queue
 
 from service.contexts import PHASE_STARTED
 from service.job_context import job_context
@@ -169,6 +170,34 @@ def test_a_step_whose_task_timed_out_has_its_log_ended_as_lost(service_config, r
     lost = logs.meta(run["run_id"], "test")
     assert lost["finished"] and lost["status"] == "lost"
     assert "task timed out" in logs.read(run["run_id"], "test")[0][-1]
+
+
+def explode_like_a_deep_pipeline(run_id: str) -> None:
+    """A start job failing in a way start_run does not expect."""
+    raise RecursionError("maximum recursion depth exceeded while decoding a JSON object")
+
+
+def test_a_run_whose_start_job_gave_up_unexpectedly_ends_errored(service_config, redis_client, fake_github):
+    reporting = Reporting(reporting_config(service_config), redis_client, fake_github)
+    an_hour_ago = time.time() - 3600
+    stuck = reporting.new_run(steps=("build",), status="QUEUED", started_at=None, created_at=an_hour_ago)
+    fresh = reporting.new_run(steps=("build",), status="QUEUED", started_at=None)  # its start job may run
+    Queue("runs", connection=redis_client).enqueue(
+        explode_like_a_deep_pipeline, stuck["run_id"], job_id=f"run-{stuck['run_id']}"
+    )
+    reporting.drain()  # the start job fails for good
+    reporting.statuses.enqueue(sweep_open_runs)
+    reporting.drain()
+
+    ended = reporting.index.get(stuck["run_id"])
+    assert ended["status"] == "ERRORED" and "RecursionError" in ended["status_reason"]
+    latest = reporting.latest(stuck)
+    assert {c: s["state"] for c, s in latest.items()} == {
+        "stepline/ci": "error",
+        "stepline/ci/build": "error",
+    }
+    assert "not started: RecursionError" in latest["stepline/ci"]["description"]
+    assert reporting.index.get(fresh["run_id"])["status"] == "QUEUED"
 
 
 def test_a_status_github_refused_for_a_day_is_given_up_and_recorded(
