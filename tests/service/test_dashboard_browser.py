@@ -20,6 +20,7 @@ import requests
 from service.approvals import ApprovalPoller, ApprovalStore
 from service.run_index import RunIndex
 from statemachines.deploy import ensure_pipeline
+from statemachines.worker_presence import record_serving
 from tests.harness.processes import PROJECT, start_web
 from tests.service.dashboard_seed import HOSTILE_MESSAGE, PASSWORD, seed_log, seed_run
 
@@ -370,3 +371,57 @@ def test_a_next_and_a_catch_to_the_same_state_are_drawn_as_one_straight_edge(web
     assert box["left"] <= box["pathLeft"] and box["pathRight"] <= box["right"], box
     assert box["top"] - 1 <= box["pathTop"] and box["pathBottom"] <= box["bottom"] + 1, box
     screenshot(browser, "parallel-pipeline-graph")
+
+
+def test_a_step_no_worker_serves_is_drawn_as_such_not_as_running(web, browser, redis_client, sfn):
+    build = sfn.create_activity(name="stepline-build")["activityArn"]
+    deploy = sfn.create_activity(name="stepline-deploy")["activityArn"]
+    record_serving(redis_client, "host/1", ["stepline-build"])  # a worker serves build; none serves deploy
+    record = start_execution(
+        sfn, redis_client, "waits", {
+            "Both": {"Type": "Parallel", "End": True, "Branches": [
+                {"StartAt": "Build", "States": {"Build": {"Type": "Task", "Resource": build, "End": True}}},
+                {"StartAt": "Deploy", "States": {"Deploy": {"Type": "Task", "Resource": deploy, "End": True}}},
+            ]},
+        },
+    )  # fmt: skip
+    browser.get(f"{web}/runs/{record['run_id']}")
+
+    def status_of(state: str) -> str | None:
+        found = browser.find_elements(By.CSS_SELECTOR, f'.g-node[data-state="{state}"]')
+        return found[0].get_attribute("data-status") if found else None
+
+    wait(
+        browser, lambda d: status_of("Both/1/Deploy") == "no_worker", what="the deploy step without a worker"
+    )
+    assert status_of("Both/0/Build") == "waiting"
+    browser.find_element(By.CSS_SELECTOR, '.g-node[data-state="Both/1/Deploy"]').click()
+    wait(
+        browser,
+        lambda d: "no worker serves pool deploy" in d.find_element(By.ID, "state-detail").text,
+        what="why",
+    )
+    legend = browser.find_element(By.CSS_SELECTOR, ".legend").text
+    assert "waiting" in legend and "no worker" in legend
+    screenshot(browser, "waiting-and-no-worker")
+
+
+@pytest.mark.parametrize("width", [1280, 1400])
+def test_the_runs_list_fits_the_window(web, browser, redis_client, width):
+    for number in range(3):
+        seed_run(
+            redis_client,
+            status=["RUNNING", "FAILED", "SUCCEEDED"][number],
+            finished_at=None if number == 0 else time.time(),
+            message="A long commit message that goes on and on " * 4,
+            repository="an-organisation-with-a-long-name/a-repository-with-a-long-name",
+            branch="feature/a-branch-with-a-rather-long-name-" + "x" * 30,
+        )
+    browser.set_window_size(width, 900)
+    browser.get(web + "/")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#run-rows tr.run"), what="the runs")
+    overflow = browser.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    screenshot(browser, f"runs-{width}")
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px at {width}px"
