@@ -139,6 +139,11 @@ class WorkerConfig:
             env.problems.append(f"WORKER_SANDBOX={self.sandbox!r} is not one of {', '.join(MODES)}")
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", self.activity_prefix):
             env.problems.append(f"ACTIVITY_PREFIX={self.activity_prefix!r} is not 1-40 of A-Za-z0-9_-")
+        if UNTRUSTED in self.activity_prefix.split("-"):
+            # `a-untrusted` + pool `b` would be prefix `a`'s untrusted activity of `b`, polled as trusted
+            env.problems.append(
+                f"ACTIVITY_PREFIX={self.activity_prefix!r} may not contain the word {UNTRUSTED}"
+            )
         for host in self.git_token_hosts:
             if not HOST_NAME.match(host):
                 env.problems.append(f"WORKER_GIT_TOKEN_HOSTS: {host!r} is not a host name")

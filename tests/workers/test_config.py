@@ -90,3 +90,10 @@ def test_aws_needs_a_socket_timeout_above_the_long_poll(redis_url, tmp_path):
         WorkerConfig.from_env(
             {"REDIS_URL": redis_url, "WORKER_DIR": str(tmp_path), "WORKER_POLL_READ_TIMEOUT_SECONDS": "30"}
         )
+
+
+def test_an_activity_prefix_naming_untrusted_is_refused(tmp_path):
+    env = {"REDIS_URL": "redis://x", "WORKER_DIR": str(tmp_path / "w"), "ACTIVITY_PREFIX": "ci-untrusted"}
+    with pytest.raises(ConfigError) as refused:
+        WorkerConfig.from_env(env, check_services=False)
+    assert "may not contain the word untrusted" in str(refused.value)
