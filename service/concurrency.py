@@ -61,6 +61,10 @@ def group_of(definition: dict[str, Any], run: dict[str, Any]) -> Group | None:
     if match is None:
         return None
     name = match["group"].replace("{branch}", str(run.get("branch") or run.get("tag") or ""))
+    if run.get("trusted") is not True:
+        # an untrusted pipeline (a fork's) writes its own Comment: it must never queue behind, nor
+        # supersede, the repository's trusted runs or another pull request's, so its groups are its own
+        name = f"untrusted/pr-{run.get('pull_request') or 'none'}/{name}"
     return Group(name, MODES[(match["mode"] or QUEUE).lower()])
 
 

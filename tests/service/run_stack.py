@@ -67,7 +67,7 @@ def start_stack(service_config, redis_url, redis_client, fake_github, processes,
     worker_env = {
         "REDIS_URL": redis_url, "SFN_ENDPOINT_URL": engine, "WORKER_DIR": str(tmp_path / "worker"),
         "HEARTBEAT_SECONDS": "1", "WORKER_POLL_READ_TIMEOUT_SECONDS": "15", "WORKER_SLOTS": "4",
-        "WORKER_POOLS": "build", "STEPLINE_ALLOW_LOCAL_REPOSITORIES": "true", "LOG_LEVEL": "INFO",
+        "WORKER_POOLS": "build,untrusted-build", "STEPLINE_ALLOW_LOCAL_REPOSITORIES": "true", "LOG_LEVEL": "INFO",
     }  # fmt: skip
     jobs = processes("jobs", python_module("service.jobs"), jobs_env)
     worker = processes("worker", python_module("workers"), worker_env)

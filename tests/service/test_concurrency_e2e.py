@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.service.github_events import deliver, push_payload
+from tests.service.github_events import deliver, pull_request_payload, push_payload, repository
 from tests.service.run_stack import Gate
 
 pytestmark = pytest.mark.slow
@@ -84,3 +84,25 @@ def test_newest_wins_a_newer_run_supersedes_the_active_one(run_stack, gate, make
     assert run_stack.index.get(second)["status"] == "RUNNING"
     gate.opened.set()
     assert run_stack.ended(second)["status"] == "SUCCEEDED"
+
+
+def test_a_forks_pipeline_naming_the_group_never_touches_the_repositorys_runs(run_stack, gate, make_repo):
+    gate.passing = True
+    gate.opened.clear()
+    (trusted,) = push_branches(
+        run_stack, make_repo, gate, "concurrency: deploy-production newest-wins", ["main"]
+    )
+    fork = make_repo("fork")
+    pipeline = json.loads(deploy_pipeline(gate, "concurrency: deploy-production newest-wins"))
+    pipeline["States"]["Deploy"]["Parameters"]["commands"] = ["true"]
+    sha = fork.commit({".stepline/pipeline.asl.json": json.dumps(pipeline)}, "take over the deploy")
+    fork.push("main")
+    base = repository("octo/app", make_repo("base").url)
+    payload = pull_request_payload("opened", 9, sha, base, repository("evil/app", fork.url), "main")
+    response = deliver(run_stack.client, "pull_request", payload)
+    assert response.status_code == 202, response.json
+    attack = run_stack.ended(response.json["run_id"])
+    assert attack["status"] == "SUCCEEDED" and attack["concurrency_group"].startswith("untrusted/pr-9/")
+    assert run_stack.index.get(trusted)["status"] == "RUNNING"  # neither superseded nor queued behind
+    gate.opened.set()
+    assert run_stack.ended(trusted)["status"] == "SUCCEEDED"
