@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 # a child that dies sooner than this after its start is started again only after this long
 _RESTART_BACKOFF_S = 1.0
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def child_config(config: EngineConfig, index: int) -> EngineConfig:
@@ -72,6 +73,9 @@ class Supervisor:
 
     def _start(self, index: int) -> None:
         parent = os.getpid()
+        # a SIGTERM in the instant around the fork would otherwise run the parent's handler in the
+        # child (which then serves on, ignoring it) or miss the child not yet in self.children
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         pid = os.fork()
         if pid == 0:  # the child: serve, then leave without running the parent's cleanup
             code = 1
@@ -79,6 +83,7 @@ class Supervisor:
                 _die_with_parent(parent)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
                 self.serve(index)
                 code = 0
             except BaseException:
@@ -87,6 +92,7 @@ class Supervisor:
                 logging.shutdown()
                 os._exit(code)
         self.children[pid] = (index, time.monotonic())
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
     def _stop(self, signum: int, _frame: Any) -> None:
         if not self.stopping:
