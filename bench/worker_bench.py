@@ -127,8 +127,8 @@ def bench_sandbox(work: Path, files: int, runs: int = 50) -> None:
 
         return timed(one)
 
-    wrapped = sandbox.wrap(args, source, home, tmp, root / "event.json", None, network=False)
-    shared = sandbox.wrap(args, source, home, tmp, root / "event.json", None, network=True)
+    wrapped, _ = sandbox.wrap(args, source, home, tmp, root / "event.json", None, network=False, env=env)
+    shared, _ = sandbox.wrap(args, source, home, tmp, root / "event.json", None, network=True, env=env)
     plain = [start(args) for _ in range(runs)]
     boxed = [start(wrapped) for _ in range(runs)]
     boxed_net = [start(shared) for _ in range(runs)]

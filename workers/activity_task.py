@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,10 +281,10 @@ class TaskHandler:
             timeout = task.timeout_seconds or self.config.step_timeout_seconds
             marker = f"STEPLINE_LOG_ID={writer.log_id}"
 
-            def wrap(args: list[str]) -> list[str]:
+            def wrap(args: list[str], env: Mapping[str, str]) -> tuple[list[str], Mapping[str, str]]:
                 # an untrusted step gets no network at all: nothing of this machine is within its reach
                 where = (places.source, places.home, places.tmp, places.event_file, mirror)
-                return sandbox.wrap(args, *where, network=trusted)
+                return sandbox.wrap(args, *where, network=trusted, env=env)
 
             runner = StepRunner(
                 writer, cancellation, masked, lambda pgid: places.record_group(pgid, marker), wrap=wrap

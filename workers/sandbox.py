@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,18 @@ SYSTEM_LINKS = (
     "/libx32",
 )  # links into /usr on merged-usr systems
 CHECK_SECONDS = 20
+# What the dynamic loader and glibc read from the environment (glibc's "unsecure" variables, but TMPDIR):
+# bwrap and setpriv run as root, so these never reach them; the step gets them from `env`, unprivileged.
+LOADER_VARIABLES = frozenset(
+    {
+        "GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH",
+        "MALLOC_TRACE", "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR",
+    }
+)  # fmt: skip
+
+
+def is_loader_variable(name: str) -> bool:
+    return name.startswith(("LD_", "MALLOC_")) or name in LOADER_VARIABLES
 
 
 @dataclass(frozen=True)
@@ -60,10 +72,14 @@ class Sandbox:
         # step as itself (a user namespace maps it), isolated by the namespaces alone
         self.switch_user = os.geteuid() == 0
         self.hidden = tuple(Path(path).absolute() for path in hidden)
+        # found once, by the worker's own PATH: a step's environment (its PATH) never picks what runs as root
+        self.bwrap, self.setpriv, self.env = (
+            shutil.which(name) or name for name in ("bwrap", "setpriv", "env")
+        )
         # a worker in a chroot: bwrap needs `/` to be a mount point, so each sandbox first gets one
         self.prefix: list[str] = []
         if self.switch_user and not root_is_a_mount_point():
-            self.prefix = [sys.executable, str(Path(__file__).with_name("mount_namespace.py"))]
+            self.prefix = [sys.executable, "-I", str(Path(__file__).with_name("mount_namespace.py"))]
 
     @property
     def enabled(self) -> bool:
@@ -96,11 +112,23 @@ class Sandbox:
         event_file: Path,
         mirror: Path | None,
         network: bool,
-    ) -> list[str]:
-        """The command line that runs `args` in the sandbox of one task (`args` itself when off)."""
+        env: Mapping[str, str] | None = None,
+    ) -> tuple[list[str], dict[str, str]]:
+        """The command line that runs `args` with `env` in the sandbox of one task, and the environment to
+        start it with (`args` and `env` themselves when off)."""
+        env = dict(env or {})
         if not self.enabled:
-            return list(args)
-        line = [*self.prefix, "bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid"]
+            return list(args), env
+        outside = {name: value for name, value in env.items() if not is_loader_variable(name)}
+        loader = [f"{name}={value}" for name, value in env.items() if is_loader_variable(name)]
+        line = [
+            *self.prefix,
+            self.bwrap,
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-ipc",
+            "--unshare-pid",
+        ]
         line += ["--unshare-uts", "--hostname", "stepline", "--unshare-cgroup-try"]
         if not network:
             line.append("--unshare-net")
@@ -116,9 +144,11 @@ class Sandbox:
         line += self._covers()
         line += ["--chdir", str(INSIDE / "src"), "--"]
         if self.switch_user:
-            line += ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
+            line += [self.setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
             line += ["--inh-caps=-all", "--bounding-set=-all", "--"]
-        return line + list(args)
+        if loader:
+            line += [self.env, *loader]
+        return line + list(args), outside
 
     def _covers(self) -> list[str]:
         """Cover what must stay unseen but lies under a mounted system directory (a project in /usr/local)."""
@@ -133,9 +163,9 @@ class Sandbox:
         """Build a sandbox once, as a step would get it; raise SandboxUnavailable with the reason if it fails."""
         if not self.enabled:
             return
-        if shutil.which("bwrap") is None:
+        if not os.path.isabs(self.bwrap):
             raise SandboxUnavailable("bwrap is not installed")
-        if self.switch_user and shutil.which("setpriv") is None:
+        if self.switch_user and not os.path.isabs(self.setpriv):
             raise SandboxUnavailable("setpriv (util-linux) is not installed")
         root = Path(tempfile.mkdtemp(prefix="sandbox-check-", dir=scratch))
         source, home, tmp = (root / name for name in ("src", "home", "tmp"))
@@ -146,10 +176,17 @@ class Sandbox:
             self.prepare([source, home, tmp], None)
             uid = self.uid if self.switch_user else os.geteuid()
             probe = f'test -w . && test -w /tmp && test "$(id -u)" = {uid}'
-            line = self.wrap(["sh", "-c", probe], source, home, tmp, root / "event.json", None, False)
-            done = subprocess.run(
-                line, capture_output=True, timeout=CHECK_SECONDS, check=False, env={"PATH": "/usr/bin:/bin"}
+            line, env = self.wrap(
+                ["sh", "-c", probe],
+                source,
+                home,
+                tmp,
+                root / "event.json",
+                None,
+                False,
+                {"PATH": "/usr/bin:/bin"},
             )
+            done = subprocess.run(line, capture_output=True, timeout=CHECK_SECONDS, check=False, env=env)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SandboxUnavailable(str(exc)) from None
         finally:

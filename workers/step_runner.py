@@ -32,7 +32,10 @@ class StepRunner:
         cancellation: Cancellation,
         masked: Sequence[str] = (),
         on_start: Callable[[int], None] | None = None,
-        wrap: Callable[[list[str]], list[str]] = list,
+        wrap: Callable[[list[str], Mapping[str, str]], tuple[list[str], Mapping[str, str]]] = lambda a, e: (
+            a,
+            e,
+        ),
     ) -> None:
         self.writer = writer
         self.wrap = wrap  # puts a command line into the task's sandbox
@@ -63,7 +66,8 @@ class StepRunner:
     def _run_one(
         self, command: str, cwd: Path, env: Mapping[str, str], deadline: float
     ) -> tuple[str, int | None]:
-        group = ProcessGroup(self.wrap([*SHELL, command]), cwd, env)
+        line, start_env = self.wrap([*SHELL, command], env)
+        group = ProcessGroup(line, cwd, start_env)
         assert group.process.stdout is not None
         if self.on_start is not None:
             self.on_start(group.pgid)

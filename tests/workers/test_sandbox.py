@@ -7,6 +7,7 @@ these tests (tried by hand: every probe but `root` leaks then).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from statemachines.errors import ConfigError
+from tests.harness.git_repos import git
 from tests.harness.processes import PROJECT, python_module
 from tests.workers.conftest import SECRET_VALUE, build_step, wait_execution
 from tests.workers.test_worker_process import log_lines
@@ -199,3 +201,42 @@ def test_a_worker_in_a_chroot_builds_its_sandbox(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "root is a mount point: False" in done.stdout and "sandbox built" in done.stdout
+
+
+FAKE_SETPRIV = '#!/bin/sh\necho "FAKE setpriv ran as uid $(id -u)"\nexec /usr/bin/setpriv "$@"\n'
+PRELOAD_C = r"""
+#include <stdio.h>
+#include <unistd.h>
+__attribute__((constructor)) static void said(void) { fprintf(stderr, "PRELOADED into uid %d\n", getuid()); }
+"""
+
+
+def test_a_steps_environment_never_picks_what_runs_as_root(
+    make_repo, start_worker, run_pipeline, sfn, redis_client
+):
+    # a pipeline sets the step's PATH and loader variables: bwrap and setpriv run as root before the step's
+    # user takes over, so neither may be found through that PATH nor load that library
+    repo = make_repo("app")
+    files: dict[str, str | bytes] = {
+        "bin/setpriv": FAKE_SETPRIV,
+        "bin/bwrap": FAKE_SETPRIV,
+        "preload.c": PRELOAD_C,
+    }
+    sha = repo.commit(files)
+    git("update-index", "--chmod=+x", "bin/setpriv", "bin/bwrap", cwd=repo.work)
+    sha = repo.commit({}, "executable")
+    repo.push("main")
+    start_worker()
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    build = [f"{compiler} -shared -fPIC -o /stepline/src/preload.so preload.c"] if compiler else []
+    env = {"PATH": "/stepline/src/bin:/usr/local/bin:/usr/bin:/bin"}
+    if compiler:
+        env["LD_PRELOAD"] = "/stepline/src/preload.so"
+    commands = [*build, 'echo "step uid $(id -u) PATH=$PATH"']
+    arn = run_pipeline(build_step(commands, env=env), clone_url=repo.url, sha=sha)
+    assert wait_execution(sfn, arn, timeout=60)["status"] == "SUCCEEDED"
+    lines = log_lines(redis_client)
+    assert not [line for line in lines if "FAKE setpriv" in line or "uid 0" in line], lines
+    assert "step uid 64000 PATH=/stepline/src/bin:/usr/local/bin:/usr/bin:/bin" in lines
+    if compiler:  # the step's own processes get its LD_PRELOAD: only they, as the step user
+        assert "PRELOADED into uid 64000" in lines

@@ -159,6 +159,11 @@ def test_orphans_are_killed_only_when_their_marker_matches(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "STEPLINE_LOG_ID": "run-9:test:1"}
     group = ProcessGroup(["sleep", "30"], tmp_path, env, stdout=subprocess.DEVNULL)
     try:
+        # until it has exec'd, a forked child shows its parent's environment, without the marker
+        deadline = time.monotonic() + 30
+        while not Path(f"/proc/{group.pgid}/cmdline").read_bytes().startswith(b"sleep"):
+            assert time.monotonic() < deadline, "sleep never started"
+            time.sleep(0.01)
         assert kill_orphans(group.pgid, "STEPLINE_LOG_ID=run-9:test:2") == 0
         assert group.process.poll() is None
         assert kill_orphans(group.pgid, "STEPLINE_LOG_ID=run-9:test:1") == 1
