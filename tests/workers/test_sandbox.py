@@ -192,8 +192,11 @@ def test_a_worker_in_a_chroot_builds_its_sandbox(tmp_path):
     script.append(
         f'cd {PROJECT} && chroot {root} sh -c \'cd {PROJECT} && exec "$0" -c "$1"\' {sys.executable} "$PROBE"'
     )
+    # the binds live in a private mount namespace of their own (the worker's helper makes one, even where
+    # this test itself runs in a chroot, as on a machine made with debootstrap)
+    helper = [sys.executable, "-I", str(PROJECT / "workers" / "mount_namespace.py")]
     done = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script)],
+        [*helper, "sh", "-c", "\n".join(script)],
         env={**os.environ, "PROBE": CHROOT_PROBE},
         capture_output=True,
         text=True,
