@@ -14,6 +14,7 @@ from http.client import HTTPException, HTTPMessage, LineTooLong
 
 from .api_errors import AccessDenied, ApiError, InternalFailure, SerializationException
 from .http_messages import MAX_HEADERS, MAX_LINE, read_headers, response_head
+from .loop_calls import MoveToThread, on_event_loop
 from .protocol import CONTENT_TYPE
 from .service import Service, client_connected
 from .sigv4 import verify_request
@@ -26,7 +27,8 @@ SERVER = "Stepline-Engine"
 # end) and those whose work grows with their input (parsing a definition, TestState's JSONata,
 # long pages). The rest, the calls a pipeline makes all the time, are answered on the event loop,
 # where no other thread competes for the GIL: under many clients that competition cost more CPU
-# than the answers.
+# than the answers. One of those that reaches a pipeline's JSONata (or JSONPath beyond plain
+# steps) moves to a thread then (loop_calls.py): the expression runs in a worker process.
 THREADED_TARGETS = frozenset(
     "AWSStepFunctions." + name
     for name in (
@@ -142,20 +144,31 @@ class Connection(asyncio.Protocol):
             return
         target = request.headers.get("X-Amz-Target")
         if target not in THREADED_TARGETS:
-            began = time.monotonic()
-            answer = self.front.handle(self.front.svc, target, request.body)
-            took = time.monotonic() - began
-            if took > self.front.slow_s:  # every other client of this process waited that long
-                log.warning("-: %s from %s held the event loop for %.1f s", target, self.peer, took)
-            self._finish(request, *answer)
-            return
+            answer = self._handle_on_loop(target, request.body)
+            if answer is not None:
+                self._finish(request, *answer)
+                return
         self.busy = True
         future = asyncio.get_running_loop().run_in_executor(
             self.front.executor, self._handle_on_thread, target, request.body
         )
         future.add_done_callback(lambda done: self._waited(request, done))
 
-    def _handle_on_thread(self, target: str, body: bytes) -> tuple[int, bytes]:
+    def _handle_on_loop(self, target: str | None, body: bytes) -> tuple[int, bytes] | None:
+        """The answer, or None when the call reached work that may take long (loop_calls.py)."""
+        began = time.monotonic()
+        entered = on_event_loop.set(True)
+        try:
+            return self.front.handle(self.front.svc, target, body)
+        except MoveToThread:  # raised before the call wrote anything: it runs again on a thread
+            return None
+        finally:
+            on_event_loop.reset(entered)
+            took = time.monotonic() - began
+            if took > self.front.slow_s:  # every other client of this process waited that long
+                log.warning("-: %s from %s held the event loop for %.1f s", target, self.peer, took)
+
+    def _handle_on_thread(self, target: str | None, body: bytes) -> tuple[int, bytes]:
         # a long poll asks whether its poller is still there
         client_connected.set(lambda: not self.closed)
         return self.front.handle(self.front.svc, target, body)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .api_errors import InternalFailure
+from .loop_calls import leave_the_loop, on_event_loop
 from .service import Service, now_ms
 from .store import Op, execution_key
 from .transitions import MAX_ATTEMPTS, is_empty, outcome_ops
@@ -81,6 +82,7 @@ class EventBatcher:
                 self._queues[exec_arn] = []
                 request.lead = True
             else:
+                leave_the_loop()  # the event loop never waits for a thread that holds the execution
                 queue.append(request)
         if not request.lead:
             request.settled.wait()
@@ -93,7 +95,9 @@ class EventBatcher:
         batch = [request]
         with self._mutex:
             queue = self._queues[exec_arn]
-            if not request.alone:
+            # on the event loop a batch is the loop's own event: should the core move the call to
+            # a thread (loop_calls.py), no other thread's event goes with it
+            if not request.alone and not on_event_loop.get():
                 while queue and not queue[0].alone:
                     batch.append(queue.pop(0))
         try:

@@ -21,6 +21,7 @@ import jsonata
 from jsonata.timebox import Timebox
 from jsonata.utils import Utils
 
+from . import offload
 from .errors import StatesError
 from .intrinsics import Randomness
 from .paths import to_json_text
@@ -28,8 +29,11 @@ from .paths import to_json_text
 QUERY_ERROR = "States.QueryEvaluationError"
 _TEMPLATE = re.compile(r"^\{%(.*)%\}$", re.DOTALL)
 _VARIABLE_NAMES = re.compile(r"\$([^\W\d]\w*)")
+_STATES_ANY = re.compile(r"\$states\b")
+_STATES_MEMBER = re.compile(r"\$states\s*\.\s*([A-Za-z_]\w*)")
 # a pipeline's expression is untrusted: an endless one would hold an engine thread (and the
-# request or timer that runs it) forever; past this it fails with D1012 instead
+# request or timer that runs it) forever; past this it fails with D1012 instead. In the engine it
+# runs in a worker process that is killed at this limit (offload.py): `re` cannot be interrupted.
 EVALUATION_TIMEOUT_MS = 5000
 
 
@@ -82,6 +86,9 @@ def evaluate_jsonata(
         compiled, names = compile_jsonata(expr)
     except ValueError as exc:
         raise StatesError(QUERY_ERROR, _cause(expr, field, f"is invalid. {exc}")) from None
+    run = offload.runner()
+    if run is not None:
+        return _evaluate_elsewhere(run, expr, names, states, variables, field)
     bindings: dict[str, Any] = {}
     for name in names:
         if name == "states":
@@ -105,7 +112,8 @@ def evaluate_jsonata(
         raise
     except Exception as exc:  # JException and Python errors from built-in functions alike
         code = getattr(exc, "error", None)  # JSONata's error code (T1006, D3030...), as AWS shows it
-        message = f"{code}: {exc}" if isinstance(code, str) and not str(exc).startswith(code) else str(exc)
+        text = str(exc) or type(exc).__name__  # MemoryError says nothing else
+        message = f"{code}: {text}" if isinstance(code, str) and not text.startswith(code) else text
         raise StatesError(
             QUERY_ERROR, _cause(expr, field, f"threw an error during evaluation. {message}")
         ) from None
@@ -115,6 +123,56 @@ def evaluate_jsonata(
         return _to_json(result)
     except _Unsupported:
         raise StatesError(QUERY_ERROR, _cause(expr, field, "returned an unsupported result type.")) from None
+
+
+def _evaluate_elsewhere(
+    run: offload.Runner,
+    expr: str,
+    names: frozenset[str],
+    states: dict[str, Any],
+    variables: dict[str, Any] | None,
+    field: str | None,
+) -> Any:
+    """evaluate_jsonata in a worker process (see offload.py), sent only the data `expr` can reach.
+
+    deviation: $random() and $uuid() draw from the worker's own randomness, not the injected one.
+    """
+    request = {
+        "kind": "jsonata",
+        "expr": expr,
+        "field": field,
+        "states": _states_used(expr, names, states),
+        "variables": {name: variables[name] for name in names if variables and name in variables},
+    }
+    try:
+        reply = run(request)
+    except offload.EvaluationTimeout as exc:
+        what = f"threw an error during evaluation. {timeout_message(exc.limit_ms)}"
+        raise query_error(expr, field, what) from None
+    except offload.EvaluationFailed as exc:
+        raise query_error(expr, field, f"threw an error during evaluation. {exc.reason}") from None
+    if "error" in reply:
+        name, cause = reply["error"]
+        raise StatesError(name, cause)
+    return UNDEFINED if reply.get("undefined") else reply["value"]
+
+
+def timeout_message(limit_ms: int) -> str:
+    """JSONata's own D1012 text, for an evaluation whose worker was killed at the limit."""
+    return f"D1012: Evaluation timeout after {limit_ms} milliseconds. Check for infinite loop"
+
+
+def _states_used(expr: str, names: frozenset[str], states: dict[str, Any]) -> dict[str, Any]:
+    """The members of $states that `expr` can read: inputs and context objects are up to 256 KiB each."""
+    wanted: set[str] = set()
+    if "now" in names or "millis" in names:
+        wanted.add("context")  # the clock functions read the state's entry time from it
+    if "states" in names:
+        members = _STATES_MEMBER.findall(expr)
+        if len(members) != len(_STATES_ANY.findall(expr)):  # $states used whole: send it whole
+            return states
+        wanted.update(members)
+    return {key: value for key, value in states.items() if key in wanted}
 
 
 def _bind_clock(bindings: dict[str, Any], name: str, states: dict[str, Any]) -> None:
@@ -203,6 +261,11 @@ def json_type(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     return "array" if isinstance(value, list) else "object"
+
+
+def query_error(expr: str, field: str | None, what: str) -> StatesError:
+    """States.QueryEvaluationError with AWS's cause: "The JSONata expression '<expr>' ... <what>"."""
+    return StatesError(QUERY_ERROR, _cause(expr, field, what))
 
 
 def _cause(expr: str, field: str | None, what: str) -> str:

@@ -16,10 +16,22 @@ import redis
 
 from statemachines.settings import redact_url
 
-from . import activities, execution_queries, executions, single_state, state_machines, tags, tasks, versions
+from . import (
+    activities,
+    execution_queries,
+    executions,
+    offload,
+    single_state,
+    state_machines,
+    tags,
+    tasks,
+    versions,
+)
 from .api_errors import ApiError, InternalFailure, NotAvailableLocally, ServiceUnavailable
 from .config import EngineConfig
 from .connection import Connection, Front
+from .expression_pool import ExpressionPool
+from .loop_calls import off_the_loop
 from .processes import Supervisor, child_config
 from .protocol import encode_output, operation_for, parse_body, service_model, validate_input
 from .service import Service
@@ -136,6 +148,9 @@ def run(config: EngineConfig) -> int:
 
 def serve(config: EngineConfig, sock: socket.socket, idle_s: float = IDLE_CONNECTION_S) -> None:
     """Serve until SIGTERM/SIGINT: recover in-flight tasks, start the timer loop, answer HTTP."""
+    # what pipeline authors wrote runs in killable processes of this engine process's own
+    expressions = ExpressionPool()
+    offload.install(off_the_loop(expressions.run))
     svc = Service(config)
     activities.requeue_inflight(svc, config.engine_id)
     timers = TimerLoop(svc)
@@ -152,6 +167,8 @@ def serve(config: EngineConfig, sock: socket.socket, idle_s: float = IDLE_CONNEC
         executor.shutdown(wait=False, cancel_futures=True)
         timers.stop()
         svc.store.close()
+        expressions.close()
+        offload.install(None)
 
 
 async def _serve_forever(config: EngineConfig, sock: socket.socket, front: Front) -> None:

@@ -1,0 +1,47 @@
+"""Where the core evaluates what a pipeline author wrote that can run long: JSONata, and JSONPath beyond
+plain steps (wildcards, filters, '..').
+
+By default right here, in this process: the core stays pure and its tests drive it directly. The
+engine's service installs a runner (`install`) that sends each such evaluation to a killable worker
+process (expression_pool.py): an expression that runs for hours, holds the GIL inside `re`, or
+allocates gigabytes then costs that worker, never the engine and its other clients.
+
+A runner takes a request (a JSON-serialisable dict: `kind` plus its fields, see expression_worker.py)
+and returns the worker's reply dict, or raises EvaluationTimeout / EvaluationFailed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Runner = Callable[[dict[str, Any]], dict[str, Any]]
+
+_runner: Runner | None = None
+
+
+class EvaluationTimeout(Exception):
+    """Raised when an evaluation ran past its time limit and its worker process was killed."""
+
+    def __init__(self, limit_ms: int) -> None:
+        super().__init__(f"the evaluation ran longer than {limit_ms} ms")
+        self.limit_ms = limit_ms
+
+
+class EvaluationFailed(Exception):
+    """Raised when the worker process died or answered something unreadable (its memory ran out...)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def install(runner: Runner | None) -> None:
+    """Evaluate out of process through `runner` from now on (None: in this process again)."""
+    global _runner
+    _runner = runner
+
+
+def runner() -> Runner | None:
+    """The installed runner, or None when evaluations run in this process."""
+    return _runner
