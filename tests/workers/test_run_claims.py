@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from statemachines.run_claims import TICKET, claim_ticket
 from statemachines.step_logs import StepLogReader
 from tests.workers.conftest import SECRET_VALUE, build_step, wait_execution
@@ -11,19 +13,22 @@ from tests.workers.test_worker_process import failure_of, log_lines, statuses
 PRINT = ['echo "app=${APP_KEY:-none} shared=${DEPLOY_KEY:-none}"', "cat $STEPLINE_EVENT_PATH | tr -d ' \\n'"]
 
 
-def scoped_worker(start_worker, tmp_path):
-    secrets = tmp_path / "scoped-secrets"
-    secrets.write_text(f"DEPLOY_KEY={SECRET_VALUE}\n[octo/app]\nAPP_KEY=app-only-value\n")
-    return start_worker(WORKER_SECRETS_FILE=str(secrets))
-
-
-def test_a_vouched_run_gets_its_repositorys_secrets_and_no_step_sees_the_ticket(
-    make_repo, start_worker, run_pipeline, sfn, redis_client, tmp_path
-):
+@pytest.fixture
+def pushed(make_repo, start_worker, tmp_path):
+    """A repository with one commit, and a worker whose secrets file scopes APP_KEY to octo/app: (repo, sha)."""
     repo = make_repo("app")
     sha = repo.commit({"README.md": "app\n"})
     repo.push("main")
-    scoped_worker(start_worker, tmp_path)
+    secrets = tmp_path / "scoped-secrets"
+    secrets.write_text(f"DEPLOY_KEY={SECRET_VALUE}\n[octo/app]\nAPP_KEY=app-only-value\n")
+    start_worker(WORKER_SECRETS_FILE=str(secrets))
+    return repo, sha
+
+
+def test_a_vouched_run_gets_its_repositorys_secrets_and_no_step_sees_the_ticket(
+    pushed, run_pipeline, sfn, redis_client
+):
+    repo, sha = pushed
     run = execution_input(clone_url=repo.url, sha=sha)
     ticket = claim_ticket(redis_client, "run-1", run, trusted=True)
     arn = run_pipeline(build_step(PRINT), **{**run, TICKET: ticket})
@@ -33,25 +38,17 @@ def test_a_vouched_run_gets_its_repositorys_secrets_and_no_step_sees_the_ticket(
     assert ticket not in " ".join(lines) and TICKET not in " ".join(lines)
 
 
-def test_a_run_the_service_did_not_start_gets_no_repositorys_secrets(
-    make_repo, start_worker, run_pipeline, sfn, redis_client, tmp_path
-):
-    repo = make_repo("app")
-    sha = repo.commit({"README.md": "app\n"})
-    repo.push("main")
-    scoped_worker(start_worker, tmp_path)
+def test_a_run_the_service_did_not_start_gets_no_repositorys_secrets(pushed, run_pipeline, sfn, redis_client):
+    repo, sha = pushed
     arn = run_pipeline(build_step(PRINT), clone_url=repo.url, sha=sha)
     assert wait_execution(sfn, arn)["status"] == "SUCCEEDED"
     assert "app=none shared=***" in log_lines(redis_client)
 
 
 def test_a_task_naming_another_run_is_refused_without_touching_that_run(
-    make_repo, start_worker, run_pipeline, sfn, redis_client, tmp_path
+    pushed, run_pipeline, sfn, redis_client
 ):
-    repo = make_repo("app")
-    sha = repo.commit({"README.md": "app\n"})
-    repo.push("main")
-    scoped_worker(start_worker, tmp_path)
+    repo, sha = pushed
     victim = execution_input(run_id="victim", clone_url=repo.url, sha=sha)
     ticket = claim_ticket(redis_client, "victim", victim, trusted=True)
     attempts = [
