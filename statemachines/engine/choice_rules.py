@@ -38,17 +38,38 @@ def _is_number(value: Any) -> bool:
 
 
 def _string_matches(value: str, pattern: str) -> bool:
-    """StringMatches: '*' matches any run of characters; '\\*' and '\\\\' are literal."""
-    regex, pos = [], 0
+    """StringMatches: '*' matches any run of characters; '\\*' and '\\\\' are literal.
+
+    The pattern is literal pieces between stars: the first must begin the value, the last end it,
+    and each other is found leftmost after the one before (leftmost is never worse for a star), in
+    linear time. A regex of `.*`s backtracked for hours on `*a*a*a*a*a*a*b` over a long input.
+    """
+    pieces, current, pos = [], [], 0
     while pos < len(pattern):
         char = pattern[pos]
         if char == "\\" and pos + 1 < len(pattern):
-            regex.append(re.escape(pattern[pos + 1]))
+            current.append(pattern[pos + 1])
             pos += 2
             continue
-        regex.append(".*" if char == "*" else re.escape(char))
+        if char == "*":
+            pieces.append("".join(current))
+            current = []
+        else:
+            current.append(char)
         pos += 1
-    return re.fullmatch("".join(regex), value, re.DOTALL) is not None
+    pieces.append("".join(current))
+    if len(pieces) == 1:
+        return value == pieces[0]
+    first, *middle, last = pieces
+    start, end = len(first), len(value) - len(last)
+    if end < start or not value.startswith(first) or not value.endswith(last):
+        return False
+    for piece in middle:
+        found = value.find(piece, start, end)
+        if found < 0:
+            return False
+        start = found + len(piece)
+    return True
 
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {

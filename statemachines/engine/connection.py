@@ -14,7 +14,7 @@ from http.client import HTTPException, HTTPMessage, LineTooLong
 
 from .api_errors import AccessDenied, ApiError, InternalFailure, SerializationException
 from .http_messages import MAX_HEADERS, MAX_LINE, read_headers, response_head
-from .loop_calls import MoveToThread, on_event_loop
+from .loop_calls import MoveToThread, loop_call_began
 from .protocol import CONTENT_TYPE
 from .service import Service, client_connected
 from .sigv4 import verify_request
@@ -157,13 +157,13 @@ class Connection(asyncio.Protocol):
     def _handle_on_loop(self, target: str | None, body: bytes) -> tuple[int, bytes] | None:
         """The answer, or None when the call reached work that may take long (loop_calls.py)."""
         began = time.monotonic()
-        entered = on_event_loop.set(True)
+        entered = loop_call_began.set(began)
         try:
             return self.front.handle(self.front.svc, target, body)
         except MoveToThread:  # raised before the call wrote anything: it runs again on a thread
             return None
         finally:
-            on_event_loop.reset(entered)
+            loop_call_began.reset(entered)
             took = time.monotonic() - began
             if took > self.front.slow_s:  # every other client of this process waited that long
                 log.warning("-: %s from %s held the event loop for %.1f s", target, self.peer, took)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .api_errors import InternalFailure
-from .loop_calls import leave_the_loop, on_event_loop
+from .loop_calls import leave_the_loop, on_the_loop
 from .service import Service, now_ms
 from .store import Op, execution_key
 from .transitions import MAX_ATTEMPTS, is_empty, outcome_ops
@@ -97,7 +97,7 @@ class EventBatcher:
             queue = self._queues[exec_arn]
             # on the event loop a batch is the loop's own event: should the core move the call to
             # a thread (loop_calls.py), no other thread's event goes with it
-            if not request.alone and not on_event_loop.get():
+            if not request.alone and not on_the_loop():
                 while queue and not queue[0].alone:
                     batch.append(queue.pop(0))
         try:

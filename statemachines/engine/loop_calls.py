@@ -4,17 +4,21 @@ connection.py answers the calls a pipeline makes all the time (StartExecution, S
 the event loop itself, so while one runs every other client of the process waits. Whatever may
 take long inside such a call — an expression a pipeline author wrote, waiting for another thread
 that is advancing the same execution — raises MoveToThread instead, before the call has written
-anything; the connection then answers the call again from the start on a thread.
+anything; the connection then answers the call again from the start on a thread. So does a call
+still running after LOOP_BUDGET_S when the core enters its next state (an inline Map over thousands
+of items, a long chain of states): the loop is held for that long at most.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-# set by the connection while it runs a call on the event loop
-on_event_loop: ContextVar[bool] = ContextVar("on_event_loop", default=False)
+LOOP_BUDGET_S = 0.05
+# when the call the connection runs on the event loop began (time.monotonic()); None elsewhere
+loop_call_began: ContextVar[float | None] = ContextVar("loop_call_began", default=None)
 
 
 class MoveToThread(BaseException):
@@ -24,9 +28,21 @@ class MoveToThread(BaseException):
     """
 
 
+def on_the_loop() -> bool:
+    """Whether this is a call the connection runs on the event loop."""
+    return loop_call_began.get() is not None
+
+
 def leave_the_loop() -> None:
     """Raise MoveToThread when called on the event loop; nothing elsewhere."""
-    if on_event_loop.get():
+    if loop_call_began.get() is not None:
+        raise MoveToThread()
+
+
+def leave_the_loop_when_slow() -> None:
+    """Raise MoveToThread when called on the event loop by a call that began LOOP_BUDGET_S ago."""
+    began = loop_call_began.get()
+    if began is not None and time.monotonic() - began > LOOP_BUDGET_S:
         raise MoveToThread()
 
 

@@ -8,6 +8,10 @@ allocates gigabytes then costs that worker, never the engine and its other clien
 
 A runner takes a request (a JSON-serialisable dict: `kind` plus its fields, see expression_worker.py)
 and returns the worker's reply dict, or raises EvaluationTimeout / EvaluationFailed.
+
+The core also calls `checkpoint()` as it enters each state: the service may then stop a call that
+has run long where it must not (a call on the event loop, loop_calls.py) by raising there, since
+nothing is written before the core returns.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 Runner = Callable[[dict[str, Any]], dict[str, Any]]
 
 _runner: Runner | None = None
+_checkpoint: Callable[[], None] | None = None
 
 
 class EvaluationTimeout(Exception):
@@ -36,12 +41,18 @@ class EvaluationFailed(Exception):
         self.reason = reason
 
 
-def install(runner: Runner | None) -> None:
+def install(runner: Runner | None, checkpoint: Callable[[], None] | None = None) -> None:
     """Evaluate out of process through `runner` from now on (None: in this process again)."""
-    global _runner
-    _runner = runner
+    global _runner, _checkpoint
+    _runner, _checkpoint = runner, checkpoint
 
 
 def runner() -> Runner | None:
     """The installed runner, or None when evaluations run in this process."""
     return _runner
+
+
+def checkpoint() -> None:
+    """Called by the core between states; the installed checkpoint may raise to stop the call."""
+    if _checkpoint is not None:
+        _checkpoint()

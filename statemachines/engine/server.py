@@ -31,7 +31,7 @@ from .api_errors import ApiError, InternalFailure, NotAvailableLocally, ServiceU
 from .config import EngineConfig
 from .connection import Connection, Front
 from .expression_pool import ExpressionPool
-from .loop_calls import off_the_loop
+from .loop_calls import leave_the_loop_when_slow, off_the_loop
 from .processes import Supervisor, child_config
 from .protocol import encode_output, operation_for, parse_body, service_model, validate_input
 from .service import Service
@@ -150,7 +150,7 @@ def serve(config: EngineConfig, sock: socket.socket, idle_s: float = IDLE_CONNEC
     """Serve until SIGTERM/SIGINT: recover in-flight tasks, start the timer loop, answer HTTP."""
     # what pipeline authors wrote runs in killable processes of this engine process's own
     expressions = ExpressionPool()
-    offload.install(off_the_loop(expressions.run))
+    offload.install(off_the_loop(expressions.run), leave_the_loop_when_slow)
     svc = Service(config)
     activities.requeue_inflight(svc, config.engine_id)
     timers = TimerLoop(svc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from . import history, io_processing
+from . import history, io_processing, offload
 from .errors import StatesError
 from .io_processing import Scope
 from .retry import Failure, find_handler, retry_delay_ms
@@ -49,6 +49,7 @@ class State:
 
     def enter(self, rt: Runtime, frame: dict[str, Any]) -> None:
         """The frame arrives at this state: StateEntered, then the first attempt."""
+        offload.checkpoint()  # the service may take a long call elsewhere here: nothing is written yet
         self.emit_entered(rt, frame)
         self.attempt(rt, frame)
 

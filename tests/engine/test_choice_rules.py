@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -154,6 +156,32 @@ def test_type_tests(operator, variable, operand, expected):
 )
 def test_string_matches(value, pattern, expected):
     assert evaluate_choice_rule({"Variable": "$", "StringMatches": pattern}, value) is expected
+
+
+def _matches_by_regex(value: str, pattern: str) -> bool:
+    """The reference: StringMatches as a regex (what the engine did before; it backtracks)."""
+    regex, pos = [], 0
+    while pos < len(pattern):
+        if pattern[pos] == "\\" and pos + 1 < len(pattern):
+            regex.append(re.escape(pattern[pos + 1]))
+            pos += 2
+            continue
+        regex.append(".*" if pattern[pos] == "*" else re.escape(pattern[pos]))
+        pos += 1
+    return re.fullmatch("".join(regex), value, re.DOTALL) is not None
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet="ab*\\\n", max_size=10), st.text(alphabet="ab*\\\n", max_size=12))
+def test_string_matches_agrees_with_the_regex_it_replaced(value, pattern):
+    expected = _matches_by_regex(value, pattern)
+    assert evaluate_choice_rule({"Variable": "$", "StringMatches": pattern}, value) is expected
+
+
+@pytest.mark.timeout(60)  # a hang detector: the regex took hours here
+def test_string_matches_does_not_backtrack():
+    value = "a" * 200_000
+    assert not evaluate_choice_rule({"Variable": "$", "StringMatches": "*a" * 30 + "*b"}, value)
 
 
 def test_and_or_not():
