@@ -8,6 +8,8 @@ import time
 import uuid
 from typing import Any
 
+from statemachines import nesting
+
 from .api_errors import (
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
@@ -37,7 +39,7 @@ def check_input(text: str) -> None:
             "Invalid State Machine Execution Input: 'The input exceeds the maximum size of 262144 bytes'"
         )
     try:
-        json.loads(text)
+        nesting.loads(text)  # not nested over 100 levels: everything after recurses per level
     except ValueError as exc:
         raise InvalidExecutionInput(f"Invalid State Machine Execution Input: '{exc}'") from exc
 

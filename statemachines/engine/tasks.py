@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from statemachines import nesting
 
 from .api_errors import InvalidOutput, InvalidToken, TaskTimedOut
 from .event_batches import advance
@@ -39,7 +40,7 @@ def send_task_success(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     if len(output.encode()) > MAX_PAYLOAD_BYTES:
         raise InvalidOutput("Invalid Output: 'The output exceeds the maximum size of 262144 bytes'")
     try:
-        json.loads(output)
+        nesting.loads(output)  # not nested over 100 levels: everything after recurses per level
     except ValueError as exc:
         raise InvalidOutput(f"Invalid Output: '{exc}'") from exc
     token = params["taskToken"]
