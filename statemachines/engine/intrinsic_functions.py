@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from statemachines import nesting
+
 
 class Randomness(Protocol):
     """What intrinsics need from the injected id source (the interpreter's `ids`)."""
@@ -92,7 +94,7 @@ def _split_placeholders(template: str) -> list[str]:
 def _string_to_json(args: list[Any], rng: Randomness) -> Any:
     _require(isinstance(args[0], str))
     try:
-        return json.loads(args[0]) if args[0].strip() else None
+        return nesting.loads(args[0]) if args[0].strip() else None
     except ValueError:
         raise IntrinsicArgumentError() from None
 

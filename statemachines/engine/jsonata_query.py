@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import math
 import random
 import re
@@ -20,6 +19,8 @@ from typing import Any
 import jsonata
 from jsonata.timebox import Timebox
 from jsonata.utils import Utils
+
+from statemachines import nesting
 
 from . import offload
 from .errors import StatesError
@@ -359,7 +360,7 @@ def _parse(rng: Randomness | None, text: Any) -> Any:
     text = _arg(text)
     if not isinstance(text, str):
         raise ValueError("Invalid arguments in $parse")
-    parsed = json.loads(text)
+    parsed = nesting.loads(text)
     return Utils.NULL_VALUE if parsed is None else parsed
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
+from statemachines import nesting
+
 from .api_errors import (
     SerializationException,
     UnknownOperationException,
@@ -49,7 +51,9 @@ def parse_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        params = json.loads(body)
+        params = nesting.loads(body)
+    except nesting.TooDeep as exc:
+        raise SerializationException(f"The request body is not valid: {exc}") from exc
     except ValueError as exc:
         raise SerializationException("Start of structure or map found where not expected.") from exc
     if not isinstance(params, dict):

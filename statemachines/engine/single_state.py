@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api_errors import InvalidDefinition
+from statemachines import nesting
+
+from .api_errors import InvalidDefinition, InvalidExecutionInput
 from .errors import StatesError
 from .executions import check_input
 from .service import Service, now_ms
@@ -14,6 +16,11 @@ from .teststate import run_test_state
 def test_state(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     text = params.get("input") or "{}"
     check_input(text)
+    if params.get("variables"):
+        try:
+            nesting.loads(params["variables"])
+        except ValueError as exc:
+            raise InvalidExecutionInput(f"Invalid variables: '{exc}'") from exc
     try:
         return run_test_state(
             params["definition"],

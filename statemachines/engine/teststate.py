@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from statemachines import nesting
 
 from . import history, io_processing
 from .context_object import build_context, execution_context
@@ -121,15 +122,15 @@ def run_test_state(
     execution: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """TestState's response for one state; never raises for runtime errors (they are the answer)."""
-    defn = json.loads(state_definition) if isinstance(state_definition, str) else state_definition
+    defn = nesting.loads(state_definition) if isinstance(state_definition, str) else state_definition
     state_class = TESTABLE.get(str(defn.get("Type"))) if isinstance(defn, dict) else None
     if state_class is None:
         raise StatesError(
             "InvalidDefinition", "TestState supports Task, Pass, Wait, Choice, Succeed and Fail states."
         )
     state = state_class(STATE_NAME, defn, "", defn.get("QueryLanguage", "JSONPath"))
-    raw = json.loads(input_json) if input_json else {}
-    variables = json.loads(variables_json) if variables_json else {}
+    raw = nesting.loads(input_json) if input_json else {}
+    variables = nesting.loads(variables_json) if variables_json else {}
     ex = {**DEFAULT_EXECUTION, "start_time_ms": now_ms, **(execution or {})}
     machine = {"Id": ex["state_machine_arn"], "Name": ex["state_machine_name"]}
     context = build_context(execution_context(ex, raw), machine, STATE_NAME, now_ms)
