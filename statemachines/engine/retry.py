@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from .state_fields import MAX_SECONDS
 
 # "States.ALL ... matches any known error name" -- except these, which AWS documents as terminal:
 # a retrier or catcher must name them explicitly.
@@ -50,10 +53,12 @@ def retry_delay_ms(retrier: dict[str, Any], attempt: int, random: float) -> int 
     """
     if attempt >= int(retrier.get("MaxAttempts", 3)):
         return None
-    delay = float(retrier.get("IntervalSeconds", 1)) * float(retrier.get("BackoffRate", 2.0)) ** attempt
-    cap = retrier.get("MaxDelaySeconds")
-    if cap is not None:
-        delay = min(delay, float(cap))
+    try:
+        delay = float(retrier.get("IntervalSeconds", 1)) * float(retrier.get("BackoffRate", 2.0)) ** attempt
+    except OverflowError:  # 2.0 ** 1100: MaxAttempts may be 99999999
+        delay = math.inf
+    # deviation: without MaxDelaySeconds AWS documents no cap; past 99999999 s it waits that long
+    delay = min(delay, float(retrier.get("MaxDelaySeconds", MAX_SECONDS)))
     if retrier.get("JitterStrategy") == "FULL":
         delay *= random
     return int(delay * 1000)

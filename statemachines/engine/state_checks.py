@@ -10,6 +10,7 @@ from .state_fields import (
     ACTIVITY_ARN,
     BRANCH_FIELDS,
     DISTRIBUTED_FIELDS,
+    MAX_SECONDS,
     PROCESSOR_CONFIG_FIELDS,
     PROCESSOR_FIELDS,
     is_recognized_resource,
@@ -52,8 +53,8 @@ def _check_task(
             )
     checker.exclusive(state, ("TimeoutSeconds", "TimeoutSecondsPath"), location)
     checker.exclusive(state, ("HeartbeatSeconds", "HeartbeatSecondsPath"), location)
-    checker.integer(state, "TimeoutSeconds", language, location, least=1)
-    checker.integer(state, "HeartbeatSeconds", language, location, least=1)
+    checker.integer(state, "TimeoutSeconds", language, location, least=1, most=MAX_SECONDS)
+    checker.integer(state, "HeartbeatSeconds", language, location, least=1, most=MAX_SECONDS)
     timeout, heartbeat = state.get("TimeoutSeconds"), state.get("HeartbeatSeconds")
     if isinstance(timeout, int) and isinstance(heartbeat, int) and heartbeat >= timeout:
         checker.error(
@@ -86,7 +87,7 @@ def _check_wait(
         checker.error(
             SCHEMA, "Exactly one of Seconds, SecondsPath, Timestamp, TimestampPath is required", location
         )
-    checker.integer(state, "Seconds", language, location, least=0)
+    checker.integer(state, "Seconds", language, location, least=0, most=MAX_SECONDS)
     for field in ("SecondsPath", "TimestampPath"):
         if field in state:
             checker.path(state[field], f"{location}/{field}", reference=True, nullable=False)

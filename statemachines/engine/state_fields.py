@@ -7,6 +7,11 @@ import re
 STATE_TYPES = ("Task", "Pass", "Wait", "Choice", "Parallel", "Map", "Succeed", "Fail")
 QUERY_LANGUAGES = ("JSONPath", "JSONata")
 TOP_LEVEL_FIELDS = frozenset({"Comment", "StartAt", "States", "Version", "TimeoutSeconds", "QueryLanguage"})
+# AWS's ranges: seconds (TimeoutSeconds, HeartbeatSeconds, Wait's Seconds, IntervalSeconds) and
+# MaxAttempts up to 99999999; MaxDelaySeconds below 31622401 (a year and a day)
+MAX_SECONDS = 99_999_999
+MAX_ATTEMPTS = 99_999_999
+MAX_DELAY_SECONDS = 31_622_400
 
 _COMMON = {"Type", "Comment", "QueryLanguage"}
 _FLOW = {"Next", "End"}

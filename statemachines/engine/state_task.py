@@ -10,6 +10,7 @@ from .errors import StatesError
 from .io_processing import Scope
 from .retry import Failure
 from .state_base import BLOCKED, DATA_LIMIT_CAUSE, MAX_PAYLOAD_BYTES, State
+from .state_fields import MAX_SECONDS
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -130,9 +131,10 @@ class TaskState(State):
             seconds = defn.get(field)
         if seconds is None:
             return None
-        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= MAX_SECONDS:
             raise StatesError(
-                "States.Runtime", f"The {field} field must be a positive integer, but was {seconds!r}"
+                "States.Runtime",
+                f"The {field} field must be a positive integer up to {MAX_SECONDS}, but was {seconds!r}",
             )
         return seconds
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from . import history, io_processing, paths
 from .errors import StatesError
 from .io_processing import Scope
 from .state_base import BLOCKED, State
+from .state_fields import MAX_SECONDS
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -83,7 +85,8 @@ class WaitState(State):
     @staticmethod
     def check_seconds(seconds: Any, field: str, where: str) -> int:
         shown = seconds if isinstance(seconds, str) else history.to_json(seconds)
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds != int(seconds):
+        number = isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds)
+        if not number or seconds != int(seconds):
             raise StatesError(
                 "States.Runtime",
                 f"The {field} parameter cannot be parsed as a long value: {where} == {shown}",
@@ -91,6 +94,11 @@ class WaitState(State):
         if seconds < 0:
             raise StatesError(
                 "States.Runtime", f"The {field} parameter references a negative value: {where} == {shown}"
+            )
+        if seconds > MAX_SECONDS:
+            raise StatesError(
+                "States.Runtime",
+                f"The {field} parameter references a value over {MAX_SECONDS}: {where} == {shown}",
             )
         return int(seconds)
 

@@ -14,6 +14,7 @@ from .state_checks import STATE_CHECKS
 from .state_fields import (
     JSONATA_FIELDS,
     JSONPATH_FIELDS,
+    MAX_SECONDS,
     QUERY_LANGUAGES,
     SHARED_FIELDS,
     STATE_TYPES,
@@ -146,16 +147,29 @@ class Checker:
         else:
             self.jsonata(assign, location)
 
-    def integer(self, state: dict[str, Any], field: str, language: str, location: str, *, least: int) -> None:
+    def integer(
+        self,
+        state: dict[str, Any],
+        field: str,
+        language: str,
+        location: str,
+        *,
+        least: int,
+        most: int | None = None,
+    ) -> None:
         if field not in state:
             return
         value = state[field]
         if language == "JSONata" and is_template(value):
             self.jsonata(value, f"{location}/{field}")
-        elif isinstance(value, bool) or not isinstance(value, int) or value < least:
-            self.error(
-                SCHEMA, f"The field '{field}' must be an integer of at least {least}", f"{location}/{field}"
-            )
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < least
+            or (most is not None and value > most)
+        ):
+            allowed = f"of at least {least}" if most is None else f"from {least} to {most}"
+            self.error(SCHEMA, f"The field '{field}' must be an integer {allowed}", f"{location}/{field}")
 
     def scope(self, scope: dict[str, Any], location: str, language: str) -> None:
         """A nested StartAt/States scope (a Parallel branch, a Map processor)."""
@@ -179,7 +193,7 @@ def validate_definition(doc: Any, machine_type: str = "STANDARD") -> list[Diagno
         checker.error(SCHEMA, "The field 'QueryLanguage' must be one of JSONPath, JSONata", "/QueryLanguage")
         language = "JSONPath"
     if "TimeoutSeconds" in doc:
-        checker.integer(doc, "TimeoutSeconds", "JSONPath", "", least=1)
+        checker.integer(doc, "TimeoutSeconds", "JSONPath", "", least=1, most=MAX_SECONDS)
     if "Comment" in doc and not isinstance(doc["Comment"], str):
         checker.error(SCHEMA, "The field 'Comment' must be a string", "/Comment")
     if "Version" in doc and not isinstance(doc["Version"], str):

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from .choice_rules import OPERATORS, parse_timestamp
-from .state_fields import CATCHER_FIELDS, CHOICE_RULE_JSONATA_FIELDS, RETRIER_FIELDS
+from .state_fields import (
+    CATCHER_FIELDS,
+    CHOICE_RULE_JSONATA_FIELDS,
+    MAX_ATTEMPTS,
+    MAX_DELAY_SECONDS,
+    MAX_SECONDS,
+    RETRIER_FIELDS,
+)
 
 if TYPE_CHECKING:
     from .validation import Checker
@@ -46,11 +54,12 @@ def check_retriers(checker: Checker, retry: Any, location: str) -> None:
             continue
         where = f"{location}[{index}]"
         checker.unknown_fields(retrier, RETRIER_FIELDS, where)
-        checker.integer(retrier, "IntervalSeconds", "JSONPath", where, least=1)
-        checker.integer(retrier, "MaxAttempts", "JSONPath", where, least=0)
-        checker.integer(retrier, "MaxDelaySeconds", "JSONPath", where, least=1)
+        checker.integer(retrier, "IntervalSeconds", "JSONPath", where, least=1, most=MAX_SECONDS)
+        checker.integer(retrier, "MaxAttempts", "JSONPath", where, least=0, most=MAX_ATTEMPTS)
+        checker.integer(retrier, "MaxDelaySeconds", "JSONPath", where, least=1, most=MAX_DELAY_SECONDS)
         rate = retrier.get("BackoffRate", 2.0)
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 1:
+        # 1e400 in JSON reads as infinity
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 1 <= rate < math.inf:
             checker.error(
                 SCHEMA, "The field 'BackoffRate' must be a number of at least 1.0", f"{where}/BackoffRate"
             )

@@ -173,3 +173,9 @@ def test_data_limit_exceeded_can_be_caught_by_name_but_not_by_states_all() -> No
 
     assert Driver(definition("States.DataLimitExceeded")).output == "recovered"
     assert Driver(definition("States.ALL")).state["error"] == "States.DataLimitExceeded"
+
+
+def test_a_delay_that_overflows_a_float_waits_the_longest_delay_instead():
+    retrier = {"ErrorEquals": ["States.ALL"], "MaxAttempts": 99999999, "BackoffRate": 2.0}
+    assert retry_delay_ms(retrier, 1100, 0.5) == 99999999 * 1000  # 2.0 ** 1100 is no float
+    assert retry_delay_ms({**retrier, "MaxDelaySeconds": 60}, 1100, 0.5) == 60_000

@@ -648,3 +648,48 @@ def test_any_state_body_gives_diagnostics_never_an_exception(state):
 def test_a_transition_that_is_not_a_string_is_a_diagnostic(states):
     diagnostics = validate_definition({"StartAt": "A", "States": states})
     assert any("must be a state name" in d.message for d in diagnostics)
+
+
+def _retry_task(**retrier):
+    return {
+        "Type": "Task",
+        "Resource": ACTIVITY,
+        "Retry": [{"ErrorEquals": ["States.ALL"], **retrier}],
+        "End": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("state", "location", "message"),
+    [
+        (_retry_task(MaxAttempts=100000000000), "/States/A/Retry[0]/MaxAttempts", "from 0 to 99999999"),
+        (_retry_task(IntervalSeconds=100000000), "/States/A/Retry[0]/IntervalSeconds", "from 1 to 99999999"),
+        (_retry_task(MaxDelaySeconds=31622401), "/States/A/Retry[0]/MaxDelaySeconds", "from 1 to 31622400"),
+        (_retry_task(BackoffRate=float("inf")), "/States/A/Retry[0]/BackoffRate", "at least 1.0"),
+        (_retry_task(BackoffRate=0.5), "/States/A/Retry[0]/BackoffRate", "at least 1.0"),
+        (
+            {"Type": "Task", "Resource": ACTIVITY, "TimeoutSeconds": 100000000, "End": True},
+            "/States/A/TimeoutSeconds",
+            "from 1 to 99999999",
+        ),
+        (
+            {"Type": "Task", "Resource": ACTIVITY, "HeartbeatSeconds": 100000000, "End": True},
+            "/States/A/HeartbeatSeconds",
+            "from 1 to 99999999",
+        ),
+        ({"Type": "Wait", "Seconds": 100000000, "End": True}, "/States/A/Seconds", "from 0 to 99999999"),
+    ],
+)
+def test_numeric_fields_beyond_aws_limits_are_refused_where_they_are(state, location, message):
+    found = [d for d in validate_definition(machine({"A": state})) if d.location == location]
+    assert [d.code for d in found] == ["SCHEMA_VALIDATION_FAILED"] and message in found[0].message
+
+
+def test_numeric_fields_at_aws_limits_are_accepted():
+    retrier = {"MaxAttempts": 99999999, "IntervalSeconds": 99999999, "MaxDelaySeconds": 31622400}
+    task = {**_retry_task(**retrier), "TimeoutSeconds": 99999999, "HeartbeatSeconds": 99999998}
+    wait = {"Type": "Wait", "Seconds": 99999999, "Next": "A"}
+    assert errors(machine({"W": wait, "A": task}, start="W", TimeoutSeconds=99999999)) == []
+    assert ("SCHEMA_VALIDATION_FAILED", "/TimeoutSeconds") in errors(
+        machine({"A": task}, TimeoutSeconds=10**8)
+    )
