@@ -7,7 +7,6 @@ An untrusted run's pipeline is also checked against what untrusted runs may use 
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from github import Auth, Github, GithubException, GithubRetry, UnknownObjectExce
 
 from service.config import ServiceConfig
 from service.errors import InvalidPipelineError, PipelineSourceError, UntrustedPipelineError
+from statemachines import nesting
 from statemachines.contract import (
     PLACEHOLDER,
     activity_pools,
@@ -150,18 +150,15 @@ def _read_github(config: ServiceConfig, repository: str, sha: str, path: str) ->
     return content.decoded_content.decode("utf-8", "replace")
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without anchors' aliases: a few lines of aliases can expand to gigabytes (billion laughs)."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError("YAML aliases (*name) are not allowed in a pipeline")
-        return super().compose_node(parent, index)
-
-
 def _parse(path: str, text: str) -> dict[str, Any]:
+    # no YAML aliases (a few lines of them expand to gigabytes), nothing nested over 100 levels
+    # (everything that reads a pipeline recurses per level)
     try:
-        doc = yaml.load(text, Loader=_NoAliasLoader) if path.endswith(".yaml") else json.loads(text)  # noqa: S506
+        doc = nesting.load_yaml(text) if path.endswith(".yaml") else nesting.loads(text)
+    except nesting.TooDeep as exc:
+        raise InvalidPipelineError(
+            path, [_diagnostic("TOO_DEEPLY_NESTED", f"cannot parse: {exc}", "/")]
+        ) from None
     except (ValueError, yaml.YAMLError) as exc:
         raise InvalidPipelineError(
             path, [_diagnostic("INVALID_JSON_DESCRIPTION", f"cannot parse: {exc}", "/")]

@@ -6,7 +6,6 @@ started) · 202 ignored (with the reason) · 400 malformed · 401 bad signature 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -23,6 +22,7 @@ from service.run_index import RunIndex
 from service.runs import RUNS_QUEUE, new_run
 from service.signatures import verify_signature
 from service.triggers import CANCEL, SKIP, Ignored, Trigger, TriggerSettings, parse_event
+from statemachines import nesting
 
 log = logging.getLogger(__name__)
 webhooks = Blueprint("webhooks", __name__)
@@ -91,9 +91,9 @@ def _parse_body(body: bytes, mimetype: str) -> Any:
 
 def _json(text: str | bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(text)
-    except RecursionError:
-        raise MalformedPayloadError("the JSON body is nested too deeply") from None
+        payload = nesting.loads(text)
+    except nesting.TooDeep as exc:
+        raise MalformedPayloadError(f"the JSON body is not valid: {exc}") from None
     except ValueError as exc:
         raise MalformedPayloadError(f"the body is not JSON: {exc}") from None
     if not isinstance(payload, dict):
