@@ -164,6 +164,8 @@ def on_push(payload: dict[str, Any], delivery_id: str, settings: TriggerSettings
 
 def on_pull_request(payload: dict[str, Any], delivery_id: str, settings: TriggerSettings) -> Outcome:
     action = payload.get("action")
+    if not isinstance(action, str):
+        raise MalformedPayloadError("pull_request event without a string 'action'")
     pr = payload.get("pull_request")
     if (
         not isinstance(pr, dict)
@@ -171,7 +173,8 @@ def on_pull_request(payload: dict[str, Any], delivery_id: str, settings: Trigger
         or not isinstance(pr.get("base"), dict)
     ):
         raise MalformedPayloadError("pull_request event without pull_request.head and .base")
-    retargeted = action == "edited" and isinstance((payload.get("changes") or {}).get("base"), dict)
+    changes = payload.get("changes")
+    retargeted = action == "edited" and isinstance(changes, dict) and isinstance(changes.get("base"), dict)
     if action not in BUILD_PR_ACTIONS and action != "closed" and not retargeted:
         return Ignored(f"pull_request action {action!r} does not start a build")
     draft = pr.get("draft") is True
