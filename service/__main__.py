@@ -28,7 +28,9 @@ class WebServer(BaseApplication):
         # webhook, and no keep-alive client pinned to one worker): a sync worker is held by each slow client
         # and each dashboard request waiting on Step Functions (10 s reads), so two of them would stall
         # webhook ingest past GitHub's 10 s. 1 to 8 threads measured alike: idle threads cost nothing.
-        self.cfg.set("worker_class", "gthread")
+        # gthread's own (service/web_worker.py): a thread takes a request only once all of it is in, so
+        # clients sending slowly hold sockets, never threads (20 of them had stopped every webhook)
+        self.cfg.set("worker_class", "service.web_worker.BufferingThreadWorker")
         # an access line is INFO; gunicorn would log it at any level. At WARNING it cost a quarter of
         # /healthz's CPU and a tenth of a webhook's.
         self.cfg.set("accesslog", "-" if c.log_level in ("DEBUG", "INFO") else None)
