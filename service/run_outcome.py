@@ -36,6 +36,7 @@ class Attempt:
     result: str = "running"  # running, succeeded or failed
     error: str = ""
     cause: str = ""
+    reused: str = ""  # how a re-run's worker answered with a recorded result (step_reuse), in its words
 
     @property
     def duration(self) -> str:
@@ -114,6 +115,9 @@ def _step_verdict(attempt: Attempt | None, status: str, failed: Attempt | None, 
         if status == "SUCCEEDED":
             return Verdict("success", "skipped: not on this run's path")
         return Verdict("error", f"not run: {failed.step} failed" if failed else f"not run: {end_words}")
+    if attempt.result == "succeeded" and attempt.reused:
+        # the words the worker posted: the final report must not turn them into "passed in 0s"
+        return Verdict("success", attempt.reused)
     if attempt.result == "succeeded":
         return Verdict("success", f"passed in {attempt.duration}")
     if attempt.result == "running":
@@ -173,15 +177,33 @@ def _apply(attempt: Attempt, event: dict[str, Any], kind: str) -> None:
         attempt.started_at = at
         return
     attempt.ended_at = at
+    details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
     if kind in SUCCEEDED:
         attempt.result = "succeeded"
+        attempt.reused = _reused_words(details.get("output"))
         return
-    details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
     attempt.result = "failed"
     attempt.error = str(
         details.get("error") or ("States.Timeout" if kind.endswith("TimedOut") else "States.TaskFailed")
     )
     attempt.cause = str(details.get("cause") or "")
+
+
+def _reused_words(output: Any) -> str:
+    """As workers/activity_task.py says it: `reused from run <id> (passed in <n>s)`; "" when not reused."""
+    try:
+        data = json.loads(output) if isinstance(output, str) else None
+    except ValueError:
+        return ""
+    if (
+        not isinstance(data, dict)
+        or data.get("reused") is not True
+        or not isinstance(data.get("reused_from"), str)
+    ):
+        return ""
+    took = data.get("duration_seconds")
+    took = float(took) if isinstance(took, int | float) else 0.0
+    return f"reused from run {data['reused_from'][:7]} (passed in {took:.0f}s)"
 
 
 def _step_of(event: dict[str, Any], kind: str) -> str | None:

@@ -25,7 +25,7 @@ from typing import Any
 from rq import get_current_job
 
 from service.cancellations import stop_execution, supersede_older
-from service.concurrency import admit, group_of
+from service.concurrency import admit, group_of, release
 from service.deliveries import execution_name
 from service.errors import InvalidPipelineError, PipelineSourceError, UntrustedPipelineError
 from service.job_context import JobContext, job_context
@@ -83,8 +83,20 @@ def new_run(trigger: Trigger, hook_id: str) -> dict[str, Any]:
 
 
 def start_run(run_id: str) -> str:
-    """rq job: start a QUEUED run's execution; returns the run's status afterwards."""
+    """rq job: start a QUEUED run's execution; returns the run's status afterwards.
+
+    Every run ends: whatever goes wrong here on the job's last attempt (GitHub unreachable, a bug, a
+    pipeline that breaks the parser) ends the run ERRORED with an `error` status on its commit.
+    """
     ctx = job_context()
+    try:
+        return _start_run(ctx, run_id)
+    except Exception as exc:
+        _error_on_last_attempt(ctx, run_id, exc)
+        raise
+
+
+def _start_run(ctx: JobContext, run_id: str) -> str:
     run = ctx.index.get(run_id)
     if run is None:
         log.warning("%s: no such run, nothing to start", run_id)
@@ -96,9 +108,6 @@ def start_run(run_id: str) -> str:
         pipeline = load_pipeline(ctx.config, run)
     except InvalidPipelineError as exc:
         return _mark_invalid(ctx, run, exc)
-    except PipelineSourceError as exc:
-        _fail_on_last_attempt(ctx, run_id, exc)
-        raise
     _record_pipeline(ctx, run_id, pipeline)
     if not _trusted(run):
         try:
@@ -215,16 +224,21 @@ def _start_execution(ctx: JobContext, run: dict[str, Any], state_machine_arn: st
         return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
 
 
-def _fail_on_last_attempt(ctx: JobContext, run_id: str, exc: Exception) -> None:
+def _error_on_last_attempt(ctx: JobContext, run_id: str, exc: Exception) -> None:
     """rq retries the job; when no retry is left, the run must not stay QUEUED for ever."""
     job = get_current_job()
     if job is not None and (job.retries_left or 0) > 0:
         log.warning("%s: %s (will retry)", run_id, exc)
         return
-    log.error("%s: giving up: %s", run_id, exc)
-    ctx.index.transition(
-        run_id, ("QUEUED",), status="FAILED", status_reason=str(exc)[:500], finished_at=time.time()
+    why = str(exc) if isinstance(exc, PipelineSourceError) else f"{type(exc).__name__}: {exc}"
+    reason = f"not started: {why}"[:500]
+    log.error("%s: giving up: %s", run_id, reason)
+    ended = ctx.index.transition(
+        run_id, ("QUEUED",), status="ERRORED", status_reason=reason, finished_at=time.time()
     )
+    if ended is not None:
+        ctx.report("report_run_cancelled", run_id, reason)  # every open context: error, saying why
+        release(ctx, ended)
 
 
 def _mark_invalid(ctx: JobContext, run: dict[str, Any], exc: InvalidPipelineError) -> str:

@@ -73,7 +73,9 @@ def check_rerun(
     def posted() -> dict[str, Any] | None:
         latest = fake_github.latest_statuses("octo/app", sha)
         ended = contexts <= set(latest) and all(latest[c]["state"] != "pending" for c in contexts)
-        return latest if ended and latest["stepline/ci"]["target_url"].endswith(new) else None
+        # every context posted for the new run (the old run's own "passed" may still be the latest a moment)
+        ours = ended and all(new in latest[c]["target_url"] for c in contexts)
+        return latest if ours else None
 
     latest = run_stack.wait(posted, 30)
     for step in reused:

@@ -20,6 +20,7 @@ from service.job_context import job_context, use_config
 from service.run_index import RunIndex
 from statemachines.run_claims import TICKET, without_ticket
 from tests.harness.git_repos import git
+from tests.harness.ports import free_port
 from tests.service.github_events import (
     ZERO,
     delete_payload,
@@ -323,27 +324,26 @@ def test_github_failing_to_serve_the_pipeline_fails_the_job_and_finally_the_run(
     Queue("runs", connection=stepline.redis).enqueue("service.runs.start_run", run_id)  # no retry left
     stepline.run_jobs()
     run = stepline.run(run_id)
-    assert run["status"] == "FAILED" and "cannot read the pipeline" in run["status_reason"]
+    assert run["status"] == "ERRORED" and "cannot read the pipeline" in run["status_reason"]
     assert stepline.executions() == []
+    assert stepline.status_jobs()[-1] == ("report_run_cancelled", (run_id, run["status_reason"]))
 
 
-def test_a_pipeline_breaking_the_contract_runs_but_carries_its_warnings(stepline, make_repo, client):
+def test_a_start_that_fails_unexpectedly_ends_the_run_with_an_error_status(
+    service_config, redis_client, make_repo
+):
+    # Step Functions unreachable: nothing start_run expects, so the last attempt must still end the run
+    config = dataclasses.replace(
+        service_config, sfn_endpoint_url=f"http://127.0.0.1:{free_port()}", allow_local_repositories=True
+    )
+    stepline = Stepline(config, redis_client)
     repo = make_repo("app")
-    # the heartbeat, timeout and lost-worker Retry are filled in when left out: an empty commands list is not
-    no_commands = {
-        "StartAt": "Build",
-        "States": {
-            "Build": {
-                "Type": "Task", "Resource": "${activity:build}", "End": True,
-                "Parameters": {"step": "build", "commands": []},
-            }
-        },
-    }  # fmt: skip
-    commit_and_push(repo, "loose", {".stepline/pipeline.asl.json": json.dumps(no_commands)})
-    run_id = stepline.deliver("push", push_payload(repo, "loose"))["run_id"]
+    commit_and_push(repo, "main")
+    run_id = stepline.deliver("push", push_payload(repo, "main"))["run_id"]
+    stepline.run_jobs()
+    assert stepline.run(run_id)["status"] == "QUEUED"  # the job has retries left
+    Queue("runs", connection=stepline.redis).enqueue("service.runs.start_run", run_id)  # no retry left
     stepline.run_jobs()
     run = stepline.run(run_id)
-    assert run["status"] == "RUNNING"
-    assert any("non-empty list of commands" in warning for warning in run["pipeline_warnings"])
-    page = client.get(f"/runs/{run_id}").get_data(as_text=True)
-    assert "1 pipeline warning(s)" in page and "a build step needs a non-empty list of commands" in page
+    assert run["status"] == "ERRORED" and "EndpointConnectionError" in run["status_reason"], run
+    assert stepline.status_jobs()[-1] == ("report_run_cancelled", (run_id, run["status_reason"]))
