@@ -1,6 +1,10 @@
 """Signing in to the dashboard: configured users or the admin token, the session cookie, and CSRF checks.
 
-`python -m service.auth hash` prints a password hash for STEPLINE_USERS.
+Sessions live on the server (service/sessions.py): signing out ends one wherever its cookie was
+copied to, and failed sign-ins are throttled per address and per user (429, Retry-After).
+
+`python -m service.auth hash` prints a password hash for STEPLINE_USERS;
+`python -m service.auth revoke <user>` (or `--all`) ends every session of a user (of everyone).
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 from flask import (
     Blueprint,
     Flask,
     abort,
     current_app,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -30,7 +36,9 @@ from flask import (
 )
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from service import sessions
 from service.config import ServiceConfig
+from statemachines.errors import ConfigError
 
 log = logging.getLogger(__name__)
 auth = Blueprint("auth", __name__)
@@ -38,6 +46,7 @@ auth = Blueprint("auth", __name__)
 ADMIN = "admin"  # the name the admin token signs in as, in the audit trail
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+SESSION_ID = "sid"
 
 
 def init_app(app: Flask, config: ServiceConfig) -> None:
@@ -49,7 +58,7 @@ def init_app(app: Flask, config: ServiceConfig) -> None:
         # a Secure cookie is never sent over plain http, so only ask for it where the service is https
         SESSION_COOKIE_SECURE=config.public_url.startswith("https://"),
         SESSION_COOKIE_NAME="stepline_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=sessions.SESSION_SECONDS),
     )
     app.before_request(_load_user)
     app.context_processor(lambda: {"current_user": g.get("user"), "csrf_token": csrf_token})
@@ -60,15 +69,48 @@ def _config() -> ServiceConfig:
     return current_app.config["STEPLINE"]
 
 
-def _load_user() -> None:
-    g.user = session.get("user")
+def _redis() -> redis.Redis:
+    return current_app.extensions["redis"]
+
+
+def _load_user() -> Any:
+    """Who is signed in (a live session, or the admin token); a 429 for an address that guessed too often."""
+    g.user = _session_user()
     g.token_auth = False
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
+        address = request.remote_addr or "-"
+        wait = sessions.throttled_for(_redis(), address, None)
+        if wait:  # answered here: the blueprints' error pages would drop Retry-After
+            log.warning("token: sign-in from %s throttled for %s s", address, wait)
+            return (
+                jsonify(error="too many failed sign-ins from this address"),
+                429,
+                {"Retry-After": str(wait)},
+            )
         if check_token(header.removeprefix("Bearer ").strip()):
             g.user, g.token_auth = ADMIN, True
         else:
+            sessions.count_failure(_redis(), address, None)
             abort(401)
+    return None
+
+
+def _session_user() -> str | None:
+    """The signed-in user, while the server still holds the cookie's session (not signed out, not revoked)."""
+    user, session_id = session.get("user"), session.get(SESSION_ID)
+    if not user:
+        return None
+    try:
+        live = isinstance(session_id, str) and sessions.session_user(_redis(), session_id) == user
+    except redis.RedisError as exc:
+        log.warning("session of %s not checked, Redis failed: %s", user, exc)
+        return None
+    if not live:  # ended elsewhere: forget it here too
+        session.pop("user", None)
+        session.pop(SESSION_ID, None)
+        return None
+    return str(user)
 
 
 def check_token(token: str) -> bool:
@@ -139,14 +181,26 @@ def login():
     elif request.method == "POST":
         name = request.form.get("username", "").strip()
         secret = request.form.get("password", "")
+        address = request.remote_addr or "-"
+        wait = sessions.throttled_for(_redis(), address, name or ADMIN)
+        if wait:  # checked before the password: a guess now tells nothing, right or wrong
+            log.warning("login: sign-in for %r from %s throttled for %s s", name[:64], address, wait)
+            error = f"Too many failed sign-ins: try again in {wait} seconds."
+            page = render_template(
+                "login.html", error=error, configured=bool(config.users or config.admin_token)
+            )
+            return page, 429, {"Retry-After": str(wait)}
         user = ADMIN if not name and check_token(secret) else name if check_password(name, secret) else None
         if user:
+            sessions.clear_failures(_redis(), user)
             session.clear()  # a new session id and CSRF token after signing in: no session fixation
             session.permanent = True
             session["user"] = user
-            log.info("login: %s signed in from %s", user, request.remote_addr)
+            session[SESSION_ID] = sessions.start_session(_redis(), user)
+            log.info("login: %s signed in from %s", user, address)
             return redirect(_safe_next(request.args.get("next")))
-        log.warning("login: failed sign-in for %r from %s", name[:64], request.remote_addr)
+        sessions.count_failure(_redis(), address, name or ADMIN)
+        log.warning("login: failed sign-in for %r from %s", name[:64], address)
         error, status = "Wrong name, password or token.", 401
     configured = bool(config.users or config.admin_token)
     return render_template("login.html", error=error, configured=configured), status
@@ -157,6 +211,8 @@ def logout():
     check_csrf()
     # the token outlives the sign-out: a sign-in form rendered before it (another tab, this page) still works
     token = session.get(CSRF_FIELD)
+    if isinstance(session.get(SESSION_ID), str):
+        sessions.end_session(_redis(), session[SESSION_ID])  # a copy of the cookie opens nothing now
     session.clear()
     if token:
         session[CSRF_FIELD] = token
@@ -173,13 +229,28 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+USAGE = """usage: python -m service.auth hash            prints a password hash for STEPLINE_USERS
+       python -m service.auth revoke USER     ends every session of USER
+       python -m service.auth revoke --all    ends every session"""
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] != ["hash"]:
-        print("usage: python -m service.auth hash   (prints a password hash for STEPLINE_USERS)")
-        return 2
-    password = getpass.getpass("password: ")
-    print(generate_password_hash(password, method="pbkdf2:sha256"))
-    return 0
+    if argv[:1] == ["hash"]:
+        password = getpass.getpass("password: ")
+        print(generate_password_hash(password, method="pbkdf2:sha256"))
+        return 0
+    if argv[:1] == ["revoke"] and len(argv) == 2:
+        try:
+            config = ServiceConfig.from_env()
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        client = redis.Redis.from_url(config.redis_url)
+        ended = sessions.revoke_sessions(client, None if argv[1] == "--all" else argv[1])
+        print(f"ended {ended} session(s)")
+        return 0
+    print(USAGE)
+    return 2
 
 
 if __name__ == "__main__":
