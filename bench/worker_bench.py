@@ -166,7 +166,7 @@ def bench_pickup(work: Path, runs: int) -> None:
             "REDIS_URL": redis_server.url,
             "SFN_ENDPOINT_URL": endpoint,
             "WORKER_DIR": str(work / "worker"),
-            "WORKER_SLOTS": "2",
+            "WORKER_SLOTS": "8",
             "STEPLINE_ALLOW_LOCAL_REPOSITORIES": "true",
             "LOG_LEVEL": "WARNING",
         }
@@ -186,18 +186,44 @@ def bench_pickup(work: Path, runs: int) -> None:
             pickup, total = one_run(sfn, machine, repo.url, sha, number)
             pickups.append(pickup)
             totals.append(total)
-        print(f"task pickup over {runs} runs (idle worker, 2 slots; step `true` on a warm mirror)")
+        print(f"task pickup over {runs} runs (idle worker, 8 slots; step `true` on a warm mirror)")
         print(
             f"  StartExecution -> ActivityStarted  median {statistics.median(pickups) * 1000:7.1f} ms   max {max(pickups) * 1000:7.1f} ms"
         )
         print(
             f"  StartExecution -> SUCCEEDED        median {statistics.median(totals) * 1000:7.1f} ms   max {max(totals) * 1000:7.1f} ms"
         )
+        bench_parallel(sfn, repo.url, sha)
     finally:
         if worker is not None:
             worker.stop(timeout=10)
         engine.stop(timeout=10)
         redis_server.stop()
+
+
+def bench_parallel(sfn: Any, url: str, sha: str, branches: int = 8, rounds: int = 3) -> None:
+    """A Parallel of `branches` x `sleep 1` on one worker of 8 slots: wall time beside its floor (1 s)."""
+    activity = sfn.create_activity(name="stepline-build")["activityArn"]
+    step = {"Type": "Task", "Resource": activity, "HeartbeatSeconds": 30, "TimeoutSeconds": 300, "End": True}
+
+    def branch(i: int) -> dict[str, Any]:
+        params = {"step": f"sleep-{i}", "commands": ["sleep 1"], "run.$": "$$.Execution.Input"}
+        return {"StartAt": f"S{i}", "States": {f"S{i}": step | {"Parameters": params}}}
+
+    parallel = {"Type": "Parallel", "End": True, "Branches": [branch(i) for i in range(branches)]}
+    definition = json.dumps({"StartAt": "All", "States": {"All": parallel}})
+    machine = sfn.create_state_machine(name="bench-parallel", definition=definition, roleArn=ROLE)
+    walls = []
+    for number in range(rounds):
+        run = {"run_id": f"parallel-{number}", "repository": "octo/app", "clone_url": url, "sha": sha}
+        started = time.monotonic()
+        arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(run))
+        while sfn.describe_execution(executionArn=arn["executionArn"])["status"] == "RUNNING":
+            time.sleep(0.01)
+        walls.append(time.monotonic() - started)
+    print(f"a Parallel of {branches} x `sleep 1` on one worker with 8 slots, {rounds} rounds (warm mirror)")
+    print(f"  wall time  median {statistics.median(walls):5.2f} s   best {min(walls):5.2f} s")
+    print(f"  floor (one sleep) 1.00 s; one at a time would be {branches:.2f} s")
 
 
 def deploy(sfn: Any) -> str:
