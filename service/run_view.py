@@ -103,6 +103,9 @@ def run_summary(run: dict[str, Any], web_url: str, now: float | None = None) -> 
         "pipeline": run.get("pipeline"),
         "status": run.get("status"),
         "status_reason": run.get("status_reason"),
+        # the runs this one is tied to, for links: the newer run that superseded it, the run it re-runs
+        "superseded_by": run.get("superseded_by"),
+        "rerun_of": run.get("rerun_of"),
         "pipeline_warnings": list(run.get("pipeline_warnings") or []),
         "look": status_look(run.get("status")),
         "active": run.get("status") in OPEN_STATUSES,

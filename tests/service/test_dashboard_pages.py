@@ -168,3 +168,18 @@ def test_run_page_shows_what_github_was_told_and_failed_posts(client, redis_clie
     assert re.search(r"stepline/ci/test</td>\s*<td>failure</td>\s*<td>failed in 3s", html)
     assert "failed: 422 Validation Failed" in html
     assert 'id="step-test"' in html  # the anchor a step's status links to
+
+
+def test_a_superseded_run_and_a_rerun_link_to_the_runs_they_name(client, redis_client):
+    newer = seed_run(redis_client, status="RUNNING", finished_at=None)
+    older = seed_run(
+        redis_client,
+        status="SUPERSEDED",
+        status_reason="superseded by abc1234",
+        superseded_by=newer["run_id"],
+    )
+    rerun = seed_run(redis_client, status="RUNNING", finished_at=None, rerun_of=older["run_id"])
+    page = client.get(f"/runs/{older['run_id']}").get_data(as_text=True)
+    assert f'id="superseded-by" href="/runs/{newer["run_id"]}"' in page
+    page = client.get(f"/runs/{rerun['run_id']}").get_data(as_text=True)
+    assert f'id="rerun-of" href="/runs/{older["run_id"]}"' in page
