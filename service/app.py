@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import dashboard
 from service.config import ServiceConfig
@@ -22,4 +23,8 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
     app.register_blueprint(health)
     app.register_blueprint(webhooks)
     dashboard.init_app(app, config)  # pages, JSON API, badges, sign-in
+    if config.proxy_hops:  # the client's address, not the proxy's: sign-in throttling counts per address
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops
+        )
     return app

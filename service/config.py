@@ -35,6 +35,7 @@ class ServiceConfig:
     aws_region: str = "us-east-1"
     log_level: str = "INFO"
     webhook_max_bytes: int = 25 * 1024 * 1024
+    proxy_hops: int = 0  # reverse proxies whose X-Forwarded-For / -Proto are believed
     allow_local_repositories: bool = False
     build_tags: bool = False
     build_draft_pull_requests: bool = False
@@ -80,6 +81,7 @@ class ServiceConfig:
             aws_region=env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1")),
             log_level=env.text("LOG_LEVEL", "INFO").upper(),
             webhook_max_bytes=env.integer("STEPLINE_WEBHOOK_MAX_BYTES", 25 * 1024 * 1024, 1024, 1 << 30),
+            proxy_hops=env.integer("STEPLINE_PROXY_HOPS", 0, 0, 5),
             allow_local_repositories=env.flag("STEPLINE_ALLOW_LOCAL_REPOSITORIES"),
             build_tags=env.flag("STEPLINE_BUILD_TAGS"),
             build_draft_pull_requests=env.flag("STEPLINE_BUILD_DRAFT_PULL_REQUESTS"),

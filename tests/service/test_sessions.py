@@ -3,6 +3,7 @@ can be revoked from the command line, and failed sign-ins are throttled per addr
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 
@@ -10,8 +11,9 @@ import pytest
 import requests
 from werkzeug.security import generate_password_hash
 
+from service.app import create_app
 from tests.harness.processes import PROJECT, python_module, start_web
-from tests.service.dashboard_seed import ADMIN_TOKEN, PASSWORD
+from tests.service.dashboard_seed import ADMIN_TOKEN, PASSWORD, csrf_of, with_users
 
 SIGNED_IN_AS = re.compile(r'<span class="user">([^<]+)</span>')
 
@@ -90,3 +92,14 @@ def test_failed_sign_ins_are_throttled_per_user_then_per_address(web: str) -> No
     assert others == [401] * 15 + [429] * 25
     bad_token = requests.get(web + "/api/runs", headers={"Authorization": "Bearer nope"}, timeout=10)
     assert bad_token.status_code == 429 and int(bad_token.headers["Retry-After"]) > 0
+
+
+def test_behind_a_proxy_failures_count_per_forwarded_address(service_config) -> None:
+    client = create_app(dataclasses.replace(with_users(service_config), proxy_hops=1)).test_client()
+
+    def fail_from(address: str) -> int:
+        data = {"username": f"u-{address}", "password": "wrong", "csrf_token": csrf_of(client)}
+        return client.post("/login", data=data, headers={"X-Forwarded-For": address}).status_code
+
+    assert [fail_from("203.0.113.7") for _ in range(21)][-1] == 429
+    assert fail_from("198.51.100.9") == 401  # another client behind the same proxy is not throttled
