@@ -96,7 +96,14 @@ class RunDetails:
                 pull_request=filters.pull_request,
                 status=filters.status,
             )
-        return [run_summary(run, web_url) for run in found[:PAGE_SIZE]], len(found) > PAGE_SIZE
+        summaries = [self._with_approvals(run_summary(run, web_url)) for run in found[:PAGE_SIZE]]
+        return summaries, len(found) > PAGE_SIZE
+
+    def _with_approvals(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """A running run that waits for a person says so, not merely "running"."""
+        if summary["status"] == "RUNNING" and self.approvals.for_run(str(summary["run_id"])):
+            summary["look"] = {**summary["look"], "words": "awaiting approval"}
+        return summary
 
     def run(self, run_id: str) -> dict[str, Any]:
         run = self.index.get(run_id) if len(run_id) <= 200 else None
@@ -115,7 +122,7 @@ class RunDetails:
         if run.get("status") not in OPEN_STATUSES:
             _mark_unreached(steps, RunContexts(run, self.status_prefix, ""), statuses)
         return {
-            "run": run_summary(run, web_url),
+            "run": self._with_approvals(run_summary(run, web_url)),
             "record": run,
             "steps": steps,
             "approvals": approvals,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
 import pytest
 
 from service.app import create_app
+from service.approvals import ApprovalStore
 from tests.service.dashboard_seed import HOSTILE_BRANCH, HOSTILE_MESSAGE, seed_log, seed_run, with_users
 
 
@@ -183,3 +185,14 @@ def test_a_superseded_run_and_a_rerun_link_to_the_runs_they_name(client, redis_c
     assert f'id="superseded-by" href="/runs/{newer["run_id"]}"' in page
     page = client.get(f"/runs/{rerun['run_id']}").get_data(as_text=True)
     assert f'id="rerun-of" href="/runs/{older["run_id"]}"' in page
+
+
+def test_a_run_that_waits_for_a_person_says_so_in_the_list_and_on_its_page(client, redis_client):
+    waiting = seed_run(redis_client, status="RUNNING", finished_at=None)
+    busy = seed_run(redis_client, status="RUNNING", finished_at=None)
+    task_input = json.dumps({"step": "approve-deploy", "run": {"run_id": waiting["run_id"]}})
+    ApprovalStore(redis_client).add("token-1", task_input)
+    page = client.get("/").get_data(as_text=True)
+    rows = {m[0]: m[1] for m in re.findall(r'data-run-id="(\w+)".*?</span> ([a-z ]+)</span>', page, re.S)}
+    assert rows[waiting["run_id"]] == "awaiting approval" and rows[busy["run_id"]] == "running"
+    assert "awaiting approval" in client.get(f"/runs/{waiting['run_id']}").get_data(as_text=True)
