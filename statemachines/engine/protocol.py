@@ -24,7 +24,9 @@ CONTENT_TYPE = "application/x-amz-json-1.0"
 # Payload sizes are AWS limits in bytes with their own typed errors (InvalidExecutionInput,
 # InvalidOutput); the handlers check them, so the model's character limit is skipped here.
 _SIZE_CHECKED_BY_HANDLER = {"SensitiveData", "SensitiveDataJobInput"}
-_COMPACT = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps with options builds one per call
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+# members the model leaves optional that no handler can do without (AWS refuses a tag with no key too)
+_ALSO_REQUIRED = {"Tag": ("key",)}  # built once: json.dumps with options builds one per call
 
 
 @functools.cache
@@ -108,7 +110,7 @@ def _check_structure(shape: Any, value: Any, path: str, problems: list[str]) -> 
     if not isinstance(value, dict):
         problems.append(_violation(value, path or "input", "Member must be a structure"))
         return
-    for name in shape.required_members:
+    for name in (*shape.required_members, *_ALSO_REQUIRED.get(shape.name, ())):
         if value.get(name) is None:
             problems.append(_violation(None, _join(path, name), "Member must not be null"))
     for name, member in shape.members.items():
@@ -179,6 +181,10 @@ def _check_list(shape: Any, value: Any, path: str, problems: list[str]) -> None:
         problems.append(_violation(value, path, "Member must be a list"))
         return
     meta = shape.metadata
+    if "min" in meta and len(value) < meta["min"]:  # an alias with no routes
+        problems.append(
+            _violation(value, path, f"Member must have length greater than or equal to {meta['min']}")
+        )
     if "max" in meta and len(value) > meta["max"]:
         problems.append(
             _violation(value, path, f"Member must have length less than or equal to {meta['max']}")
