@@ -2,7 +2,12 @@
 
 One pool per engine process. A calling thread takes an idle worker (starting one, up to `size`),
 sends the request and waits for the reply with the GIL released; at the time limit the worker gets
-SIGKILL and the call EvaluationTimeout. The next call starts a fresh worker (~0.25 s of CPU).
+SIGKILL and the call EvaluationTimeout. The next call starts a fresh worker (~0.1 s).
+
+One core call (a start, an event, a redrive, a TestState) may spend CALL_BUDGET_MS evaluating in
+all (`begin_call` starts the count, per thread): past it every evaluation of that call times out at
+once. Else a state that catches its own timeout and runs again would hold a worker for hours in a
+single call, five seconds at a time, until the 25,000 history events ran out.
 
 Why a process (measured in bench/expression_bench.py):
 - Python's `re` holds the GIL and checks no clock: `$match('a'*26 + '!', /^(a+)+$/)` took 15.7 s in
@@ -40,6 +45,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 DEFAULT_SIZE = 4
 # every worker busy with a slow expression: a caller waits this long for one to come free
 ACQUIRE_TIMEOUT_S = 60.0
+CALL_BUDGET_MS = 3 * EVALUATION_TIMEOUT_MS
 
 
 class _Worker:
@@ -98,27 +104,45 @@ class _Worker:
 class ExpressionPool:
     """Up to `size` workers, shared by every thread of one engine process."""
 
-    def __init__(self, size: int = DEFAULT_SIZE, limit_ms: int = EVALUATION_TIMEOUT_MS) -> None:
+    def __init__(
+        self,
+        size: int = DEFAULT_SIZE,
+        limit_ms: int = EVALUATION_TIMEOUT_MS,
+        call_budget_ms: int = CALL_BUDGET_MS,
+    ) -> None:
         self.size = size
         self.limit_ms = limit_ms
+        self.call_budget_ms = call_budget_ms
+        self._calls = threading.local()  # .spent_ms: evaluation time of this thread's current core call
         self._idle: list[_Worker] = []
         self._running = 0  # workers started and not yet killed
         self._changed = threading.Condition()
         self._closed = False
 
+    def begin_call(self) -> None:
+        """A core call begins on this thread: its evaluations may take CALL_BUDGET_MS in all."""
+        self._calls.spent_ms = 0.0
+
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
         """The worker's reply to `request`; EvaluationTimeout at the limit, EvaluationFailed otherwise."""
+        spent = getattr(self._calls, "spent_ms", 0.0)
+        limit_ms = min(self.limit_ms, int(self.call_budget_ms - spent))
+        if limit_ms <= 0:  # this call has evaluated long enough: no worker for it any more
+            raise EvaluationTimeout(self.limit_ms)
         data = json.dumps(request).encode()
         worker = self._acquire()
+        began = time.monotonic()
         try:
-            raw = worker.exchange(data, time.monotonic() + self.limit_ms / 1000, self.limit_ms)
+            raw = worker.exchange(data, began + limit_ms / 1000, limit_ms)
         except EvaluationTimeout:
-            log.warning("-: an expression ran past %s ms; its worker process was killed", self.limit_ms)
+            log.warning("-: an expression ran past %s ms; its worker process was killed", limit_ms)
             self._discard(worker)
             raise
         except BaseException:  # a dead worker, or the engine stopping: this one is done
             self._discard(worker)
             raise
+        finally:
+            self._calls.spent_ms = spent + (time.monotonic() - began) * 1000
         self._release(worker)
         try:
             reply = bounded_loads(raw)

@@ -11,7 +11,9 @@ and returns the worker's reply dict, or raises EvaluationTimeout / EvaluationFai
 
 The core also calls `checkpoint()` as it enters each state: the service may then stop a call that
 has run long where it must not (a call on the event loop, loop_calls.py) by raising there, since
-nothing is written before the core returns.
+nothing is written before the core returns. And `begin_call()` as each call (start, advance,
+redrive, TestState) begins: the service counts the time one call spends evaluating from there, so a
+state that catches its own timeout and runs again cannot keep a call going for hours.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ Runner = Callable[[dict[str, Any]], dict[str, Any]]
 
 _runner: Runner | None = None
 _checkpoint: Callable[[], None] | None = None
+_begin_call: Callable[[], None] | None = None
 
 
 class EvaluationTimeout(Exception):
@@ -41,15 +44,25 @@ class EvaluationFailed(Exception):
         self.reason = reason
 
 
-def install(runner: Runner | None, checkpoint: Callable[[], None] | None = None) -> None:
+def install(
+    runner: Runner | None,
+    checkpoint: Callable[[], None] | None = None,
+    begin_call: Callable[[], None] | None = None,
+) -> None:
     """Evaluate out of process through `runner` from now on (None: in this process again)."""
-    global _runner, _checkpoint
-    _runner, _checkpoint = runner, checkpoint
+    global _runner, _checkpoint, _begin_call
+    _runner, _checkpoint, _begin_call = runner, checkpoint, begin_call
 
 
 def runner() -> Runner | None:
     """The installed runner, or None when evaluations run in this process."""
     return _runner
+
+
+def begin_call() -> None:
+    """Called by the core as a call begins (start, advance, redrive, TestState)."""
+    if _begin_call is not None:
+        _begin_call()
 
 
 def checkpoint() -> None:

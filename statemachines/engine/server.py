@@ -150,7 +150,7 @@ def serve(config: EngineConfig, sock: socket.socket, idle_s: float = IDLE_CONNEC
     """Serve until SIGTERM/SIGINT: recover in-flight tasks, start the timer loop, answer HTTP."""
     # what pipeline authors wrote runs in killable processes of this engine process's own
     expressions = ExpressionPool()
-    offload.install(off_the_loop(expressions.run), leave_the_loop_when_slow)
+    offload.install(off_the_loop(expressions.run), leave_the_loop_when_slow, expressions.begin_call)
     svc = Service(config)
     activities.requeue_inflight(svc, config.engine_id)
     timers = TimerLoop(svc)

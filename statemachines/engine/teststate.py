@@ -6,7 +6,7 @@ from typing import Any
 
 from statemachines import nesting
 
-from . import history, io_processing
+from . import history, io_processing, offload
 from .context_object import build_context, execution_context
 from .errors import StatesError
 from .io_processing import Scope
@@ -122,6 +122,7 @@ def run_test_state(
     execution: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """TestState's response for one state; never raises for runtime errors (they are the answer)."""
+    offload.begin_call()
     defn = nesting.loads(state_definition) if isinstance(state_definition, str) else state_definition
     state_class = TESTABLE.get(str(defn.get("Type"))) if isinstance(defn, dict) else None
     if state_class is None:

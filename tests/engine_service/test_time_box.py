@@ -102,6 +102,29 @@ def test_the_time_box_holds_after_a_task_answered_on_the_event_loop(
     assert done["status"] == "FAILED" and done["error"] == "States.QueryEvaluationError"
 
 
+def test_a_state_that_catches_its_own_timeout_and_runs_again_ends_within_the_calls_budget(
+    engine: EngineProcess, unique: str
+) -> None:
+    sfn = make_client(engine.endpoint, read_timeout=100)
+    branch = {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}}
+    again = {
+        "Again": {
+            "Type": "Parallel",
+            "QueryLanguage": "JSONata",
+            "Branches": [branch],
+            "Output": CATASTROPHIC,
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Again"}],
+            "End": True,
+        }
+    }
+    arn = create_machine(sfn, f"again-{unique}", again)
+    # a hang detector: 3 evaluations of 5 s, then none; before, 5 s a lap until 25,000 events (hours)
+    started = sfn.start_execution(stateMachineArn=arn)
+    done = wait_done(sfn, started["executionArn"], timeout=60)
+    assert done["status"] == "FAILED" and done["error"] == "States.Runtime"
+    assert "maximum number of history events" in done["cause"]
+
+
 def test_a_jsonpath_that_explodes_fails_its_state_with_states_runtime(
     engine: EngineProcess, unique: str
 ) -> None:
