@@ -118,7 +118,8 @@ def test_a_state_that_catches_its_own_timeout_and_runs_again_ends_within_the_cal
         }
     }
     arn = create_machine(sfn, f"again-{unique}", again)
-    # a hang detector: 3 evaluations of 5 s, then none; before, 5 s a lap until 25,000 events (hours)
+    # a hang detector: one evaluation of 5 s, one of 1 s, then none; before, 5 s a lap until the
+    # 25,000 history events ran out (hours)
     started = sfn.start_execution(stateMachineArn=arn)
     done = wait_done(sfn, started["executionArn"], timeout=60)
     assert done["status"] == "FAILED" and done["error"] == "States.Runtime"
