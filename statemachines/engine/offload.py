@@ -9,7 +9,7 @@ allocates gigabytes then costs that worker, never the engine and its other clien
 A runner takes a request (a JSON-serialisable dict: `kind` plus its fields, see expression_worker.py)
 and returns the worker's reply dict, or raises EvaluationTimeout / EvaluationFailed.
 
-The core also calls `checkpoint()` as it enters each state: the service may then stop a call that
+The core also calls `checkpoint()` as it enters or validates each state: the service may then stop a call that
 has run long where it must not (a call on the event loop, loop_calls.py) by raising there, since
 nothing is written before the core returns. And `begin_call()` as each call (start, advance,
 redrive, TestState) begins: the service counts the time one call spends evaluating from there, so a

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from . import offload
 from .errors import Diagnostic
 from .intrinsics import IntrinsicSyntaxError, looks_like_intrinsic, parse_intrinsic
 from .jsonata_query import compile_jsonata, is_template, template_expression
@@ -219,6 +220,7 @@ def check_scope(checker: Checker, scope: dict[str, Any], location: str, language
                 "DUPLICATE_STATE_NAME", f"Duplicate State name: {name}", f"{location}/States/{name}"
             )
         checker.state_names.add(name)
+        offload.checkpoint()  # a 1 MiB definition validates for seconds: the service may move the call
         check_state(checker, name, state, states, f"{location}/States/{name}", language)
     if not any(_is_terminal(state) for state in states.values()):
         checker.error("MISSING_END_STATE", "Workflow has no terminal state", f"{location}/States")

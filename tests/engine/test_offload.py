@@ -99,3 +99,18 @@ def test_a_checkpoint_stops_a_start_between_states_and_the_core_lets_it_through(
         interpreter.start(EXECUTION, json.dumps({"items": list(range(200))}), 0, FakeIds())
     offload.install(None)
     assert interpreter.start(EXECUTION, json.dumps({"items": [1]}), 0, FakeIds()).status == "SUCCEEDED"
+
+
+def test_validating_a_large_definition_passes_checkpoints_too() -> None:
+    passed = []
+
+    def checkpoint() -> None:
+        passed.append(1)
+        if len(passed) > 100:
+            raise MoveToThread()
+
+    offload.install(None, checkpoint)
+    states = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(300)}
+    states["S300"] = {"Type": "Succeed"}
+    with pytest.raises(MoveToThread):
+        load_definition(json.dumps({"StartAt": "S0", "States": states}))
