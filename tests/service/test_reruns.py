@@ -57,7 +57,7 @@ def test_a_worker_reuses_a_plan_only_for_the_same_commit_trust_and_fingerprint(r
 
 
 def test_a_pipeline_names_its_concurrency_group_in_its_comment():
-    run = {"branch": "feature/x"}
+    run = {"branch": "feature/x", "trusted": True}
     assert group_of({"Comment": "Release. concurrency: deploy-production"}, run) == Group(
         "deploy-production", QUEUE
     )
@@ -68,3 +68,7 @@ def test_a_pipeline_names_its_concurrency_group_in_its_comment():
     )
     assert group_of({"Comment": "no group here"}, run) is None
     assert group_of({}, run) is None
+    fork = {"branch": "main", "trusted": False, "pull_request": 9}  # a fork's groups are its own
+    assert group_of({"Comment": "concurrency: deploy-production"}, fork) == Group(
+        "untrusted/pr-9/deploy-production", QUEUE
+    )

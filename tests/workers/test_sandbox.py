@@ -182,13 +182,13 @@ def test_a_worker_in_a_chroot_builds_its_sandbox(tmp_path):
     # "Failed to make / slave" unless the worker gives each sandbox a namespace where it is one)
     root = tmp_path / "chroot"
     binds = ["/usr", "/etc", "/proc", "/dev", "/root", str(PROJECT)]
-    script = ["set -e"]
+    # /tmp first: the project itself may live under /tmp (a CI clone), and must stay visible
+    script = ["set -e", f"mkdir -p {root}/tmp && mount -t tmpfs tmpfs {root}/tmp"]
     for path in binds:
         script.append(f"mkdir -p {root}{path} && mount --rbind {path} {root}{path}")
     for link in ("/bin", "/sbin", "/lib", "/lib64"):
         if os.path.islink(link):
             script.append(f"ln -s {os.readlink(link)} {root}{link}")
-    script.append(f"mkdir -p {root}/tmp && mount -t tmpfs tmpfs {root}/tmp")
     script.append(
         f'cd {PROJECT} && chroot {root} sh -c \'cd {PROJECT} && exec "$0" -c "$1"\' {sys.executable} "$PROBE"'
     )
