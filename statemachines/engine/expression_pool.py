@@ -18,7 +18,8 @@ Why a process (measured in bench/expression_bench.py):
   backtracking (RE2) also drops lookarounds and backreferences that JSONata's JavaScript regexes have.
   Neither bounds `$..*..*..*` in JSONPath (hours on a 1.5 KB input), `$pad('', 1e9)`, or a string
   doubled thirty times: a process bounds them all, its memory too, and never competes for the GIL.
-- The price is a round trip per evaluation, paid only by JSONata and by JSONPath beyond plain steps.
+- The price is a round trip per evaluation, paid only by JSONata and by JSONPath beyond plain steps:
+  ~0.2 ms more for a small one, 1.2-1.4 times as long over a 100 KB input.
 """
 
 from __future__ import annotations
