@@ -10,6 +10,9 @@ once. Else a state that catches its own timeout and runs again would hold a work
 single call, five seconds at a time, until the 25,000 history events ran out. The budget is one
 expression's limit and a second more (deviation: AWS documents none), so a StartExecution answers
 within the 10 s Stepline's own Step Functions client waits (service/sfn.py) and is not retried.
+An execution may spend as much per EXECUTION_WINDOW_S, whatever its calls: a loop with a Wait in
+it makes each lap a call of its own, fired by the timer thread that every Wait and timeout of this
+engine process waits for.
 
 Why a process (measured in bench/expression_bench.py):
 - Python's `re` holds the GIL and checks no clock: `$match('a'*26 + '!', /^(a+)+$/)` took 15.7 s in
@@ -49,6 +52,8 @@ DEFAULT_SIZE = 4
 # every worker busy with a slow expression: a caller waits this long for one to come free
 ACQUIRE_TIMEOUT_S = 60.0
 CALL_BUDGET_MS = EVALUATION_TIMEOUT_MS + 1000
+EXECUTION_WINDOW_S = 60.0
+_TRACKED_EXECUTIONS = 10_000  # budgets remembered at once; the oldest windows go first
 
 
 class _Worker:
@@ -116,22 +121,30 @@ class ExpressionPool:
         self.size = size
         self.limit_ms = limit_ms
         self.call_budget_ms = call_budget_ms
-        self._calls = threading.local()  # .spent_ms: evaluation time of this thread's current core call
+        self._calls = threading.local()  # .spent_ms, .execution: this thread's current core call
+        self._executions: dict[str, tuple[float, float]] = {}  # arn -> (window start, ms spent in it)
+        self._executions_lock = threading.Lock()
         self._idle: list[_Worker] = []
         self._running = 0  # workers started and not yet killed
         self._changed = threading.Condition()
         self._closed = False
 
-    def begin_call(self) -> None:
+    def begin_call(self, execution_arn: str | None = None) -> None:
         """A core call begins on this thread: its evaluations may take CALL_BUDGET_MS in all."""
         self._calls.spent_ms = 0.0
+        self._calls.execution = execution_arn
 
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
         """The worker's reply to `request`; EvaluationTimeout at the limit, EvaluationFailed otherwise."""
         spent = getattr(self._calls, "spent_ms", 0.0)
-        limit_ms = min(self.limit_ms, int(self.call_budget_ms - spent))
-        if limit_ms <= 0:  # this call has evaluated long enough: no worker for it any more
-            raise EvaluationTimeout(self.limit_ms)
+        execution = getattr(self._calls, "execution", None)
+        left = min(self.call_budget_ms - spent, self.call_budget_ms - self._spent_by(execution))
+        limit_ms = min(self.limit_ms, int(left))
+        if limit_ms <= 0:  # this call (or execution) has evaluated long enough: no worker for it now
+            raise EvaluationFailed(
+                f"the call or its execution evaluated expressions for {self.call_budget_ms} ms already "
+                f"(at most that much per call, and per execution in {EXECUTION_WINDOW_S:.0f} s)"
+            )
         data = json.dumps(request).encode()
         worker = self._acquire()
         began = time.monotonic()
@@ -145,7 +158,9 @@ class ExpressionPool:
             self._discard(worker)
             raise
         finally:
-            self._calls.spent_ms = spent + (time.monotonic() - began) * 1000
+            took = (time.monotonic() - began) * 1000
+            self._calls.spent_ms = spent + took
+            self._charge(execution, took)
         self._release(worker)
         try:
             reply = bounded_loads(raw)
@@ -154,6 +169,27 @@ class ExpressionPool:
         if "failed" in reply:
             raise EvaluationFailed(str(reply["failed"]))
         return dict(reply)
+
+    def _spent_by(self, execution: str | None) -> float:
+        """Milliseconds `execution` spent evaluating in its current window."""
+        if execution is None:
+            return 0.0
+        with self._executions_lock:
+            began, spent = self._executions.get(execution, (0.0, 0.0))
+        return spent if time.monotonic() - began < EXECUTION_WINDOW_S else 0.0
+
+    def _charge(self, execution: str | None, took_ms: float) -> None:
+        if execution is None:
+            return
+        now = time.monotonic()
+        with self._executions_lock:
+            began, spent = self._executions.get(execution, (now, 0.0))
+            if now - began >= EXECUTION_WINDOW_S:
+                began, spent = now, 0.0
+            self._executions[execution] = (began, spent + took_ms)
+            if len(self._executions) > _TRACKED_EXECUTIONS:  # dicts keep insertion order: oldest first
+                for arn in list(self._executions)[: len(self._executions) // 10]:
+                    del self._executions[arn]
 
     def _acquire(self) -> _Worker:
         deadline = time.monotonic() + ACQUIRE_TIMEOUT_S

@@ -102,7 +102,7 @@ class Interpreter:
 
     def start(self, execution: dict[str, Any], input_json: str, now_ms: int, ids: Any) -> Outcome:
         """A new execution: ExecutionStarted, then run until every frame blocks or it ends."""
-        offload.begin_call()
+        offload.begin_call(execution.get("arn"))
         st: dict[str, Any] = {
             "status": "RUNNING",
             "output": None,
@@ -137,7 +137,7 @@ class Interpreter:
 
         The state dict is updated in place and returned as `Outcome.state`.
         """
-        offload.begin_call()
+        offload.begin_call(state.get("ex", {}).get("arn"))
         rt = Runtime(self, state, now_ms, ids)
         if state["status"] != "RUNNING":
             return Outcome(state)
@@ -153,7 +153,7 @@ class Interpreter:
 
     def redrive(self, state: dict[str, Any], now_ms: int, ids: Any) -> Outcome:
         """RedriveExecution: resume every halted frame where it stopped; succeeded children are kept."""
-        offload.begin_call()
+        offload.begin_call(state.get("ex", {}).get("arn"))
         root = state["frames"].get(state["root"])
         if state["status"] not in REDRIVABLE or root is None:
             raise StatesError(

@@ -11,9 +11,10 @@ and returns the worker's reply dict, or raises EvaluationTimeout / EvaluationFai
 
 The core also calls `checkpoint()` as it enters or validates each state: the service may then stop a call that
 has run long where it must not (a call on the event loop, loop_calls.py) by raising there, since
-nothing is written before the core returns. And `begin_call()` as each call (start, advance,
-redrive, TestState) begins: the service counts the time one call spends evaluating from there, so a
-state that catches its own timeout and runs again cannot keep a call going for hours.
+nothing is written before the core returns. And `begin_call(execution_arn)` as each call (start,
+advance, redrive, TestState) begins: the service counts the time a call, and an execution, spend
+evaluating from there, so a state that catches its own timeout and runs again cannot keep a call
+(or an execution, lap after lap behind a Wait) evaluating for hours.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ Runner = Callable[[dict[str, Any]], dict[str, Any]]
 
 _runner: Runner | None = None
 _checkpoint: Callable[[], None] | None = None
-_begin_call: Callable[[], None] | None = None
+_begin_call: Callable[[str | None], None] | None = None
 
 
 class EvaluationTimeout(Exception):
@@ -47,7 +48,7 @@ class EvaluationFailed(Exception):
 def install(
     runner: Runner | None,
     checkpoint: Callable[[], None] | None = None,
-    begin_call: Callable[[], None] | None = None,
+    begin_call: Callable[[str | None], None] | None = None,
 ) -> None:
     """Evaluate out of process through `runner` from now on (None: in this process again)."""
     global _runner, _checkpoint, _begin_call
@@ -59,10 +60,10 @@ def runner() -> Runner | None:
     return _runner
 
 
-def begin_call() -> None:
-    """Called by the core as a call begins (start, advance, redrive, TestState)."""
+def begin_call(execution_arn: str | None = None) -> None:
+    """Called by the core as a call begins (start, advance, redrive; TestState names no execution)."""
     if _begin_call is not None:
-        _begin_call()
+        _begin_call(execution_arn)
 
 
 def checkpoint() -> None:

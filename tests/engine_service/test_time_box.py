@@ -126,6 +126,29 @@ def test_a_state_that_catches_its_own_timeout_and_runs_again_ends_within_the_cal
     assert "maximum number of history events" in done["cause"]
 
 
+def test_an_execution_that_loops_through_a_wait_gets_one_budget_for_all_its_laps(
+    engine: EngineProcess, unique: str
+) -> None:
+    sfn = make_client(engine.endpoint, read_timeout=100)
+    branch = {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}}
+    catch = [{"ErrorEquals": ["States.ALL"], "Next": "Pause", "Output": "{% $states.errorOutput %}"}]
+    states = {
+        "Again": {"Type": "Parallel", "QueryLanguage": "JSONata", "Branches": [branch],
+                  "Output": CATASTROPHIC, "Catch": catch, "End": True},
+        "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Again"},  # each lap a call of its own, on the timer thread
+    }  # fmt: skip
+    execution = sfn.start_execution(stateMachineArn=create_machine(sfn, f"laps-{unique}", states))[
+        "executionArn"
+    ]
+    # a hang detector: 5 s, then the 1 s left of the execution's 6 s, then every expression of the
+    # execution fails at once (its catcher's Output too); before, a lap took 6 s for hours
+    done = wait_done(sfn, execution, timeout=60)
+    assert done["status"] == "FAILED" and done["error"] == "States.QueryEvaluationError"
+    assert "evaluated expressions for 6000 ms already" in done["cause"]
+    laps = [e for e in history(sfn, execution) if e["type"] == "WaitStateEntered"]
+    assert len(laps) == 1  # one lap of 5 s; the second ran out of budget
+
+
 def test_a_jsonpath_that_explodes_fails_its_state_with_states_runtime(
     engine: EngineProcess, unique: str
 ) -> None:
