@@ -36,7 +36,7 @@ from .errors import StatesError
 from .jsonata_query import UNDEFINED, evaluate_jsonata, query_error
 from .paths import compile_path, find_values
 
-MEMORY_BYTES = 1024 * 1024 * 1024
+MEMORY_BYTES = 512 * 1024 * 1024  # a worker starts at ~30 MB; 256 KiB payloads never need more
 # a reply is parsed by the engine: nothing a state could use is this big (payloads are 256 KiB)
 MAX_REPLY_BYTES = 16 * 1024 * 1024
 HEADER = struct.Struct(">I")
