@@ -33,7 +33,7 @@ from service.publisher import submit
 from service.run_index import OPEN_STATUSES
 from service.status_order import ContextRef, StatusLedger
 from statemachines.contract import APPROVAL_POOL, activity_name
-from statemachines.worker_presence import served
+from statemachines.worker_presence import served, waiting_words
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +70,12 @@ def _waiting_words(ctx: JobContext, run: dict[str, Any], step: str) -> str:
     if pool is None:
         return "waiting for a worker"
     if pool == APPROVAL_POOL:
-        return "waiting for approval"
+        return waiting_words(pool, True)
     activity = activity_name(pool, ctx.config.state_machine_prefix, run.get("trusted") is True)
     try:
-        if not served(ctx.redis, activity):
-            return f"no worker serves pool {pool}"
-    except redis.RedisError:
-        pass
-    return f"waiting for a worker (pool {pool})"
+        return waiting_words(pool, served(ctx.redis, activity))
+    except redis.RedisError:  # cannot tell: say the common case
+        return waiting_words(pool, True)
 
 
 def report_step(run_id: str, step: str, state: str, description: str, at_ms: int) -> int:

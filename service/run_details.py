@@ -99,9 +99,15 @@ class RunDetails:
         summaries = [self._with_approvals(run_summary(run, web_url)) for run in found[:PAGE_SIZE]]
         return summaries, len(found) > PAGE_SIZE
 
-    def _with_approvals(self, summary: dict[str, Any]) -> dict[str, Any]:
+    def _with_approvals(
+        self, summary: dict[str, Any], approvals: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """A running run that waits for a person says so, not merely "running"."""
-        if summary["status"] == "RUNNING" and self.approvals.for_run(str(summary["run_id"])):
+        if summary["status"] != "RUNNING":
+            return summary
+        if approvals is None:
+            approvals = self.approvals.for_run(str(summary["run_id"]))
+        if approvals:
             summary["look"] = {**summary["look"], "words": "awaiting approval"}
         return summary
 
@@ -122,7 +128,7 @@ class RunDetails:
         if run.get("status") not in OPEN_STATUSES:
             _mark_unreached(steps, RunContexts(run, self.status_prefix, ""), statuses)
         return {
-            "run": self._with_approvals(run_summary(run, web_url)),
+            "run": self._with_approvals(run_summary(run, web_url), approvals),
             "record": run,
             "steps": steps,
             "approvals": approvals,

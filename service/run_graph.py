@@ -12,6 +12,7 @@ from typing import Any
 from service.choice_labels import rule_label
 from service.state_visits import GROUP_TYPES, OPEN, state_status, visits_by_state
 from statemachines.contract import APPROVAL_POOL
+from statemachines.worker_presence import waiting_words
 
 START, END = "__start__", "__end__"
 TERMINAL_TYPES = {"Succeed", "Fail"}
@@ -52,12 +53,10 @@ def _waiting_detail(
     arn = next(v.waiting_on for v in reversed(visits) if v.waiting_on)
     name = str(arn).rsplit(":", 1)[-1]
     pool = name.removeprefix(prefix + "-")
-    if pool == APPROVAL_POOL:
-        node["detail"] = "waiting for approval"
-    elif served is not None and not served(name):
-        node["status"], node["detail"] = "no_worker", f"no worker serves pool {pool}"
-    else:
-        node["detail"] = f"waiting for a worker (pool {pool})"
+    is_served = pool == APPROVAL_POOL or served is None or served(name)
+    node["detail"] = waiting_words(pool, is_served)
+    if not is_served:
+        node["status"] = "no_worker"
 
 
 # --- the definition: nodes and edges ----------------------------------------------------------------

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 
 import redis
 
+from statemachines.contract import APPROVAL_POOL
+
 KEY = "stepline:workers:"
 REFRESH_SECONDS = 15.0
 STALE_SECONDS = 60.0
@@ -42,3 +44,10 @@ def served(client: redis.Redis, activity: str) -> bool:
     """Whether a worker that is alive serves the activity (by name, or by ARN: its last part)."""
     name = activity.rsplit(":", 1)[-1]
     return bool(client.zcount(KEY + name, time.time() - STALE_SECONDS, "+inf"))
+
+
+def waiting_words(pool: str, is_served: bool) -> str:
+    """What a step not yet taken waits for, as the graph and the commit statuses both say it."""
+    if pool == APPROVAL_POOL:
+        return "waiting for approval"
+    return f"waiting for a worker (pool {pool})" if is_served else f"no worker serves pool {pool}"

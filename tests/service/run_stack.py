@@ -55,15 +55,20 @@ class Gate:
             connection.sendall(b"pass\n" if self.passing else b"fail\n")
 
 
-def start_stack(service_config, redis_url, redis_client, fake_github, processes, tmp_path) -> Stack:
-    """Engine, jobs process and one build worker over the test Redis; the web test client and helpers."""
-    engine = start_engine(processes, redis_url, ENGINE_POLL_SECONDS="5", LOG_LEVEL="INFO")
-    jobs_env = {
+def jobs_settings(redis_url: str, engine: str, fake_github: Any) -> dict[str, str]:
+    """The jobs process of an end-to-end test: the test Redis and engine, the fake GitHub, a sweep each second."""
+    return {
         "REDIS_URL": redis_url, "SFN_ENDPOINT_URL": engine, "GITHUB_TOKEN": "test-token",
         "GITHUB_API_URL": fake_github.url, "GITHUB_WEBHOOK_SECRET": "unused-here",
         "STEPLINE_PUBLIC_URL": "http://stepline.test", "STEPLINE_ALLOW_LOCAL_REPOSITORIES": "true",
         "STEPLINE_RECONCILE_INTERVAL_SECONDS": "1", "STEPLINE_APPROVAL_POLLER": "false", "LOG_LEVEL": "INFO",
     }  # fmt: skip
+
+
+def start_stack(service_config, redis_url, redis_client, fake_github, processes, tmp_path) -> Stack:
+    """Engine, jobs process and one build worker over the test Redis; the web test client and helpers."""
+    engine = start_engine(processes, redis_url, ENGINE_POLL_SECONDS="5", LOG_LEVEL="INFO")
+    jobs_env = jobs_settings(redis_url, engine, fake_github)
     worker_env = {
         "REDIS_URL": redis_url, "SFN_ENDPOINT_URL": engine, "WORKER_DIR": str(tmp_path / "worker"),
         "HEARTBEAT_SECONDS": "1", "WORKER_POLL_READ_TIMEOUT_SECONDS": "15", "WORKER_SLOTS": "4",

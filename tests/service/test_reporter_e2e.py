@@ -18,6 +18,7 @@ from service.run_index import RunIndex
 from tests.harness.processes import python_module, start_engine
 from tests.service.github_events import deliver, push_payload
 from tests.service.reporting_support import never_pending_after_terminal
+from tests.service.run_stack import jobs_settings
 
 PIPELINE = {
     "StartAt": "Build",
@@ -45,12 +46,7 @@ CONTEXTS = ("stepline/ci", "stepline/ci/build", "stepline/ci/deploy")
 def stack(service_config, redis_url, redis_client, fake_github, processes, tmp_path):
     """Engine, jobs process and one build worker over the test Redis; returns the web test client."""
     engine = start_engine(processes, redis_url, ENGINE_POLL_SECONDS="5", LOG_LEVEL="INFO")
-    jobs_env = {
-        "REDIS_URL": redis_url, "SFN_ENDPOINT_URL": engine, "GITHUB_TOKEN": "test-token",
-        "GITHUB_API_URL": fake_github.url, "GITHUB_WEBHOOK_SECRET": "unused-here",
-        "STEPLINE_PUBLIC_URL": "http://stepline.test", "STEPLINE_ALLOW_LOCAL_REPOSITORIES": "true",
-        "STEPLINE_RECONCILE_INTERVAL_SECONDS": "1", "STEPLINE_APPROVAL_POLLER": "false", "LOG_LEVEL": "INFO",
-    }  # fmt: skip
+    jobs_env = jobs_settings(redis_url, engine, fake_github)
     worker_env = {
         "REDIS_URL": redis_url, "SFN_ENDPOINT_URL": engine, "WORKER_DIR": str(tmp_path / "worker"),
         "HEARTBEAT_SECONDS": "1", "WORKER_POLL_READ_TIMEOUT_SECONDS": "15",
