@@ -27,7 +27,7 @@ sys.path.insert(1, CONFORMANCE)
 from matching import Redactions  # noqa: E402
 from run import compare  # noqa: E402
 
-from statemachines.engine.interpreter import Interpreter  # noqa: E402
+from statemachines.engine.asl.interpreter import Interpreter  # noqa: E402
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 ACTIVITY_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:activity:conformance-activity"
@@ -61,7 +61,7 @@ def substitute(obj: Any, old: str, new: str) -> Any:
 
 def definition_problems(definition: Any, machine_type: str) -> list[str]:
     """Validation diagnostics (empty when the definition is accepted)."""
-    from statemachines.engine import validation
+    from statemachines.engine.asl import validation
 
     try:
         return [f"{d.code}: {d.message}" for d in validation.validate_definition(definition, machine_type)]

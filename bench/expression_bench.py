@@ -31,9 +31,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from engine_bench import ROLE, client, free_port, process, wait_http  # bench/ is this script's path
 
-from statemachines.engine import offload
+from statemachines.engine.asl import offload
+from statemachines.engine.asl.jsonata_query import evaluate_jsonata
 from statemachines.engine.expression_pool import ExpressionPool
-from statemachines.engine.jsonata_query import evaluate_jsonata
 
 EXPRESSION = "$states.input.items[price > 10].name & '-' & $string($count($states.input.items))"
 

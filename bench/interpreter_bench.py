@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from statemachines.engine.interpreter import Interpreter
+from statemachines.engine.asl.interpreter import Interpreter
 
 EXECUTION = {
     "arn": "arn:aws:states:us-east-1:123456789012:execution:bench:run",

@@ -6,8 +6,8 @@ import redis
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import dashboard
 from service.config import ServiceConfig
+from service.dashboard import pages as dashboard
 from service.health import health
 from service.webhooks import webhooks
 
@@ -15,7 +15,7 @@ from service.webhooks import webhooks
 def create_app(config: ServiceConfig | None = None) -> Flask:
     """Build the web app; tests pass a config, the web process reads it from the environment."""
     config = config or ServiceConfig.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder="dashboard/templates", static_folder="dashboard/static")
     app.config["STEPLINE"] = config
     app.extensions["redis"] = redis.Redis.from_url(
         config.redis_url, socket_timeout=5, socket_connect_timeout=2

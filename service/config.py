@@ -134,7 +134,7 @@ def _parse_users(env: EnvReader, name: str) -> tuple[tuple[str, str], ...]:
         if not user.strip() or not hashed.startswith(("pbkdf2:", "scrypt:")):
             env.problems.append(
                 f"{name}: {user.strip() or item[:12]!r} needs a password hash (pbkdf2:... or scrypt:..., "
-                "from `python -m service.auth hash`)"
+                "from `python -m service.dashboard.auth hash`)"
             )
             continue
         users.append((user.strip(), hashed))

@@ -17,8 +17,8 @@ import redis
 from github import Auth, Github, GithubIntegration
 
 from service.config import ServiceConfig
-from service.contexts import StatusUpdate
 from service.errors import NoInstallationError
+from service.status_contexts import StatusUpdate
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from statemachines.contract import (
 from statemachines.deploy import untrusted_uses
 
 # imported here, not per call: the jobs process imports once, before rq forks a work horse per job
-from statemachines.engine.validation import validate_definition
+from statemachines.engine.asl.validation import validate_definition
 from statemachines.step_defaults import fill_step_defaults
 
 log = logging.getLogger(__name__)

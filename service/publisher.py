@@ -21,11 +21,11 @@ from github import GithubException, RateLimitExceededException
 from github.Requester import Requester
 from rq import Retry, get_current_job
 
-from service.contexts import StatusUpdate
 from service.errors import NoInstallationError, StatusPostError
 from service.github_client import GitHubStatuses
 from service.job_context import JobContext, job_context
-from service.status_order import ContextRef, StatusLedger
+from service.status_contexts import StatusUpdate
+from service.status_ledger import ContextRef, StatusLedger
 
 log = logging.getLogger(__name__)
 

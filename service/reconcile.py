@@ -22,14 +22,14 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from service.concurrency import release, retry_waiting
-from service.contexts import PHASE_FINAL
 from service.job_context import JobContext, job_context
 from service.publisher import enqueue_publish, submit
 from service.reporter import closed_for_run, load_run, note_redrives, report_run_cancelled, run_contexts
 from service.retention import trim_finished_runs
 from service.run_index import OPEN_STATUSES
 from service.run_outcome import ENDED, RunOutcome, outcome_of, read_attempts
-from service.status_order import StatusLedger
+from service.status_contexts import PHASE_FINAL
+from service.status_ledger import StatusLedger
 from statemachines.step_logs import end_lost_attempts
 
 log = logging.getLogger(__name__)

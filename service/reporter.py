@@ -1,6 +1,6 @@
 """The reporter: rq jobs on "statuses" that turn run events into commit statuses for every owned context.
 
-Each job only decides what every context should say and claims it in the ledger (service/status_order.py);
+Each job only decides what every context should say and claims it in the ledger (service/status_ledger.py);
 service/publisher.py posts. So jobs may run, retry or repeat in any order: a claim older than what a
 context already wants is dropped, and a terminal state is never replaced by a pending one of the same run.
 Enqueued by path by the run jobs and the workers: report_run_started, report_step, report_run_skipped,
@@ -17,7 +17,10 @@ from typing import Any
 import redis
 from rq import get_current_job
 
-from service.contexts import (
+from service.job_context import JobContext, job_context
+from service.publisher import submit
+from service.run_index import OPEN_STATUSES
+from service.status_contexts import (
     PHASE_FINAL,
     PHASE_STARTED,
     PHASE_STEP_DONE,
@@ -28,10 +31,7 @@ from service.contexts import (
     format_duration,
     order_key,
 )
-from service.job_context import JobContext, job_context
-from service.publisher import submit
-from service.run_index import OPEN_STATUSES
-from service.status_order import ContextRef, StatusLedger
+from service.status_ledger import ContextRef, StatusLedger
 from statemachines.contract import APPROVAL_POOL, activity_name
 from statemachines.worker_presence import served, waiting_words
 

@@ -8,7 +8,7 @@ backlog of 100k runs drains over a few sweeps and never holds Redis for more tha
 What goes with a run: its record, its audit list, its entries in every sorted set (all runs, repository,
 branch, pull request, commit, status, open) and its execution ARN lookup (run_index.py), plus the keys
 other modules keep per run (status ledger claims and errors, redrive count, approvals). Step logs and
-status ledger contexts expire on their own (statemachines/step_logs.py, service/status_order.py).
+status ledger contexts expire on their own (statemachines/step_logs.py, service/status_ledger.py).
 Open runs are never trimmed, however old.
 """
 
@@ -20,8 +20,8 @@ import time
 from service.approvals import PREFIX as APPROVALS_PREFIX
 from service.reporter import REDRIVES_KEY
 from service.run_index import OPEN_STATUSES, STATUSES, RunIndex, _status_key
-from service.status_order import ERRORS as STATUS_ERRORS
-from service.status_order import PREFIX as STATUS_PREFIX
+from service.status_ledger import ERRORS as STATUS_ERRORS
+from service.status_ledger import PREFIX as STATUS_PREFIX
 
 log = logging.getLogger(__name__)
 

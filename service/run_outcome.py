@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from service.contexts import format_duration
+from service.status_contexts import format_duration
 
 SCHEDULED = {"ActivityScheduled": "input", "TaskScheduled": "parameters"}
 STARTED = {"ActivityStarted", "TaskStarted"}

@@ -110,10 +110,10 @@ def test_a_deploy_without_credentials_says_what_to_do(home, tmp_path):
 
 
 def api_routes() -> list[str]:
-    """`METHOD /api/path` of every route in service/api.py, with `<action>`/`<decision>` spelled out."""
-    from service.api import RUN_ACTIONS
+    """`METHOD /api/path` of every route in service/dashboard/api.py, with `<action>`/`<decision>` spelled out."""
+    from service.dashboard.api import RUN_ACTIONS
 
-    source = (PROJECT / "service" / "api.py").read_text()
+    source = (PROJECT / "service" / "dashboard" / "api.py").read_text()
     routes = []
     for method, path in re.findall(r'@api\.(get|post)\("([^"]+)"\)', source):
         path = re.sub(r"<path:(\w+)>", r"<\1>", path)

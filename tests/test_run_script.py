@@ -341,7 +341,7 @@ def test_sigterm_to_make_run_alone_stops_every_process_and_redis(tmp_path):
             os.killpg(script.pid, signal.SIGKILL)
 
 
-# What people paste into .env: a password hash from `python -m service.auth hash` ($ in it), values with
+# What people paste into .env: a password hash from `python -m service.dashboard.auth hash` ($ in it), values with
 # spaces, `#` and quotes. A variable of the environment wins over .env, as with honcho and python-dotenv.
 PASTED_HASH = (
     "alice:pbkdf2:sha256:600000$Zk3vQ8$0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e"

@@ -11,9 +11,9 @@ import redis
 
 from .api_errors import ActivityAlreadyExists, ActivityDoesNotExist
 from .arns import check_name, parse_arn
+from .backend import Backend, client_connected, now_ms
 from .event_batches import advance
 from .pages import decode_token, next_token, page_size
-from .service import Service, client_connected, now_ms
 from .store import ACTIVITIES, activity_key, inflight_key, queue_key, tags_key, token_key
 from .transitions import is_empty
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 POLL_SLICE_S = 5.0
 
 
-def create_activity(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def create_activity(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     name = params["name"]
     check_name(name)
     arn = svc.arns.activity(name)
@@ -39,7 +39,7 @@ def create_activity(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     return {"activityArn": arn, "creationDate": existing["creationDate"]}
 
 
-def load_activity(svc: Service, arn: str) -> dict[str, Any]:
+def load_activity(svc: Backend, arn: str) -> dict[str, Any]:
     parse_arn(arn, "activity")
     doc = svc.store.get_json(activity_key(arn))
     if doc is None:
@@ -47,11 +47,11 @@ def load_activity(svc: Service, arn: str) -> dict[str, Any]:
     return dict(doc)
 
 
-def describe_activity(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def describe_activity(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     return load_activity(svc, params["activityArn"])
 
 
-def list_activities(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def list_activities(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     size = page_size(params)
     offset = decode_token(params.get("nextToken"), "acts")
     arns = svc.redis.zrange(ACTIVITIES, offset, offset + size - 1)
@@ -61,7 +61,7 @@ def list_activities(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     return {"activities": items, "nextToken": next_token(offset, size, total, "acts")}
 
 
-def delete_activity(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def delete_activity(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["activityArn"]
     parse_arn(arn, "activity")
     # queued tokens stay valid: their executions time out as on AWS
@@ -69,7 +69,7 @@ def delete_activity(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def get_activity_task(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def get_activity_task(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["activityArn"]
     load_activity(svc, arn)
     deadline = time.monotonic() + svc.config.poll_seconds
@@ -94,7 +94,7 @@ def get_activity_task(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _hand_out(
-    svc: Service, inflight: str, token: str, worker_name: str | None, connected: Any
+    svc: Backend, inflight: str, token: str, worker_name: str | None, connected: Any
 ) -> dict[str, Any] | None:
     if not connected():  # the worker is gone: give the task to the next poller instead
         requeue_token(svc, inflight, token)
@@ -106,7 +106,7 @@ def _hand_out(
         raise
 
 
-def _requeue_quietly(svc: Service, inflight: str, token: str) -> None:
+def _requeue_quietly(svc: Backend, inflight: str, token: str) -> None:
     # the poller gets an error, so nobody has the task: give it back (or leave it to the sweep)
     try:
         requeue_token(svc, inflight, token)
@@ -114,7 +114,7 @@ def _requeue_quietly(svc: Service, inflight: str, token: str) -> None:
         log.warning("token of a failed hand-out stays in %s until the in-flight sweep", inflight)
 
 
-def start_task(svc: Service, token: str, worker_name: str | None) -> dict[str, Any] | None:
+def start_task(svc: Backend, token: str, worker_name: str | None) -> dict[str, Any] | None:
     """Mark a popped task started in its execution; None when the task is no longer wanted."""
     inflight = inflight_key(svc.config.engine_id)
     exec_arn, task_input, status = svc.redis.hmget(token_key(token), "exec", "input", "status")
@@ -131,7 +131,7 @@ def start_task(svc: Service, token: str, worker_name: str | None) -> dict[str, A
     return {"taskToken": token, "input": task_input}
 
 
-def requeue_token(svc: Service, inflight: str, token: str) -> bool:
+def requeue_token(svc: Backend, inflight: str, token: str) -> bool:
     """Move one popped token from `inflight` back to the head of its queue, in one atomic step
     (a token no longer open is only dropped). False when it had already left the list.
 
@@ -149,7 +149,7 @@ def requeue_token(svc: Service, inflight: str, token: str) -> bool:
     return int(svc.redis.lrem(inflight, 1, token)) == 1
 
 
-def requeue_inflight(svc: Service, engine_id: str) -> int:
+def requeue_inflight(svc: Backend, engine_id: str) -> int:
     """Give back every task `engine_id` popped and never handed out (it died, or we restart)."""
     inflight = inflight_key(engine_id)
     moved = sum(requeue_token(svc, inflight, str(token)) for token in svc.redis.lrange(inflight, 0, -1))
@@ -158,7 +158,7 @@ def requeue_inflight(svc: Service, engine_id: str) -> int:
     return moved
 
 
-def requeue_stranded(svc: Service, seen_before: set[str]) -> set[str]:
+def requeue_stranded(svc: Backend, seen_before: set[str]) -> set[str]:
     """Requeue tokens in our own in-flight list that no thread of ours is handing out and that
     `seen_before` (the previous sweep's answer) already held; returns this sweep's candidates.
 

@@ -13,10 +13,10 @@ from http import HTTPStatus
 from http.client import HTTPException, HTTPMessage, LineTooLong
 
 from .api_errors import AccessDenied, ApiError, InternalFailure, SerializationException
+from .backend import Backend, client_connected
 from .http_messages import MAX_HEADERS, MAX_LINE, read_headers, response_head
 from .loop_calls import MoveToThread, loop_call_began
 from .protocol import CONTENT_TYPE
-from .service import Service, client_connected
 from .sigv4 import verify_request
 
 log = logging.getLogger(__name__)
@@ -47,14 +47,14 @@ _MAX_HEAD = MAX_LINE + MAX_HEADERS * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 # (service, X-Amz-Target, body) -> (HTTP status, body): server.handle
-Handler = Callable[[Service, str | None, bytes], tuple[int, bytes]]
+Handler = Callable[[Backend, str | None, bytes], tuple[int, bytes]]
 
 
 @dataclass
 class Front:
     """What every connection of one engine process shares."""
 
-    svc: Service
+    svc: Backend
     handle: Handler
     executor: Executor
     loopback: Callable[[str], bool]

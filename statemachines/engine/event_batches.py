@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .api_errors import InternalFailure
+from .backend import Backend, now_ms
 from .loop_calls import leave_the_loop, on_the_loop
-from .service import Service, now_ms
 from .store import Op, execution_key
 from .transitions import MAX_ATTEMPTS, is_empty, outcome_ops
 
@@ -53,7 +53,7 @@ class _Merged:
 
 
 def advance(
-    svc: Service,
+    svc: Backend,
     exec_arn: str,
     event: dict[str, Any],
     guards: Sequence[Op] = (),
@@ -75,7 +75,7 @@ class EventBatcher:
         self._mutex = threading.Lock()
         self._queues: dict[str, list[Request]] = {}
 
-    def submit(self, svc: Service, exec_arn: str, request: Request) -> Any:
+    def submit(self, svc: Backend, exec_arn: str, request: Request) -> Any:
         with self._mutex:
             queue = self._queues.get(exec_arn)
             if queue is None:
@@ -91,7 +91,7 @@ class EventBatcher:
         self._lead(svc, exec_arn, request)
         return self._answer(request)
 
-    def _lead(self, svc: Service, exec_arn: str, request: Request) -> None:
+    def _lead(self, svc: Backend, exec_arn: str, request: Request) -> None:
         batch = [request]
         with self._mutex:
             queue = self._queues[exec_arn]
@@ -127,7 +127,7 @@ class EventBatcher:
         return request.result
 
 
-def apply_batch(svc: Service, exec_arn: str, batch: list[Request]) -> None:
+def apply_batch(svc: Backend, exec_arn: str, batch: list[Request]) -> None:
     """Commit every request's event (dropping requests whose guards fail); results in place."""
     pending = list(batch)
     for _ in range(MAX_ATTEMPTS):
@@ -146,7 +146,7 @@ def apply_batch(svc: Service, exec_arn: str, batch: list[Request]) -> None:
 _LOST_RACE = Request({"type": "-"}, (), ())
 
 
-def _attempt(svc: Service, exec_arn: str, batch: list[Request]) -> Request | None:
+def _attempt(svc: Backend, exec_arn: str, batch: list[Request]) -> Request | None:
     """One load-run-commit round: None when settled, else the request whose guard failed
     (or _LOST_RACE when another writer changed the execution first)."""
     key = execution_key(exec_arn)

@@ -8,9 +8,9 @@ from typing import Any
 
 from .api_errors import ValidationException
 from .arns import parse_arn
+from .backend import Backend
 from .executions import load_execution
 from .pages import decode_position, decode_token, encode_token, next_token, page_size
-from .service import Service
 from .store import execution_key, executions_key, history_key
 from .transitions import TERMINAL
 from .versions import resolve_target
@@ -20,7 +20,7 @@ _SCAN_CHUNK = 200
 _DATA_FIELDS = ("input", "inputDetails", "output", "outputDetails", "parameters")
 
 
-def list_executions(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def list_executions(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params.get("stateMachineArn")
     if not arn:
         raise ValidationException("Must provide a StateMachine ARN or MapRun ARN")
@@ -43,7 +43,7 @@ def list_executions(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _collect(
-    svc: Service, index: str, offset: int, size: int, wanted: Callable[[dict[str, Any]], bool]
+    svc: Backend, index: str, offset: int, size: int, wanted: Callable[[dict[str, Any]], bool]
 ) -> tuple[list[dict[str, Any]], str | None, int]:
     """Up to `size` summaries from `offset` on: (items, ARN of the last when the page is full, next offset)."""
     items: list[dict[str, Any]] = []
@@ -64,7 +64,7 @@ def _collect(
             svc.redis.zrem(index, *expired)
 
 
-def _records(svc: Service, arns: list[str]) -> list[dict[str, Any] | None]:
+def _records(svc: Backend, arns: list[str]) -> list[dict[str, Any] | None]:
     pipe = svc.redis.pipeline(transaction=False)
     for arn in arns:
         pipe.hmget(execution_key(arn), "meta", "status", "stop_s", "redrive_count", "redrive_s")
@@ -115,7 +115,7 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def get_execution_history(svc: Service, params: dict[str, Any]) -> dict[str, Any] | bytes:
+def get_execution_history(svc: Backend, params: dict[str, Any]) -> dict[str, Any] | bytes:
     arn = params["executionArn"]
     parse_arn(arn, "execution", "express")
     reverse = bool(params.get("reverseOrder"))

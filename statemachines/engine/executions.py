@@ -18,9 +18,9 @@ from .api_errors import (
     StateMachineTypeNotSupported,
 )
 from .arns import check_name, parse_arn
-from .errors import StatesError
+from .asl.errors import StatesError
+from .backend import Backend, now_ms
 from .event_batches import advance
-from .service import Service, now_ms
 from .store import definition_key, done_key, execution_key, executions_key, history_key
 from .transitions import MAX_ATTEMPTS, TERMINAL, outcome_ops
 from .versions import Target, resolve_target
@@ -44,7 +44,7 @@ def check_input(text: str) -> None:
         raise InvalidExecutionInput(f"Invalid State Machine Execution Input: '{exc}'") from exc
 
 
-def load_execution(svc: Service, arn: str) -> dict[str, Any]:
+def load_execution(svc: Backend, arn: str) -> dict[str, Any]:
     """Every stored field of an execution (meta decoded); ExecutionDoesNotExist / InvalidArn."""
     parse_arn(arn, "execution", "express")
     fields = svc.redis.hgetall(execution_key(arn))
@@ -55,7 +55,7 @@ def load_execution(svc: Service, arn: str) -> dict[str, Any]:
     return record
 
 
-def _begin(svc: Service, params: dict[str, Any], express_sync: bool) -> tuple[str, dict[str, Any], bool]:
+def _begin(svc: Backend, params: dict[str, Any], express_sync: bool) -> tuple[str, dict[str, Any], bool]:
     """Create and start an execution; returns (arn, record-to-describe, created)."""
     name = params.get("name") or str(uuid.uuid4())
     # First from the documents this process last read: the commit then checks they are still
@@ -82,7 +82,7 @@ def _begin(svc: Service, params: dict[str, Any], express_sync: bool) -> tuple[st
     raise AssertionError("unreachable: a start read from Redis has no document guards")
 
 
-def _commit_start(svc: Service, target: Target, name: str, text: str) -> tuple[str, dict[str, Any], int]:
+def _commit_start(svc: Backend, target: Target, name: str, text: str) -> tuple[str, dict[str, Any], int]:
     """Run the first steps and commit them with the execution record: (arn, meta, failed guard)."""
     doc = target.doc
     express_id = str(uuid.uuid4()) if doc["type"] == "EXPRESS" else None
@@ -130,7 +130,7 @@ def _meta(arn: str, name: str, target: Target) -> dict[str, Any]:
     }
 
 
-def _reuse(svc: Service, arn: str, target: Target, text: str) -> dict[str, Any]:
+def _reuse(svc: Backend, arn: str, target: Target, text: str) -> dict[str, Any]:
     # AWS: a STANDARD StartExecution with the same name and input is idempotent while it runs
     record = load_execution(svc, arn)
     meta = record["meta"]
@@ -139,14 +139,14 @@ def _reuse(svc: Service, arn: str, target: Target, text: str) -> dict[str, Any]:
     return record
 
 
-def start_execution(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def start_execution(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn, record, created = _begin(svc, params, express_sync=False)
     if created:
         log.debug("%s: started", arn)
     return {"executionArn": arn, "startDate": record["meta"]["start_ms"] / 1000}
 
 
-def start_sync_execution(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def start_sync_execution(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn, record, _ = _begin(svc, params, express_sync=True)
     deadline = time.monotonic() + EXPRESS_MAX_SECONDS
     while svc.redis.hget(execution_key(arn), "status") not in TERMINAL:
@@ -200,11 +200,11 @@ def _redrive_status(meta: dict[str, Any], status: str) -> dict[str, str]:
     return {"redriveStatus": "NOT_REDRIVABLE", "redriveStatusReason": reason}
 
 
-def describe_execution(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def describe_execution(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     return _describe(load_execution(svc, params["executionArn"]))
 
 
-def describe_state_machine_for_execution(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def describe_state_machine_for_execution(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     record = load_execution(svc, params["executionArn"])
     meta = record["meta"]
     return {
@@ -219,7 +219,7 @@ def describe_state_machine_for_execution(svc: Service, params: dict[str, Any]) -
     }
 
 
-def stop_execution(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def stop_execution(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["executionArn"]
     load_execution(svc, arn)
     event = {"type": "Stop", "error": params.get("error"), "cause": params.get("cause")}
@@ -229,7 +229,7 @@ def stop_execution(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     return {"stopDate": float(stop) if stop else now_ms() / 1000}
 
 
-def redrive_execution(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def redrive_execution(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["executionArn"]
     key = execution_key(arn)
     for _ in range(MAX_ATTEMPTS):

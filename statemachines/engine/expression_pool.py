@@ -41,9 +41,9 @@ from typing import Any
 from statemachines.nesting import TooDeep
 from statemachines.nesting import loads as bounded_loads
 
+from .asl.jsonata_query import EVALUATION_TIMEOUT_MS
+from .asl.offload import EvaluationFailed, EvaluationTimeout
 from .expression_worker import HEADER
-from .jsonata_query import EVALUATION_TIMEOUT_MS
-from .offload import EvaluationFailed, EvaluationTimeout
 
 log = logging.getLogger(__name__)
 

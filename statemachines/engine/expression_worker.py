@@ -32,9 +32,9 @@ from typing import Any
 
 from statemachines.nesting import TooDeep, check_depth
 
-from .errors import StatesError
-from .jsonata_query import UNDEFINED, evaluate_jsonata, query_error
-from .paths import compile_path, find_values
+from .asl.errors import StatesError
+from .asl.jsonata_query import UNDEFINED, evaluate_jsonata, query_error
+from .asl.paths import compile_path, find_values
 
 MEMORY_BYTES = 512 * 1024 * 1024  # a worker starts at ~30 MB; 256 KiB payloads never need more
 # a reply is parsed by the engine: nothing a state could use is this big (payloads are 256 KiB)

@@ -20,27 +20,27 @@ from . import (
     activities,
     execution_queries,
     executions,
-    offload,
-    single_state,
     state_machines,
     tags,
     tasks,
+    teststate_api,
     versions,
 )
 from .api_errors import ApiError, InternalFailure, NotAvailableLocally, ServiceUnavailable
+from .asl import offload
+from .backend import Backend
 from .config import EngineConfig
 from .connection import Connection, Front
 from .expression_pool import ExpressionPool
 from .loop_calls import leave_the_loop_when_slow, off_the_loop
 from .processes import Supervisor, child_config
 from .protocol import encode_output, operation_for, parse_body, service_model, validate_input
-from .service import Service
 from .timers import TimerLoop
 
 log = logging.getLogger(__name__)
 
 # a handler answers a dict for the output shape, or bytes already encoded (history events)
-Handler = Callable[[Service, dict[str, Any]], dict[str, Any] | bytes]
+Handler = Callable[[Backend, dict[str, Any]], dict[str, Any] | bytes]
 
 OPERATIONS: dict[str, Handler] = {
     "CreateStateMachine": state_machines.create_state_machine,
@@ -73,7 +73,7 @@ OPERATIONS: dict[str, Handler] = {
     "RedriveExecution": executions.redrive_execution,
     "ListExecutions": execution_queries.list_executions,
     "GetExecutionHistory": execution_queries.get_execution_history,
-    "TestState": single_state.test_state,
+    "TestState": teststate_api.test_state,
     "TagResource": tags.tag_resource,
     "UntagResource": tags.untag_resource,
     "ListTagsForResource": tags.list_tags_for_resource,
@@ -88,7 +88,7 @@ WAITING_THREADS = 900  # under the Redis pool's 1,000: each thread keeps a conne
 _SUBJECT_FIELDS = ("executionArn", "stateMachineArn", "activityArn", "resourceArn", "stateMachineAliasArn")
 
 
-def handle(svc: Service, target: str | None, body: bytes) -> tuple[int, bytes]:
+def handle(svc: Backend, target: str | None, body: bytes) -> tuple[int, bytes]:
     """Answer one API call: (HTTP status, JSON body). Never raises."""
     params: dict[str, Any] = {}
     try:
@@ -151,7 +151,7 @@ def serve(config: EngineConfig, sock: socket.socket, idle_s: float = IDLE_CONNEC
     # what pipeline authors wrote runs in killable processes of this engine process's own
     expressions = ExpressionPool()
     offload.install(off_the_loop(expressions.run), leave_the_loop_when_slow, expressions.begin_call)
-    svc = Service(config)
+    svc = Backend(config)
     activities.requeue_inflight(svc, config.engine_id)
     timers = TimerLoop(svc)
     timers.start()

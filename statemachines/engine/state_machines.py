@@ -15,10 +15,11 @@ from .api_errors import (
     StateMachineDoesNotExist,
 )
 from .arns import check_name, parse_arn
-from .definition import format_definition_error, parse_definition
-from .errors import InvalidDefinitionError
+from .asl.definition import format_definition_error, parse_definition
+from .asl.errors import InvalidDefinitionError
+from .asl.validation import validate_definition
+from .backend import Backend, build_interpreter, digest, now_ms
 from .pages import decode_token, next_token, page_size
-from .service import Service, build_interpreter, digest, now_ms
 from .store import (
     STATE_MACHINES,
     alias_key,
@@ -28,7 +29,6 @@ from .store import (
     tags_key,
     versions_key,
 )
-from .validation import validate_definition
 from .versions import publish_ops, resolve_target
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ DEFAULT_LOGGING = {"level": "OFF", "includeExecutionData": False}
 DEFAULT_TRACING = {"enabled": False}
 
 
-def load_state_machine(svc: Service, arn: str) -> dict[str, Any]:
+def load_state_machine(svc: Backend, arn: str) -> dict[str, Any]:
     """The stored document of a state machine (not a version or alias); StateMachineDoesNotExist."""
     doc = svc.store.get_json(state_machine_key(arn))
     if doc is None:
@@ -61,7 +61,7 @@ def check_role(role_arn: str) -> None:
         raise InvalidArn(f"Invalid Arn: 'Resource type not valid in this context: {role_arn}'")
 
 
-def create_state_machine(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def create_state_machine(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     name = params["name"]
     check_name(name)
     check_role(params["roleArn"])
@@ -100,7 +100,7 @@ def create_state_machine(svc: Service, params: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def _existing(svc: Service, arn: str, wanted: dict[str, Any]) -> dict[str, Any]:
+def _existing(svc: Backend, arn: str, wanted: dict[str, Any]) -> dict[str, Any]:
     # AWS: CreateStateMachine is idempotent when everything that defines the machine is equal
     doc = load_state_machine(svc, arn)
     if any(doc.get(field) != wanted.get(field) for field in _IDENTITY):
@@ -108,7 +108,7 @@ def _existing(svc: Service, arn: str, wanted: dict[str, Any]) -> dict[str, Any]:
     return {"stateMachineArn": arn, "creationDate": doc["creationDate"]}
 
 
-def describe_state_machine(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def describe_state_machine(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     target = resolve_target(svc, params["stateMachineArn"], allow_alias=False)
     doc = target.doc
     return {
@@ -126,7 +126,7 @@ def describe_state_machine(svc: Service, params: dict[str, Any]) -> dict[str, An
     }
 
 
-def update_state_machine(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def update_state_machine(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["stateMachineArn"]
     parse_arn(arn, "stateMachine")
     changes: dict[str, Any] = {
@@ -172,7 +172,7 @@ def _update_ops(doc: dict[str, Any], changes: dict[str, Any], params: dict[str, 
     return ops
 
 
-def list_state_machines(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def list_state_machines(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     size = page_size(params)
     offset = decode_token(params.get("nextToken"), "sms")
     arns = svc.redis.zrange(STATE_MACHINES, offset, offset + size - 1)
@@ -186,7 +186,7 @@ def list_state_machines(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     return {"stateMachines": items, "nextToken": next_token(offset, size, int(total), "sms")}
 
 
-def delete_state_machine(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def delete_state_machine(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["stateMachineArn"]
     parsed = parse_arn(arn, "stateMachine")
     if len(parsed.parts) != 1:
@@ -201,7 +201,7 @@ def delete_state_machine(svc: Service, params: dict[str, Any]) -> dict[str, Any]
     return {}
 
 
-def validate_state_machine_definition(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def validate_state_machine_definition(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     try:
         diagnostics = validate_definition(
             parse_definition(params["definition"]), params.get("type") or "STANDARD"

@@ -6,20 +6,20 @@ from typing import Any
 
 from .api_errors import ResourceNotFound, TooManyTags
 from .arns import parse_arn
-from .service import Service
+from .backend import Backend
 from .store import activity_key, state_machine_key, tags_key
 
 MAX_TAGS = 50
 
 
-def _check_resource(svc: Service, arn: str) -> None:
+def _check_resource(svc: Backend, arn: str) -> None:
     parsed = parse_arn(arn, "stateMachine", "activity")
     key = state_machine_key(arn) if parsed.kind == "stateMachine" else activity_key(arn)
     if not svc.redis.exists(key):
         raise ResourceNotFound(f"Resource not found: '{arn}'")
 
 
-def tag_resource(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def tag_resource(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["resourceArn"]
     _check_resource(svc, arn)
     new = {t["key"]: t.get("value", "") for t in params["tags"]}
@@ -31,7 +31,7 @@ def tag_resource(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def untag_resource(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def untag_resource(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["resourceArn"]
     _check_resource(svc, arn)
     if params["tagKeys"]:
@@ -39,7 +39,7 @@ def untag_resource(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def list_tags_for_resource(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def list_tags_for_resource(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["resourceArn"]
     _check_resource(svc, arn)
     tags = svc.redis.hgetall(tags_key(arn))

@@ -7,15 +7,15 @@ from typing import Any
 from statemachines import nesting
 
 from .api_errors import InvalidOutput, InvalidToken, TaskTimedOut
+from .backend import Backend
 from .event_batches import advance
-from .service import Service
 from .store import token_key
 from .transitions import close_token_ops, is_empty
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 
 
-def _open_task(svc: Service, token: str) -> str:
+def _open_task(svc: Backend, token: str) -> str:
     """The execution ARN of an open task; InvalidToken / TaskTimedOut as AWS answers."""
     exec_arn, status = svc.redis.hmget(token_key(token), "exec", "status")
     if exec_arn is None:
@@ -26,7 +26,7 @@ def _open_task(svc: Service, token: str) -> str:
     return str(exec_arn)
 
 
-def _finish(svc: Service, token: str, event: dict[str, Any]) -> dict[str, Any]:
+def _finish(svc: Backend, token: str, event: dict[str, Any]) -> dict[str, Any]:
     exec_arn = _open_task(svc, token)
     guard = [["HGET", token_key(token), "status", "open"]]
     out = advance(svc, exec_arn, event, guards=guard, first_ops=close_token_ops(token))
@@ -35,7 +35,7 @@ def _finish(svc: Service, token: str, event: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def send_task_success(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def send_task_success(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     output = params["output"]
     if len(output.encode()) > MAX_PAYLOAD_BYTES:
         raise InvalidOutput("Invalid Output: 'The output exceeds the maximum size of 262144 bytes'")
@@ -47,13 +47,13 @@ def send_task_success(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     return _finish(svc, token, {"type": "TaskSucceeded", "token": token, "output": output})
 
 
-def send_task_failure(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def send_task_failure(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     token = params["taskToken"]
     event = {"type": "TaskFailed", "token": token, "error": params.get("error"), "cause": params.get("cause")}
     return _finish(svc, token, event)
 
 
-def send_task_heartbeat(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def send_task_heartbeat(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     token = params["taskToken"]
     exec_arn = _open_task(svc, token)
     guard = [["HGET", token_key(token), "status", "open"]]

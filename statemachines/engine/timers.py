@@ -8,8 +8,8 @@ import threading
 import redis
 
 from .activities import requeue_inflight, requeue_stranded
+from .backend import Backend, now_ms
 from .event_batches import advance
-from .service import Service, now_ms
 from .store import ENGINES, TIMERS, execution_key
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ FAILED_TIMER_DELAY_MS = 5_000
 RESTART_GRACE_MS = 5_000
 
 
-def fire_due_timers(svc: Service, limit: int = BATCH, since: int | str = "-inf") -> int:
+def fire_due_timers(svc: Backend, limit: int = BATCH, since: int | str = "-inf") -> int:
     """Fire every timer due now and not before `since` (at most `limit`); returns how many were due."""
     due = svc.redis.zrangebyscore(TIMERS, since, now_ms(), start=0, num=limit, withscores=True)
     for member, score in due:
@@ -34,7 +34,7 @@ def fire_due_timers(svc: Service, limit: int = BATCH, since: int | str = "-inf")
     return len(due)
 
 
-def fire_timer(svc: Service, member: str, score: str) -> None:
+def fire_timer(svc: Backend, member: str, score: str) -> None:
     """Advance the timer's execution. Any engine may race us: the commit only happens while the
     timer still has the score we read (not re-armed, not fired by another engine)."""
     exec_arn, _, timer = member.rpartition("|")
@@ -57,7 +57,7 @@ def fire_timer(svc: Service, member: str, score: str) -> None:
 class TimerLoop(threading.Thread):
     """Daemon thread firing timers; wakes early when a commit arms a timer due soon."""
 
-    def __init__(self, svc: Service) -> None:
+    def __init__(self, svc: Backend) -> None:
         super().__init__(name="engine-timers", daemon=True)
         self.svc = svc
         self.stopping = threading.Event()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .service import Service, now_ms
+from .backend import Backend, now_ms
 from .store import (
     TIMERS,
     Op,
@@ -31,7 +31,7 @@ def timer_member(exec_arn: str, timer: str) -> str:
     return f"{exec_arn}|{timer}"
 
 
-def outcome_ops(svc: Service, exec_arn: str, version: int, out: Any) -> list[Op]:
+def outcome_ops(svc: Backend, exec_arn: str, version: int, out: Any) -> list[Op]:
     """The writes that make `out` (an interpreter Outcome) durable, version bump included."""
     key = execution_key(exec_arn)
     state = out.state
@@ -70,7 +70,7 @@ def _closing_fields(state: dict[str, Any], events: Sequence[dict[str, Any]]) -> 
     return fields
 
 
-def effect_ops(svc: Service, exec_arn: str, effects: Sequence[dict[str, Any]]) -> list[Op]:
+def effect_ops(svc: Backend, exec_arn: str, effects: Sequence[dict[str, Any]]) -> list[Op]:
     ops: list[Op] = []
     cancelled = [e["token"] for e in effects if e["type"] == "CancelTask"]
     activities = _token_activities(svc, cancelled)
@@ -79,7 +79,7 @@ def effect_ops(svc: Service, exec_arn: str, effects: Sequence[dict[str, Any]]) -
     return ops
 
 
-def _token_activities(svc: Service, tokens: list[str]) -> dict[str, str | None]:
+def _token_activities(svc: Backend, tokens: list[str]) -> dict[str, str | None]:
     if not tokens:
         return {}
     pipe = svc.redis.pipeline(transaction=False)
@@ -88,18 +88,18 @@ def _token_activities(svc: Service, tokens: list[str]) -> dict[str, str | None]:
     return dict(zip(tokens, pipe.execute(), strict=True))
 
 
-def _schedule_activity(svc: Service, exec_arn: str, effect: dict[str, Any], _: Any) -> list[Op]:
+def _schedule_activity(svc: Backend, exec_arn: str, effect: dict[str, Any], _: Any) -> list[Op]:
     token = effect["token"]
     fields = ["exec", exec_arn, "kind", "activity", "activity", effect["activity_arn"]]
     fields += ["input", effect["input"], "status", "open"]
     return [["HSET", token_key(token), *fields], ["RPUSH", queue_key(effect["activity_arn"]), token]]
 
 
-def _await_callback(svc: Service, exec_arn: str, effect: dict[str, Any], _: Any) -> list[Op]:
+def _await_callback(svc: Backend, exec_arn: str, effect: dict[str, Any], _: Any) -> list[Op]:
     return [["HSET", token_key(effect["token"]), "exec", exec_arn, "kind", "callback", "status", "open"]]
 
 
-def _cancel_task(svc: Service, exec_arn: str, effect: dict[str, Any], activities: dict[str, Any]) -> list[Op]:
+def _cancel_task(svc: Backend, exec_arn: str, effect: dict[str, Any], activities: dict[str, Any]) -> list[Op]:
     token = effect["token"]
     ops: list[Op] = close_token_ops(token)
     activity = activities.get(token)
@@ -118,18 +118,18 @@ def close_token_ops(token: str) -> list[Op]:
     ]
 
 
-def _set_timer(svc: Service, exec_arn: str, effect: dict[str, Any], _: Any) -> list[Op]:
+def _set_timer(svc: Backend, exec_arn: str, effect: dict[str, Any], _: Any) -> list[Op]:
     due = int(effect["due_ms"])
     if due - now_ms() < _SOON_MS:
         svc.timer_wakeup.set()
     return [["ZADD", TIMERS, str(due), timer_member(exec_arn, effect["timer"])]]
 
 
-def _clear_timer(svc: Service, exec_arn: str, effect: dict[str, Any], _: Any) -> list[Op]:
+def _clear_timer(svc: Backend, exec_arn: str, effect: dict[str, Any], _: Any) -> list[Op]:
     return [["ZREM", TIMERS, timer_member(exec_arn, effect["timer"])]]
 
 
-EFFECTS: dict[str, Callable[[Service, str, dict[str, Any], dict[str, Any]], list[Op]]] = {
+EFFECTS: dict[str, Callable[[Backend, str, dict[str, Any], dict[str, Any]], list[Op]]] = {
     "ScheduleActivity": _schedule_activity,
     "AwaitCallback": _await_callback,
     "CancelTask": _cancel_task,

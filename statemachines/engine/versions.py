@@ -16,8 +16,8 @@ from .api_errors import (
     ValidationException,
 )
 from .arns import check_alias_name, parse_arn
+from .backend import Backend, now_ms
 from .pages import decode_token, next_token, page_size
-from .service import Service, now_ms
 from .store import alias_key, aliases_key, state_machine_key, versions_key
 
 # documents up to this size are kept in the process's cache; a commit that uses a cached one
@@ -39,7 +39,7 @@ class Target:
     cached_sources: tuple[tuple[str, str], ...] = ()
 
 
-def resolve_target(svc: Service, arn: str, allow_alias: bool = True, cached: bool = False) -> Target:
+def resolve_target(svc: Backend, arn: str, allow_alias: bool = True, cached: bool = False) -> Target:
     """Load what `arn` names; StateMachineDoesNotExist / ResourceNotFound / InvalidArn as AWS.
 
     cached: documents may come from this process's cache (listed in `cached_sources`).
@@ -52,7 +52,7 @@ def resolve_target(svc: Service, arn: str, allow_alias: bool = True, cached: boo
     return _resolve(svc, arn, allow_alias, cached=False)
 
 
-def _resolve(svc: Service, arn: str, allow_alias: bool, cached: bool) -> Target:
+def _resolve(svc: Backend, arn: str, allow_alias: bool, cached: bool) -> Target:
     parsed = parse_arn(arn, "stateMachine")
     if len(parsed.parts) > 2:
         raise InvalidArn(f"Invalid Arn: 'Resource type not valid in this context: {arn}'")
@@ -74,14 +74,14 @@ def _resolve(svc: Service, arn: str, allow_alias: bool, cached: bool) -> Target:
     return Target(arn, doc, sm_arn, version_arn, arn, tuple(sources))
 
 
-def _load(svc: Service, arn: str, cached: bool, sources: list[tuple[str, str]]) -> dict[str, Any]:
+def _load(svc: Backend, arn: str, cached: bool, sources: list[tuple[str, str]]) -> dict[str, Any]:
     doc = _read(svc, state_machine_key(arn), cached, sources)
     if doc is None:
         raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
     return doc
 
 
-def _read(svc: Service, key: str, cached: bool, sources: list[tuple[str, str]]) -> dict[str, Any] | None:
+def _read(svc: Backend, key: str, cached: bool, sources: list[tuple[str, str]]) -> dict[str, Any] | None:
     """A copy of the JSON document at `key` (None if absent), from the cache when `cached`."""
     entry = svc.documents.get(key) if cached else None
     if entry is not None:
@@ -126,7 +126,7 @@ def publish_ops(doc: dict[str, Any], description: str | None) -> tuple[str, list
     return version_arn, ops
 
 
-def publish_state_machine_version(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def publish_state_machine_version(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["stateMachineArn"]
     parse_arn(arn, "stateMachine")
     for _ in range(20):
@@ -149,7 +149,7 @@ def publish_state_machine_version(svc: Service, params: dict[str, Any]) -> dict[
     raise ConflictException("The state machine is being changed concurrently; try again.")
 
 
-def list_state_machine_versions(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def list_state_machine_versions(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["stateMachineArn"]
     parse_arn(arn, "stateMachine")
     items, token = _page(
@@ -158,7 +158,7 @@ def list_state_machine_versions(svc: Service, params: dict[str, Any]) -> dict[st
     return {"stateMachineVersions": _entries(items, "stateMachineVersionArn"), "nextToken": token}
 
 
-def delete_state_machine_version(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def delete_state_machine_version(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["stateMachineVersionArn"]
     parsed = parse_arn(arn, "stateMachine")
     if len(parsed.parts) != 2 or not parsed.parts[1].isdigit():
@@ -173,14 +173,14 @@ def delete_state_machine_version(svc: Service, params: dict[str, Any]) -> dict[s
     return {}
 
 
-def load_alias(svc: Service, arn: str) -> dict[str, Any]:
+def load_alias(svc: Backend, arn: str) -> dict[str, Any]:
     doc = svc.store.get_json(alias_key(arn))
     if doc is None:
         raise ResourceNotFound(f"Resource not found: '{arn}'")
     return dict(doc)
 
 
-def _check_routes(svc: Service, sm_arn: str, routes: list[dict[str, Any]]) -> None:
+def _check_routes(svc: Backend, sm_arn: str, routes: list[dict[str, Any]]) -> None:
     if not 1 <= len(routes) <= 2 or sum(r["weight"] for r in routes) != 100:
         raise ValidationException(
             "Routing configuration must contain one or two versions whose weights sum to 100"
@@ -194,7 +194,7 @@ def _check_routes(svc: Service, sm_arn: str, routes: list[dict[str, Any]]) -> No
             raise ResourceNotFound(f"Resource not found: '{version_arn}'")
 
 
-def create_state_machine_alias(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def create_state_machine_alias(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     name = params["name"]
     check_alias_name(name)
     if name.isdigit():
@@ -223,13 +223,13 @@ def create_state_machine_alias(svc: Service, params: dict[str, Any]) -> dict[str
     return {"stateMachineAliasArn": arn, "creationDate": created}
 
 
-def describe_state_machine_alias(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def describe_state_machine_alias(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["stateMachineAliasArn"]
     parse_arn(arn, "stateMachine")
     return load_alias(svc, arn)
 
 
-def update_state_machine_alias(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def update_state_machine_alias(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["stateMachineAliasArn"]
     sm_arn = parse_arn(arn, "stateMachine").base
     doc = load_alias(svc, arn)
@@ -243,7 +243,7 @@ def update_state_machine_alias(svc: Service, params: dict[str, Any]) -> dict[str
     return {"updateDate": doc["updateDate"]}
 
 
-def delete_state_machine_alias(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def delete_state_machine_alias(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["stateMachineAliasArn"]
     parsed = parse_arn(arn, "stateMachine")
     if len(parsed.parts) != 2:
@@ -252,7 +252,7 @@ def delete_state_machine_alias(svc: Service, params: dict[str, Any]) -> dict[str
     return {}
 
 
-def list_state_machine_aliases(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def list_state_machine_aliases(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["stateMachineArn"]
     parse_arn(arn, "stateMachine")
     if not svc.redis.exists(state_machine_key(arn)):
@@ -262,7 +262,7 @@ def list_state_machine_aliases(svc: Service, params: dict[str, Any]) -> dict[str
 
 
 def _page(
-    svc: Service,
+    svc: Backend,
     params: dict[str, Any],
     index_key: str,
     doc_key: Callable[[str], str],

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import redis
 
+from statemachines.engine.backend import Backend
 from statemachines.engine.config import EngineConfig
 from statemachines.engine.connection import Connection, Front
 from statemachines.engine.server import handle, is_loopback
-from statemachines.engine.service import Service
 from tests.engine_service.conftest import make_client, read_http_answer
 
 
@@ -58,7 +58,7 @@ def _closed_by_peer(conn: socket.socket, within_s: float) -> bool:
 @pytest.fixture
 def engine_in_thread(redis_url: str) -> Iterator[tuple[int, Front]]:
     """The engine's event loop in a thread of this process, closing connections idle for 0.5 s."""
-    svc = Service(EngineConfig(port=0, redis_url=redis_url, engine_id="connections-test"))
+    svc = Backend(EngineConfig(port=0, redis_url=redis_url, engine_id="connections-test"))
     executor = ThreadPoolExecutor(max_workers=20)
     front = Front(svc, handle, executor, is_loopback, idle_s=0.5)
     loop = asyncio.new_event_loop()

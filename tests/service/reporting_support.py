@@ -17,7 +17,7 @@ from rq import Queue, SimpleWorker
 from service.config import ServiceConfig
 from service.job_context import use_config
 from service.run_index import RunIndex
-from service.status_order import StatusLedger
+from service.status_ledger import StatusLedger
 from tests.harness.fake_github import FakeGitHub
 
 QUEUES = ("runs", "statuses", "default")

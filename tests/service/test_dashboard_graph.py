@@ -14,9 +14,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from service.choice_labels import rule_label
-from service.execution_reader import CACHE_PREFIX, ExecutionReader
-from service.run_graph import END, START, build_graph
+from service.dashboard.choice_labels import rule_label
+from service.dashboard.execution_reader import CACHE_PREFIX, ExecutionReader
+from service.dashboard.run_graph import END, START, build_graph
 
 ROLE = "arn:aws:iam::123456789012:role/stepline"
 

@@ -140,7 +140,7 @@ def test_step_functions_down_still_shows_the_run_page(service_config, redis_clie
 
 
 def test_run_view_words_durations_and_links():
-    from service.run_view import format_duration, github_links, trigger_of
+    from service.dashboard.run_view import format_duration, github_links, trigger_of
 
     assert [format_duration(s) for s in (None, 4.4, 65, 3700)] == ["-", "4s", "1m 05s", "1h 01m"]
     assert trigger_of({"tag": "v1.0", "event": "push"}) == "tag v1.0"
@@ -155,8 +155,8 @@ def test_run_view_words_durations_and_links():
 
 
 def test_run_page_shows_what_github_was_told_and_failed_posts(client, redis_client):
-    from service.contexts import PHASE_STEP_DONE, StatusUpdate, order_key
-    from service.status_order import StatusLedger
+    from service.status_contexts import PHASE_STEP_DONE, StatusUpdate, order_key
+    from service.status_ledger import StatusLedger
 
     run = seed_run(redis_client, status="FAILED")
     ledger = StatusLedger(redis_client)

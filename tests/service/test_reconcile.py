@@ -12,12 +12,12 @@ import time
 import pytest
 from rq import Queue
 
-from service.contexts import PHASE_STARTED
 from service.job_context import job_context
 from service.reconcile import finalise_run, sweep_open_runs
 from service.reporter import run_contexts
 from service.run_outcome import Verdict, outcome_of, read_attempts
-from service.status_order import DIRTY, ContextRef
+from service.status_contexts import PHASE_STARTED
+from service.status_ledger import DIRTY, ContextRef
 from statemachines.step_logs import StepLogReader, StepLogWriter
 from tests.service.reporting_support import History, Reporting, reporting_config
 

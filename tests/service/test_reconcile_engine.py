@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from service.contexts import PHASE_STEP_PENDING
 from service.job_context import job_context
 from service.reconcile import sweep_open_runs
 from service.reporter import run_contexts
 from service.sfn import role_arn
-from service.status_order import DIRTY, ContextRef
+from service.status_contexts import PHASE_STEP_PENDING
+from service.status_ledger import DIRTY, ContextRef
 from statemachines.contract import pipeline_steps
 from statemachines.deploy import ensure_pipeline
 from tests.harness.processes import python_module

@@ -7,12 +7,12 @@ import hashlib
 import time
 
 from service.app import create_app
-from service.contexts import StatusUpdate
 from service.job_context import use_config
 from service.reconcile import sweep_open_runs
 from service.retention import DAY, trim_finished_runs
 from service.run_index import EXECUTIONS, RunIndex
-from service.status_order import StatusLedger
+from service.status_contexts import StatusUpdate
+from service.status_ledger import StatusLedger
 from tests.service.dashboard_seed import seed_run
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:stepline-ci:{}"

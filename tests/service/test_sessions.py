@@ -70,7 +70,7 @@ def test_revoking_a_users_sessions_ends_them_all(web: str, settings: dict[str, s
     admin = dict(sign_in(web, "", ADMIN_TOKEN).browser.cookies)  # type: ignore[attr-defined]
     assert who(web, first) == who(web, second) == "alice" and who(web, admin) == "admin"
     revoked = subprocess.run(
-        python_module("service.auth", "revoke", "alice"),
+        python_module("service.dashboard.auth", "revoke", "alice"),
         cwd=PROJECT,
         env={"PATH": "/usr/bin:/bin", **settings},
         capture_output=True,

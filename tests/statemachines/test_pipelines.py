@@ -17,7 +17,7 @@ from statemachines.contract import (
     substitute_activities,
     walk_states,
 )
-from statemachines.engine.definition import load_definition
+from statemachines.engine.asl.definition import load_definition
 from statemachines.errors import PipelineError
 
 PIPELINES = sorted(shipped_pipelines())
