@@ -14,7 +14,7 @@ from typing import Any
 
 from statemachines.catalog import parse_pipeline
 from statemachines.contract import activity_pools, check_pipeline, substitute_activities
-from statemachines.engine.validation import validate_definition
+from statemachines.engine.asl.validation import validate_definition
 from statemachines.errors import PipelineError
 from statemachines.step_defaults import fill_step_defaults
 
