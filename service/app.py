@@ -7,7 +7,10 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.config import ServiceConfig
-from service.dashboard import pages as dashboard
+from service.dashboard import auth, extensions, pages
+from service.dashboard.api import api
+from service.dashboard.badges import badges
+from service.dashboard.metrics import metrics
 from service.health import health
 from service.webhooks import webhooks
 
@@ -20,9 +23,11 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
     app.extensions["redis"] = redis.Redis.from_url(
         config.redis_url, socket_timeout=5, socket_connect_timeout=2
     )
-    app.register_blueprint(health)
-    app.register_blueprint(webhooks)
-    dashboard.init_app(app, config)  # pages, JSON API, badges, sign-in
+    extensions.init_app(app, config)
+    auth.init_app(app, config)
+    pages.init_app(app)
+    for blueprint in (health, webhooks, auth.auth, pages.dashboard, api, badges, metrics):
+        app.register_blueprint(blueprint)
     if config.proxy_hops:  # the client's address, not the proxy's: sign-in throttling counts per address
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops

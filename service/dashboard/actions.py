@@ -112,3 +112,8 @@ class Actions:
         # the run) shows as running, and its statuses stay pending, until the next sweep
         nudge_reconcile(self.ctx, record["run_id"])
         return {**record, "decision": action, "decided_at": time.time()}
+
+
+# the actions a run's page and the JSON API offer by name (`POST …/runs/<id>/<action>`)
+RUN_ACTIONS = {"rerun": Actions.rerun, "redrive": Actions.redrive, "cancel": Actions.cancel}
+NEW_RUN_ACTIONS = {"rerun", "redrive"}  # "redrive" is "re-run failed steps": a new run reusing what passed

@@ -12,8 +12,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from service.dashboard import auth
-from service.dashboard.actions import Actions
-from service.dashboard.pages import actions, details
+from service.dashboard.actions import NEW_RUN_ACTIONS, RUN_ACTIONS
+from service.dashboard.extensions import actions, details
 from service.dashboard.run_details import RunFilters
 from service.errors import DashboardError, LogCursorError
 from statemachines.step_logs import is_cursor
@@ -23,8 +23,6 @@ api = Blueprint("api", __name__, url_prefix="/api")
 api.before_request(auth.guard_reading)
 
 MAX_LOG_LINES = 2000
-RUN_ACTIONS = {"rerun": Actions.rerun, "redrive": Actions.redrive, "cancel": Actions.cancel}
-NEW_RUN_ACTIONS = {"rerun", "redrive"}  # "redrive" is "re-run failed steps": a new run reusing what passed
 
 
 def _web_url() -> str:

@@ -62,7 +62,6 @@ def init_app(app: Flask, config: ServiceConfig) -> None:
     )
     app.before_request(_load_user)
     app.context_processor(lambda: {"current_user": g.get("user"), "csrf_token": csrf_token})
-    app.register_blueprint(auth)
 
 
 def _config() -> ServiceConfig:

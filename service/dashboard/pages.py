@@ -19,21 +19,16 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from rq import Queue
 from werkzeug.exceptions import HTTPException
 
-from service.approvals import ApprovalStore
 from service.config import ServiceConfig
 from service.dashboard import auth
-from service.dashboard.actions import Actions
-from service.dashboard.execution_reader import ExecutionReader
-from service.dashboard.run_details import RunDetails, RunFilters
+from service.dashboard.actions import NEW_RUN_ACTIONS, RUN_ACTIONS
+from service.dashboard.extensions import actions, details
+from service.dashboard.run_details import RunFilters
 from service.dashboard.run_view import format_duration
 from service.errors import DashboardError
-from service.job_context import STATUSES_QUEUE, JobContext
-from service.run_index import STATUSES, RunIndex
-from service.sfn import make_sfn_client
-from statemachines.step_logs import StepLogReader
+from service.run_index import STATUSES
 
 log = logging.getLogger(__name__)
 dashboard = Blueprint("dashboard", __name__)
@@ -52,48 +47,14 @@ SECURITY_HEADERS = {
     # form (a stale sign-in form fails its CSRF check), and a signed-out browser keeps no private page
     "Cache-Control": "no-store",
 }
-RUN_ACTIONS = {"rerun": Actions.rerun, "redrive": Actions.redrive, "cancel": Actions.cancel}
 RAW_LOG_BATCH = 5000
 
 
-def init_app(app: Flask, config: ServiceConfig) -> None:
-    """The dashboard's shared objects (one Step Functions client per app), blueprints and template helpers."""
-    from service.dashboard.api import api
-    from service.dashboard.badges import badges
-    from service.dashboard.metrics import metrics
-    from service.status_ledger import StatusLedger
-    from statemachines.worker_presence import served
-
-    client = app.extensions["redis"]
-    sfn = make_sfn_client(config)
-    index = RunIndex(client)
-    store = ApprovalStore(client)
-    ctx = JobContext(config, client, index, sfn, Queue(STATUSES_QUEUE, connection=client))
-    app.extensions["stepline_details"] = RunDetails(
-        index,
-        ExecutionReader(sfn, client),
-        StepLogReader(client),
-        store,
-        StatusLedger(client),
-        config.status_prefix,
-        lambda activity: served(client, activity),
-        config.state_machine_prefix,
-    )
-    app.extensions["stepline_actions"] = Actions(ctx, store)
-    auth.init_app(app, config)
+def init_app(app: Flask) -> None:
+    """The pages' template filters and security headers (create_app registers the blueprints)."""
     app.jinja_env.filters["when"] = _when
     app.jinja_env.filters["duration"] = format_duration
-    for blueprint in (dashboard, api, badges, metrics):
-        app.register_blueprint(blueprint)
     app.after_request(_security_headers)
-
-
-def details() -> RunDetails:
-    return current_app.extensions["stepline_details"]
-
-
-def actions() -> Actions:
-    return current_app.extensions["stepline_actions"]
 
 
 def _config() -> ServiceConfig:
@@ -163,7 +124,7 @@ def run_action(run_id: str, action: str):
     if action not in RUN_ACTIONS:
         return render_template("error.html", message="No such action."), 404
     done = RUN_ACTIONS[action](actions(), run_id, g.user)
-    if action in {"rerun", "redrive"}:  # both start a new run; "redrive" reuses the steps that passed
+    if action in NEW_RUN_ACTIONS:  # both start a new run; "redrive" reuses the steps that passed
         flash(
             {
                 "rerun": "Started a new run with the same input.",
