@@ -166,9 +166,24 @@ def _record_pipeline(ctx: JobContext, run_id: str, pipeline: Pipeline) -> None:
         steps=pipeline.steps,
         # which pool serves each step: its status says "no worker serves pool X" when none does
         step_pools={spec.step: spec.pool for spec in pipeline_steps(pipeline.definition)},
+        # steps named at run time (a Map's `test-py{}`): the steps table lists their iterations
+        # where the family stands in the pipeline, not after every later step
+        step_families=step_families(pipeline.definition),
         pipeline_path=pipeline.path,
         pipeline_warnings=list(pipeline.warnings),
     )
+
+
+def step_families(definition: dict[str, Any]) -> list[list[str | None]]:
+    """[template, the step known before the run that it follows (None: first)] per family, in order."""
+    placed: list[list[str | None]] = []
+    before = None
+    for spec in pipeline_steps(definition, include_dynamic=True):
+        if spec.dynamic:
+            placed.append([spec.step, before])
+        else:
+            before = spec.step
+    return placed
 
 
 def _trusted(run: dict[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from service.run_index import OPEN_STATUSES, STATUSES, RunIndex
 from service.run_outcome import Verdict, unreached_verdict
 from service.status_contexts import RunContexts
 from service.status_ledger import StatusLedger
+from statemachines.contract import StepSpec
 from statemachines.step_logs import StepLogReader
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,7 @@ class RunDetails:
         for meta in self.logs.list_logs(run["run_id"]):
             if meta["attempt"] >= latest.get(meta["step"], {}).get("attempt", 0):
                 latest[meta["step"]] = meta
-        names = list(run.get("steps") or []) + [s for s in latest if s not in (run.get("steps") or [])]
-        return [_step_row(name, latest.get(name)) for name in names]
+        return [_step_row(name, latest.get(name)) for name in step_order(run, latest)]
 
     def graph(self, run_id: str) -> dict[str, Any]:
         """The graph model and the history table (Step Functions calls; cached once the execution ended)."""
@@ -161,6 +161,26 @@ class RunDetails:
             "history_cut": cut or len(events) > HISTORY_ROWS,
             "error": None,
         }
+
+
+def step_order(run: dict[str, Any], logged: dict[str, dict[str, Any]]) -> list[str]:
+    """Pipeline order: each Map iteration (a step named at run time) right after what precedes its family.
+
+    Iterations of one family keep the order they started in; a logged name no family claims (a run
+    recorded before families were) comes last, as before.
+    """
+    known = list(run.get("steps") or [])
+    extra = sorted((n for n in logged if n not in known), key=lambda n: logged[n].get("started_ms", 0))
+    placed: dict[str | None, list[str]] = {}
+    for template, before in run.get("step_families") or []:
+        family = StepSpec("", "", template, "", dynamic=True)
+        members = [name for name in extra if family.matches(name)]
+        placed.setdefault(before if before in known else None, []).extend(members)
+        extra = [name for name in extra if name not in members]
+    order = placed.get(None, [])
+    for name in known:
+        order += [name, *placed.get(name, [])]
+    return order + extra
 
 
 def _with_decisions(

@@ -196,3 +196,50 @@ def test_a_run_that_waits_for_a_person_says_so_in_the_list_and_on_its_page(clien
     rows = {m[0]: m[1] for m in re.findall(r'data-run-id="(\w+)".*?</span> ([a-z ]+)</span>', page, re.S)}
     assert rows[waiting["run_id"]] == "awaiting approval" and rows[busy["run_id"]] == "running"
     assert "awaiting approval" in client.get(f"/runs/{waiting['run_id']}").get_data(as_text=True)
+
+
+def test_map_iterations_are_listed_where_their_family_stands_in_the_pipeline(client, redis_client):
+    from service.runs import step_families
+
+    definition = {
+        "StartAt": "lint",
+        "States": {
+            "lint": {
+                "Type": "Task",
+                "Resource": "${activity:build}",
+                "Parameters": {"step": "lint"},
+                "Next": "matrix",
+            },
+            "matrix": {
+                "Type": "Map",
+                "ItemProcessor": {
+                    "StartAt": "test",
+                    "States": {
+                        "test": {
+                            "Type": "Task",
+                            "Resource": "${activity:build}",
+                            "Parameters": {"step.$": "States.Format('test-py{}', $.version)"},
+                            "End": True,
+                        }
+                    },
+                },
+                "Next": "deploy",
+            },
+            "deploy": {
+                "Type": "Task",
+                "Resource": "${activity:deploy}",
+                "Parameters": {"step": "deploy"},
+                "End": True,
+            },
+        },
+    }
+    families = step_families(definition)
+    assert families == [["test-py{}", "lint"]]
+    run = seed_run(redis_client, steps=["lint", "deploy"], step_families=families)
+    for step in ("lint", "test-py3.11", "test-py3.12", "deploy", "stray"):
+        seed_log(redis_client, run["run_id"], step, ["ok"])
+    body = client.get(f"/api/runs/{run['run_id']}").get_json()
+    assert [s["step"] for s in body["steps"]] == ["lint", "test-py3.11", "test-py3.12", "deploy", "stray"]
+    html = client.get(f"/runs/{run['run_id']}").get_data(as_text=True)
+    shown = re.findall(r'data-step="([^"]+)"', html)
+    assert list(dict.fromkeys(shown)) == ["lint", "test-py3.11", "test-py3.12", "deploy", "stray"]
