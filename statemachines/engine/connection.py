@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.client import HTTPException, HTTPMessage, LineTooLong
 
-from .api_errors import AccessDenied, ApiError, InternalFailure, SerializationException
+from .api_errors import AccessDeniedException, ApiError, InternalFailure, SerializationException
 from .backend import Backend, client_connected
 from .http_messages import MAX_HEADERS, MAX_LINE, read_headers, response_head
 from .loop_calls import MoveToThread, loop_call_began
@@ -199,7 +199,7 @@ class Connection(asyncio.Protocol):
             host = request.headers.get("Host", "")
             verify_request(keys, "POST", host, request.path, dict(request.headers.items()), request.body)
         elif not self.front.loopback(self.peer):
-            raise AccessDenied("Set ENGINE_ACCESS_KEYS to accept calls from other hosts.")
+            raise AccessDeniedException("Set ENGINE_ACCESS_KEYS to accept calls from other hosts.")
 
     def _next_request(self) -> _Request | None:
         """The next whole request in the buffer (taken out of it), None while it is incomplete."""

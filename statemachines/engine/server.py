@@ -26,7 +26,7 @@ from . import (
     teststate_api,
     versions,
 )
-from .api_errors import ApiError, InternalFailure, NotAvailableLocally, ServiceUnavailable
+from .api_errors import ApiError, InternalFailure, ServiceUnavailable, UnsupportedOperation
 from .asl import offload
 from .backend import Backend
 from .config import EngineConfig
@@ -97,7 +97,9 @@ def handle(svc: Backend, target: str | None, body: bytes) -> tuple[int, bytes]:
         validate_input(operation, params)
         handler = OPERATIONS.get(operation.name)
         if handler is None:
-            raise NotAvailableLocally(f"{operation.name} is not available in the local Step Functions engine")
+            raise UnsupportedOperation(
+                f"{operation.name} is not available in the local Step Functions engine"
+            )
         result = handler(svc, params)
         return 200, result if isinstance(result, bytes) else encode_output(operation, result)
     except ApiError as exc:

@@ -13,7 +13,7 @@ from botocore.credentials import Credentials
 
 from .api_errors import (
     InvalidSignatureException,
-    MissingAuthenticationToken,
+    MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
 
@@ -29,13 +29,13 @@ def verify_request(
 ) -> str:
     """Check the request's SigV4 signature against `keys`; return the access key id that signed it.
 
-    Raises MissingAuthenticationToken (no signature), UnrecognizedClientException (unknown key)
+    Raises MissingAuthenticationTokenException (no signature), UnrecognizedClientException (unknown key)
     or InvalidSignatureException (wrong signature, scope or a date off by more than 15 minutes).
     """
     lower = {k.lower(): v for k, v in headers.items()}
     match = _AUTH.match(lower.get("authorization", "").strip())
     if match is None:
-        raise MissingAuthenticationToken("Missing Authentication Token")
+        raise MissingAuthenticationTokenException("Missing Authentication Token")
     key_id, day, region, service, signed, signature = match.groups()
     secret = keys.get(key_id)
     if secret is None:
