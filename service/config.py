@@ -6,8 +6,9 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from statemachines.blob_store import BlobSettings, read_blob_settings
 from statemachines.deploy import DEFAULT_UNTRUSTED_POOLS, untrusted_pool_problems
 from statemachines.settings import EnvReader, check_redis
 
@@ -60,6 +61,7 @@ class ServiceConfig:
     reconcile_interval: int = 30
     run_retention_days: int = 90  # 0: keep runs forever (service/retention.py)
 
+    blob: BlobSettings = field(default_factory=BlobSettings)  # finished logs, artifacts, caches
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, check_services: bool = True, process: str = "web"
@@ -112,6 +114,7 @@ class ServiceConfig:
             run_retention_days=env.integer("STEPLINE_RUN_RETENTION_DAYS", 90, 0, 36500),
         )
         if not config.webhook_secret and not config.insecure_no_webhook_secret:
+            blob=read_blob_settings(env, env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1"))),
             env.problems.append(
                 "GITHUB_WEBHOOK_SECRET is not set (webhooks cannot be verified; for local development only, "
                 "set STEPLINE_INSECURE_ACCEPT_UNSIGNED_WEBHOOKS=true)"

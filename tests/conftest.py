@@ -9,6 +9,7 @@ import pytest
 
 from service.app import create_app
 from service.config import ServiceConfig
+from tests.harness.blob_servers import blob_settings, moto_s3  # noqa: F401 - fixtures
 from tests.harness.fake_github import FakeGitHub
 from tests.harness.git_repos import GitRepo
 from tests.harness.processes import ManagedProcess, start_engine

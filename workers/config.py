@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from statemachines.blob_store import BlobSettings, read_blob_settings
 from statemachines.contract import APPROVAL_POOL, PLACEHOLDER, UNTRUSTED
 from statemachines.settings import EnvReader, check_redis
 from statemachines.step_logs import DEFAULT_MAX_BYTES, DEFAULT_RETENTION_SECONDS
@@ -53,6 +54,7 @@ class WorkerConfig:
     step_path: str = "/usr/local/bin:/usr/bin:/bin"
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()[:48]}/{os.getpid()}")
     log_level: str = "INFO"
+    blob: BlobSettings = field(default_factory=BlobSettings)  # finished logs, artifacts, caches
 
     @classmethod
     def from_env(
@@ -99,6 +101,7 @@ class WorkerConfig:
             step_gid=env.integer("WORKER_STEP_GID", 64000, 1, 2**31 - 2),
             step_path=env.text("WORKER_STEP_PATH") or "/usr/local/bin:/usr/bin:/bin",
             log_level=(env.text("LOG_LEVEL") or "INFO").upper(),
+            blob=read_blob_settings(env, env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1"))),
         )
         config.check(env)
         if check_services:

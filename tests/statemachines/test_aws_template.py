@@ -150,3 +150,32 @@ def test_state_machine_role_is_for_step_functions_only(template):
     assert statement["Principal"] == {"Service": "states.amazonaws.com"}
     pass_role = [s for s in _statements(template, "ServicePolicy") if _actions(s) == {"iam:PassRole"}]
     assert pass_role[0]["Condition"]["StringEquals"]["iam:PassedToService"] == "states.amazonaws.com"
+
+
+BLOB_POLICIES = ("BuildWorkerBlobPolicy", "UntrustedBuildWorkerBlobPolicy", "WebBlobPolicy", "JobsBlobPolicy")
+
+
+def _blob_resources(template: dict[str, Any], policy: str, action: str) -> list[str]:
+    found = []
+    for statement in _statements(template, policy):
+        if action in _actions(statement):
+            resources = statement["Resource"]
+            for resource in resources if isinstance(resources, list) else [resources]:
+                found.append(resource["Fn::Sub"] if "Fn::Sub" in resource else str(resource))
+    return found
+
+
+def test_blob_policies_keep_each_process_and_each_trust_on_its_side(template):
+    """A fork's worker cannot write a trusted cache; the web only reads; only the jobs process deletes."""
+    trusted = _blob_resources(template, "BuildWorkerBlobPolicy", "s3:PutObject")
+    untrusted = _blob_resources(template, "UntrustedBuildWorkerBlobPolicy", "s3:PutObject")
+    assert trusted and all("/trusted/" in r and "/untrusted/" not in r for r in trusted)
+    assert untrusted and all("/untrusted/" in r for r in untrusted)
+    assert _blob_resources(template, "UntrustedBuildWorkerBlobPolicy", "s3:GetObject") == untrusted
+    web = {a for s in _statements(template, "WebBlobPolicy") for a in _actions(s)}
+    jobs = {a for s in _statements(template, "JobsBlobPolicy") for a in _actions(s)}
+    assert web == {"s3:GetObject"}
+    assert jobs == {"s3:DeleteObject", "s3:ListBucket"}
+    for policy in BLOB_POLICIES:
+        assert all(not a.endswith("*") for s in _statements(template, policy) for a in _actions(s))
+        assert template["Outputs"][f"{policy}Arn"]["Value"] == {"Ref": policy}

@@ -1,0 +1,51 @@
+"""The blob store on both backends: a directory, and S3 on moto's server."""
+
+from __future__ import annotations
+
+import pytest
+
+from statemachines.blob_store import BlobError, BlobMissing, open_blob_store, read_blob_settings
+from statemachines.settings import EnvReader
+
+
+def test_put_read_list_delete(blob_settings, tmp_path):
+    store = open_blob_store(blob_settings)
+    source = tmp_path / "big.bin"
+    source.write_bytes(b"x" * (9 << 20) + b"end")  # above boto3's multipart threshold
+    store.put_file("artifacts/run-1/build/dist/app.whl", source)
+    store.put_bytes("logs/run-1/build/1.jsonl", b"one\ntwo\n")
+    store.put_bytes("logs/run-2/build/1.jsonl", b"other")
+
+    with store.open("logs/run-1/build/1.jsonl") as blob:
+        assert blob.read() == b"one\ntwo\n"
+    copy = tmp_path / "copy.bin"
+    store.get_file("artifacts/run-1/build/dist/app.whl", copy)
+    assert copy.read_bytes() == source.read_bytes()
+    info = store.stat("artifacts/run-1/build/dist/app.whl")
+    assert info is not None and info.size == (9 << 20) + 3
+    assert sorted(i.key for i in store.list("logs/run-1/")) == ["logs/run-1/build/1.jsonl"]
+    assert len(list(store.list("logs/"))) == 2
+
+    assert store.delete(["logs/run-1/build/1.jsonl", "logs/run-9/none"]) >= 1
+    assert store.stat("logs/run-1/build/1.jsonl") is None
+    with pytest.raises(BlobMissing):
+        store.open("logs/run-1/build/1.jsonl")
+    with pytest.raises(BlobMissing):
+        store.get_file("logs/run-1/build/1.jsonl", tmp_path / "gone")
+    assert [i.key for i in store.list("logs/")] == ["logs/run-2/build/1.jsonl"]
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "./a"])
+def test_keys_that_could_leave_the_store_are_refused(tmp_path, key):
+    store = open_blob_store(read_blob_settings(EnvReader("test", {"STEPLINE_BLOB_DIR": str(tmp_path)})))
+    with pytest.raises(BlobError):
+        store.put_bytes(key, b"x")
+
+
+def test_settings_name_every_problem():
+    env = EnvReader("test", {"STEPLINE_BLOB_STORE": "s3"})
+    read_blob_settings(env)
+    env2 = EnvReader("test", {"STEPLINE_BLOB_STORE": "floppy"})
+    read_blob_settings(env2)
+    assert any("STEPLINE_BLOB_BUCKET" in p for p in env.problems)
+    assert any("floppy" in p for p in env2.problems)
