@@ -84,6 +84,17 @@ class ApprovalStore:
         pipe.srem(f"{PREFIX}run:{record['run_id']}", record["approval_id"])
         pipe.execute()
 
+    def forget_runs(self, pipe: Any, run_ids: list[str]) -> None:
+        """Queue on `pipe` the deletion of every approval the runs still hold (an ended run's are stale)."""
+        reader = self.redis.pipeline(transaction=False)
+        for run_id in run_ids:
+            reader.smembers(f"{PREFIX}run:{run_id}")
+        for run_id, members in zip(run_ids, reader.execute(), strict=True):
+            ids = [_text(member) for member in members]
+            pipe.delete(f"{PREFIX}run:{run_id}", *(PREFIX + approval for approval in ids))
+            if ids:
+                pipe.srem(PENDING, *ids)
+
     def claim(self, approval: str) -> dict[str, Any]:
         """The record, locked for 30 s so two clicks cannot send two answers for one task."""
         record = self.get(approval)

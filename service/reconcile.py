@@ -27,9 +27,11 @@ from service.publisher import enqueue_publish, submit
 from service.reporter import closed_for_run, load_run, note_redrives, report_run_cancelled, run_contexts
 from service.retention import trim_finished_runs
 from service.run_index import OPEN_STATUSES
+from service.run_index_backfill import backfill
 from service.run_outcome import ENDED, RunOutcome, outcome_of, read_attempts
 from service.status_contexts import PHASE_FINAL
 from service.status_ledger import StatusLedger
+from statemachines import queues
 from statemachines.step_logs import end_lost_attempts
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,7 @@ def sweep_open_runs() -> dict[str, int]:
     errored = end_stuck_queued(ctx)
     reposted = repost_unposted(ctx)
     trimmed = trim_finished_runs(ctx.index, ctx.config.run_retention_days)
+    backfill(ctx.index)  # runs recorded before the secondary indexes (a no-op once done)
     if runs or closed or reposted:
         log.info(
             "sweep: %d open run(s), %d finalised, %d stopped run(s) closed, %d status(es) posted again",
@@ -247,7 +250,7 @@ def start_sweeper(
     for a minute, and recovering from exactly that crash is the sweep's job. One sweep per interval
     across all jobs processes (a Redis key), and none while the last one still waits or runs.
     """
-    queue = Queue("statuses", connection=connection)
+    queue = Queue(queues.STATUSES, connection=connection)
     stop = stop or threading.Event()
 
     def loop() -> None:

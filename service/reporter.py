@@ -32,12 +32,12 @@ from service.status_contexts import (
     order_key,
 )
 from service.status_ledger import ContextRef, StatusLedger
+from statemachines import queues
 from statemachines.contract import APPROVAL_POOL, activity_name
 from statemachines.worker_presence import served, waiting_words
 
 log = logging.getLogger(__name__)
 
-REDRIVES_KEY = "stepline:status:redrives:"
 STEP_WORDS = {"pending": "running", "success": "passed", "failure": "failed", "error": "could not run"}
 DURATION_WORDS = {"success": "passed in", "failure": "failed after", "error": "could not run; ended after"}
 
@@ -150,14 +150,13 @@ def load_run(ctx: JobContext, run_id: str) -> dict[str, Any] | None:
     if run is None:
         log.warning("%s: no such run, no status to report", run_id)
         return None
-    redrives = ctx.redis.get(REDRIVES_KEY + run_id)
-    return {**run, "redrive_count": int(redrives or 0)}
+    return {**run, "redrive_count": StatusLedger(ctx.redis).redrives(run_id)}
 
 
 def note_redrives(ctx: JobContext, run: dict[str, Any], count: int) -> dict[str, Any]:
     """Remember a redriven execution's count (only ever raised), so its new reports outrank the last end."""
     if count > int(run.get("redrive_count") or 0):
-        ctx.redis.set(REDRIVES_KEY + run["run_id"], count, ex=30 * 24 * 3600)
+        StatusLedger(ctx.redis).note_redrives(run["run_id"], count)
         return {**run, "redrive_count": count}
     return run
 
@@ -179,7 +178,7 @@ def closed_for_run(ledger: StatusLedger, update: StatusUpdate) -> bool:
 def nudge_reconcile(ctx: JobContext, run_id: str) -> None:
     """Have the reconciler look at the run now: workers report a step after telling Step Functions, so
     after the last step the execution has ended (if not, the periodic sweep finds it)."""
-    ctx.statuses.enqueue("service.reconcile.reconcile_run", run_id, result_ttl=60)
+    ctx.statuses.enqueue(queues.RECONCILE_RUN, run_id, result_ttl=60)
 
 
 def _start_generation(ctx: JobContext, run: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:

@@ -5,23 +5,25 @@ periodic sweep (service/reconcile.py) calls `trim_finished_runs`, which deletes 
 per sweep in transactions of `batch` runs: each transaction is a few thousand cheap commands, so a
 backlog of 100k runs drains over a few sweeps and never holds Redis for more than milliseconds.
 
-What goes with a run: its record, its audit list, its entries in every sorted set (all runs, repository,
-branch, pull request, commit, status, open) and its execution ARN lookup (run_index.py), plus the keys
-other modules keep per run (status ledger claims and errors, redrive count, approvals). Step logs and
-status ledger contexts expire on their own (statemachines/step_logs.py, service/status_ledger.py).
-Open runs are never trimmed, however old.
+What goes with a run: its record, audit and every index entry (the run index deletes its own), and
+whatever each store of `run_stores` keeps for it: each store names its own keys in `forget_runs`,
+queued on the same transaction; this module only decides which runs go. A store outside Redis (blob
+storage) can join the list: it is asked only about runs that are going, but should delete its files
+only once the transaction committed (a conflict keeps the whole batch for the next sweep). Open runs are never trimmed, however old.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
-from service.approvals import PREFIX as APPROVALS_PREFIX
-from service.reporter import REDRIVES_KEY
-from service.run_index import OPEN_STATUSES, STATUSES, RunIndex, _status_key
-from service.status_ledger import ERRORS as STATUS_ERRORS
-from service.status_ledger import PREFIX as STATUS_PREFIX
+import redis
+
+from service.approvals import ApprovalStore
+from service.run_index import OPEN_STATUSES, STATUSES, RunIndex, RunStore
+from service.status_ledger import StatusLedger
+from statemachines.step_logs import StepLogStore
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +33,9 @@ TRIM_PER_SWEEP = 5000  # runs per sweep; a larger backlog waits for the next swe
 ENDED_STATUSES = tuple(status for status in STATUSES if status not in OPEN_STATUSES)
 
 
-def run_keys(run_id: str) -> list[str]:
-    """Keys other modules keep per run, deleted with it (they would otherwise outlive it, some forever)."""
-    return [
-        f"{STATUS_PREFIX}run:{run_id}",
-        f"{STATUS_ERRORS}:{run_id}",
-        REDRIVES_KEY + run_id,
-        f"{APPROVALS_PREFIX}run:{run_id}",
-    ]
+def run_stores(client: redis.Redis) -> list[RunStore]:
+    """Every store that keeps something per run besides the run index (deleted with the run)."""
+    return [StatusLedger(client), ApprovalStore(client), StepLogStore(client)]
 
 
 def trim_finished_runs(
@@ -47,20 +44,24 @@ def trim_finished_runs(
     now: float | None = None,
     batch: int = TRIM_BATCH,
     limit: int = TRIM_PER_SWEEP,
+    stores: Sequence[RunStore] | None = None,
 ) -> int:
     """Delete up to `limit` runs that ended more than `retention_days` ago; returns how many went."""
     if retention_days <= 0:
         return 0
     cutoff = (time.time() if now is None else now) - retention_days * DAY
+    asked = run_stores(index.redis) if stores is None else stores
     trimmed = 0
     for status in ENDED_STATUSES:
-        trimmed += _trim_status(index, status, cutoff, batch, limit - trimmed)
+        trimmed += _trim_status(index, status, cutoff, batch, limit - trimmed, asked)
     if trimmed:
         log.info("retention: %d run(s) that ended over %d day(s) ago trimmed", trimmed, retention_days)
     return trimmed
 
 
-def _trim_status(index: RunIndex, status: str, cutoff: float, batch: int, budget: int) -> int:
+def _trim_status(
+    index: RunIndex, status: str, cutoff: float, batch: int, budget: int, stores: Sequence[RunStore]
+) -> int:
     """Trim one status set, oldest first.
 
     The sets are scored by creation, and a run ends after it was created: only runs created before the
@@ -68,12 +69,10 @@ def _trim_status(index: RunIndex, status: str, cutoff: float, batch: int, budget
     """
     trimmed = skipped = 0
     while trimmed < budget:
-        ids = index.redis.zrangebyscore(
-            _status_key(status), "-inf", f"({cutoff}", start=skipped, num=min(batch, budget - trimmed)
-        )
+        ids = index.ended_before(status, cutoff, skipped, min(batch, budget - trimmed))
         if not ids:
             break
-        deleted, kept = index.delete_finished(ids, cutoff, also=run_keys)
-        trimmed += deleted
+        deleted, kept = index.delete_finished(ids, cutoff, stores)
+        trimmed += len(deleted)
         skipped += kept
     return trimmed

@@ -11,6 +11,9 @@ Keys (read by the dashboard through `run_statuses` and `errors`):
 - `stepline:status:run:<run_id>` set of the contexts a run claimed (`[repository, sha, context]` JSON)
 - `stepline:status:dirty` sorted set: contexts whose wanted status is not posted yet, by claim time
 - `stepline:status:errors:<run_id>` and `stepline:status:errors` lists: reporting failures, newest first
+- `stepline:status:redrives:<run_id>`: a redriven execution's count, so its reports outrank the last end
+
+A run's own keys (claimed set, errors, redrive count) go with it when retention trims it (`forget_runs`).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from service.status_contexts import StatusUpdate
 PREFIX = "stepline:status:"
 DIRTY = PREFIX + "dirty"
 ERRORS = PREFIX + "errors"
+REDRIVES = PREFIX + "redrives:"
 # GitHub keeps statuses forever; we only need them while runs are looked at. Every key here expires
-# (a run's own keys also go when retention trims the run: service/retention.py)
+# (a run's own keys also go when retention trims the run: forget_runs)
 KEEP_SECONDS = 30 * 24 * 3600
 MAX_ERRORS = 200
 UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
@@ -176,6 +180,18 @@ class StatusLedger:
         """Reporting failures, newest first: of one run, or of every run."""
         key = f"{ERRORS}:{run_id}" if run_id else ERRORS
         return [json.loads(item) for item in self.redis.lrange(key, 0, MAX_ERRORS - 1)]
+
+    def redrives(self, run_id: str) -> int:
+        """How often the run's execution was redriven, as far as the reporter saw (0: never)."""
+        return int(self.redis.get(REDRIVES + run_id) or 0)
+
+    def note_redrives(self, run_id: str, count: int) -> None:
+        self.redis.set(REDRIVES + run_id, count, ex=KEEP_SECONDS)
+
+    def forget_runs(self, pipe: Any, run_ids: list[str]) -> None:
+        """Queue on `pipe` the deletion of the runs' own keys (contexts stay: other runs share them)."""
+        for run_id in run_ids:
+            pipe.delete(f"{PREFIX}run:{run_id}", f"{ERRORS}:{run_id}", REDRIVES + run_id)
 
     def claimed(self, run_id: str) -> list[ContextRef]:
         """Every context the run ever claimed, in context order (steps named at run time included)."""

@@ -405,3 +405,20 @@ def _meta(log: str, raw: dict[Any, Any]) -> dict[str, Any]:
     meta["exit_code"] = int(code) if code not in (None, "") else None
     meta["log_id"] = log
     return meta
+
+
+class StepLogStore:
+    """Retention's view of step logs: forget every log of a run trimmed before its logs expired."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def forget_runs(self, pipe: Any, run_ids: list[str]) -> None:
+        """Queue on `pipe` the deletion of every key these runs' logs have (reads the log lists first)."""
+        reader = self.redis.pipeline(transaction=False)
+        for run_id in run_ids:
+            reader.zrange(index_key(run_id), 0, -1)
+        for run_id, logs in zip(run_ids, reader.execute(), strict=True):
+            names = [_text(v) for v in logs]
+            keys = [key for name in names for key in (stream_key(name), meta_key(name))]
+            pipe.delete(index_key(run_id), attempts_key(run_id), *keys)

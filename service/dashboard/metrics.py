@@ -11,8 +11,8 @@ from rq.registry import FailedJobRegistry
 
 from service.approvals import PENDING
 from service.dashboard import auth
-from service.jobs import QUEUE_NAMES
-from service.run_index import STATUSES, _status_key
+from service.run_index import RunIndex
+from statemachines import queues
 
 metrics = Blueprint("metrics", __name__)
 metrics.before_request(auth.guard_reading)  # a private dashboard: scrape with the admin token as bearer
@@ -31,14 +31,11 @@ HELP = {
 @metrics.get("/metrics")
 def scrape():
     client = current_app.extensions["redis"]
-    pipe = client.pipeline(transaction=False)
-    for status in STATUSES:
-        pipe.zcard(_status_key(status))
-    pipe.scard(PENDING)
-    *counts, pending = pipe.execute()
+    counts = RunIndex(client).count_by_status()
+    pending = client.scard(PENDING)
     samples: dict[str, list[tuple[str, float]]] = {name: [] for name in HELP}
-    samples["stepline_runs"] = [(f'status="{s}"', c) for s, c in zip(STATUSES, counts, strict=True)]
-    for name in QUEUE_NAMES:
+    samples["stepline_runs"] = [(f'status="{s}"', c) for s, c in counts.items()]
+    for name in queues.QUEUE_NAMES:
         queue = Queue(name, connection=client)
         samples["stepline_queue_jobs"].append((f'queue="{name}"', queue.count))
         samples["stepline_queue_failed_jobs"].append(

@@ -11,21 +11,24 @@ from service.approvals import ApprovalStore
 from service.dashboard.execution_reader import ExecutionReader
 from service.dashboard.run_graph import build_graph
 from service.dashboard.run_view import format_duration, run_summary
+from service.dashboard.state_visits import task_phases
 from service.errors import RunNotFoundError, StepFunctionsUnavailableError
 from service.run_index import OPEN_STATUSES, STATUSES, RunIndex
 from service.run_outcome import Verdict, unreached_verdict
 from service.status_contexts import RunContexts
 from service.status_ledger import StatusLedger
-from statemachines.contract import StepSpec
+from statemachines.contract import APPROVAL_POOL, StepSpec, pool_of_activity
 from statemachines.step_logs import StepLogReader
+from statemachines.worker_presence import waiting_words
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
-UNFILTERED_WINDOW = 500  # branch or PR filters without a repository look through this many recent runs
 HISTORY_ROWS = 2000  # the history table shows the newest this many events
 DETAIL_CHARS = 600
 WAITING = "waiting"  # a step with no log yet; once the run has ended it is "skipped" or "not run"
+# while the run is live, a step with no log is one of these (from the execution's history)
+NOT_REACHED, NO_WORKER, STARTING = "not reached", "no worker", "starting"
 
 
 @dataclass(frozen=True)
@@ -84,19 +87,14 @@ class RunDetails:
     def runs(self, filters: RunFilters, web_url: str) -> tuple[list[dict[str, Any]], bool]:
         """(summaries of one page of runs, whether a next page exists), newest first."""
         offset = (filters.page - 1) * PAGE_SIZE
-        if filters.repository is None and (filters.branch or filters.pull_request is not None):
-            recent = self.index.list_runs(limit=UNFILTERED_WINDOW, status=filters.status)
-            matching = [run for run in recent if _matches(run, filters)]
-            found = matching[offset : offset + PAGE_SIZE + 1]
-        else:
-            found = self.index.list_runs(
-                limit=PAGE_SIZE + 1,
-                offset=offset,
-                repository=filters.repository,
-                branch=filters.branch,
-                pull_request=filters.pull_request,
-                status=filters.status,
-            )
+        found = self.index.list_runs(
+            limit=PAGE_SIZE + 1,
+            offset=offset,
+            repository=filters.repository,
+            branch=filters.branch,
+            pull_request=filters.pull_request,
+            status=filters.status,
+        )
         summaries = [self._with_approvals(run_summary(run, web_url)) for run in found[:PAGE_SIZE]]
         return summaries, len(found) > PAGE_SIZE
 
@@ -128,6 +126,8 @@ class RunDetails:
         statuses = self.ledger.run_statuses(run_id)
         if run.get("status") not in OPEN_STATUSES:
             _mark_unreached(steps, RunContexts(run, self.status_prefix, ""), statuses)
+        elif run.get("status") == "RUNNING" and any(step["status"] == WAITING for step in steps):
+            self._mark_waiting(run, steps)
         return {
             "run": self._with_approvals(run_summary(run, web_url), approvals),
             "record": run,
@@ -144,6 +144,31 @@ class RunDetails:
             if meta["attempt"] >= latest.get(meta["step"], {}).get("attempt", 0):
                 latest[meta["step"]] = meta
         return [_step_row(name, latest.get(name)) for name in step_order(run, latest)]
+
+    def _mark_waiting(self, run: dict[str, Any], steps: list[dict[str, Any]]) -> None:
+        """A live run's steps without a log: not reached yet, waiting for a worker, no worker, or starting.
+
+        Best effort: with Step Functions unreachable they stay "waiting" (the page still shows).
+        """
+        try:
+            events, _ = self.reader.history(run)
+        except StepFunctionsUnavailableError:
+            return
+        phases = task_phases(events)
+        for step in steps:
+            if step["status"] != WAITING:
+                continue
+            phase, arn = phases.get(step["step"], ("", ""))
+            if not phase:
+                step["status"] = NOT_REACHED
+                continue
+            if phase == "started":
+                step["status"], step["reason"] = STARTING, "a worker took it: checking out"
+                continue
+            pool = pool_of_activity(arn, self.activity_prefix)
+            is_served = pool == APPROVAL_POOL or self.served is None or self.served(arn)
+            step["status"] = WAITING if is_served else NO_WORKER
+            step["reason"] = waiting_words(pool, is_served)
 
     def graph(self, run_id: str) -> dict[str, Any]:
         """The graph model and the history table (Step Functions calls; cached once the execution ended)."""
@@ -231,12 +256,6 @@ def _unreached_words(verdict: Verdict) -> str:
     if verdict.description.startswith("skipped"):
         return "skipped"
     return {"success": "succeeded", "failure": "failed"}.get(verdict.state, "not run")
-
-
-def _matches(run: dict[str, Any], filters: RunFilters) -> bool:
-    if filters.branch and run.get("branch") != filters.branch:
-        return False
-    return filters.pull_request is None or run.get("pull_request") == filters.pull_request
 
 
 def _step_row(name: str, meta: dict[str, Any] | None) -> dict[str, Any]:

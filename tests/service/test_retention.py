@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import time
 
 from service.app import create_app
+from service.approvals import ApprovalStore
 from service.job_context import use_config
 from service.reconcile import sweep_open_runs
 from service.retention import DAY, trim_finished_runs
 from service.run_index import EXECUTIONS, RunIndex
 from service.status_contexts import StatusUpdate
 from service.status_ledger import StatusLedger
-from tests.service.dashboard_seed import seed_run
+from statemachines.step_logs import StepLogReader
+from tests.service.dashboard_seed import seed_log, seed_run
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:stepline-ci:{}"
 
@@ -62,6 +65,10 @@ def test_a_trimmed_run_vanishes_from_every_lookup_and_open_and_recent_runs_stay(
     ledger = StatusLedger(redis_client)
     ledger.claim(update)
     ledger.record_error(update, "GitHub said no")
+    ledger.note_redrives("old-push", 2)
+    seed_log(redis_client, "old-push", "build", ["compiling"])  # a log kept longer than the run
+    ApprovalStore(redis_client).add("token-of-old-pr", json.dumps({"run_id": "old-pr", "step": "deploy"}))
+    seed_log(redis_client, "recent", "build", ["compiling"])
 
     assert trim_finished_runs(index, 90) == 2
 
@@ -80,6 +87,8 @@ def test_a_trimmed_run_vanishes_from_every_lookup_and_open_and_recent_runs_stay(
     assert ids(index.open_runs("octo/app")) == ["old-queued", "old-open"]
     assert index.by_execution_arn(ARN.format("long-run"))["run_id"] == "long-run"
     assert len(index.audit("recent")) == 1
+    assert [m["step"] for m in StepLogReader(redis_client).list_logs("recent")] == ["build"]
+    assert ApprovalStore(redis_client).pending_ids() == []
     assert trim_finished_runs(index, 90) == 0  # nothing left to do
     assert trim_finished_runs(index, 0) == 0  # 0 days: keep forever
 
@@ -108,12 +117,13 @@ def test_a_run_redriven_while_being_trimmed_is_kept(redis_client, redis_server):
     aged(redis_client, "redriven", 120, 119, status="FAILED")
     other = RunIndex(redis_server.client())
 
-    def redrive_meanwhile(run_id: str) -> list[str]:
-        # between the read and the transaction, as actions.redrive would
-        other.transition(run_id, ("FAILED",), status="RUNNING", finished_at=None)
-        return []
+    class RedriveMeanwhile:
+        def forget_runs(self, pipe, run_ids: list[str]) -> None:
+            # between the read and the transaction, as actions.redrive would
+            for run_id in run_ids:
+                other.transition(run_id, ("FAILED",), status="RUNNING", finished_at=None)
 
-    assert index.delete_finished(["redriven"], time.time(), also=redrive_meanwhile) == (0, 1)
+    assert index.delete_finished(["redriven"], time.time(), [RedriveMeanwhile()]) == ([], 1)
     assert index.get("redriven")["status"] == "RUNNING"
     assert [r["run_id"] for r in index.open_runs("octo/app")] == ["redriven"]
     assert trim_finished_runs(index, 90) == 0
