@@ -57,6 +57,12 @@ def activity_name(pool: str, prefix: str = "stepline", trusted: bool = True) -> 
     return f"{prefix}-{pool}" if trusted else f"{prefix}-{UNTRUSTED}-{pool}"
 
 
+def pool_of_activity(name: str, prefix: str = "stepline") -> str:
+    """The pool an activity (by name or ARN) serves: `activity_name`'s inverse, trust left out."""
+    pool = name.rsplit(":", 1)[-1].removeprefix(prefix + "-")
+    return pool.removeprefix(UNTRUSTED + "-")
+
+
 def walk_states(definition: dict[str, Any], path: str = "") -> Iterator[tuple[str, str, dict[str, Any]]]:
     """Every state of a definition, nested Parallel branches and Map processors included: (path, name, state)."""
     for name, state in (definition.get("States") or {}).items():

@@ -11,7 +11,7 @@ from typing import Any
 
 from service.dashboard.choice_labels import rule_label
 from service.dashboard.state_visits import GROUP_TYPES, OPEN, state_status, visits_by_state
-from statemachines.contract import APPROVAL_POOL
+from statemachines.contract import APPROVAL_POOL, pool_of_activity
 from statemachines.worker_presence import waiting_words
 
 START, END = "__start__", "__end__"
@@ -52,7 +52,7 @@ def _waiting_detail(
 ) -> None:
     arn = next(v.waiting_on for v in reversed(visits) if v.waiting_on)
     name = str(arn).rsplit(":", 1)[-1]
-    pool = name.removeprefix(prefix + "-")
+    pool = pool_of_activity(name, prefix)  # an untrusted run's pool reads "build", as its author wrote it
     is_served = pool == APPROVAL_POOL or served is None or served(name)
     node["detail"] = waiting_words(pool, is_served)
     if not is_served:

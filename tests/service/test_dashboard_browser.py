@@ -406,6 +406,38 @@ def test_a_step_no_worker_serves_is_drawn_as_such_not_as_running(web, browser, r
     screenshot(browser, "waiting-and-no-worker")
 
 
+def test_the_steps_table_tells_not_reached_from_waiting_and_no_worker(web, browser, redis_client, sfn):
+    build = sfn.create_activity(name="stepline-build")["activityArn"]
+    deploy = sfn.create_activity(name="stepline-deploy")["activityArn"]
+    record_serving(redis_client, "host/1", ["stepline-build"])  # nobody serves deploy
+
+    def task(step: str, resource: str, **more: Any) -> dict[str, Any]:
+        return {"Type": "Task", "Resource": resource, "Parameters": {"step": step}, **more}
+
+    record = start_execution(
+        sfn, redis_client, "steps-waiting", {
+            "Both": {"Type": "Parallel", "Next": "Publish", "Branches": [
+                {"StartAt": "Build", "States": {"Build": task("build", build, End=True)}},
+                {"StartAt": "Deploy", "States": {"Deploy": task("deploy", deploy, End=True)}},
+            ]},
+            "Publish": task("publish", build, End=True),
+        },
+        steps=["build", "deploy", "publish"],
+    )  # fmt: skip
+    browser.get(f"{web}/runs/{record['run_id']}")
+
+    def row(step: str) -> str:
+        return browser.find_element(By.ID, f"step-{step}").text
+
+    wait(browser, lambda d: "no worker" in row("deploy"), what="the deploy row without a worker")
+    assert "no worker serves pool deploy" in row("deploy")
+    assert "waiting" in row("build") and "waiting for a worker (pool build)" in row("build")
+    assert "not reached" in row("publish")
+    next_task(sfn, build)  # a worker takes build: it is starting (checking out) until its log begins
+    wait(browser, lambda d: "starting" in row("build"), what="the build row once a worker took it")
+    screenshot(browser, "steps-waiting-no-worker-not-reached")
+
+
 @pytest.mark.parametrize("width", [1280, 1400])
 def test_the_runs_list_fits_the_window(web, browser, redis_client, width):
     for number in range(3):

@@ -60,11 +60,13 @@ def test_a_step_never_reached_after_a_failure_reads_not_run(reporting):
     assert step_cells(page)["deploy"] == "not run" and "(build failed)" in page
 
 
-def test_steps_of_an_active_run_are_waiting_and_without_statuses_the_run_status_decides(client, redis_client):
-    active = seed_run(redis_client, status="RUNNING", finished_at=None)
+def test_steps_of_an_active_run_not_reached_yet_and_without_statuses_the_run_status_decides(
+    client, redis_client
+):
+    active = seed_run(redis_client, status="RUNNING", finished_at=None)  # no execution yet: nothing scheduled
     assert step_cells(client.get(f"/runs/{active['run_id']}").get_data(as_text=True)) == {
-        "build": "waiting",
-        "test": "waiting",
+        "build": "not reached",
+        "test": "not reached",
     }
     passed = seed_run(redis_client, status="SUCCEEDED")  # no statuses recorded: the reconciler's rule
     failed = seed_run(redis_client, status="FAILED")
