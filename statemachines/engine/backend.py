@@ -19,7 +19,7 @@ from .arns import ArnMaker
 from .asl.definition import load_definition
 from .asl.interpreter import Interpreter
 from .config import EngineConfig
-from .store import Store, definition_key
+from .store import Store, activity_key, definition_key
 
 
 class Ids:
@@ -133,11 +133,17 @@ class Backend:
         text = self.redis.get(definition_key(definition_digest))
         if text is None:
             raise InternalFailure(f"definition {definition_digest} is missing from Redis")
-        interp = build_interpreter(str(text))
+        interp = build_interpreter(str(text), activity_exists=self.activity_exists)
         self._interpreters.put(definition_digest, interp)
         return interp
 
+    def activity_exists(self, arn: str) -> bool:
+        """Whether the activity is there now: a Task on a deleted one fails at once, as on AWS, not at its timeout."""
+        return bool(self.redis.exists(activity_key(arn)))
 
-def build_interpreter(text: str, machine_type: str = "STANDARD") -> Any:
+
+def build_interpreter(
+    text: str, machine_type: str = "STANDARD", activity_exists: Callable[[str], bool] | None = None
+) -> Any:
     """Parse, validate and wrap a definition; raises InvalidDefinitionError with every problem."""
-    return Interpreter(load_definition(text, machine_type))
+    return Interpreter(load_definition(text, machine_type), activity_exists)

@@ -125,7 +125,7 @@ def evaluate_condition(condition: Any, states: dict[str, Any], scope: Scope) -> 
 
 def resolve_assign_jsonata(assign: Any, states: dict[str, Any], scope: Scope) -> dict[str, Any]:
     """JSONata Assign: every value resolved against the old variables."""
-    resolved = evaluate_jsonata_template(assign, states, scope)
+    resolved = evaluate_jsonata_template(assign, states, scope, "Assign")
     if not isinstance(resolved, dict):
         raise StatesError("States.QueryEvaluationError", "Assign did not evaluate to an object")
     return resolved

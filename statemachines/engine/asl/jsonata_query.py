@@ -205,7 +205,9 @@ def resolve_template(
 ) -> Any:
     """`value` with every "{% %}" string inside it evaluated (Arguments, Output, Assign, Items, ...).
 
-    An expression that yields nothing fails the state, as AWS does.
+    An expression that yields nothing fails the state, as AWS does. `field` names where the value
+    sits; a member of an object is named by its path below it ("Output/name", "Assign/var"), the
+    way EvaluationFailedEventDetails' location names "the location of the field in the state".
     """
     if isinstance(value, str):
         if not is_template(value):
@@ -216,10 +218,20 @@ def resolve_template(
             raise StatesError(QUERY_ERROR, _cause(expr, field, "returned nothing (undefined)."))
         return result
     if isinstance(value, dict):
-        return {key: resolve_template(item, states, variables, rng, key) for key, item in value.items()}
+        return {
+            key: resolve_template(item, states, variables, rng, member_field(field, key))
+            for key, item in value.items()
+        }
     if isinstance(value, list):
+        # deviation: how AWS names an element of an array in the location is not documented; the
+        # array's own field is named
         return [resolve_template(item, states, variables, rng, field) for item in value]
     return value
+
+
+def member_field(field: str | None, key: str) -> str:
+    """The location of `key` inside the object at `field`: "Output/name", or the key alone at the top."""
+    return f"{field}/{key}" if field else key
 
 
 def evaluate_condition(

@@ -154,7 +154,9 @@ class State:
         defn = self.defn
         if self.jsonata:
             if self.has_parameters and "Arguments" in defn:
-                return io_processing.evaluate_jsonata_template(defn["Arguments"], scope.states(raw), scope)
+                return io_processing.evaluate_jsonata_template(
+                    defn["Arguments"], scope.states(raw), scope, "Arguments"
+                )
             return raw
         value = io_processing.apply_input_path(defn, raw, scope) if "InputPath" in defn else raw
         if self.has_parameters and "Parameters" in defn:
@@ -172,7 +174,9 @@ class State:
             if "Assign" in defn:
                 assigned = io_processing.resolve_assign_jsonata(defn["Assign"], states, scope)
             if "Output" in defn:
-                return io_processing.evaluate_jsonata_template(defn["Output"], states, scope), assigned
+                return io_processing.evaluate_jsonata_template(
+                    defn["Output"], states, scope, "Output"
+                ), assigned
             return result, assigned
         if "ResultSelector" in defn:
             result = io_processing.resolve_template(defn["ResultSelector"], result, scope)
@@ -261,7 +265,10 @@ class State:
             if "Assign" in catcher:
                 assigned = io_processing.resolve_assign_jsonata(catcher["Assign"], states, scope)
             if "Output" in catcher:
-                return io_processing.evaluate_jsonata_template(catcher["Output"], states, scope), assigned
+                return (
+                    io_processing.evaluate_jsonata_template(catcher["Output"], states, scope, "Output"),
+                    assigned,
+                )
             return error_output, assigned
         if "Assign" in catcher:
             assigned = io_processing.resolve_assign_jsonpath(catcher["Assign"], error_output, scope)

@@ -76,6 +76,7 @@ class MapState(FanOutState):
         path = defn.get("ItemsPath", "$")
         items = paths.read_path(path, value, scope.context, scope.variables)
         if not isinstance(items, list):
+            # deviation: AWS's cause for an ItemsPath that selects a non-array is not documented
             raise StatesError(
                 "States.Runtime",
                 f"Item reader failed: the ItemsPath '{path}' did not resolve to a JSON array: {history.to_json(items)}",
@@ -102,6 +103,8 @@ class MapState(FanOutState):
             if isinstance(number, float) and number.is_integer():
                 number = int(number)
             if isinstance(number, bool) or not isinstance(number, int):
+                # deviation: AWS's error for a JSONata MaxConcurrency/ToleratedFailureCount that is
+                # not an integer is not documented (Items' is States.QueryEvaluationError)
                 raise StatesError(
                     "States.Runtime", f"The {field} field must be an integer, but was {number!r}"
                 )

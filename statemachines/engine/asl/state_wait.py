@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import history, io_processing, paths
+from . import history, io_processing, jsonata_query, paths
 from .errors import StatesError
 from .fields import MAX_SECONDS
 from .io_processing import Scope
@@ -65,6 +65,8 @@ class WaitState(State):
                 seconds = io_processing.evaluate_jsonata_field(
                     seconds, scope.states(frame["in"]), scope, "Seconds"
                 )
+                # deviation: a JSONata Seconds out of range keeps the JSONPath SecondsPath causes
+                # (States.Runtime); the documentation names no error for it
                 seconds = self.check_seconds(seconds, "Seconds", str(defn["Seconds"]))
             return rt.now + int(seconds) * 1000
         if "SecondsPath" in defn:
@@ -73,10 +75,11 @@ class WaitState(State):
             return rt.now + self.check_seconds(seconds, "SecondsPath", path) * 1000
         if "Timestamp" in defn:
             stamp = defn["Timestamp"]
-            if self.jsonata:
-                stamp = io_processing.evaluate_jsonata_field(
+            if self.jsonata and jsonata_query.is_template(stamp):
+                value = io_processing.evaluate_jsonata_field(
                     stamp, scope.states(frame["in"]), scope, "Timestamp"
                 )
+                return self.check_jsonata_timestamp(value, jsonata_query.template_expression(stamp))
             return self.check_timestamp(stamp, "Timestamp", str(defn["Timestamp"]))
         path = defn.get("TimestampPath", "$")
         stamp = paths.read_path(path, value, scope.context, scope.variables)
@@ -101,6 +104,24 @@ class WaitState(State):
                 f"The {field} parameter references a value over {MAX_SECONDS}: {where} == {shown}",
             )
         return int(seconds)
+
+    @staticmethod
+    def check_jsonata_timestamp(value: Any, expr: str) -> int:
+        """A JSONata Timestamp "results in a string that conforms to" the timestamp rules (developer
+        guide, Wait state); anything else is a JSONata evaluation error naming the expression."""
+        jsonata_query.require_type(value, "string", expr, "Timestamp")
+        due = parse_timestamp_ms(value)
+        if due is None:
+            # deviation: the documentation names no text for a malformed JSONata timestamp; the
+            # error and its "The JSONata expression ... specified for the field" opening are AWS's,
+            # the rest borrows the words of AWS's TimestampPath cause
+            raise jsonata_query.query_error(
+                expr,
+                "Timestamp",
+                "returned a value that is not a valid ISO-8601 extended offset date-time format string: "
+                f"{history.to_json(value)}",
+            )
+        return due
 
     @staticmethod
     def check_timestamp(stamp: Any, field: str, where: str) -> int:
