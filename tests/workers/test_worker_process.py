@@ -182,7 +182,10 @@ def test_stopping_the_execution_kills_the_step_at_once(
     sfn.stop_execution(executionArn=arn, error="Cancelled", cause="a newer push")
     # a hang detector: killed by the worker, long before the 60 s sleep would end
     wait_for(lambda: not _running(pid), timeout=30, what="the step's process killed")
-    wait_for(lambda: StepLogReader(redis_client).meta("run-1", "test")["finished"], what="log finished")
+    # the next heartbeat is ~36 s away (heartbeat=110 / 3): a log finished before it was stopped by the run's stop
+    wait_for(
+        lambda: StepLogReader(redis_client).meta("run-1", "test")["finished"], timeout=30, what="log finished"
+    )
     assert StepLogReader(redis_client).meta("run-1", "test")["status"] == "stopped"
     assert statuses(redis_client)[-1][2] == "error"
 
@@ -377,7 +380,10 @@ def test_a_run_the_service_stops_stops_its_running_step_without_waiting_for_a_he
     mark_stopped(redis_client, "run-1")  # what the service does when it cancels or supersedes a run
     sfn.stop_execution(executionArn=arn, error="Stepline.Cancelled", cause="cancelled by alice")
     wait_for(lambda: not _running(pid), timeout=20, what="the step stopped (long before a heartbeat)")
-    wait_for(lambda: StepLogReader(redis_client).meta("run-1", "test")["finished"], what="log finished")
+    # the next heartbeat is ~36 s away (heartbeat=110 / 3): a log finished before it was stopped by the run's stop
+    wait_for(
+        lambda: StepLogReader(redis_client).meta("run-1", "test")["finished"], timeout=30, what="log finished"
+    )
     assert StepLogReader(redis_client).meta("run-1", "test")["status"] == "stopped"
 
 
