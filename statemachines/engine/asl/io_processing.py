@@ -16,13 +16,21 @@ class Scope:
     The context object is built only when an expression asks for it (most states never do).
     """
 
-    __slots__ = ("_context", "_make_context", "ids", "variables")
+    __slots__ = ("_context", "_make_context", "ids", "trace", "variables")
 
-    def __init__(self, make_context: Any, variables: dict[str, Any], ids: Any) -> None:
+    def __init__(
+        self, make_context: Any, variables: dict[str, Any], ids: Any, trace: dict[str, Any] | None = None
+    ) -> None:
         self._make_context = make_context
         self._context: Any = _MISSING
         self.variables = variables
         self.ids = ids
+        self.trace = trace  # TestState's inspection data: each processing stage notes its value here
+
+    def note(self, stage: str, value: Any) -> None:
+        """Record what a processing stage produced (only TestState asks: `trace` is None otherwise)."""
+        if self.trace is not None:
+            self.trace[stage] = value
 
     @property
     def context(self) -> dict[str, Any]:

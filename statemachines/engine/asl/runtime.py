@@ -44,6 +44,7 @@ class Runtime:
         self.ready: deque[str] = deque()
         self._execution_ctx: dict[str, Any] | None = None
         self.input_texts: dict[str, str] = {}  # frame id -> JSON text of its next state's input
+        self.trace: dict[str, Any] | None = None  # TestState's inspection data; None in executions
 
     # ---- history and effects ---------------------------------------------------------------
 
@@ -62,6 +63,15 @@ class Runtime:
 
     def effect(self, effect_type: str, **fields: Any) -> None:
         self.effects.append({"type": effect_type, **fields})
+
+    def note(self, key: str, value: Any) -> None:
+        """Record a step of the state's work for TestState's inspection data (a no-op in executions)."""
+        if self.trace is not None:
+            self.trace[key] = value
+
+    def body(self, state: Any, frame: dict[str, Any], value: Any, scope: Any) -> Any:
+        """A state's own work on its effective input; TestState's runtime answers mocks here instead."""
+        return state.run(self, frame, value, scope)
 
     @property
     def running(self) -> bool:

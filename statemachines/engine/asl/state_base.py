@@ -65,7 +65,7 @@ class State:
         scope = self.scope(rt, frame)
         try:
             value = self.process_input(frame["in"], scope)
-            result = self.run(rt, frame, value, scope)
+            result = rt.body(self, frame, value, scope)
         except Exception as err:  # bad data must fail the state, never escape the core
             self.handle_failure(rt, frame, self.runtime_failure(rt, frame, err))
             return
@@ -144,9 +144,12 @@ class State:
 
     def scope(self, rt: Runtime, frame: dict[str, Any]) -> Scope:
         if not self.needs_context:
-            return Scope(_no_context, rt.variables(frame), rt.ids)
+            return Scope(_no_context, rt.variables(frame), rt.ids, rt.trace)
         return Scope(
-            lambda: rt.context(frame, self.name, **self.context_extra(frame)), rt.variables(frame), rt.ids
+            lambda: rt.context(frame, self.name, **self.context_extra(frame)),
+            rt.variables(frame),
+            rt.ids,
+            rt.trace,
         )
 
     def process_input(self, raw: Any, scope: Scope) -> Any:
@@ -154,13 +157,17 @@ class State:
         defn = self.defn
         if self.jsonata:
             if self.has_parameters and "Arguments" in defn:
-                return io_processing.evaluate_jsonata_template(
+                value = io_processing.evaluate_jsonata_template(
                     defn["Arguments"], scope.states(raw), scope, "Arguments"
                 )
+                scope.note("afterArguments", value)
+                return value
             return raw
         value = io_processing.apply_input_path(defn, raw, scope) if "InputPath" in defn else raw
+        scope.note("afterInputPath", value)
         if self.has_parameters and "Parameters" in defn:
             value = io_processing.resolve_template(defn["Parameters"], value, scope)
+        scope.note("afterParameters", value)
         return value
 
     def process_output(
@@ -169,6 +176,7 @@ class State:
         """ResultSelector, Assign, ResultPath, OutputPath (JSONPath) or Assign and Output (JSONata)."""
         defn = defn or self.defn
         assigned = None
+        scope.note("result", result)
         if self.jsonata:
             states = scope.states(raw, result=result)
             if "Assign" in defn:
@@ -180,9 +188,11 @@ class State:
             return result, assigned
         if "ResultSelector" in defn:
             result = io_processing.resolve_template(defn["ResultSelector"], result, scope)
+        scope.note("afterResultSelector", result)
         if "Assign" in defn:
             assigned = io_processing.resolve_assign_jsonpath(defn["Assign"], result, scope)
         output = io_processing.apply_result_path(defn, raw, result) if "ResultPath" in defn else result
+        scope.note("afterResultPath", output)
         if "OutputPath" in defn:
             output = io_processing.apply_output_path(defn, output, scope)
         return output, assigned
@@ -215,6 +225,7 @@ class State:
 
     def handle_failure(self, rt: Runtime, frame: dict[str, Any], failure: Failure) -> None:
         """Retry if the first matching retrier has attempts left, else the first matching catcher."""
+        rt.note("failure", failure)
         if self.retriers and self.schedule_retry(rt, frame, failure):
             return
         index = find_handler(self.catchers, failure.error)
@@ -223,6 +234,7 @@ class State:
             rt.fail_frame(frame, failure)
             return
         self.release(rt, frame)
+        rt.note("errorDetails", {"catchIndex": index})
         catcher = self.catchers[index]
         try:
             output, assigned = self.catch_output(frame["in"], catcher, failure, self.scope(rt, frame))
@@ -249,6 +261,7 @@ class State:
         if delay is None:
             return False
         counts[str(index)] = attempt + 1
+        rt.note("errorDetails", {"retryIndex": index, "retryBackoffIntervalSeconds": delay // 1000})
         frame["x"]["n"] = frame["x"].get("n", 0) + 1
         self.release(rt, frame)
         rt.set_timer(frame, "retry", rt.now + delay)

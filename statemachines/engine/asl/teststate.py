@@ -1,34 +1,29 @@
-"""The TestState API: one state definition run once on one input, with inspection data."""
+"""The TestState API: one state run once through the states' own template, with inspection data.
+
+The state is compiled by the interpreter (alone, or named by `stateName` inside a whole
+machine) and entered on a `TestRuntime`: a Runtime whose single frame stops where the state
+leaves it. Input/output processing, Retry and Catch are the template's own (state_base.py);
+the template notes each stage in `Runtime.trace`, which becomes `inspectionData`. Only the
+body differs: a mock answers for a Task, Map or Parallel, and a Wait does not wait.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from statemachines import nesting
 
-from . import history, io_processing, offload
+from . import history, offload
 from .context_object import build_context, execution_context
 from .errors import StatesError
-from .io_processing import Scope
-from .retry import Failure, find_handler, retry_delay_ms
-from .state_base import LOCATION_PREFIX, State
-from .state_choice import ChoiceState
+from .retry import Failure
+from .runtime import Runtime
+from .state_base import BLOCKED, State
 from .state_fail import FailState
-from .state_pass import PassState
-from .state_succeed import SucceedState
-from .state_task import TaskState
-from .state_wait import WaitState
+from .state_map import MapState
+from .teststate_request import TestCall, prepare
 
-# deviation: Map and Parallel are not testable here (AWS added them to TestState later, with mocks).
-TESTABLE: dict[str, type[State]] = {
-    "Task": TaskState,
-    "Pass": PassState,
-    "Wait": WaitState,
-    "Choice": ChoiceState,
-    "Succeed": SucceedState,
-    "Fail": FailState,
-}
-STATE_NAME = "TestState"
 DEFAULT_EXECUTION = {
     "arn": "arn:aws:states:us-east-1:123456789012:execution:TestStateMachine:TestExecution",
     "name": "TestExecution",
@@ -37,79 +32,135 @@ DEFAULT_EXECUTION = {
     "role_arn": None,
     "redrive_count": 0,
 }
+ENTERED_EVENT_ID = 2  # the StateEntered a located cause names: ExecutionStarted is event 1
+# inspectionData members that are JSON text; the Map's counts are numbers
+JSON_STAGES = (
+    "input",
+    "afterInputPath",
+    "afterParameters",
+    "afterArguments",
+    "afterItemsPath",
+    "afterItemSelector",
+    "afterItemBatcher",
+    "result",
+    "afterResultSelector",
+    "afterResultPath",
+)
+NUMBER_STAGES = ("toleratedFailureCount", "toleratedFailurePercentage", "maxConcurrency")
+THRESHOLD_CAUSE = "The specified tolerated failure threshold was exceeded"
 
 
-class _Probe:
-    """Runs one state's pipeline step by step, recording what TestState's inspectionData shows."""
+class TestRuntime(Runtime):
+    """A Runtime for one state of one TestState call: no history, and a frame that stops at its exit."""
 
-    def __init__(self, state: State, raw: Any, scope: Scope) -> None:
-        self.state, self.raw, self.scope = state, raw, scope
-        self.data: dict[str, Any] = {"input": history.to_json(raw)}
-        self.next_state: str | None = state.next
+    __test__ = False
 
-    def run(self) -> tuple[Any, dict[str, Any] | None]:
-        state, defn, scope = self.state, self.state.defn, self.scope
-        if state.jsonata:
-            value = state.process_input(self.raw, scope)
-            if "Arguments" in defn:
-                self.data["afterArguments"] = history.to_json(value)
+    def __init__(self, call: TestCall, raw: Any, variables: dict[str, Any], now_ms: int, ids: Any) -> None:
+        st: dict[str, Any] = {
+            "status": "RUNNING",
+            "next_event_id": ENTERED_EVENT_ID,
+            "ex": {},
+            "input": raw,
+            "frames": {},
+            "tok": {},
+            "tm": {},
+            "c": 1,
+            "root": "0",
+        }
+        super().__init__(call.interp, st, now_ms, ids)
+        self.call = call
+        self.trace = {"input": raw}
+        self.ended: tuple[str, Any] | None = None  # ("output", value) or ("failure", Failure)
+        state = call.state
+        self.frame: dict[str, Any] = {
+            "id": "0",
+            "p": state.program,
+            "s": state.name,
+            "in": raw,
+            "v": variables,
+        }
+        self.frame.update({"l": ENTERED_EVENT_ID - 1, "e": ENTERED_EVENT_ID, "t": now_ms})
+        self.frames["0"] = self.frame
+
+    def emit(
+        self, frame: dict[str, Any] | None, event_type: str, details: dict[str, Any] | None = None
+    ) -> int:
+        return ENTERED_EVENT_ID  # TestState answers with one result, not a history
+
+    def context(self, frame: dict[str, Any], state_name: str, **extra: Any) -> dict[str, Any]:
+        """`$$` of an execution of the state alone, with the request's `context` laid over it."""
+        ex = {**DEFAULT_EXECUTION, "start_time_ms": self.now}
+        machine = {"Id": ex["state_machine_arn"], "Name": ex["state_machine_name"]}
+        ctx = build_context(execution_context(ex, self.st["input"]), machine, state_name, self.now, **extra)
+        # deviation: AWS documents `context` as "a valid Context object", not how it meets the
+        # defaults; here each of its top-level objects is laid over the default one.
+        for key, value in (self.call.context or {}).items():
+            ctx[key] = (
+                {**ctx[key], **value} if isinstance(value, dict) and isinstance(ctx.get(key), dict) else value
+            )
+        return ctx
+
+    def body(self, state: Any, frame: dict[str, Any], value: Any, scope: Any) -> Any:
+        mock = self.call.mock
+        if mock is None:
+            result = state.run(self, frame, value, scope)
+            if result is BLOCKED:  # only a Wait gets here (tasks that wait need a mock): it does not wait
+                self.clear_timer(frame, "wait")
+                return frame["x"].pop("w", value)
+            return result
+        if isinstance(state, MapState):
+            self.inspect_map(state, frame, value, scope)
+        if mock.error is not None:
+            raise StatesError(str(mock.error.error), mock.error.cause)
+        return mock.result
+
+    def inspect_map(self, state: MapState, frame: dict[str, Any], value: Any, scope: Any) -> None:
+        """What the Map would hand its iterations, through the Map's own readers; the mock is its result."""
+        defn = state.defn
+        if "ItemReader" in defn:
+            items = self.call.reader_items
         else:
-            value = io_processing.apply_input_path(defn, self.raw, scope)
-            self.data["afterInputPath"] = history.to_json(value)
-            if state.has_parameters and "Parameters" in defn:
-                value = io_processing.resolve_template(defn["Parameters"], value, scope)
-            self.data["afterParameters"] = history.to_json(value)
-        result = self.body(value)
-        self.data["result"] = history.to_json(result)
-        if isinstance(state, ChoiceState) and self.next_state != state.defn.get("Default"):
-            rule = next(r for r in defn["Choices"] if r["Next"] == self.next_state)
-            return state.rule_output(self.raw, result, rule, scope)
-        if not state.jsonata:
-            if "ResultSelector" in defn:
-                result = io_processing.resolve_template(defn["ResultSelector"], result, scope)
-            self.data["afterResultSelector"] = history.to_json(result)
-            self.data["afterResultPath"] = history.to_json(
-                io_processing.apply_result_path(defn, self.raw, result)
-            )
-        return state.process_output(self.raw, result if state.jsonata else self.unselected(value), scope)
+            items = state.read_items(frame["in"], value, scope)
+            if not state.jsonata:
+                self.note("afterItemsPath", items)
+        items = items if isinstance(items, list) else []
+        inputs = [state.item_input(self, frame, value, index, item) for index, item in enumerate(items)]
+        if "ItemSelector" in defn or "Parameters" in defn:
+            self.note("afterItemSelector", inputs)
+        if "ItemBatcher" in defn:
+            inputs = state.batch(inputs, value, scope)
+            self.note("afterItemBatcher", inputs)
+        count = state.read_integer(frame, value, scope, "ToleratedFailureCount", lambda n: None)
+        percentage = state.read_percentage(frame, value, scope)
+        limit = state.read_integer(frame, value, scope, "MaxConcurrency", lambda n: None)
+        for key, number in (
+            ("toleratedFailureCount", count),
+            ("toleratedFailurePercentage", percentage),
+            ("maxConcurrency", limit),
+        ):
+            if number is not None:
+                self.note(key, number)
+        failures = self.call.iteration_failures
+        if failures and (count is not None or percentage is not None):
+            frame["x"].update(tol=[count, percentage], it=inputs)
+            if not state.tolerates(frame, failures):
+                raise StatesError("States.ExceedToleratedFailureThreshold", THRESHOLD_CAUSE)
 
-    def unselected(self, value: Any) -> Any:
-        """process_output applies ResultSelector itself: hand it the body's raw result again."""
-        return self.body(value)
+    def complete_frame(self, frame: dict[str, Any], output: Any) -> None:
+        self.ended = ("output", output)
 
-    def body(self, value: Any) -> Any:
-        state, defn = self.state, self.state.defn
+    def fail_frame(self, frame: dict[str, Any], failure: Failure) -> None:
+        self.ended = ("failure", failure)
+
+    def run(self) -> None:
+        """Enter the state; a Fail state does its work on entering, the others on their attempt."""
+        state, frame = self.call.state, self.frame
+        frame["x"] = {"n": self.call.retry_count}
+        frame["x"]["rc"] = {str(index): self.call.retry_count for index in range(len(state.retriers))}
         if isinstance(state, FailState):
-            raise _Failed(
-                Failure(
-                    state.field(self.raw, "Error", self.scope), state.field(self.raw, "Cause", self.scope)
-                )
-            )
-        if isinstance(state, TaskState):
-            # deviation: no service is called from TestState locally; activities and callbacks cannot finish.
-            raise StatesError(
-                "States.TaskFailed", f"The resource '{state.resource}' cannot be tested locally."
-            )
-        if isinstance(state, ChoiceState):
-            for rule in defn.get("Choices", []):
-                if state.rule_matches(rule, self.raw, value, self.scope):
-                    self.next_state = rule["Next"]
-                    return value
-            if defn.get("Default") is None:
-                raise StatesError("States.NoChoiceMatched", "No Matches!")
-            self.next_state = defn["Default"]
-            return value
-        if isinstance(state, PassState) and not state.jsonata and "Result" in defn:
-            return defn["Result"]
-        return value  # Wait does not wait here, as in AWS's TestState
-
-
-class _Failed(Exception):
-    """Raised by a Fail state's body: its error and cause, not a runtime error."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.error)
-        self.failure = failure
+            state.enter(self, frame)
+        else:
+            state.attempt(self, frame)
 
 
 def run_test_state(
@@ -119,76 +170,75 @@ def run_test_state(
     ids: Any,
     inspection_level: str = "INFO",
     variables_json: str | None = None,
-    execution: dict[str, Any] | None = None,
+    *,
+    state_name: str | None = None,
+    mock: dict[str, Any] | None = None,
+    context_json: str | None = None,
+    configuration: dict[str, Any] | None = None,
+    reveal_secrets: bool = False,
+    role_arn: str | None = "",
+    check_mock_result: Callable[[str, Any, str], None] | None = None,
 ) -> dict[str, Any]:
-    """TestState's response for one state; never raises for runtime errors (they are the answer)."""
+    """TestState's response; raises TestStateRejected/InvalidDefinitionError for a bad request only.
+
+    Runtime errors are the answer (FAILED, RETRIABLE or CAUGHT_ERROR), never an exception.
+    """
     offload.begin_call()
-    defn = nesting.loads(state_definition) if isinstance(state_definition, str) else state_definition
-    state_class = TESTABLE.get(str(defn.get("Type"))) if isinstance(defn, dict) else None
-    if state_class is None:
-        raise StatesError(
-            "InvalidDefinition", "TestState supports Task, Pass, Wait, Choice, Succeed and Fail states."
-        )
-    state = state_class(STATE_NAME, defn, "", defn.get("QueryLanguage", "JSONPath"))
+    call = prepare(
+        state_definition,
+        state_name,
+        mock,
+        context_json,
+        configuration,
+        reveal_secrets,
+        role_arn,
+        check_mock_result,
+    )
     raw = nesting.loads(input_json) if input_json else {}
     variables = nesting.loads(variables_json) if variables_json else {}
-    ex = {**DEFAULT_EXECUTION, "start_time_ms": now_ms, **(execution or {})}
-    machine = {"Id": ex["state_machine_arn"], "Name": ex["state_machine_name"]}
-    context = build_context(execution_context(ex, raw), machine, STATE_NAME, now_ms)
-    scope = Scope(lambda: context, variables, ids)
-    probe = _Probe(state, raw, scope)
-    try:
-        output, assigned = probe.run()
-    except _Failed as failed:
-        return _respond(probe, inspection_level, "FAILED", failure=failed.failure)
-    except StatesError as err:
-        return _handled(probe, state, inspection_level, _located(err), ids)
-    variables = {**variables, **(assigned or {})}
-    probe.data["variables"] = history.to_json(variables)
-    response = _respond(probe, inspection_level, "SUCCEEDED", output=output)
-    if not isinstance(state, SucceedState) and probe.next_state is not None:
-        response["nextState"] = probe.next_state
-    return response
+    rt = TestRuntime(call, raw, dict(variables), now_ms, ids)
+    rt.run()
+    return _respond(rt, call.state, inspection_level)
 
 
-def _located(err: StatesError) -> Failure:
-    if err.name in ("States.Runtime", "States.QueryEvaluationError") and not (err.cause or "").startswith(
-        LOCATION_PREFIX
-    ):
-        return Failure(
-            err.name, f"{LOCATION_PREFIX} '{STATE_NAME}' (entered at the event id #2). {err.cause}"
-        )
-    return Failure(err.name, err.cause)
-
-
-def _handled(probe: _Probe, state: State, level: str, failure: Failure, ids: Any) -> dict[str, Any]:
-    """RETRIABLE when a retrier would retry, CAUGHT_ERROR when a catcher takes it, else FAILED."""
-    index = find_handler(state.retriers, failure.error)
-    if index is not None and retry_delay_ms(state.retriers[index], 0, 1.0) is not None:
-        return _respond(probe, level, "RETRIABLE", failure=failure)
-    index = find_handler(state.catchers, failure.error)
-    if index is None:
-        return _respond(probe, level, "FAILED", failure=failure)
-    catcher = state.catchers[index]
-    try:
-        output, _ = state.catch_output(probe.raw, catcher, failure, probe.scope)
-    except StatesError as err:
-        return _respond(probe, level, "FAILED", failure=_located(err))
-    response = _respond(probe, level, "CAUGHT_ERROR", output=output, failure=failure)
-    response["nextState"] = catcher["Next"]
-    return response
-
-
-def _respond(
-    probe: _Probe, level: str, status: str, output: Any = None, failure: Failure | None = None
-) -> dict[str, Any]:
-    response: dict[str, Any] = {"status": status}
-    if status in ("SUCCEEDED", "CAUGHT_ERROR"):
-        response["output"] = history.to_json(output)
+def _respond(rt: TestRuntime, state: State, level: str) -> dict[str, Any]:
+    """SUCCEEDED, CAUGHT_ERROR (a catcher took the error), RETRIABLE (a retrier would retry) or FAILED."""
+    trace = rt.trace or {}
+    failure: Failure | None = trace.get("failure")
+    response: dict[str, Any] = {}
+    if rt.ended is not None and rt.ended[0] == "failure":
+        failure = rt.ended[1]
+        response["status"] = "FAILED"
+    elif "retry" in rt.frame.get("tm", {}):
+        response["status"] = "RETRIABLE"
+    else:
+        caught = "catchIndex" in trace.get("errorDetails", {})
+        response["status"] = "CAUGHT_ERROR" if caught else "SUCCEEDED"
+        failure = failure if caught else None
+        if rt.ended is not None:
+            response["output"] = history.to_json(rt.ended[1])
+        else:  # the state left for its Next (or a Choice rule's, or a catcher's)
+            response["output"] = history.to_json(rt.frame["in"])
+            response["nextState"] = rt.frame["s"]
     if failure is not None:
         response.update(
             {k: v for k, v in (("error", failure.error), ("cause", failure.cause)) if v is not None}
         )
     if level in ("DEBUG", "TRACE"):
-        response["inspectionData"] = probe.data
+        response["inspectionData"] = _inspection(rt, trace)
     return response
+
+
+def _inspection(rt: TestRuntime, trace: dict[str, Any]) -> dict[str, Any]:
+    """The noted stages as AWS shows them: JSON texts, the Map's numbers, handler details, variables.
+
+    # deviation: TRACE adds the HTTP request and response of an HTTP Task in AWS; no HTTP Task
+    # calls out here (one is answered by its mock), so TRACE shows what DEBUG shows.
+    """
+    data: dict[str, Any] = {key: history.to_json(trace[key]) for key in JSON_STAGES if key in trace}
+    data.update({key: trace[key] for key in NUMBER_STAGES if key in trace})
+    if "errorDetails" in trace:
+        data["errorDetails"] = trace["errorDetails"]
+    if rt.frame["v"]:
+        data["variables"] = history.to_json(rt.frame["v"])
+    return data
