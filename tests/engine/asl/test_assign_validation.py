@@ -1,0 +1,85 @@
+"""`Assign` forms the developer guide shows are accepted at CreateStateMachine.
+
+Source: Passing data between states with variables
+(https://docs.aws.amazon.com/step-functions/latest/dg/workflow-variables.html): Pass, Task, Map, Parallel,
+Choice (and its rules) and Wait take `Assign`, "a JSON object with variable names and values"
+(`"productName": "product1", "count": 42, "available": true`); in JSONPath states a `.$` key takes a
+path (`$`, `$.x`, `$$.x`, `$var.x`) or an intrinsic function; in JSONata states values are JSON or
+`{% %}` expressions anywhere inside them; `$states` is reserved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from statemachines.engine.asl.validation import validate_definition
+
+
+def _errors(assign: Any, language: str = "JSONPath") -> list[str]:
+    definition = {
+        "QueryLanguage": language,
+        "StartAt": "Keep",
+        "States": {"Keep": {"Type": "Pass", "Assign": assign, "End": True}},
+    }
+    return [d.message for d in validate_definition(definition) if d.severity == "ERROR"]
+
+
+@pytest.mark.parametrize("language", ["JSONPath", "JSONata"])
+def test_literals_of_every_json_type_are_accepted(language: str) -> None:
+    literals = {
+        "productName": "product1",
+        "count": 42,
+        "ratio": 0.5,
+        "available": True,
+        "nothing": None,
+        "emptyList": [],
+        "list": [None, 0, "text", [], {}],
+        "emptyObject": {},
+        "object": {"nested": {"deeper": [1, 2]}},
+        "notAPath": "$.no.path",
+        "notAFunction": "States.Format('{}', $.x)",
+        "notAnExpression": " {% 1 + 2 %} ",
+    }
+    assert _errors(literals, language) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "$",
+        "$.a.b[0]",
+        "$$.Execution.Id",
+        "$$.State.EnteredTime",
+        "$other",
+        "$other.field[1]",
+        "States.Format('{} and {}', $other, $.a)",
+        "States.ArrayGetItem($list, 0)",
+        "States.JsonMerge($a, $b, false)",
+        "States.UUID()",
+    ],
+)
+def test_jsonpath_dollar_keys_take_paths_variables_and_intrinsics(value: str) -> None:
+    assert _errors({"target.$": value, "nested": {"inner.$": value}}) == []
+
+
+def test_jsonata_values_take_expressions_anywhere_inside() -> None:
+    assign = {
+        "whole": "{% $states.input %}",
+        "context": "{% $states.context.Execution.Id %}",
+        "old": "{% $previous %}",
+        "deep": {"list": ["{% 1 + 1 %}", {"leaf": "{% $uppercase('a') %}"}]},
+    }
+    assert _errors(assign, "JSONata") == []
+
+
+@pytest.mark.parametrize("name", ["x", "_private", "camelCase", "with_digits_9", "ñandú", "名前", "a" * 80])
+def test_variable_names_that_are_identifiers_are_accepted(name: str) -> None:
+    assert _errors({name: 1}) == []
+    assert _errors({name: 1}, "JSONata") == []
+
+
+@pytest.mark.parametrize("name", ["states", "9lives", "has space", "dash-ed", "a" * 81, ""])
+def test_names_that_are_not_identifiers_or_are_reserved_are_refused(name: str) -> None:
+    assert _errors({name: 1})
