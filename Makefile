@@ -38,14 +38,16 @@ $(VENV)/bin/python:
 	@echo "Creating the virtualenv $(VENV)..."
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime-installed: requirements.txt | $(VENV)/bin/python
+$(VENV)/.runtime-installed: requirements.txt pyproject.toml | $(VENV)/bin/python
 	@echo "Installing Stepline's pinned Python packages into $(VENV) (about a minute the first time)..."
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .  # the `stepline` command
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt pyproject.toml | $(VENV)/bin/python
 	@echo "Installing Stepline's pinned Python packages and test tools into $(VENV) (a minute or two the first time)..."
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .  # the `stepline` command
 	touch $@ $(VENV)/.runtime-installed
 
 clean:
