@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from service.job_context import JobContext, job_context
 from service.run_index import OPEN_STATUSES
+from statemachines import queues
 from statemachines.run_stops import mark_stopped
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,9 @@ def stop_run(ctx: JobContext, run: dict[str, Any], status: str, reason: str, **f
         stop_execution(ctx, run_id, stopped["execution_arn"], error, reason)
     log.info("%s: %s (%s)", run_id, status.lower(), reason)
     ctx.index.add_audit(run_id, {"action": status.lower(), "reason": reason, **fields})
-    ctx.report("report_run_cancelled", run_id, reason)
+    ctx.report(queues.REPORT_RUN_CANCELLED, run_id, reason)
     if stopped.get("concurrency_group"):  # runs waiting in its group may start (service/concurrency.py)
-        ctx.statuses.enqueue("service.concurrency.release_run", run_id)
+        ctx.statuses.enqueue(queues.RELEASE_RUN, run_id)
     return True
 
 

@@ -32,6 +32,7 @@ from rq import Queue
 from service.cancellations import stop_run
 from service.job_context import JobContext, job_context
 from service.run_index import OPEN_STATUSES
+from statemachines import queues
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ DECLARATION = re.compile(
     r"(?:[\s,(]+(?P<mode>queue|newest-wins|cancel-in-progress)\)?)?",
     re.IGNORECASE,
 )
-RUNS_QUEUE = "runs"  # where service.runs.start_run is served
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def release(ctx: JobContext, run: dict[str, Any]) -> int:
     waiting = [r for r in _members(ctx, run["repository"], str(name)) if r.get("waiting_for")]
     for found in waiting:
         log.info("%s: concurrency group %s is free: starting it again", found["run_id"], name)
-        Queue(RUNS_QUEUE, connection=ctx.redis).enqueue("service.runs.start_run", found["run_id"])
+        Queue(queues.RUNS, connection=ctx.redis).enqueue(queues.START_RUN, found["run_id"])
     return len(waiting)
 
 
@@ -120,7 +120,7 @@ def retry_waiting(ctx: JobContext, run: dict[str, Any]) -> bool:
     holder = ctx.index.get(str(holder_id))
     if holder is not None and holder["status"] in OPEN_STATUSES:
         return False
-    Queue(RUNS_QUEUE, connection=ctx.redis).enqueue("service.runs.start_run", run["run_id"])
+    Queue(queues.RUNS, connection=ctx.redis).enqueue(queues.START_RUN, run["run_id"])
     return True
 
 

@@ -13,10 +13,10 @@ from rq import Queue
 from service.config import ServiceConfig
 from service.run_index import RunIndex
 from service.sfn import make_sfn_client
+from statemachines import queues
 
 log = logging.getLogger(__name__)
 
-STATUSES_QUEUE = "statuses"
 _lock = threading.Lock()
 _configured: ServiceConfig | None = None
 _contexts: dict[ServiceConfig, JobContext] = {}
@@ -32,9 +32,9 @@ class JobContext:
     sfn: Any
     statuses: Queue
 
-    def report(self, function: str, *args: Any) -> None:
-        """Enqueue a reporter job by its path: no import of the reporter, so no import cycle."""
-        self.statuses.enqueue(f"service.reporter.{function}", *args)
+    def report(self, job: str, *args: Any) -> None:
+        """Enqueue a reporter job by its path (statemachines.queues): no import of the reporter, so no cycle."""
+        self.statuses.enqueue(job, *args)
 
 
 def use_config(config: ServiceConfig) -> None:
@@ -56,6 +56,6 @@ def job_context() -> JobContext:
                 client,
                 RunIndex(client),
                 make_sfn_client(config),
-                Queue(STATUSES_QUEUE, connection=client),
+                Queue(queues.STATUSES, connection=client),
             )
         return _contexts[config]

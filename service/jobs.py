@@ -29,11 +29,10 @@ from service.config import ServiceConfig
 from service.job_context import job_context, use_config
 from service.reconcile import start_sweeper
 from statemachines.errors import ConfigError
+from statemachines.queues import QUEUE_NAMES
 
 log = logging.getLogger(__name__)
 
-# Order matters: an rq worker drains queues left to right, and starting runs is what users wait on.
-QUEUE_NAMES = ("runs", "statuses", "default")
 REDIS_GONE = (redis.ConnectionError, redis.TimeoutError)
 
 

@@ -34,13 +34,13 @@ from service.reruns import plan_reuse
 from service.run_index import OPEN_STATUSES
 from service.sfn import role_arn
 from service.triggers import SKIP, Trigger
+from statemachines import queues
 from statemachines.contract import pipeline_steps
 from statemachines.deploy import ensure_pipeline
 from statemachines.run_claims import TICKET, claim_ticket
 
 log = logging.getLogger(__name__)
 
-RUNS_QUEUE = "runs"
 # Deploying is 1 + (number of pools) API calls per run; a deployed definition never changes, so remember
 # its ARN (in Redis: rq forks a work horse per job, so process memory forgets after every job)
 DEPLOYED_KEY = "stepline:deployed:"
@@ -134,7 +134,7 @@ def _start_run(ctx: JobContext, run_id: str) -> str:
         return "ABORTED"
     log.info("%s: started %s for %s@%s", run_id, execution_arn, run["repository"], run["sha"][:12])
     ctx.index.add_audit(run_id, {"action": "started", "execution_arn": execution_arn})
-    ctx.report("report_run_started", run_id)
+    ctx.report(queues.REPORT_RUN_STARTED, run_id)
     if not started.get("rerun_of"):  # re-running an old commit must not stop the build of a newer one
         supersede_older(ctx, started)
     return "RUNNING"
@@ -154,7 +154,7 @@ def skip_run(run_id: str) -> str:
         # nothing runs either way; the overall context still gets its "skipped"
         log.info("%s: skipped commit has an invalid pipeline: %s", run_id, exc)
     log.info("%s: skipped (%s)", run_id, run["status_reason"])
-    ctx.report("report_run_skipped", run_id, run["status_reason"])
+    ctx.report(queues.REPORT_RUN_SKIPPED, run_id, run["status_reason"])
     return "SKIPPED"
 
 
@@ -252,7 +252,7 @@ def _error_on_last_attempt(ctx: JobContext, run_id: str, exc: Exception) -> None
         run_id, ("QUEUED",), status="ERRORED", status_reason=reason, finished_at=time.time()
     )
     if ended is not None:
-        ctx.report("report_run_cancelled", run_id, reason)  # every open context: error, saying why
+        ctx.report(queues.REPORT_RUN_CANCELLED, run_id, reason)  # every open context: error, saying why
         release(ctx, ended)
 
 
@@ -265,5 +265,5 @@ def _mark_invalid(ctx: JobContext, run: dict[str, Any], exc: InvalidPipelineErro
     if updated is None:
         return ctx.index.get(run["run_id"])["status"]  # type: ignore[index]
     log.info("%s: %s", run["run_id"], reason)
-    ctx.report("report_run_invalid", run["run_id"])
+    ctx.report(queues.REPORT_RUN_INVALID, run["run_id"])
     return "INVALID"

@@ -19,10 +19,10 @@ from service.config import ServiceConfig
 from service.deliveries import DeliveryLog
 from service.errors import MalformedPayloadError, PayloadTooLargeError, WebhookError
 from service.run_index import RunIndex
-from service.runs import RUNS_QUEUE, new_run
+from service.runs import new_run
 from service.signatures import verify_signature
 from service.triggers import CANCEL, SKIP, Ignored, Trigger, TriggerSettings, parse_event
-from statemachines import nesting
+from statemachines import nesting, queues
 
 log = logging.getLogger(__name__)
 webhooks = Blueprint("webhooks", __name__)
@@ -103,17 +103,17 @@ def _json(text: str | bytes) -> dict[str, Any]:
 
 def _record(trigger: Trigger, hook_id: str):
     client: redis.Redis = current_app.extensions["redis"]
-    queue = Queue(RUNS_QUEUE, connection=client)
+    queue = Queue(queues.RUNS, connection=client)
     if trigger.action == CANCEL:
         pr = trigger.pull_request.number if trigger.pull_request else None
         args = (trigger.repository, trigger.branch if pr is None else None, trigger.tag, pr, trigger.reason)
         outcome: dict[str, Any] = {"action": CANCEL, "reason": trigger.reason}
 
         def then(pipe: Any) -> None:
-            queue.enqueue_call("service.cancellations.cancel_runs", args=args, retry=JOB_RETRY, pipeline=pipe)
+            queue.enqueue_call(queues.CANCEL_RUNS, args=args, retry=JOB_RETRY, pipeline=pipe)
     else:
         run = new_run(trigger, hook_id)
-        job = "service.runs.skip_run" if trigger.action == SKIP else "service.runs.start_run"
+        job = queues.SKIP_RUN if trigger.action == SKIP else queues.START_RUN
         outcome = {"action": trigger.action, "run_id": run["run_id"]}
 
         def then(pipe: Any) -> None:

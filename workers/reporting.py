@@ -11,12 +11,11 @@ import redis
 from botocore.exceptions import BotoCoreError, ClientError
 from rq import Queue
 
+from statemachines import queues
 from workers.heartbeat import GONE_ERRORS, error_code
 
 log = logging.getLogger(__name__)
 
-STATUS_QUEUE = "statuses"
-STATUS_JOB = "service.reporter.report_step"  # enqueued by path: workers never import service/
 MAX_ERROR_CHARS = 256
 MAX_CAUSE_CHARS = 32_768
 MAX_DESCRIPTION_CHARS = 140  # GitHub rejects longer status descriptions
@@ -28,7 +27,7 @@ class Reporter:
 
     def __init__(self, sfn: Any, connection: redis.Redis) -> None:
         self.sfn = sfn
-        self.queue = Queue(STATUS_QUEUE, connection=connection)
+        self.queue = Queue(queues.STATUSES, connection=connection)
 
     def succeed(self, run_id: str, token: str, result: dict[str, Any]) -> bool:
         output = json.dumps(result)
@@ -51,7 +50,7 @@ class Reporter:
         description = description if len(description) <= MAX_DESCRIPTION_CHARS else description[:139] + "…"
         at_ms = time.time_ns() // 1_000_000
         try:
-            self.queue.enqueue(STATUS_JOB, run_id, step, state, description, at_ms)
+            self.queue.enqueue(queues.REPORT_STEP, run_id, step, state, description, at_ms)
         except redis.RedisError as exc:  # a lost status is repaired by the reconcile job; the step goes on
             log.warning("%s: status %s of step %s not enqueued: %s", run_id, state, step, exc)
 

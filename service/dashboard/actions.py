@@ -16,11 +16,11 @@ from service.errors import ActionNotAllowedError, RunNotFoundError
 from service.job_context import JobContext
 from service.reporter import nudge_reconcile
 from service.run_index import OPEN_STATUSES
+from statemachines import queues
 from statemachines.step_reuse import results_of
 
 log = logging.getLogger(__name__)
 
-RUNS_QUEUE = "runs"  # the queue service.runs.start_run is served from
 # what a re-run copies from the run it repeats (pipeline, steps and statuses come from starting it)
 RERUN_FIELDS = (
     *("repository", "event", "ref", "branch", "tag", "sha", "before", "pull_request", "message"),
@@ -88,7 +88,7 @@ class Actions:
             **fields,
         )
         self.ctx.index.create(new)
-        Queue(RUNS_QUEUE, connection=self.ctx.redis).enqueue("service.runs.start_run", new_id)
+        Queue(queues.RUNS, connection=self.ctx.redis).enqueue(queues.START_RUN, new_id)
         self._audit(run_id, user, action, new_run_id=new_id, **fields)
         self._audit(new_id, user, f"created as {what}", of_run_id=run_id)
         return new

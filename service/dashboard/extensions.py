@@ -10,10 +10,11 @@ from service.config import ServiceConfig
 from service.dashboard.actions import Actions
 from service.dashboard.execution_reader import ExecutionReader
 from service.dashboard.run_details import RunDetails
-from service.job_context import STATUSES_QUEUE, JobContext
+from service.job_context import JobContext
 from service.run_index import RunIndex
 from service.sfn import make_sfn_client
 from service.status_ledger import StatusLedger
+from statemachines import queues
 from statemachines.step_logs import StepLogReader
 from statemachines.worker_presence import served
 
@@ -27,7 +28,7 @@ def init_app(app: Flask, config: ServiceConfig) -> None:
     sfn = make_sfn_client(config)
     index = RunIndex(client)
     store = ApprovalStore(client)
-    ctx = JobContext(config, client, index, sfn, Queue(STATUSES_QUEUE, connection=client))
+    ctx = JobContext(config, client, index, sfn, Queue(queues.STATUSES, connection=client))
     app.extensions[DETAILS] = RunDetails(
         index,
         ExecutionReader(sfn, client),
