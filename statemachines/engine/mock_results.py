@@ -73,7 +73,8 @@ def _check(shape: Shape, value: Any, field: str, strict: bool) -> None:
             _check(shape.value, item, field, strict)
     elif kind in ("string", "timestamp"):
         _expect(isinstance(value, str), field, "string")
-        if shape.enum and value not in shape.enum:
+        enum = getattr(shape, "enum", None)  # only string shapes carry one
+        if enum and value not in enum:
             raise ValidationException(PREFIX + f"Field '{field}' is not an expected value")
     elif kind in NUMBERS:
         _expect(isinstance(value, int | float) and not isinstance(value, bool), field, "number")
