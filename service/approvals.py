@@ -23,6 +23,7 @@ from service.config import ServiceConfig
 from service.errors import ApprovalNotPendingError, StepFunctionsUnavailableError
 from service.sfn import LOCAL_CREDENTIALS, make_sfn_client
 from statemachines.contract import APPROVAL_POOL, activity_name
+from statemachines.step_errors import REJECTED
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ PREFIX = "stepline:approvals:"
 PENDING = PREFIX + "pending"
 HEARTBEAT_SECONDS = 60.0  # also how soon an approval whose execution was stopped leaves the list
 GONE_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
-REJECTED = "Stepline.Rejected"
 
 
 def approval_id(token: str) -> str:

@@ -57,6 +57,7 @@ class ServiceConfig:
     github_app_private_key: str = ""  # PEM text
     github_app_installation_id: int = 0  # used when a run does not carry its webhook's installation id
     status_prefix: str = "stepline"
+    github_reporting: str = "checks"  # or statuses, both: service/github_reporting.py
     status_retry_intervals: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 300)
     reconcile_interval: int = 30
     run_retention_days: int = 90  # 0: keep runs forever (service/retention.py)
@@ -107,6 +108,7 @@ class ServiceConfig:
             ),
             github_app_installation_id=env.integer("GITHUB_APP_INSTALLATION_ID", 0, 0),
             status_prefix=env.text("STEPLINE_STATUS_PREFIX", "stepline").strip("/"),
+            github_reporting=env.text("STEPLINE_GITHUB_REPORTING", "checks").strip().lower(),
             status_retry_intervals=_intervals(
                 env, "STEPLINE_STATUS_RETRY_INTERVALS", "2,4,8,16,32,64,128,300"
             ),
@@ -174,6 +176,10 @@ def _check_reporting(env: EnvReader, config: ServiceConfig) -> None:
     if bool(config.github_app_id) != bool(config.github_app_private_key):
         env.problems.append(
             "GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (or _FILE) are set together or not at all"
+        )
+    if config.github_reporting not in ("checks", "statuses", "both"):
+        env.problems.append(
+            f"STEPLINE_GITHUB_REPORTING={config.github_reporting!r} is not one of checks, statuses, both"
         )
     if not re.fullmatch(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*", config.status_prefix):
         env.problems.append(

@@ -34,7 +34,7 @@ from service.reruns import plan_reuse
 from service.run_index import OPEN_STATUSES
 from service.sfn import role_arn
 from service.triggers import SKIP, Trigger
-from statemachines import queues
+from statemachines import queues, step_errors
 from statemachines.contract import pipeline_steps
 from statemachines.deploy import ensure_pipeline
 from statemachines.run_claims import TICKET, claim_ticket
@@ -129,7 +129,7 @@ def _start_run(ctx: JobContext, run_id: str) -> str:
     )
     if started is None:  # cancelled or superseded while we were starting it
         stop_execution(
-            ctx, run_id, execution_arn, "Stepline.Cancelled", "the run was cancelled before it started"
+            ctx, run_id, execution_arn, step_errors.CANCELLED, "the run was cancelled before it started"
         )
         return "ABORTED"
     log.info("%s: started %s for %s@%s", run_id, execution_arn, run["repository"], run["sha"][:12])

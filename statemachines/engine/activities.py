@@ -15,7 +15,7 @@ from .backend import Backend, client_connected, now_ms
 from .event_batches import advance
 from .pages import decode_token, next_token, page_size
 from .store import ACTIVITIES, activity_key, inflight_key, queue_key, tags_key, token_key
-from .transitions import is_empty
+from .transitions import close_token_ops, is_empty
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,39 @@ def list_activities(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
 def delete_activity(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["activityArn"]
     parse_arn(arn, "activity")
-    # queued tokens stay valid: their executions time out as on AWS
     svc.store.commit([], [["DEL", activity_key(arn), tags_key(arn)], ["ZREM", ACTIVITIES, arn]])
+    fail_queued_tasks(svc, arn)
     return {}
+
+
+def fail_queued_tasks(svc: Backend, arn: str) -> int:
+    """Fail every task still queued on a deleted activity; returns how many.
+
+    No worker can take them any more (GetActivityTask answers ActivityDoesNotExist), so their
+    executions would otherwise wait for their timeouts, or for ever. A task a worker already holds
+    stays valid. Each token leaves the queue in the commit that fails its task, so a repeated call
+    (MoveToThread) fails nothing twice.
+
+    deviation: AWS documents nothing about tasks queued on a deleted activity; they fail with the
+    error a Task on a deleted activity gets (States.Runtime, "The activity <arn> does not exist.").
+    """
+    queue = queue_key(arn)
+    cause = f"The activity {arn} does not exist."
+    failed = 0
+    for token in svc.redis.lrange(queue, 0, -1):
+        token = str(token)
+        exec_arn, status = svc.redis.hmget(token_key(token), "exec", "status")
+        if exec_arn is None or status != "open":  # no longer wanted: only drop it
+            svc.redis.lrem(queue, 1, token)
+            continue
+        event = {"type": "TaskFailed", "token": token, "error": "States.Runtime", "cause": cause}
+        guards = [["HGET", token_key(token), "status", "open"]]
+        first_ops = [["LREM", queue, "1", token], *close_token_ops(token)]
+        out = advance(svc, str(exec_arn), event, guards=guards, first_ops=first_ops)
+        if out is not None and not is_empty(out):
+            failed += 1
+            log.info("%s: its activity %s was deleted; the queued task failed", exec_arn, arn)
+    return failed
 
 
 def get_activity_task(svc: Backend, params: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""A Task whose activity was deleted (DeleteActivity) ends its execution at once instead of at its timeout.
+"""A Task whose activity was deleted (DeleteActivity) ends its execution at once instead of at its timeout,
+whether the activity was gone before the Task began or was deleted while its task waited in the queue.
 
 Sources:
 - DeleteActivity (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DeleteActivity.html):
@@ -9,6 +10,8 @@ Sources:
 """
 
 from __future__ import annotations
+
+import time
 
 from .conftest import create_machine, history, wait_done
 
@@ -55,3 +58,38 @@ def test_an_activity_that_exists_is_scheduled(sfn, unique):
     sfn.send_task_success(taskToken=task["taskToken"], output=task["input"])
     assert wait_done(sfn, execution)["status"] == "SUCCEEDED"
     sfn.delete_activity(activityArn=activity)
+
+
+def test_deleting_the_activity_fails_the_task_still_queued_on_it(sfn, unique):
+    activity = sfn.create_activity(name=f"queued-{unique}")["activityArn"]
+    task = {"Type": "Task", "Resource": activity, "TimeoutSeconds": 600, "End": True}
+    machine = create_machine(sfn, f"queued-{unique}", {"Work": task})
+    execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    wait_for_event(sfn, execution, "ActivityScheduled")
+    sfn.delete_activity(activityArn=activity)
+    desc = wait_done(sfn, execution, timeout=20)
+    assert (desc["status"], desc["error"]) == ("FAILED", "States.Runtime")
+    assert desc["cause"] == f"The activity {activity} does not exist."
+    types = [event["type"] for event in history(sfn, execution)]
+    assert types[-3:] == ["ActivityScheduled", "ActivityFailed", "ExecutionFailed"]
+
+
+def test_a_task_a_worker_holds_survives_the_deletion(sfn, unique):
+    activity = sfn.create_activity(name=f"held-{unique}")["activityArn"]
+    machine = create_machine(
+        sfn, f"held-{unique}", {"Work": {"Type": "Task", "Resource": activity, "End": True}}
+    )
+    execution = sfn.start_execution(stateMachineArn=machine, input='{"n": 2}')["executionArn"]
+    task = sfn.get_activity_task(activityArn=activity)
+    sfn.delete_activity(activityArn=activity)
+    sfn.send_task_success(taskToken=task["taskToken"], output=task["input"])
+    assert wait_done(sfn, execution)["status"] == "SUCCEEDED"
+
+
+def wait_for_event(sfn, execution, event_type, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(event["type"] == event_type for event in history(sfn, execution)):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no {event_type} in {execution}")
