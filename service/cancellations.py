@@ -17,6 +17,7 @@ from service.job_context import JobContext, job_context
 from service.run_index import OPEN_STATUSES
 from statemachines import queues
 from statemachines.run_stops import mark_stopped
+from statemachines.step_errors import CANCELLED, SUPERSEDED
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def stop_run(ctx: JobContext, run: dict[str, Any], status: str, reason: str, **f
     if stopped is None:
         return False
     if stopped.get("execution_arn"):
-        error = "Stepline.Superseded" if status == "SUPERSEDED" else "Stepline.Cancelled"
+        error = SUPERSEDED if status == "SUPERSEDED" else CANCELLED
         stop_execution(ctx, run_id, stopped["execution_arn"], error, reason)
     log.info("%s: %s (%s)", run_id, status.lower(), reason)
     ctx.index.add_audit(run_id, {"action": status.lower(), "reason": reason, **fields})

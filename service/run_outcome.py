@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from service.status_contexts import format_duration
+from statemachines.step_errors import REJECTED, STEP_FAILED, STEP_TIMED_OUT
 
 SCHEDULED = {"ActivityScheduled": "input", "TaskScheduled": "parameters"}
 STARTED = {"ActivityStarted", "TaskStarted"}
@@ -20,8 +21,8 @@ SUCCEEDED = {"ActivitySucceeded", "TaskSucceeded"}
 FAILED = {"ActivityFailed", "ActivityTimedOut", "ActivityScheduleFailed", "TaskFailed", "TaskTimedOut"}
 FAILED |= {"TaskStartFailed", "TaskSubmitFailed"}
 # The build itself failed (GitHub "failure"); any other error means it could not run ("error").
-BUILD_FAILURES = {"Stepline.StepFailed", "Stepline.StepTimedOut", "Stepline.Rejected", "States.Timeout"}
-TIMEOUTS = {"States.Timeout", "Stepline.StepTimedOut"}
+BUILD_FAILURES = {STEP_FAILED, STEP_TIMED_OUT, REJECTED, "States.Timeout"}
+TIMEOUTS = {"States.Timeout", STEP_TIMED_OUT}
 ENDED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
@@ -127,7 +128,7 @@ def _step_verdict(attempt: Attempt | None, status: str, failed: Attempt | None, 
         return Verdict(state, f"timed out after {attempt.duration}")
     if attempt.error == "States.HeartbeatTimeout":
         return Verdict(state, f"worker lost after {attempt.duration} (no heartbeat)")
-    if attempt.error == "Stepline.Rejected":
+    if attempt.error == REJECTED:
         return Verdict(state, f"rejected: {attempt.cause}" if attempt.cause else "rejected")
     detail = f"{attempt.error}: {attempt.cause}" if attempt.cause else attempt.error
     return Verdict(state, f"failed after {attempt.duration}: {detail}")
@@ -147,7 +148,7 @@ def _overall_verdict(
         return Verdict("error", f"timed out after {took}")
     if status == "ABORTED":
         return Verdict("error", end_words)
-    if failed is not None and failed.error == "Stepline.Rejected" and failed.cause:
+    if failed is not None and failed.error == REJECTED and failed.cause:
         # the person who rejected it and why, not "failed": nothing broke
         return Verdict(verdicts[failed.step].state, f"failed in {took}: {failed.step} {failed.cause}")
     if failed is not None:

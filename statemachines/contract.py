@@ -1,4 +1,4 @@
-"""The pipeline contract: activity placeholders, build-step task input, step results and error names.
+"""The pipeline contract: activity placeholders, build-step task input and step results.
 
 Shared by the service (which deploys pipelines and reports their status contexts) and the workers
 (which run the steps). Documented for pipeline authors in statemachines/PIPELINES.md.
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from statemachines.errors import SteplineError
+from statemachines.step_errors import INVALID_TASK_INPUT
 
 # A Task's Resource names a worker pool; deploy substitutes the pool's activity ARN. A pool's name never
 # starts with "untrusted-": that is where an untrusted run's tasks of the same pool go (activity_name).
@@ -25,22 +26,11 @@ MAX_COMMANDS = 200
 # `"step.$": "States.Format('test-py{}', $.version)"`: the literal template names a family of steps
 FORMAT_TEMPLATE = re.compile(r"^States\.Format\(\s*'((?:[^'\\]|\\.)*)'")
 
-# Error names a build step fails with: what pipelines match in Retry and Catch ErrorEquals.
-STEP_ERRORS = {
-    "Stepline.StepFailed": "a command of the step exited with a non-zero status",
-    "Stepline.StepTimedOut": "the step ran longer than its timeout_seconds and was killed",
-    "Stepline.CheckoutFailed": "the repository or the commit could not be fetched",
-    "Stepline.InvalidTaskInput": "the Task's Parameters do not follow the build-step contract",
-    "Stepline.WorkerShutdown": "the worker was stopped while the step ran (retry it)",
-    "Stepline.WorkerError": "the worker failed unexpectedly while handling the step (a bug: see its log)",
-    "Stepline.Rejected": "an approval step was rejected",
-}
-
 
 class ContractError(SteplineError):
     """Raised when a task input or a pipeline does not follow the build-step contract."""
 
-    error_name = "Stepline.InvalidTaskInput"
+    error_name = INVALID_TASK_INPUT
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -19,6 +19,7 @@ import copy
 from typing import Any
 
 from statemachines.contract import APPROVAL_POOL, pool_of, walk_states
+from statemachines.step_errors import WORKER_SHUTDOWN
 
 RUN_INPUT = "$$.Execution.Input"
 HEARTBEAT_SECONDS = 60
@@ -26,7 +27,7 @@ HEARTBEAT_SECONDS = 60
 # on AWS, TimeoutSeconds counts the time a task waits in the queue
 STEP_SECONDS = 3600
 QUEUE_ROOM_SECONDS = 1800
-LOST_WORKER_ERRORS = ("States.HeartbeatTimeout", "Stepline.WorkerShutdown")
+LOST_WORKER_ERRORS = ("States.HeartbeatTimeout", WORKER_SHUTDOWN)
 LOST_WORKER_RETRY = {"MaxAttempts": 2, "IntervalSeconds": 1}
 
 

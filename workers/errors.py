@@ -1,7 +1,8 @@
-"""The worker's errors: why a step did not succeed, named as pipelines Catch and Retry them (STEP_ERRORS)."""
+"""The worker's errors: why a step did not succeed, named as pipelines Catch and Retry them (statemachines/step_errors.py)."""
 
 from __future__ import annotations
 
+from statemachines import step_errors
 from statemachines.errors import SteplineError
 
 
@@ -15,7 +16,7 @@ class StepError(WorkerError):
     `reason` is short (a GitHub status description), `cause` is the long story for the execution history.
     """
 
-    error_name = "Stepline.StepFailed"
+    error_name = step_errors.STEP_FAILED
     status_state = "failure"  # the GitHub commit status this ends the step's context with
 
     def __init__(self, reason: str, cause: str = "") -> None:
@@ -36,7 +37,7 @@ class StepFailed(StepError):
 class StepTimedOut(StepError):
     """Raised when the step runs longer than its timeout_seconds and its process group is killed."""
 
-    error_name = "Stepline.StepTimedOut"
+    error_name = step_errors.STEP_TIMED_OUT
 
     def __init__(self, timeout_seconds: float, reason: str, cause: str) -> None:
         super().__init__(reason, cause)
@@ -46,28 +47,28 @@ class StepTimedOut(StepError):
 class CheckoutFailed(StepError):
     """Raised when the repository or the commit cannot be fetched or checked out."""
 
-    error_name = "Stepline.CheckoutFailed"
+    error_name = step_errors.CHECKOUT_FAILED
     status_state = "error"
 
 
 class InvalidTaskInput(StepError):
     """Raised when a task's input breaks the build-step contract (statemachines/contract.py)."""
 
-    error_name = "Stepline.InvalidTaskInput"
+    error_name = step_errors.INVALID_TASK_INPUT
     status_state = "error"
 
 
 class WorkerShutdown(StepError):
     """Raised when the worker is stopped (SIGTERM) while the step runs; pipelines retry it elsewhere."""
 
-    error_name = "Stepline.WorkerShutdown"
+    error_name = step_errors.WORKER_SHUTDOWN
     status_state = "error"
 
 
 class WorkerFault(StepError):
     """Raised (reported) when the worker itself fails unexpectedly while handling a task: a bug."""
 
-    error_name = "Stepline.WorkerError"
+    error_name = step_errors.WORKER_ERROR
     status_state = "error"
 
 
