@@ -51,6 +51,7 @@ class WorkerConfig:
     sandbox: str = BUBBLEWRAP
     step_uid: int = 64000  # a user id no account of the machine has: the steps' own
     step_gid: int = 64000
+    step_max_processes: int = 4096  # of the step user, all its running steps together
     step_path: str = "/usr/local/bin:/usr/bin:/bin"
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()[:48]}/{os.getpid()}")
     log_level: str = "INFO"
@@ -99,6 +100,7 @@ class WorkerConfig:
             sandbox=(env.text("WORKER_SANDBOX") or BUBBLEWRAP).lower(),
             step_uid=env.integer("WORKER_STEP_UID", 64000, 1, 2**31 - 2),
             step_gid=env.integer("WORKER_STEP_GID", 64000, 1, 2**31 - 2),
+            step_max_processes=env.integer("WORKER_STEP_MAX_PROCESSES", 4096, 0, 4_194_304),
             step_path=env.text("WORKER_STEP_PATH") or "/usr/local/bin:/usr/bin:/bin",
             log_level=(env.text("LOG_LEVEL") or "INFO").upper(),
             blob=read_blob_settings(env, env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1"))),
@@ -114,7 +116,7 @@ class WorkerConfig:
     def make_sandbox(self) -> Sandbox:
         # the worker's own places stay unseen even where they lie under a mounted system directory
         hidden = [self.work_dir, PROJECT_ROOT] + ([Path(self.secrets_file)] if self.secrets_file else [])
-        return Sandbox(self.sandbox, self.step_uid, self.step_gid, hidden)
+        return Sandbox(self.sandbox, self.step_uid, self.step_gid, hidden, self.step_max_processes)
 
     def check_sandbox(self, env: EnvReader) -> None:
         """A worker that cannot build its steps' sandbox refuses to start (one clear message)."""

@@ -64,17 +64,21 @@ class StepPaths:
 class Sandbox:
     """Wraps a step's command line in bubblewrap (or not, when the mode is `off`)."""
 
-    def __init__(self, mode: str, uid: int, gid: int, hidden: Iterable[Path] = ()) -> None:
+    def __init__(
+        self, mode: str, uid: int, gid: int, hidden: Iterable[Path] = (), max_processes: int = 0
+    ) -> None:
         self.mode = mode
         self.uid = uid
         self.gid = gid
+        # RLIMIT_NPROC of the step user (all its steps at once): a fork bomb stops there, not at the machine
+        self.max_processes = max_processes
         # a worker that is root drops to the step user inside the sandbox; one that is not runs the
         # step as itself (a user namespace maps it), isolated by the namespaces alone
         self.switch_user = os.geteuid() == 0
         self.hidden = tuple(Path(path).absolute() for path in hidden)
         # found once, by the worker's own PATH: a step's environment (its PATH) never picks what runs as root
-        self.bwrap, self.setpriv, self.env = (
-            shutil.which(name) or name for name in ("bwrap", "setpriv", "env")
+        self.bwrap, self.setpriv, self.env, self.prlimit = (
+            shutil.which(name) or name for name in ("bwrap", "setpriv", "env", "prlimit")
         )
         # a worker in a chroot: bwrap needs `/` to be a mount point, so each sandbox first gets one
         self.prefix: list[str] = []
@@ -144,6 +148,10 @@ class Sandbox:
         line += self._covers()
         line += ["--chdir", str(INSIDE / "src"), "--"]
         if self.switch_user:
+            # limits set while still root, enforced once setpriv has dropped the capabilities; no core
+            # dumps: a crashing step leaves no copy of its memory (secrets included) on disk
+            limits = [f"--nproc={self.max_processes}"] if self.max_processes else []
+            line += [self.prlimit, *limits, "--core=0", "--"]
             line += [self.setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
             line += ["--inh-caps=-all", "--bounding-set=-all", "--"]
         if loader:

@@ -243,3 +243,35 @@ def test_a_steps_environment_never_picks_what_runs_as_root(
     assert "step uid 64000 PATH=/stepline/src/bin:/usr/local/bin:/usr/bin:/bin" in lines
     if compiler:  # the step's own processes get its LD_PRELOAD: only they, as the step user
         assert "PRELOADED into uid 64000" in lines
+
+
+FORK_PROBE = (
+    "python3 -c 'import os, time\n"
+    "n = 0\n"
+    "try:\n"
+    "    while n < 500:\n"
+    "        if os.fork() == 0:\n"
+    "            time.sleep(3); os._exit(0)\n"
+    "        n += 1\n"
+    "except OSError as exc:\n"
+    '    print("FORK REFUSED", type(exc).__name__)\n'
+    'print("FORKS", n)\''
+)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the step user's limits apply when the worker is root")
+def test_a_fork_bomb_stops_at_the_step_users_process_limit_and_leaves_no_core(
+    make_repo, start_worker, run_pipeline, sfn, redis_client
+):
+    repo = make_repo("app")
+    sha = repo.commit({"README.md": "app\n"})
+    repo.push("main")
+    start_worker(WORKER_STEP_MAX_PROCESSES="40")
+    arn = run_pipeline(
+        build_step(["ulimit -u; ulimit -c", FORK_PROBE], step="bomb"), clone_url=repo.url, sha=sha
+    )
+    assert wait_execution(sfn, arn, timeout=60)["status"] == "SUCCEEDED"
+    lines = log_lines(redis_client, step="bomb")
+    assert "40" in lines and "0" in lines, lines  # ulimit -u, ulimit -c
+    forks = int(next(line for line in lines if line.startswith("FORKS ")).split()[1])
+    assert forks < 40 and any(line.startswith("FORK REFUSED") for line in lines), lines
