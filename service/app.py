@@ -14,6 +14,8 @@ from service.dashboard.metrics import metrics
 from service.health import health
 from service.webhooks import webhooks
 
+from statemachines.blob_store import open_blob_store
+from statemachines.log_archive import use_blob_store
 
 def create_app(config: ServiceConfig | None = None) -> Flask:
     """Build the web app; tests pass a config, the web process reads it from the environment."""
@@ -24,6 +26,7 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
         config.redis_url, socket_timeout=5, socket_connect_timeout=2
     )
     extensions.init_app(app, config)
+    use_blob_store(open_blob_store(config.blob))  # finished step logs: every StepLogReader reads there
     auth.init_app(app, config)
     pages.init_app(app)
     for blueprint in (health, webhooks, auth.auth, pages.dashboard, api, badges, metrics):

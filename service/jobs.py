@@ -29,7 +29,9 @@ from service.config import ServiceConfig
 from service.job_context import job_context, use_config
 from service.reconcile import start_sweeper
 from statemachines.errors import ConfigError
+from statemachines.blob_store import open_blob_store
 from statemachines.queues import QUEUE_NAMES
+from statemachines.log_archive import use_blob_store
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +208,7 @@ def preload_jobs(config: ServiceConfig) -> None:
 
     use_config(config)
     job_context()
+    use_blob_store(open_blob_store(config.blob))  # finished step logs (check run output, retention)
 
 
 def run() -> int:

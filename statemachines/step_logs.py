@@ -28,6 +28,8 @@ Reader (the dashboard): `StepLogReader(redis)`
     read(run_id, step, attempt=None, after="0", limit=1000) -> (lines, next_cursor, finished)
     follow(…, block_ms=5000) -> as read, but waits up to block_ms for new lines when there are none
     read_log(log_id, after, limit) -> as read, by the id a step result carries
+A finished log moves to the blob store (statemachines/log_archive.py; meta field `archive`): a reader
+given that archive reads it there, with the same cursors.
 A cursor is opaque (a stream id; "0" is the start). `finished` is True once the step ended and
 every line was read. A reader whose cursor falls before cut output first gets one marker line
 (`CUT_MARKER`). Meta dicts: strings as written, with attempt, started_ms, updated_ms, bytes,
@@ -312,8 +314,13 @@ def end_lost_attempts(
 class StepLogReader:
     """Reads step logs for the dashboard: list a run's logs, page through one, follow it live."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, archive: Any = None) -> None:
         self.redis = client
+        if archive is None:  # the process's store (log_archive.use_blob_store); imported late: it imports us
+            from statemachines.log_archive import default_archive
+
+            archive = default_archive(client)
+        self.archive = archive  # statemachines/log_archive.LogArchive: where finished logs move
 
     def list_logs(self, run_id: str) -> list[dict[str, Any]]:
         ids = [_text(v) for v in self.redis.zrange(index_key(run_id), 0, -1)]
@@ -355,6 +362,9 @@ class StepLogReader:
         lines: list[str] = []
         if meta["cut_bytes"] and _id_before(after or "0", meta.get("cut_until") or "0"):
             lines.append(CUT_MARKER.format(cut=meta["cut_bytes"], kept=meta["bytes"] - meta["cut_bytes"]))
+        if meta.get("archive") and self.archive is not None:  # finished: its stream moved to the blob store
+            more, cursor, finished = self.archive.read(meta["archive"], after, limit)
+            return lines + more, cursor, finished
         cursor, ended = after or "0", False
         while len(lines) < limit:
             low = f"({cursor}" if cursor != "0" else "-"
@@ -367,7 +377,12 @@ class StepLogReader:
                     lines.extend(text.split("\n"))
             if len(entries) < 16:
                 break
+        if not lines and meta["finished"] and self.archive is not None and self._moved(log):
+            return self.read_log(log, after, limit)  # archived between the meta and the stream read
         return lines, cursor, bool(meta["finished"]) and (ended or not self._has_after(log, cursor))
+
+    def _moved(self, log: str) -> bool:
+        return bool(self.redis.hget(meta_key(log), "archive"))
 
     def follow(
         self,

@@ -26,6 +26,7 @@ from workers.errors import (
     TaskStopped,
     WorkerFault,
     WorkerShutdown,
+from workers.build_outputs import BuildOutputs
 )
 from workers.heartbeat import Heartbeat
 from workers.process_group import SHUTDOWN, Cancellation
@@ -88,6 +89,7 @@ class TaskHandler:
 
     def cancel_all(self, reason: str) -> None:
         with self._lock:
+        self.outputs = BuildOutputs(config, client)  # finished logs, artifacts and caches in the blob store
             self._cancel_reason = reason
             for cancellation in self._running.values():
                 cancellation.cancel(reason)
@@ -177,6 +179,7 @@ class TaskHandler:
         """Remember a passed step's result, for a later "re-run failed steps" of this run to reuse."""
         try:
             print_ = fingerprint(received.input, received.base_pool)
+            self.outputs.archive_log(writer, received.trusted)
             record_result(self.redis, task.run_id, task.step, print_, result)
         except redis.RedisError as exc:  # the step passed; only a later re-run loses: it runs the step again
             log.warning("%s: step %s: result not recorded: %s", task.run_id, task.step, exc)
@@ -225,6 +228,7 @@ class TaskHandler:
             log.info("%s: step %s ended: %s (%s)", run_id, step, exc.error_name, exc.reason)
             writer.finish(LOG_STATUS.get(exc.status_state, "failed"), getattr(exc, "exit_code", None))
             self.reporter.fail(run_id, received.token, exc.error_name, exc.cause)
+        self.outputs.archive_log(writer, received.trusted)
             self.reporter.status(run_id, step, exc.status_state, exc.reason)
             return
         except TaskStopped as exc:

@@ -16,7 +16,9 @@ from typing import Any
 
 from service.app import create_app
 from service.run_index import RunIndex
+from statemachines.blob_store import BlobSettings
 from statemachines.step_logs import StepLogReader
+from tests.harness.blob_servers import blob_env
 from tests.harness.processes import python_module, start_engine
 from tests.service.dashboard_seed import with_users
 
@@ -65,19 +67,32 @@ def jobs_settings(redis_url: str, engine: str, fake_github: Any) -> dict[str, st
     }  # fmt: skip
 
 
-def start_stack(service_config, redis_url, redis_client, fake_github, processes, tmp_path) -> Stack:
-    """Engine, jobs process and one build worker over the test Redis; the web test client and helpers."""
+def start_stack(
+    service_config,
+    redis_url,
+    redis_client,
+    fake_github,
+    processes,
+    tmp_path,
+    blob: BlobSettings | None = None,
+) -> Stack:
+    """Engine, jobs process and one build worker over the test Redis; the web test client and helpers.
+
+    Build outputs go to `blob` (default: a directory of the test's own).
+    """
+    blob = blob or BlobSettings(directory=tmp_path / "blobs")
     engine = start_engine(processes, redis_url, ENGINE_POLL_SECONDS="5", LOG_LEVEL="INFO")
-    jobs_env = jobs_settings(redis_url, engine, fake_github)
+    jobs_env = jobs_settings(redis_url, engine, fake_github) | blob_env(blob)
     worker_env = {
         "REDIS_URL": redis_url, "SFN_ENDPOINT_URL": engine, "WORKER_DIR": str(tmp_path / "worker"),
         "HEARTBEAT_SECONDS": "1", "WORKER_POLL_READ_TIMEOUT_SECONDS": "15", "WORKER_SLOTS": "4",
         "WORKER_POOLS": "build,untrusted-build", "STEPLINE_ALLOW_LOCAL_REPOSITORIES": "true", "LOG_LEVEL": "INFO",
     }  # fmt: skip
+    worker_env |= blob_env(blob)
     jobs = processes("jobs", python_module("service.jobs"), jobs_env)
     worker = processes("worker", python_module("workers"), worker_env)
     config = with_users(
-        dataclasses.replace(service_config, sfn_endpoint_url=engine, allow_local_repositories=True)
+        dataclasses.replace(service_config, sfn_endpoint_url=engine, allow_local_repositories=True, blob=blob)
     )
     fake_github.add_repo("octo/app")
     return Stack(

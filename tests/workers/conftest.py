@@ -12,6 +12,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from statemachines.blob_store import DirectoryStore
+from statemachines.log_archive import use_blob_store
 from tests.harness.processes import ManagedProcess, python_module, start_engine
 from tests.workers.task_inputs import execution_input
 
@@ -48,7 +50,9 @@ def worker_env(redis_url: str, engine_url: str, tmp_path: Path) -> dict[str, str
     """Settings of a test worker: short heartbeats, file:// clones, a secrets file."""
     secrets = tmp_path / "worker-secrets"
     secrets.write_text(f"# trusted runs only\nDEPLOY_KEY={SECRET_VALUE}\n")
+    use_blob_store(DirectoryStore(tmp_path / "blobs"))  # where this test's readers find finished logs
     return {
+        "STEPLINE_BLOB_DIR": str(tmp_path / "blobs"),
         "REDIS_URL": redis_url,
         "SFN_ENDPOINT_URL": engine_url,
         "WORKER_DIR": str(tmp_path / "worker"),
