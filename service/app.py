@@ -11,6 +11,7 @@ from service.dashboard import auth, extensions, pages
 from service.dashboard.api import api
 from service.dashboard.badges import badges
 from service.dashboard.metrics import metrics
+from service.dashboard.new_runs import create_run  # noqa: F401 (adds the New run routes to dashboard and api)
 from service.health import health
 from service.webhooks import webhooks
 

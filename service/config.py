@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from service.schedules import Schedule, parse_schedules
 from statemachines.blob_store import BlobSettings, read_blob_settings
 from statemachines.deploy import DEFAULT_UNTRUSTED_POOLS, untrusted_pool_problems
 from statemachines.settings import EnvReader, check_redis
@@ -61,6 +62,8 @@ class ServiceConfig:
     status_retry_intervals: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 300)
     reconcile_interval: int = 30
     run_retention_days: int = 90  # 0: keep runs forever (service/retention.py)
+    schedules: tuple[Schedule, ...] = ()  # service/schedules.py; fired by service/scheduler.py
+    schedule_tick_seconds: int = 15
 
     blob: BlobSettings = field(default_factory=BlobSettings)  # finished logs, artifacts, caches
     @classmethod
@@ -114,6 +117,8 @@ class ServiceConfig:
             ),
             reconcile_interval=env.integer("STEPLINE_RECONCILE_INTERVAL_SECONDS", 30, 1, 3600),
             run_retention_days=env.integer("STEPLINE_RUN_RETENTION_DAYS", 90, 0, 36500),
+            schedules=_schedules(env),
+            schedule_tick_seconds=env.integer("STEPLINE_SCHEDULE_TICK_SECONDS", 15, 1, 60),
         )
         if not config.webhook_secret and not config.insecure_no_webhook_secret:
             blob=read_blob_settings(env, env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1"))),
@@ -144,6 +149,12 @@ def _parse_users(env: EnvReader, name: str) -> tuple[tuple[str, str], ...]:
             continue
         users.append((user.strip(), hashed))
     return tuple(users)
+
+
+def _schedules(env: EnvReader) -> tuple[Schedule, ...]:
+    schedules, problems = parse_schedules(env.text("STEPLINE_SCHEDULES"))
+    env.problems.extend(problems)
+    return schedules
 
 
 def _private_key(env: EnvReader, text: str, path: str) -> str:

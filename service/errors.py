@@ -156,3 +156,31 @@ class StatusPostError(ServiceError):
         self.sha = sha
         self.context = context
         self.reason = reason
+
+
+class RunRequestError(DashboardError):
+    """Raised when a manual run's request is not valid: a malformed ref or input, an input the pipeline lacks."""
+
+    status = 400
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class UnknownSourceError(RunRequestError):
+    """Raised when a manual run or a schedule names a repository or ref that GitHub (or git) does not know."""
+
+    status = 404
+
+
+class SourceUnavailableError(DashboardError):
+    """Raised when GitHub (or the local repository) cannot answer what a ref points at right now."""
+
+    status = 503
+
+    def __init__(self, repository: str, reason: str) -> None:
+        super().__init__(f"{repository}: cannot resolve the ref now: {reason}")
+        self.repository = repository
+        self.reason = reason

@@ -28,6 +28,7 @@ from service.approvals import start_poller
 from service.config import ServiceConfig
 from service.job_context import job_context, use_config
 from service.reconcile import start_sweeper
+from service.scheduler import start_scheduler
 from statemachines.errors import ConfigError
 from statemachines.blob_store import open_blob_store
 from statemachines.queues import QUEUE_NAMES
@@ -226,6 +227,8 @@ def run() -> int:
     start_poller(config, redis.Redis.from_url(config.redis_url), stop)
     # the reconciler's periodic sweep: it finalises runs whose execution ended while nothing watched
     start_sweeper(redis.Redis.from_url(config.redis_url), config.reconcile_interval, stop)
+    # cron schedules (service/scheduler.py): every jobs process ticks, a slot starts one run
+    start_scheduler(config, stop)
     # SimpleWorker runs each job in this process instead of a forked work horse: a fork costs tens of
     # milliseconds per job (three jobs stand between a push and its first status) and would share the
     # threads' boto3 connections with the child. Jobs are short I/O; rq still enforces their timeouts.

@@ -32,6 +32,7 @@ from service.job_context import JobContext, job_context
 from service.pipeline_source import Pipeline, check_untrusted, load_pipeline
 from service.reruns import plan_reuse
 from service.run_index import OPEN_STATUSES
+from service.run_inputs import declared_inputs, fill_inputs
 from service.sfn import role_arn
 from service.triggers import SKIP, Trigger
 from statemachines import queues, step_errors
@@ -109,6 +110,7 @@ def _start_run(ctx: JobContext, run_id: str) -> str:
     except InvalidPipelineError as exc:
         return _mark_invalid(ctx, run, exc)
     _record_pipeline(ctx, run_id, pipeline)
+    run = _with_inputs(ctx, run, pipeline)
     if not _trusted(run):
         try:
             check_untrusted(pipeline, ctx.config.untrusted_pools, _why_untrusted(run))
@@ -184,6 +186,15 @@ def step_families(definition: dict[str, Any]) -> list[list[str | None]]:
         else:
             before = spec.step
     return placed
+
+
+def _with_inputs(ctx: JobContext, run: dict[str, Any], pipeline: Pipeline) -> dict[str, Any]:
+    """The run with `$.inputs` in its execution input when its pipeline declares inputs (service/run_inputs.py)."""
+    filled = fill_inputs(run["execution_input"], declared_inputs(pipeline.definition), run.get("inputs"))
+    if filled is run["execution_input"]:
+        return run
+    ctx.index.update(run["run_id"], execution_input=filled)
+    return {**run, "execution_input": filled}
 
 
 def _trusted(run: dict[str, Any]) -> bool:

@@ -217,7 +217,7 @@ def _pull_request_trigger(
     user = pr.get("user")
     login = _text(user.get("login"), 200) if isinstance(user, dict) else ""
     action = CANCEL if payload.get("action") == "closed" else BUILD
-    trusted, trust_reason = _pull_request_trust(fork, pr.get("author_association"), settings)
+    trusted, trust_reason = pull_request_trust(fork, pr.get("author_association"), settings)
     return Trigger(
         action, delivery_id, "pull_request", base["repository"], clone_url, base["private"], ref,
         info.head_ref, None, _sha(head.get("sha"), "pull_request.head.sha"),
@@ -227,7 +227,7 @@ def _pull_request_trigger(
     )  # fmt: skip
 
 
-def _pull_request_trust(fork: bool, association: Any, settings: TriggerSettings) -> tuple[bool, str]:
+def pull_request_trust(fork: bool, association: Any, settings: TriggerSettings) -> tuple[bool, str]:
     """(trusted, why): a fork's code is a stranger's; a same-repository PR may be limited by its author."""
     if fork:
         return False, "pull request from a fork"

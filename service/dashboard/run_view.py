@@ -40,6 +40,10 @@ def trigger_of(run: dict[str, Any]) -> str:
         words = f"tag {run['tag']}"
     else:
         words = f"{run.get('event') or 'push'} to {run.get('branch') or run.get('ref') or '?'}"
+    if run.get("event") == "manual":  # started by a person (service/manual_runs.py)
+        words = "manual run of " + (words.removeprefix("manual to ") if pr is None else words)
+    elif run.get("event") == "schedule":
+        words = f"schedule {run.get('schedule') or ''} of {run.get('branch') or run.get('ref') or '?'}"
     return words + " (re-run)" if run.get("rerun_of") else words
 
 

@@ -1,4 +1,5 @@
-"""A fake of GitHub's REST API at its HTTP boundary: what PyGithub calls to post and read commit statuses.
+"""A fake of GitHub's REST API at its HTTP boundary: what PyGithub calls to post and read commit statuses
+(and check runs: tests/harness/fake_checks.py).
 
 A real HTTP server on loopback (not a mock object). It records every request in order and can be told
 to fail the next N requests with a 502 or with a rate-limit answer, as GitHub does.
@@ -17,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.harness.fake_checks import CHECK_ROUTES, ChecksState, FakeChecks
 from tests.harness.ports import free_port
 
 API_PREFIX = "/api/v3"  # GitHub Enterprise serves the same API under this prefix
@@ -52,6 +54,10 @@ class FakeGitHubState:
     requests: list[RecordedRequest] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     installation_tokens: list[str] = field(default_factory=list)
+    checks: ChecksState = field(default_factory=ChecksState)
+    refs: dict[tuple[str, str], str] = field(default_factory=dict)  # (repo, "heads/main") -> sha
+    history: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (repo, branch) -> its shas
+    pulls: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)  # (repo, number) -> PR
 
 
 class FakeGitHub:
@@ -62,6 +68,7 @@ class FakeGitHub:
         self.state = FakeGitHubState()
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
+        self.checks = FakeChecks(self)
         handler = type("Handler", (_Handler,), {"fake": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self.server.daemon_threads = True
@@ -108,6 +115,24 @@ class FakeGitHub:
         data = content.encode() if isinstance(content, str) else content
         with self.lock:
             self.state.contents[(full_name, ref, path)] = data
+
+    def add_ref(self, full_name: str, ref: str, sha: str, history: tuple[str, ...] = ()) -> None:
+        """A branch (`heads/<b>`) or tag (`tags/<t>`) at `sha`; a branch's `history` holds its older commits."""
+        with self.lock:
+            self.state.refs[(full_name, ref)] = sha
+            if ref.startswith("heads/"):
+                self.state.history[(full_name, ref.removeprefix("heads/"))] = [sha, *history]
+
+    def add_pull(self, full_name: str, number: int, head_sha: str, head_repo: str, head_ref: str) -> None:
+        """Pull request `number` of `full_name` from `head_repo`'s branch `head_ref` (a fork when not the same)."""
+        head = self.state.repos.get(head_repo) or {"full_name": head_repo, "name": head_repo.split("/")[-1]}
+        pull = {
+            "number": number, "state": "open", "title": f"PR {number}", "draft": False,
+            "user": {"login": head_repo.split("/")[0], "id": 1}, "author_association": "CONTRIBUTOR",
+            "head": {"sha": head_sha, "ref": head_ref, "repo": head}, "base": {"ref": "main", "sha": head_sha},
+        }  # fmt: skip
+        with self.lock:
+            self.state.pulls[(full_name, number)] = pull
 
     def statuses(self, full_name: str, sha: str) -> list[dict[str, Any]]:
         """Every status posted for that commit, oldest first."""
@@ -171,6 +196,30 @@ class FakeGitHub:
             return 404, {}, {"message": "Not Found"}
         url = f"{self.base_for(request)}/repos/{owner}/{repo}/commits/{sha}"
         return 200, {}, {"sha": sha, "url": url, "commit": {"message": "", "url": url}, "files": []}
+
+    def get_named_commit(self, request: RecordedRequest, owner: str, repo: str, kind: str, name: str):
+        name = unquote(name)
+        sha = self.state.refs.get((f"{owner}/{repo}", f"{kind}/{name}"))
+        if sha is None:
+            return 422, {}, {"message": f"No commit found for SHA: {kind}/{name}"}
+        return self.get_commit(request, owner, repo, sha)
+
+    def get_pull(self, request: RecordedRequest, owner: str, repo: str, number: str):
+        pull = self.state.pulls.get((f"{owner}/{repo}", int(number)))
+        if pull is None:
+            return 404, {}, {"message": "Not Found"}
+        return 200, {}, {**pull, "url": f"{self.base_for(request)}/repos/{owner}/{repo}/pulls/{number}"}
+
+    def compare(self, request: RecordedRequest, owner: str, repo: str, base: str, head: str):
+        history = self.state.history.get((f"{owner}/{repo}", base))
+        if history is None:
+            return 404, {}, {"message": "Not Found"}
+        status = "identical" if history[0] == head else "behind" if head in history else "diverged"
+        return (
+            200,
+            {},
+            {"status": status, "ahead_by": 0, "behind_by": 0, "total_commits": 0, "commits": [], "files": []},
+        )
 
     def create_status(self, request: RecordedRequest, owner: str, repo: str, sha: str):
         body = request.body if isinstance(request.body, dict) else {}
@@ -249,6 +298,14 @@ class FakeGitHub:
 
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 ROUTES: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, dict[str, str], Any]]]] = [
+    # PyGithub sends `heads/main` URL-encoded (heads%2Fmain), as GitHub accepts it
+    (
+        "GET",
+        re.compile(REPO + r"/commits/(?P<kind>heads|tags)(?:/|%2F)(?P<name>.+)"),
+        FakeGitHub.get_named_commit,
+    ),
+    ("GET", re.compile(REPO + r"/pulls/(?P<number>\d+)"), FakeGitHub.get_pull),
+    ("GET", re.compile(REPO + r"/compare/(?P<base>.+?)\.\.\.(?P<head>.+)"), FakeGitHub.compare),
     ("GET", re.compile(REPO), FakeGitHub.get_repo),
     ("GET", re.compile(REPO + r"/commits/(?P<sha>[^/]+)"), FakeGitHub.get_commit),
     ("POST", re.compile(REPO + r"/statuses/(?P<sha>[^/]+)"), FakeGitHub.create_status),
@@ -262,6 +319,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, dict[str, str]
         FakeGitHub.create_installation_token,
     ),
 ]
+ROUTES += CHECK_ROUTES
 
 
 class _Handler(BaseHTTPRequestHandler):

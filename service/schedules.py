@@ -1,0 +1,128 @@
+"""Schedules: cron expressions per repository and branch, with time zones, from STEPLINE_SCHEDULES.
+
+STEPLINE_SCHEDULES is a JSON list, e.g.
+
+    [{"name": "nightly", "repository": "octo/app", "branch": "main", "cron": "0 3 * * *",
+      "timezone": "Europe/Berlin", "inputs": {"environment": "staging"}}]
+
+`branch` defaults to the repository's default branch, `timezone` to UTC (an IANA name), `inputs` to none.
+`cron` has five fields (minute hour day-of-month month day-of-week) or is one of @hourly, @daily,
+@weekly, @monthly, @yearly; croniter reads it, in the schedule's time zone (so `0 3 * * *` in
+Europe/Berlin is 03:00 there, summer and winter). service/scheduler.py fires the slots.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
+# a git branch or tag name, narrowed: no shell or revision syntax ($, (, ~, ^, :, spaces, "..", "@{")
+REF_NAME = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+@-]{1,200}(?<![./])(?<!\.lock)$")
+NICKNAMES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
+FIELDS = ("name", "repository", "branch", "cron", "timezone", "inputs")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One schedule: which branch of which repository runs when (hashable: it is part of the settings)."""
+
+    name: str
+    repository: str
+    cron: str
+    branch: str = ""  # "": the repository's default branch
+    timezone: str = "UTC"
+    inputs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.repository}:{self.name}"
+
+    def latest_slot(self, now: float) -> float:
+        """The newest slot at or before `now` (epoch seconds)."""
+        # croniter's get_prev is strictly before its start: start a second on, so a slot at `now` counts
+        start = datetime.fromtimestamp(math.floor(now) + 1, ZoneInfo(self.timezone))
+        return float(croniter(self.cron, start).get_prev(float))
+
+    def next_slot(self, now: float) -> float:
+        """The first slot after `now`."""
+        start = datetime.fromtimestamp(math.floor(now), ZoneInfo(self.timezone))
+        return float(croniter(self.cron, start).get_next(float))
+
+
+def parse_schedules(text: str) -> tuple[tuple[Schedule, ...], list[str]]:
+    """(schedules, problems) of STEPLINE_SCHEDULES's JSON; every problem names its schedule and field."""
+    if not text.strip():
+        return (), []
+    try:
+        items = json.loads(text)
+    except ValueError as exc:
+        return (), [f"STEPLINE_SCHEDULES is not JSON: {exc}"]
+    if not isinstance(items, list):
+        return (), ["STEPLINE_SCHEDULES must be a JSON list of schedules"]
+    schedules: list[Schedule] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for number, item in enumerate(items, 1):
+        found = _schedule(item, f"STEPLINE_SCHEDULES[{number}]", problems)
+        if found is None:
+            continue
+        if found.key in seen:
+            problems.append(f"STEPLINE_SCHEDULES: {found.key} is named twice")
+        seen.add(found.key)
+        schedules.append(found)
+    return tuple(schedules), problems
+
+
+def _schedule(item: object, where: str, problems: list[str]) -> Schedule | None:
+    if not isinstance(item, dict):
+        problems.append(f"{where} must be an object")
+        return None
+    before = len(problems)
+    unknown = set(item) - set(FIELDS)
+    if unknown:
+        problems.append(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    name, repository = item.get("name"), item.get("repository")
+    branch, cron = item.get("branch", ""), item.get("cron")
+    timezone, inputs = item.get("timezone", "UTC"), item.get("inputs", {})
+    if not isinstance(name, str) or not NAME.match(name):
+        problems.append(f"{where}: name must be 1-64 letters, digits, '.', '_' or '-'")
+    if not isinstance(repository, str) or not REPOSITORY.match(repository):
+        problems.append(f"{where}: repository must be 'owner/name'")
+    if not isinstance(branch, str) or (branch and not REF_NAME.match(branch)):
+        problems.append(f"{where}: branch {str(branch)[:80]!r} is not a branch name")
+    if not isinstance(cron, str) or not _valid_cron(cron):
+        problems.append(f"{where}: cron {str(cron)[:80]!r} is not five cron fields or @daily-like")
+    if not isinstance(timezone, str) or not _valid_zone(timezone):
+        problems.append(
+            f"{where}: timezone {str(timezone)[:80]!r} is not an IANA time zone, e.g. Europe/Berlin"
+        )
+    if not isinstance(inputs, dict) or not all(isinstance(v, str) for v in inputs.values()):
+        problems.append(f"{where}: inputs must be an object of names to strings")
+    if len(problems) > before:
+        return None
+    pairs = tuple(sorted((str(k), v) for k, v in inputs.items()))
+    return Schedule(str(name), str(repository), str(cron).strip(), str(branch), str(timezone), pairs)
+
+
+def _valid_cron(expression: str) -> bool:
+    expression = expression.strip()
+    if expression.lower() in NICKNAMES:
+        return True
+    # five fields only: croniter would take a sixth as seconds and a seventh as years
+    return len(expression.split()) == 5 and croniter.is_valid(expression)
+
+
+def _valid_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
