@@ -103,6 +103,10 @@ class GitHubStatuses:
             context=update.context,
         )
 
+    def client(self, installation_id: int | None) -> Github:
+        """A client as the installation (else with the token); NoInstallationError without either."""
+        return self._client(installation_id)
+
     def _client(self, installation_id: int | None) -> Github:
         if self.uses_app and installation_id:
             auth = Auth.Token(self.tokens.token(installation_id))

@@ -1,4 +1,5 @@
-"""The publisher: posts the newest claimed status of a context to GitHub, as an rq job on "statuses".
+"""The publisher: posts the newest claimed status of a context to GitHub (a commit status or a check run:
+service/github_reporting.py), as an rq job on "statuses".
 
 - 5xx answers, timeouts and connection errors raise StatusPostError: rq retries the job after
   STEPLINE_STATUS_RETRY_INTERVALS (exponential backoff); the last failure is recorded for the dashboard.
@@ -22,7 +23,7 @@ from github.Requester import Requester
 from rq import Retry, get_current_job
 
 from service.errors import NoInstallationError, StatusPostError
-from service.github_client import GitHubStatuses
+from service.github_reporting import GitHubReporting
 from service.job_context import JobContext, job_context
 from service.status_contexts import StatusUpdate
 from service.status_ledger import ContextRef, StatusLedger
@@ -83,7 +84,7 @@ def publish_status(repository: str, sha: str, context: str, deferrals: int = 0) 
 
 
 def _post_newest(ctx: JobContext, ledger: StatusLedger, ref: ContextRef, deferrals: int) -> str:
-    github = GitHubStatuses(ctx.config, ctx.redis)
+    github = GitHubReporting(ctx.config, ctx.redis)
     done = "up to date"
     for _ in range(MAX_POSTS_PER_JOB):
         update = ledger.next_to_post(ref)
@@ -92,7 +93,7 @@ def _post_newest(ctx: JobContext, ledger: StatusLedger, ref: ContextRef, deferra
         if not github.enabled:
             ledger.mark_posted(update, recorded_only=True)
             done = "recorded"
-        elif update.same_post(ledger.posted(ref)):
+        elif github.unchanged(update, ledger.posted(ref)):
             ledger.mark_posted(update)  # GitHub already shows exactly this: don't spend a status on it
             done = "unchanged"
         else:
@@ -105,7 +106,7 @@ def _post_newest(ctx: JobContext, ledger: StatusLedger, ref: ContextRef, deferra
 
 
 def _post(
-    ctx: JobContext, github: GitHubStatuses, ledger: StatusLedger, update: StatusUpdate, deferrals: int
+    ctx: JobContext, github: GitHubReporting, ledger: StatusLedger, update: StatusUpdate, deferrals: int
 ) -> str:
     try:
         github.post(update)
@@ -129,7 +130,7 @@ def _post(
 
 def _on_github_error(
     ctx: JobContext,
-    github: GitHubStatuses,
+    github: GitHubReporting,
     ledger: StatusLedger,
     update: StatusUpdate,
     exc: GithubException,

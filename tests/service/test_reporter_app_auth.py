@@ -31,6 +31,7 @@ def app_reporting(service_config, redis_client, fake_github, app_key):
         github_app_id=APP_ID,
         github_app_private_key=pem,
         github_app_installation_id=7,
+        github_reporting="statuses",  # the token's story; check runs: tests/service/test_check_runs.py
     )
     return Reporting(config, redis_client, fake_github)
 

@@ -1,0 +1,202 @@
+"""Check runs: each status context of a commit as a GitHub check run (Checks API), when Stepline is a GitHub App.
+
+The status ledger stays the one record of what each context should say (service/status_ledger.py): the
+publisher posts its newest wanted update here instead of (or beside) a commit status, with the same
+retries, deferrals and reconciliation, so every check run Stepline opens is completed as every status ends.
+
+Per (repository, sha, context) Redis keeps the check run posted for it (`stepline:checks:<repository>:<sha>:
+<context>` hash: `id`, `run_id`, `completed`, `annotations` sent). A newer run of the context (a re-run, a
+new event on the commit) gets a new check run; the older one, if still open, is completed as cancelled first,
+so no check run is left in progress behind a newer one. Annotations go once the step has ended, 50 per
+request as GitHub allows; the count sent is kept, so a retried job sends none twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import redis
+from github import Github
+
+from service.check_output import CheckOutput, build_output
+from service.run_index import RunIndex
+from service.status_contexts import PHASE_STARTED, PHASE_STEP_PENDING, RunContexts, StatusUpdate
+from service.status_ledger import KEEP_SECONDS, ContextRef
+from statemachines.contract import APPROVAL_POOL
+
+log = logging.getLogger(__name__)
+
+PREFIX = "stepline:checks:"
+ANNOTATIONS_PER_REQUEST = 50  # GitHub's limit for one create or update
+CANCEL_WORDS = ("superseded", "cancelled", "canceled", "aborted", "stopped")
+APPROVE, REJECT = "approve", "reject"  # the identifiers of an approval gate's buttons (requested_action)
+APPROVAL_ACTIONS = [
+    {"label": "Approve", "description": "Approve this step; the pipeline goes on", "identifier": APPROVE},
+    {"label": "Reject", "description": "Reject this step; the pipeline fails", "identifier": REJECT},
+]
+
+
+class CheckState(NamedTuple):
+    """What a check run says: GitHub's status, and the conclusion once it is completed."""
+
+    status: str
+    conclusion: str | None = None
+    actions: bool = False  # the approval buttons
+
+
+def check_state(update: StatusUpdate, waits_for_approval: bool, overall: bool) -> CheckState:
+    """The check run's status and conclusion for a commit-status update of the same context."""
+    words = update.description.lower()
+    if update.state == "pending":
+        if waits_for_approval and update.order[3] >= PHASE_STEP_PENDING:
+            return CheckState("completed", "action_required", True)
+        if update.order[3] == PHASE_STARTED and not overall:
+            return CheckState("queued")
+        return CheckState("in_progress")
+    if update.state == "success":
+        if words.startswith("skipped"):
+            return CheckState("completed", "neutral" if overall else "skipped")
+        return CheckState("completed", "success")
+    if update.state == "error" and words.startswith("not run:"):
+        # after another step's failure (or an invalid pipeline) it was skipped; else the run was stopped
+        skipped = words.endswith((" failed", "invalid pipeline"))
+        return CheckState("completed", "skipped" if skipped else "cancelled")
+    if "timed out" in words:
+        return CheckState("completed", "timed_out")
+    if update.state == "error" and any(word in words for word in CANCEL_WORDS):
+        return CheckState("completed", "cancelled")
+    return CheckState("completed", "failure")
+
+
+def external_id(run_id: str, step: str | None) -> str:
+    """What a check run carries back in GitHub's webhooks: `<run id>:<step>` (no step: the pipeline's)."""
+    return f"{run_id}:{step or ''}"
+
+
+def parse_external_id(value: str) -> tuple[str, str | None]:
+    run_id, _, step = value.partition(":")
+    return run_id, step or None
+
+
+class CheckRunStore:
+    """The check run posted for each context of a commit."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def get(self, ref: ContextRef) -> dict[str, Any] | None:
+        raw = self.redis.hgetall(_key(ref))
+        if not raw:
+            return None
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        return {
+            "id": int(fields["id"]),
+            "run_id": fields.get("run_id", ""),
+            "completed": fields.get("completed") == "1",
+            "annotations": int(fields.get("annotations") or 0),
+        }
+
+    def save(self, ref: ContextRef, **fields: Any) -> None:
+        values: dict[Any, Any] = {
+            key: int(value) if isinstance(value, bool) else value for key, value in fields.items()
+        }
+        pipe = self.redis.pipeline()
+        pipe.hset(_key(ref), mapping=values)
+        pipe.expire(_key(ref), KEEP_SECONDS)
+        pipe.execute()
+
+
+class GitHubChecks:
+    """Posts one context's update as its check run: created, updated, or a new one for a newer run."""
+
+    def __init__(self, client: redis.Redis, public_url: str, prefix: str) -> None:
+        self.redis = client
+        self.store = CheckRunStore(client)
+        self.index = RunIndex(client)
+        self.public_url = public_url
+        self.prefix = prefix
+
+    def post(self, github: Github, update: StatusUpdate) -> None:
+        """Raises PyGithub's GithubException or a requests error when GitHub does not take it."""
+        ref = ContextRef.of(update)
+        run = self.index.get(update.run_id)
+        contexts = RunContexts(run or {"run_id": update.run_id}, self.prefix, self.public_url)
+        step = contexts.step_of(update.context)
+        pool = ((run or {}).get("step_pools") or {}).get(step) if step else None
+        state = check_state(update, pool == APPROVAL_POOL, step is None)
+        output = build_output(self.redis, run, contexts, update)
+        repo = github.get_repo(update.repository)  # lazy: the check-run request is the only one
+        current = self.store.get(ref)
+        if current is not None and current["run_id"] != update.run_id:
+            self._close_replaced(repo, ref, current, update)
+            current = None
+        fields = _fields(update, state)
+        if current is None:
+            first = output.annotations[:ANNOTATIONS_PER_REQUEST] if state.status == "completed" else []
+            created = repo.create_check_run(
+                name=update.context,
+                head_sha=update.sha,
+                external_id=external_id(update.run_id, step),
+                output=output.body(first),
+                **fields,
+            )
+            current = {"id": created.id, "annotations": len(first)}
+            self.store.save(ref, id=created.id, run_id=update.run_id, completed=False, annotations=len(first))
+        else:
+            repo.get_check_run(current["id"]).edit(output=output.body([]), **fields)
+        if state.status == "completed":
+            self._send_annotations(repo, ref, current, output)
+        self.store.save(ref, completed=state.status == "completed")
+        log.info(
+            "%s: check run %s %s -> %s %s",
+            update.run_id, current["id"], update.context, state.status, state.conclusion or "",
+        )  # fmt: skip
+
+    def _send_annotations(
+        self, repo: Any, ref: ContextRef, current: dict[str, Any], output: CheckOutput
+    ) -> None:
+        """The annotations not sent yet, 50 a request; each batch counted once GitHub took it."""
+        sent = int(current.get("annotations") or 0)
+        while sent < len(output.annotations):
+            batch = output.annotations[sent : sent + ANNOTATIONS_PER_REQUEST]
+            repo.get_check_run(current["id"]).edit(output=output.body(batch))
+            sent += len(batch)
+            self.store.save(ref, annotations=sent)
+
+    def _close_replaced(
+        self, repo: Any, ref: ContextRef, current: dict[str, Any], update: StatusUpdate
+    ) -> None:
+        if current["completed"]:
+            return
+        summary = f"Run {current['run_id']} was replaced by run {update.run_id} on this commit."
+        repo.get_check_run(current["id"]).edit(
+            status="completed",
+            conclusion="cancelled",
+            completed_at=datetime.now(UTC),
+            output={"title": "superseded by a newer run", "summary": summary},
+            actions=[],
+        )
+        self.store.save(ref, completed=True)
+        log.info(
+            "%s: check run %s of run %s closed: superseded", update.run_id, current["id"], current["run_id"]
+        )
+
+
+def _fields(update: StatusUpdate, state: CheckState) -> dict[str, Any]:
+    fields: dict[str, Any] = {"status": state.status, "actions": APPROVAL_ACTIONS if state.actions else []}
+    if update.target_url.startswith(("http://", "https://")):
+        fields["details_url"] = update.target_url
+    if state.conclusion is not None:
+        fields["conclusion"] = state.conclusion
+        fields["completed_at"] = datetime.fromtimestamp(update.order[4] / 1000, UTC)
+    return fields
+
+
+def _key(ref: ContextRef) -> str:
+    return f"{PREFIX}{ref.repository}:{ref.sha}:{ref.context}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
