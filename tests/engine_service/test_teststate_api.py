@@ -11,7 +11,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import ROLE_ARN
+from .conftest import ROLE_ARN, ROOT
 
 LAMBDA = "arn:aws:states:::lambda:invoke"
 # sfn:describeExecution's required output members, as the aws-sdk integration names them
@@ -174,3 +174,18 @@ def test_requests_aws_refuses(sfn):
     broken = {**PIPELINE, "States": {**PIPELINE["States"], "Report": {"Type": "Succeed", "Next": "X"}}}
     with pytest.raises(sfn.exceptions.InvalidDefinition):
         sfn.test_state(definition=json.dumps(broken), stateName="Report")
+
+
+def test_the_pipeline_authors_recipe_runs_as_written(engine, tmp_path, monkeypatch):
+    """statemachines/PIPELINES.md, "Testing one step": its code, on the shipped parallel example."""
+    text = (ROOT / "statemachines" / "PIPELINES.md").read_text()
+    section = text[text.index("## Testing one step") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("\n```\n")]
+    assert 'endpoint_url="http://127.0.0.1:8083"' in code and "aws_access_key_id=" in code
+    pipeline = tmp_path / ".stepline" / "pipeline.asl.json"
+    pipeline.parent.mkdir()
+    pipeline.write_text((ROOT / "statemachines" / "pipelines" / "parallel.asl.json").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent"))  # as on a machine with no AWS set-up
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "absent"))
+    exec(compile(code.replace("http://127.0.0.1:8083", engine.endpoint), "PIPELINES.md", "exec"), {})  # noqa: S102
