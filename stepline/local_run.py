@@ -226,8 +226,8 @@ def _say_what_runs(
     branch = execution_input["branch"] or "no branch"
     out.write(
         f"stepline run: {snapshot.repository} on {branch} ({execution_input['event']}, {trust}): {what}\n"
-        f"pipeline {pipeline_path}: {len(steps)} step(s)"
-        + (f", only {options.only}" if options.only else "")
-        + "\n\n"
     )
+    if steps:
+        only = f", only {options.only}" if options.only else ""
+        out.write(f"pipeline {pipeline_path}: {len(steps)} step(s){only}\n\n")
     out.flush()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.config import ServiceConfig
-from service.errors import InvalidPipelineError
+from service.errors import InvalidPipelineError, UntrustedPipelineError
 from service.pipeline_source import check_untrusted, load_pipeline, parse_pipeline
 from statemachines.contract import APPROVAL_POOL, UNTRUSTED, activity_pools, pipeline_steps
 from stepline.only_step import find_step, only_step
@@ -73,6 +73,7 @@ def plan_pipeline(
 
 
 def _describe(exc: InvalidPipelineError) -> str:
-    lines = [exc.reason]
+    why = f" for {exc.why_untrusted}" if isinstance(exc, UntrustedPipelineError) else ""
+    lines = [f"invalid pipeline {exc.path}{why}:"]
     lines += [f"  {d.get('location') or '/'}: {d.get('message')}" for d in exc.diagnostics]
     return "\n".join(lines)

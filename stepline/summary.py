@@ -73,6 +73,8 @@ def outcome_line(described: Mapping[str, Any]) -> str:
     """`pipeline SUCCEEDED`, or `pipeline FAILED: <error>: <cause>` from DescribeExecution."""
     status = str(described.get("status") or "UNKNOWN")
     error, cause = described.get("error"), described.get("cause")
+    # a failed step's cause repeats its log's last lines, shown above already: its first line says it
+    cause = str(cause).splitlines()[0] if cause else cause
     detail = ": ".join(str(part) for part in (error, cause) if part)
     if len(detail) > 500:
         detail = detail[:500] + "…"
