@@ -67,12 +67,24 @@ def template_expression(value: str) -> str:
 def compile_jsonata(expr: str) -> tuple[Any, frozenset[str]]:
     """The compiled expression and the $names it mentions; raises ValueError on a syntax error."""
     try:
-        compiled = jsonata.Jsonata(expr)
+        compiled = _compile_text(expr)
     except Exception as exc:  # the parser raises JException, and TypeError on some truncated input
         raise ValueError(str(exc) or "syntax error") from exc
     compiled.set_output_convert_nulls(False)  # keep null (NULL_VALUE) apart from undefined (None)
     compiled.set_validate_input(False)  # our inputs are parsed JSON already
     return compiled, frozenset(_VARIABLE_NAMES.findall(expr))
+
+
+def _compile_text(expr: str) -> Any:
+    """jsonata-python's parse of `expr`; a /* comment */ that ends the expression (valid JSONata 2.0.6,
+    which AWS runs) makes its tokenizer read past the end, so such an expression is read again with a
+    line break after it, which JSONata ignores."""
+    try:
+        return jsonata.Jsonata(expr)
+    except IndexError:
+        if not expr.rstrip().endswith("*/"):
+            raise
+        return jsonata.Jsonata(expr + "\n")
 
 
 def evaluate_jsonata(

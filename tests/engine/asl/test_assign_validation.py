@@ -16,6 +16,8 @@ import pytest
 
 from statemachines.engine.asl.validation import validate_definition
 
+from .interpreter_driver import Driver
+
 
 def _errors(assign: Any, language: str = "JSONPath") -> list[str]:
     definition = {
@@ -83,3 +85,19 @@ def test_variable_names_that_are_identifiers_are_accepted(name: str) -> None:
 @pytest.mark.parametrize("name", ["states", "9lives", "has space", "dash-ed", "a" * 81, ""])
 def test_names_that_are_not_identifiers_or_are_reserved_are_refused(name: str) -> None:
     assert _errors({name: 1})
+
+
+def test_a_jsonata_expression_ending_in_a_comment_is_accepted_and_runs() -> None:
+    """JSONata 2.0.6 (the version the JSONata guide names) allows /* comments */ anywhere."""
+    assign = {"answer": "{% $states.input.a /* the answer */ %}", "total": "{% 1 + /* one */ 1 /* two */ %}"}
+    assert _errors(assign, "JSONata") == []
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Keep",
+        "States": {
+            "Keep": {"Type": "Pass", "Assign": assign, "Next": "Show"},
+            "Show": {"Type": "Pass", "Output": "{% [$answer, $total] %}", "End": True},
+        },
+    }
+    run = Driver(definition, {"a": 42})
+    assert run.output == [42, 2]
