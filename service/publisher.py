@@ -27,6 +27,7 @@ from service.github_reporting import GitHubReporting
 from service.job_context import JobContext, job_context
 from service.status_contexts import StatusUpdate
 from service.status_ledger import ContextRef, StatusLedger
+from statemachines.run_stages import FINAL_POSTED, PENDING_POSTED, RunStages
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +93,11 @@ def _post_newest(ctx: JobContext, ledger: StatusLedger, ref: ContextRef, deferra
             return done
         if not github.enabled:
             ledger.mark_posted(update, recorded_only=True)
+            _stamp_posted(ctx, update)
             done = "recorded"
         elif github.unchanged(update, ledger.posted(ref)):
             ledger.mark_posted(update)  # GitHub already shows exactly this: don't spend a status on it
+            _stamp_posted(ctx, update)
             done = "unchanged"
         else:
             outcome = _post(ctx, github, ledger, update, deferrals)
@@ -117,6 +120,7 @@ def _post(
     except NoInstallationError as exc:
         return _fail(ctx, ledger, update, str(exc))
     ledger.mark_posted(update)
+    _stamp_posted(ctx, update)
     log.info(
         "%s: %s %s -> %s (%s)",
         update.run_id,
@@ -126,6 +130,12 @@ def _post(
         update.description,
     )
     return "posted"
+
+
+def _stamp_posted(ctx: JobContext, update: StatusUpdate) -> None:
+    """The run's timeline: its first pending status shown, and its last final one (statemachines/run_stages.py)."""
+    stage = PENDING_POSTED if update.state == "pending" else FINAL_POSTED
+    RunStages(ctx.redis).stamp(update.run_id, stage)
 
 
 def _on_github_error(

@@ -23,6 +23,7 @@ import redis
 from service.approvals import ApprovalStore
 from service.run_index import OPEN_STATUSES, STATUSES, RunIndex, RunStore
 from service.status_ledger import StatusLedger
+from statemachines.run_stages import RunStages
 from statemachines.step_logs import StepLogStore
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ ENDED_STATUSES = tuple(status for status in STATUSES if status not in OPEN_STATU
 
 def run_stores(client: redis.Redis) -> list[RunStore]:
     """Every store that keeps something per run besides the run index (deleted with the run)."""
-    return [StatusLedger(client), ApprovalStore(client), StepLogStore(client)]
+    return [StatusLedger(client), ApprovalStore(client), StepLogStore(client), RunStages(client)]
 
 
 def trim_finished_runs(

@@ -39,6 +39,7 @@ from statemachines import queues, step_errors
 from statemachines.contract import pipeline_steps
 from statemachines.deploy import ensure_pipeline
 from statemachines.run_claims import TICKET, claim_ticket
+from statemachines.run_stages import EXECUTION_STARTED, RunStages
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +244,7 @@ def _start_execution(ctx: JobContext, run: dict[str, Any], state_machine_arn: st
         response = ctx.sfn.start_execution(
             stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input)
         )
+        RunStages(ctx.redis).stamp(run["run_id"], EXECUTION_STARTED)
         return response["executionArn"]
     except ctx.sfn.exceptions.ExecutionAlreadyExists:
         # a retry of this job after StartExecution succeeded: the delivery's execution already runs

@@ -22,7 +22,8 @@ from service.run_index import RunIndex
 from service.runs import new_run
 from service.signatures import verify_signature
 from service.triggers import CANCEL, SKIP, Ignored, Trigger, TriggerSettings, parse_event
-from statemachines import nesting, queues
+from statemachines import nesting, queues, run_stages
+from statemachines.run_stages import RunStages
 
 log = logging.getLogger(__name__)
 webhooks = Blueprint("webhooks", __name__)
@@ -35,6 +36,7 @@ JOB_RETRY = Retry(max=3, interval=[2, 10, 30])
 
 @webhooks.post("/webhooks/github")
 def receive_github():
+    received_ms = run_stages.now_ms()
     config: ServiceConfig = current_app.config["STEPLINE"]
     try:
         body = _read_body(config.webhook_max_bytes)
@@ -54,7 +56,7 @@ def receive_github():
         log.info("delivery %s (%s) ignored: %s", delivery_id, event, outcome.reason)
         return jsonify(status="ignored", reason=outcome.reason), 202
     try:
-        return _record(outcome, hook_id)
+        return _record(outcome, hook_id, received_ms)
     except redis.RedisError as exc:
         log.error("delivery %s not recorded, Redis failed: %s", delivery_id, exc)
         return jsonify(error="temporarily unable to record the delivery; redeliver it"), 503
@@ -101,8 +103,9 @@ def _json(text: str | bytes) -> dict[str, Any]:
     return payload
 
 
-def _record(trigger: Trigger, hook_id: str):
+def _record(trigger: Trigger, hook_id: str, received_ms: int):
     client: redis.Redis = current_app.extensions["redis"]
+    stages = RunStages(client)
     queue = Queue(queues.RUNS, connection=client)
     if trigger.action == CANCEL:
         pr = trigger.pull_request.number if trigger.pull_request else None
@@ -118,6 +121,7 @@ def _record(trigger: Trigger, hook_id: str):
 
         def then(pipe: Any) -> None:
             RunIndex(client).create(run, pipeline=pipe)
+            stages.stamp(run["run_id"], run_stages.WEBHOOK_RECEIVED, received_ms, pipe=pipe)
             queue.enqueue_call(
                 job, args=(run["run_id"],), job_id=f"run-{run['run_id']}", retry=JOB_RETRY, pipeline=pipe
             )
@@ -127,6 +131,7 @@ def _record(trigger: Trigger, hook_id: str):
         log.info("delivery %s is a redelivery: %s", trigger.delivery_id, record)
         return jsonify(status="duplicate", **_public(record)), 200
     if "run_id" in outcome:
+        stages.stamp(outcome["run_id"], run_stages.DELIVERY_RECORDED)
         log.info(
             "%s: queued (%s) from delivery %s of %s",
             outcome["run_id"],

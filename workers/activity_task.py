@@ -14,9 +14,19 @@ import redis
 
 from statemachines.contract import STEP_NAME, UNTRUSTED, ContractError, StepTask, parse_step_task
 from statemachines.run_claims import TICKET, Verdict, check_run, without_ticket
+from statemachines.run_stages import (
+    CHECKOUT_DONE,
+    FIRST_COMMAND_STARTED,
+    LAST_COMMAND_ENDED,
+    TASK_ANSWERED,
+    TASK_HANDED_OUT,
+    RunStages,
+    now_ms,
+)
 from statemachines.run_stops import stopped_since
 from statemachines.step_logs import StepLogWriter
 from statemachines.step_reuse import REUSED, fingerprint, record_result, reusable
+from workers.build_outputs import BuildOutputs
 from workers.checkout import Mirrors
 from workers.config import WorkerConfig
 from workers.errors import (
@@ -26,7 +36,6 @@ from workers.errors import (
     TaskStopped,
     WorkerFault,
     WorkerShutdown,
-from workers.build_outputs import BuildOutputs
 )
 from workers.heartbeat import Heartbeat
 from workers.process_group import SHUTDOWN, Cancellation
@@ -78,7 +87,9 @@ class TaskHandler:
         self.redis = client
         self.mirrors = mirrors
         self.reporter = reporter
+        self.stages = RunStages(client, config.step_log_retention_seconds)
         self.workspace = Workspace(config.work_dir)
+        self.outputs = BuildOutputs(config, client)  # finished logs, artifacts and caches in the blob store
         self._running: dict[str, Cancellation] = {}
         self._cancel_reason: str | None = None  # set once: every later task is cancelled at once too
         self._lock = threading.Lock()
@@ -89,7 +100,6 @@ class TaskHandler:
 
     def cancel_all(self, reason: str) -> None:
         with self._lock:
-        self.outputs = BuildOutputs(config, client)  # finished logs, artifacts and caches in the blob store
             self._cancel_reason = reason
             for cancellation in self._running.values():
                 cancellation.cancel(reason)
@@ -102,6 +112,7 @@ class TaskHandler:
 
     def handle(self, received: Received) -> None:
         """Run the task and report it; never raises (a bug is reported as Stepline.WorkerError)."""
+        received_ms = now_ms()
         try:
             task = parse_step_task(received.input)
         except ContractError as exc:
@@ -114,6 +125,7 @@ class TaskHandler:
             error = InvalidTaskInput(f"refused: {verdict.refusal}", verdict.refusal)
             self.reporter.fail(task.run_id, received.token, error.error_name, error.cause)
             return
+        self._stamp(task, verdict, TASK_HANDED_OUT, received_ms)
         if verdict.verified and self._reuse(received, task):
             return
         cancellation = Cancellation()
@@ -131,6 +143,11 @@ class TaskHandler:
         finally:
             with self._lock:
                 self._running.pop(received.token, None)
+
+    def _stamp(self, task: StepTask, verdict: Verdict, stage: str, at_ms: int | None = None) -> None:
+        """A stage of the run's timeline, for runs the service vouches for only (statemachines/run_stages.py)."""
+        if verdict.verified:
+            self.stages.stamp(task.run_id, stage, at_ms)
 
     def _verdict(self, received: Received, task: StepTask) -> Verdict:
         try:
@@ -162,6 +179,7 @@ class TaskHandler:
             )  # fmt: skip
             writer.write_line(line)
             writer.finish(REUSED, original.get("exit_code", 0))
+            self.outputs.archive_log(writer, received.trusted)
         except redis.RedisError as exc:
             log.warning("%s: step %s: reuse not logged: %s", run_id, step, exc)
         log.info("%s: step %s reused from run %s", run_id, step, from_run)
@@ -179,7 +197,6 @@ class TaskHandler:
         """Remember a passed step's result, for a later "re-run failed steps" of this run to reuse."""
         try:
             print_ = fingerprint(received.input, received.base_pool)
-            self.outputs.archive_log(writer, received.trusted)
             record_result(self.redis, task.run_id, task.step, print_, result)
         except redis.RedisError as exc:  # the step passed; only a later re-run loses: it runs the step again
             log.warning("%s: step %s: result not recorded: %s", task.run_id, task.step, exc)
@@ -211,6 +228,7 @@ class TaskHandler:
 
         with Heartbeat(self.sfn, received.token, interval, cancellation, run_id, step, stopped):
             self._run_and_report(received, task, writer, cancellation, verdict)
+        self.outputs.archive_log(writer, received.trusted)
 
     def _run_and_report(
         self,
@@ -228,7 +246,7 @@ class TaskHandler:
             log.info("%s: step %s ended: %s (%s)", run_id, step, exc.error_name, exc.reason)
             writer.finish(LOG_STATUS.get(exc.status_state, "failed"), getattr(exc, "exit_code", None))
             self.reporter.fail(run_id, received.token, exc.error_name, exc.cause)
-        self.outputs.archive_log(writer, received.trusted)
+            self._stamp(task, verdict, TASK_ANSWERED)
             self.reporter.status(run_id, step, exc.status_state, exc.reason)
             return
         except TaskStopped as exc:
@@ -241,7 +259,9 @@ class TaskHandler:
         result = {"step": step, "status": "succeeded", "exit_code": exit_code}
         result |= {"duration_seconds": duration, "log": writer.log_id}
         log.info("%s: step %s succeeded in %.1fs", run_id, step, duration)
-        if self.reporter.succeed(run_id, received.token, result):
+        answered = self.reporter.succeed(run_id, received.token, result)
+        self._stamp(task, verdict, TASK_ANSWERED)
+        if answered:
             if verdict.verified:  # only a run the service vouches for can be re-run from its results
                 self._record(received, task, result)
             self.reporter.status(run_id, step, "success", f"passed in {duration:.0f}s")
@@ -271,6 +291,7 @@ class TaskHandler:
                 raise
             raise_if_cancelled(cancellation)
             writer.write_line(f"[stepline] checked out in {time.monotonic() - began:.1f}s ({how} mirror)")
+            self._stamp(task, verdict, CHECKOUT_DONE)
             trusted = received.trusted
             # a repository's own secrets only for a run the service vouches for (run_claims)
             repository = source.repository if verdict.verified else None
@@ -293,7 +314,11 @@ class TaskHandler:
             runner = StepRunner(
                 writer, cancellation, masked, lambda pgid: places.record_group(pgid, marker), wrap=wrap
             )
-            runner.run(task.commands, places.source, env, timeout)
+            self._stamp(task, verdict, FIRST_COMMAND_STARTED)
+            try:
+                runner.run(task.commands, places.source, env, timeout)
+            finally:
+                self._stamp(task, verdict, LAST_COMMAND_ENDED)
             return 0
         finally:
             self.workspace.remove(places)

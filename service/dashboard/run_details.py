@@ -18,6 +18,7 @@ from service.run_outcome import Verdict, unreached_verdict
 from service.status_contexts import RunContexts
 from service.status_ledger import StatusLedger
 from statemachines.contract import APPROVAL_POOL, StepSpec, pool_of_activity
+from statemachines.run_stages import RunStages
 from statemachines.step_logs import StepLogReader
 from statemachines.worker_presence import waiting_words
 
@@ -135,6 +136,7 @@ class RunDetails:
             "approvals": approvals,
             "audit": list(reversed(audit)),
             "statuses": statuses,
+            "stages": RunStages(self.index.redis).timeline(run_id),  # where the run's time went
         }
 
     def steps(self, run: dict[str, Any]) -> list[dict[str, Any]]:

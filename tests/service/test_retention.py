@@ -15,6 +15,7 @@ from service.retention import DAY, trim_finished_runs
 from service.run_index import EXECUTIONS, RunIndex
 from service.status_contexts import StatusUpdate
 from service.status_ledger import StatusLedger
+from statemachines.run_stages import RunStages
 from statemachines.step_logs import StepLogReader
 from tests.service.dashboard_seed import seed_log, seed_run
 
@@ -69,6 +70,7 @@ def test_a_trimmed_run_vanishes_from_every_lookup_and_open_and_recent_runs_stay(
     seed_log(redis_client, "old-push", "build", ["compiling"])  # a log kept longer than the run
     ApprovalStore(redis_client).add("token-of-old-pr", json.dumps({"run_id": "old-pr", "step": "deploy"}))
     seed_log(redis_client, "recent", "build", ["compiling"])
+    RunStages(redis_client).stamp("old-push", "task_answered")
 
     assert trim_finished_runs(index, 90) == 2
 
