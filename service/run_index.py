@@ -254,13 +254,13 @@ class RunIndex:
         most: int = SCAN_LIMIT,
     ) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
-        start = 0
+        start, batch = 0, offset + limit  # most listed runs match: the first batch is the page itself
         while len(found) < offset + limit and start < offset + limit + most:
-            ids = self.redis.zrevrange(key, start, start + SCAN_BATCH - 1)
+            ids = self.redis.zrevrange(key, start, start + batch - 1)
             if not ids:
                 break
             found += [run for run in self._load(ids) if accepts(run)]
-            start += SCAN_BATCH
+            start, batch = start + batch, SCAN_BATCH
         return found[offset : offset + limit]
 
     def _scan_legacy(
