@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import history, io_processing, paths
+from . import history, io_processing, jsonata_query, paths
 from .errors import StatesError
 from .fan_out import FanOutState
 from .io_processing import Scope
@@ -70,8 +70,13 @@ class MapState(FanOutState):
     def read_items(self, raw: Any, value: Any, scope: Scope) -> list[Any]:
         defn = self.defn
         if self.jsonata:
+            if "Items" not in defn:
+                # "Items ... default: the state input": it must be an array like any other Items.
+                # deviation: AWS's text for a non-array input is not documented; it is the Items
+                # type error for the expression that reads the input
+                return jsonata_query.require_type(raw, "array", "$states.input", "Items")
             return io_processing.evaluate_jsonata_typed(
-                defn.get("Items", raw), scope.states(raw), scope, "Items", "array"
+                defn["Items"], scope.states(raw), scope, "Items", "array"
             )
         path = defn.get("ItemsPath", "$")
         items = paths.read_path(path, value, scope.context, scope.variables)

@@ -182,6 +182,12 @@ def _check_map(
     checker.exclusive(state, ("ToleratedFailurePercentage", "ToleratedFailurePercentagePath"), location)
     if "ItemsPath" in state:
         checker.path(state["ItemsPath"], f"{location}/ItemsPath", reference=True, nullable=False)
+    items = state.get("Items")
+    # "Items (Optional, JSONata only): a JSON array or a JSONata expression that must evaluate to an array"
+    if "Items" in state and not isinstance(items, list) and not is_template(items):
+        checker.error(
+            SCHEMA, "The field 'Items' must be a JSON array or a JSONata expression", f"{location}/Items"
+        )
     for name in ("MaxConcurrencyPath", "ToleratedFailureCountPath", "ToleratedFailurePercentagePath"):
         if name in state:
             checker.path(state[name], f"{location}/{name}", reference=True, nullable=False)

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from statemachines.engine.asl.validation import validate_definition
+
 from .interpreter_driver import Driver
 
 JSONATA = {"QueryLanguage": "JSONata"}
@@ -34,7 +36,7 @@ def _failed(run: Driver) -> tuple[str, str]:
     return run.state["error"], run.state["cause"]
 
 
-def _map(items: str) -> dict[str, Any]:
+def _map(items: Any) -> dict[str, Any]:
     processor = {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}}
     return {
         **JSONATA,
@@ -175,3 +177,28 @@ def test_a_caught_evaluation_error_reaches_the_catcher() -> None:
     run = Driver(definition, {"items": "no"})
     assert run.status == "SUCCEEDED"
     assert run.output["Error"] == "States.QueryEvaluationError"
+
+
+@pytest.mark.parametrize("items", [{"foo": "bar"}, "text", 3, True, None])
+def test_map_items_literal_must_be_an_array_or_an_expression(items: Any) -> None:
+    """Map state: Items is "a JSON array or a JSONata expression that must evaluate to an array"."""
+    definition = _map("{% [] %}")
+    definition["States"]["MapIterate"]["Items"] = items
+    problems = [d for d in validate_definition(definition) if d.severity == "ERROR"]
+    assert [d.location for d in problems] == ["/States/MapIterate/Items"]
+
+
+def test_map_items_literal_array_may_hold_expressions() -> None:
+    run = Driver(_map(["{% $states.input.a %}", 2]), {"a": 1})
+    assert run.output == [1, 2]
+
+
+def test_map_without_items_iterates_its_input_which_must_be_an_array() -> None:
+    definition = _map("unused")
+    del definition["States"]["MapIterate"]["Items"]
+    assert Driver(definition, [1, 2]).output == [1, 2]
+    error, cause = _failed(Driver(definition, {"a": 1}))
+    assert error == "States.QueryEvaluationError"
+    assert cause.endswith(
+        "for the field 'Items' returned an unexpected result type. Expected 'array', but was 'object' for value: {\"a\":1}"
+    )
