@@ -133,6 +133,7 @@ class MapState(FanOutState):
         else:
             return None
         if isinstance(number, bool) or not isinstance(number, int | float) or not 0 <= number <= 100:
+            # deviation: AWS's error and text for a percentage out of range are not documented
             raise StatesError(
                 "States.Runtime",
                 f"ToleratedFailurePercentage must be a number between 0 and 100, but was {number!r}",

@@ -132,6 +132,8 @@ class TaskState(State):
         if seconds is None:
             return None
         if isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= MAX_SECONDS:
+            # deviation: AWS's error and text for a TimeoutSeconds/HeartbeatSeconds from a path or
+            # an expression that is not a positive integer are not documented
             raise StatesError(
                 "States.Runtime",
                 f"The {field} field must be a positive integer up to {MAX_SECONDS}, but was {seconds!r}",
