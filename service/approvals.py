@@ -14,14 +14,12 @@ import threading
 import time
 from typing import Any
 
-import boto3
 import redis
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.config import ServiceConfig
 from service.errors import ApprovalNotPendingError, StepFunctionsUnavailableError
-from service.sfn import LOCAL_CREDENTIALS, make_sfn_client
+from service.sfn import make_sfn_client
 from statemachines.contract import APPROVAL_POOL, activity_name
 from statemachines.step_errors import REJECTED
 
@@ -224,17 +222,8 @@ class ApprovalPoller:
 
 
 def long_poll_client(config: ServiceConfig) -> Any:
-    """make_sfn_client's client with a read timeout above GetActivityTask's 60 s long poll."""
-    base = make_sfn_client(config)
-    session = boto3.session.Session()
-    local = bool(config.sfn_endpoint_url)
-    credentials = {} if not local or session.get_credentials() else LOCAL_CREDENTIALS
-    return session.client(
-        "stepfunctions",
-        endpoint_url=config.sfn_endpoint_url or None,
-        config=base.meta.config.merge(Config(read_timeout=70)),
-        **credentials,
-    )
+    """The service's client with a read timeout above GetActivityTask's 60 s long poll."""
+    return make_sfn_client(config, read_timeout=70)
 
 
 def start_poller(

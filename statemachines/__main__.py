@@ -87,6 +87,7 @@ def run(args: argparse.Namespace, config: DeployConfig) -> int:
 
     from statemachines.aws_deploy import deploy_pipelines, plan_pipelines
     from statemachines.deploy import LOCAL_ROLE_ARN
+    from statemachines.sfn_client import make_sfn_client
 
     names = list(shipped_pipelines()) if args.all else args.pipeline or [DEFAULT_PIPELINE]
     pipelines = dict(load_pipeline(name) for name in names)
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace, config: DeployConfig) -> int:
         )
         actions = plan_pipelines(pipelines, config.prefix, config.region, args.untrusted_pools)
     else:
-        sfn = session.client("stepfunctions", endpoint_url=config.sfn_endpoint_url or None)
+        sfn = make_sfn_client(config.region, config.sfn_endpoint_url, read_timeout=60)
         # the local engine checks only a role ARN's shape (as the service does there); AWS needs the real one
         role_arn = config.role_arn or (LOCAL_ROLE_ARN if config.sfn_endpoint_url else "")
         actions = deploy_pipelines(

@@ -8,11 +8,10 @@ import threading
 import time
 from typing import Any
 
-import boto3
 import redis
-from botocore.config import Config
 
 from statemachines.contract import activity_name
+from statemachines.sfn_client import make_sfn_client
 from statemachines.worker_presence import REFRESH_SECONDS, forget_serving, record_serving
 from workers.activity_task import Received, TaskHandler
 from workers.checkout import Mirrors
@@ -28,25 +27,19 @@ log = logging.getLogger(__name__)
 REPORT_SECONDS = 40.0  # how long shutdown waits for cancelled tasks to report (Reporter retries ~30 s)
 
 
-def make_sfn_client(config: WorkerConfig, read_timeout: float, attempts: int, connections: int) -> Any:
-    """A Step Functions client for the local engine (SFN_ENDPOINT_URL) or AWS."""
-    options: dict[str, Any] = {"region_name": config.aws_region}
-    if config.sfn_endpoint_url:
-        options["endpoint_url"] = config.sfn_endpoint_url
-    if config.aws_access_key_id:
-        options["aws_access_key_id"] = config.aws_access_key_id
-        options["aws_secret_access_key"] = config.aws_secret_access_key
-    elif config.sfn_endpoint_url:  # the local engine checks no signature unless configured to
-        options |= {"aws_access_key_id": "stepline", "aws_secret_access_key": "stepline"}
-    botocore_config = Config(
-        connect_timeout=5,
+def make_worker_sfn_client(config: WorkerConfig, read_timeout: float, attempts: int, connections: int) -> Any:
+    """A Step Functions client for the local engine (SFN_ENDPOINT_URL) or AWS, with the worker's keys."""
+    return make_sfn_client(
+        config.aws_region,
+        config.sfn_endpoint_url,
         read_timeout=read_timeout,
-        retries={"total_max_attempts": attempts, "mode": "standard"},
-        max_pool_connections=connections,
-        inject_host_prefix=not config.sfn_endpoint_url,
-        user_agent_extra="stepline-worker",
+        connect_timeout=5,
+        attempts=attempts,
+        connections=connections,
+        access_key_id=config.aws_access_key_id,
+        secret_access_key=config.aws_secret_access_key,
+        user_agent="stepline-worker",
     )
-    return boto3.session.Session().client("stepfunctions", config=botocore_config, **options)
 
 
 class Worker:
@@ -55,8 +48,10 @@ class Worker:
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         # one open poll per pool; a long poll must outlast the service's 60 s answer
-        self.poll_sfn = make_sfn_client(config, config.poll_read_timeout_seconds, 1, len(config.pools) + 2)
-        self.sfn = make_sfn_client(config, 20, 3, 2 * (config.slots + len(config.pools)) + 4)
+        self.poll_sfn = make_worker_sfn_client(
+            config, config.poll_read_timeout_seconds, 1, len(config.pools) + 2
+        )
+        self.sfn = make_worker_sfn_client(config, 20, 3, 2 * (config.slots + len(config.pools)) + 4)
         self.redis = redis.Redis.from_url(config.redis_url, socket_timeout=10, health_check_interval=30)
         git = GitAccess(
             config.work_dir / "git-home",
