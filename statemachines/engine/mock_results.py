@@ -24,9 +24,9 @@ def check_mock_result(resource: str, result: Any, mode: str) -> None:
 
     STRICT: every required field present and every present field of the right type; PRESENT:
     present fields only; NONE: nothing. Fields the model does not know are accepted (a newer API).
+    """
     # deviation: only `aws-sdk:` integrations are checked; the optimized ones (lambda:invoke,
     # sqs:sendMessage, ...) shape their output their own way and their mocks are taken as given.
-    """
     if mode == "NONE" or not resource.startswith(SDK_PREFIX):
         return
     service, _, action = resource[len(SDK_PREFIX) :].partition(":")

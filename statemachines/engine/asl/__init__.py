@@ -3,7 +3,7 @@
 Its contract with the rest of Stepline:
 - the durable service (`statemachines/engine/`) loads a definition with `definition.load_definition`,
   runs it through `interpreter.Interpreter` one transition at a time, and answers TestState with
-  `teststate.run_test_state`;
+  `teststate.run_test_state` (a refused request raises `teststate_request.TestStateRejected`);
 - `service/pipeline_source.py` and `python -m statemachines check` validate a pipeline with
   `validation.validate_definition` before anything is deployed;
 - failures are `errors.StatesError` carrying AWS's error names (`States.Runtime`, ...).

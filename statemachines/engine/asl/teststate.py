@@ -230,11 +230,9 @@ def _respond(rt: TestRuntime, state: State, level: str) -> dict[str, Any]:
 
 
 def _inspection(rt: TestRuntime, trace: dict[str, Any]) -> dict[str, Any]:
-    """The noted stages as AWS shows them: JSON texts, the Map's numbers, handler details, variables.
-
+    """The noted stages as AWS shows them: JSON texts, the Map's numbers, handler details, variables."""
     # deviation: TRACE adds the HTTP request and response of an HTTP Task in AWS; no HTTP Task
     # calls out here (one is answered by its mock), so TRACE shows what DEBUG shows.
-    """
     data: dict[str, Any] = {key: history.to_json(trace[key]) for key in JSON_STAGES if key in trace}
     data.update({key: trace[key] for key in NUMBER_STAGES if key in trace})
     if "errorDetails" in trace:
