@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
+from rq import Queue
 
 from service.config import ServiceConfig
 from service.errors import ApprovalNotPendingError, StepFunctionsUnavailableError
@@ -204,7 +205,13 @@ class ApprovalPoller:
         task = self.sfn.get_activity_task(activityArn=self.activity_arn, workerName=self.worker_name)
         if not task.get("taskToken"):
             return None
-        return self.store.add(task["taskToken"], task.get("input") or "{}")
+        record = self.store.add(task["taskToken"], task.get("input") or "{}")
+        # the step now waits for a person: its check run shows Approve / Reject (service/check_runs.py)
+        Queue("statuses", connection=self.store.redis).enqueue(
+            "service.reporter.report_step", record["run_id"], record["step"], "pending",
+            "waiting for approval", int(time.time() * 1000),
+        )  # fmt: skip
+        return record
 
     def heartbeat_pending(self) -> None:
         """Keeps approval tasks with HeartbeatSeconds alive, and drops those whose execution ended."""

@@ -35,8 +35,9 @@ IGNORED_EVENTS = {
     "status": "status events are never acted on (Stepline's own statuses would loop)",
     "create": "the matching push event carries the commit",
     "delete": "the matching push event (after = 0000…) cancels the ref's runs",
-    "check_suite": "Stepline reports commit statuses, not check suites",
-    "check_run": "Stepline reports commit statuses, not check runs",
+    # a re-request or an approval button on Stepline's own is acted on: service/check_requests.py
+    "check_suite": "only a re-request of Stepline's check suite is acted on",
+    "check_run": "only a re-request or an action on Stepline's check run is acted on",
     "workflow_run": "GitHub Actions runs are not Stepline's",
     "workflow_job": "GitHub Actions jobs are not Stepline's",
 }

@@ -15,6 +15,7 @@ import redis
 from flask import Blueprint, current_app, jsonify, request
 from rq import Queue, Retry
 
+from service.check_requests import CHECK_EVENTS, CheckRequest, parse_check_event, record_check_request
 from service.config import ServiceConfig
 from service.deliveries import DeliveryLog
 from service.errors import MalformedPayloadError, PayloadTooLargeError, WebhookError
@@ -48,7 +49,11 @@ def receive_github():
         payload = _parse_body(body, request.mimetype)
         if event == "ping":
             return jsonify(status="pong", zen=str(payload.get("zen", ""))[:200]), 200
-        outcome = parse_event(event, payload, delivery_id, TriggerSettings.from_config(config))
+        outcome: Trigger | Ignored | CheckRequest
+        if event in CHECK_EVENTS:  # GitHub's buttons on Stepline's check runs (service/check_requests.py)
+            outcome = parse_check_event(event, payload, delivery_id, config)
+        else:
+            outcome = parse_event(event, payload, delivery_id, TriggerSettings.from_config(config))
     except WebhookError as exc:
         log.info("webhook refused (%s): %s", exc.status, exc.reason)
         return jsonify(error=exc.reason), exc.status
@@ -56,6 +61,8 @@ def receive_github():
         log.info("delivery %s (%s) ignored: %s", delivery_id, event, outcome.reason)
         return jsonify(status="ignored", reason=outcome.reason), 202
     try:
+        if isinstance(outcome, CheckRequest):
+            return _record_check(outcome, hook_id)
         return _record(outcome, hook_id, received_ms)
     except redis.RedisError as exc:
         log.error("delivery %s not recorded, Redis failed: %s", delivery_id, exc)
@@ -146,6 +153,14 @@ def _record(trigger: Trigger, hook_id: str, received_ms: int):
             trigger.repository,
             trigger.reason,
         )
+    return jsonify(status="queued", **_public(record)), 202
+
+
+def _record_check(request: CheckRequest, hook_id: str):
+    first, record = record_check_request(current_app.extensions["redis"], request, hook_id)
+    if not first:
+        log.info("delivery %s is a redelivery: %s", request.delivery_id, record)
+        return jsonify(status="duplicate", **_public(record)), 200
     return jsonify(status="queued", **_public(record)), 202
 
 

@@ -108,6 +108,11 @@ class Actions:
         record = approvals.decide(self.store, self.ctx.sfn, approval_id, approved, user, comment[:500])
         action = "approve" if approved else "reject"
         self._audit(record["run_id"], user, action, step=record["step"], comment=comment[:500])
+        # the step's status and check run say it at once, not when the run ends
+        self.ctx.statuses.enqueue(
+            "service.reporter.report_step", record["run_id"], record["step"],
+            "success" if approved else "failure", f"{'approved' if approved else 'rejected'} by {user}"[:140], int(time.time() * 1000),
+        )  # fmt: skip
         # no worker reports an approval step: without this a rejection (or an approval that ends
         # the run) shows as running, and its statuses stay pending, until the next sweep
         nudge_reconcile(self.ctx, record["run_id"])
