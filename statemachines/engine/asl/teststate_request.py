@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ NO_FAN_OUT = (
     "Supported state types include: [Task, Wait, Pass, Succeed, Fail, Choice]"
 )
 NO_RESULT = object()
+SYNC = re.compile(r"\.sync(:\d+)?$")  # `ecs:runTask.sync`, `states:startExecution.sync:2`
 
 
 class TestStateRejected(EngineError):
@@ -132,7 +134,7 @@ def _compile(definition: dict[str, Any] | str, state_name: str | None) -> tuple[
 def _check_unmocked_task(state: TaskState, role_arn: str | None) -> None:
     if role_arn is None:
         raise TestStateRejected("ValidationException", "RoleArn must be specified when testing a Task state")
-    if state.activity or state.callback or state.resource.endswith(".sync"):
+    if state.activity or state.callback or SYNC.search(state.resource):
         # deviation: AWS documents that these need a mock, not the error it answers without one.
         raise TestStateRejected(
             "ValidationException",
@@ -197,10 +199,11 @@ def _check_configuration(
                 "ValidationException",
                 "errorCausedByState applies only to a Map or Parallel state with a mocked error.",
             )
+        own = f"{state.program}/{state.name}"  # its branches are `<own>#<i>`, its ItemProcessor `<own>`
         inside = [
             program.states
             for key, program in interp.programs.items()
-            if key.startswith(f"{state.program}/{state.name}")
+            if key == own or key.startswith((own + "#", own + "/"))
         ]
         if not any(caused_by in states for states in inside):
             raise TestStateRejected(

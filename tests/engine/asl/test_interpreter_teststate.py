@@ -83,6 +83,37 @@ def test_variables_are_readable_and_assignments_reported() -> None:
     assert json.loads(resp["inspectionData"]["variables"]) == {"seed": 2}
 
 
+def test_jsonata_task_shows_its_arguments_and_a_jsonata_map_its_item_selector() -> None:
+    task = {
+        "Type": "Task",
+        "QueryLanguage": "JSONata",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Arguments": {"n": "{% $states.input.n + 1 %}"},
+        "Output": "{% $states.result.v %}",
+        "End": True,
+    }
+    resp = check(task, {"n": 1}, "DEBUG", mock={"result": '{"v": 5}'})
+    data = resp["inspectionData"]
+    assert (json.loads(data["afterArguments"]), json.loads(data["result"]), resp["output"]) == (
+        {"n": 2},
+        {"v": 5},
+        "5",
+    )
+    assert "afterInputPath" not in data and "afterResultPath" not in data
+    fan = {
+        "Type": "Map",
+        "QueryLanguage": "JSONata",
+        "Items": "{% $states.input.xs %}",
+        "ItemSelector": {"x": "{% $states.context.Map.Item.Value * 2 %}"},
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+        "End": True,
+    }
+    data = check(fan, {"xs": [1, 2]}, "DEBUG", mock={"result": "[]"})["inspectionData"]
+    assert json.loads(data["afterItemSelector"]) == [{"x": 2}, {"x": 4}] and "afterItemsPath" not in data
+    failed = check(fan, {"xs": 3}, mock={"result": "[]"})
+    assert (failed["status"], failed["error"]) == ("FAILED", "States.QueryEvaluationError")
+
+
 def test_jsonata_state_shows_arguments_and_output() -> None:
     state = {
         "Type": "Pass",
@@ -270,9 +301,18 @@ def test_requests_refused_by_documented_rules() -> None:
     for kwargs in ({"context_json": "{}"}, {}):
         with pytest.raises(TestStateRejected):
             check(task, {}, **kwargs)
+    for resource in (
+        "arn:aws:states:::states:startExecution.sync:2",
+        "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+    ):
+        with pytest.raises(TestStateRejected, match="only when a mock is specified"):
+            check({**task, "Resource": resource}, {})
+        assert check({**task, "Resource": resource}, {}, mock={"result": "{}"})["status"] == "SUCCEEDED"
     with pytest.raises(TestStateRejected):
         named("Both", {}, mock={"result": "[]"}, configuration={"errorCausedByState": "Build"})
     assert named("Both", {}, mock={"errorOutput": {"error": "E"}}, configuration={"errorCausedByState": "B"})
+    with pytest.raises(TestStateRejected, match="not a state inside"):  # Build is in the Map, not here
+        named("Both", {}, mock={"errorOutput": {"error": "E"}}, configuration={"errorCausedByState": "Build"})
     with pytest.raises(TestStateRejected, match="State not found in definition"):
         named("Nowhere", {})
     with pytest.raises(InvalidDefinitionError):
