@@ -96,8 +96,11 @@ class Checker:
                 location,
             )
 
-    def payload(self, template: Any, location: str) -> None:
-        """A JSONPath payload template (Parameters, ResultSelector, ItemSelector, Assign)."""
+    def payload(self, template: Any, location: str, *, literal_templates: bool = False) -> None:
+        """A JSONPath payload template (Parameters, ResultSelector, ItemSelector, Assign).
+
+        `literal_templates`: a "{% %}" string is a plain literal here (a JSONPath Assign value).
+        """
         if isinstance(template, dict):
             for key, value in template.items():
                 where = f"{location}/{key}"
@@ -110,12 +113,13 @@ class Checker:
                             "No .$ on a field that appears to be a JSONPath or Intrinsic Function.",
                             where,
                         )
-                    self.payload(value, where)
+                    self.payload(value, where, literal_templates=literal_templates)
         elif isinstance(template, list):
             for index, item in enumerate(template):
-                self.payload(item, f"{location}[{index}]")
-        elif is_template(template):
-            # A JSONata expression in a JSONPath state would silently stay a string: reject it.
+                self.payload(item, f"{location}[{index}]", literal_templates=literal_templates)
+        elif is_template(template) and not literal_templates:
+            # deviation: a JSONata expression in a JSONPath Parameters/ResultSelector/ItemSelector
+            # would silently stay a string: we reject it (AWS's rule is not documented)
             self.error(
                 SCHEMA, "JSONata expressions are only supported when QueryLanguage is JSONata", location
             )
@@ -144,7 +148,9 @@ class Checker:
             if not _VARIABLE_NAME.match(name) or len(name) > 80 or name == "states":
                 self.error(SCHEMA, f"The variable name '{name}' is not valid", f"{location}/{key}")
         if language == "JSONPath":
-            self.payload(assign, location)
+            # a JSONPath Assign stores its literal values as they are ("Assign": {"productName":
+            # "product1", ...} in the variables guide), "{% %}"-looking strings included
+            self.payload(assign, location, literal_templates=True)
         else:
             self.jsonata(assign, location)
 

@@ -101,3 +101,22 @@ def test_a_jsonata_expression_ending_in_a_comment_is_accepted_and_runs() -> None
     }
     run = Driver(definition, {"a": 42})
     assert run.output == [42, 2]
+
+
+def test_a_jsonpath_assign_keeps_a_jsonata_looking_string_as_a_literal() -> None:
+    """In a JSONPath state only `.$` keys are evaluated; every other Assign value is stored as it is."""
+    assign = {"notJsonata": "{% 1 + 2 %}", "nested": {"list": ["{% $x %}"]}, "path.$": "$.a"}
+    assert _errors(assign) == []
+    definition = {
+        "StartAt": "Keep",
+        "States": {
+            "Keep": {"Type": "Pass", "Assign": assign, "Next": "Show"},
+            "Show": {
+                "Type": "Pass",
+                "Parameters": {"a.$": "$notJsonata", "b.$": "$nested", "c.$": "$path"},
+                "End": True,
+            },
+        },
+    }
+    run = Driver(definition, {"a": 1})
+    assert run.output == {"a": "{% 1 + 2 %}", "b": {"list": ["{% $x %}"]}, "c": 1}
