@@ -119,9 +119,9 @@ class ServiceConfig:
             run_retention_days=env.integer("STEPLINE_RUN_RETENTION_DAYS", 90, 0, 36500),
             schedules=_schedules(env),
             schedule_tick_seconds=env.integer("STEPLINE_SCHEDULE_TICK_SECONDS", 15, 1, 60),
+            blob=read_blob_settings(env, env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1"))),
         )
         if not config.webhook_secret and not config.insecure_no_webhook_secret:
-            blob=read_blob_settings(env, env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1"))),
             env.problems.append(
                 "GITHUB_WEBHOOK_SECRET is not set (webhooks cannot be verified; for local development only, "
                 "set STEPLINE_INSECURE_ACCEPT_UNSIGNED_WEBHOOKS=true)"

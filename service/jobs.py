@@ -29,10 +29,10 @@ from service.config import ServiceConfig
 from service.job_context import job_context, use_config
 from service.reconcile import start_sweeper
 from service.scheduler import start_scheduler
-from statemachines.errors import ConfigError
 from statemachines.blob_store import open_blob_store
-from statemachines.queues import QUEUE_NAMES
+from statemachines.errors import ConfigError
 from statemachines.log_archive import use_blob_store
+from statemachines.queues import QUEUE_NAMES
 
 log = logging.getLogger(__name__)
 
