@@ -21,7 +21,7 @@ lint:
 	$(BIN)/ruff format --check .
 
 typecheck:
-	$(BIN)/mypy service workers statemachines
+	$(BIN)/mypy service workers statemachines stepline
 
 # one pytest process per core, at most 4: 9 minutes in one process on 2 cores, 5 in two
 pytest:

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 from redis import RedisError
 
+from statemachines.contract import UNTRUSTED
 from statemachines.errors import DeployError
 from stepline.errors import LocalRunError
 from stepline.log_follower import LogFollower
@@ -73,6 +74,9 @@ def run_local(options: RunOptions, out: TextIO = sys.stdout) -> int:
         snapshot = take_snapshot(options.directory, options.cache, run_id)
         stack.wait_redis()
         stack.start_engine()
+        # started before the pipeline is read (its reader takes ~0.3 s to import): the usual pool, and
+        # started again below in the rare run whose pipeline needs other pools
+        stack.start_worker(_usual_pools(options), options.cache / "worker", options.slots)
         return _run(options, run_id, stack, snapshot, out)
     except KeyboardInterrupt:
         out.write("\nstepline run: interrupted; stopping the run's processes\n")
@@ -105,8 +109,9 @@ def _run(options: RunOptions, run_id: str, stack: LocalStack, snapshot: Snapshot
     if plan.invalid:
         out.write(f"\n{plan.invalid}\npipeline INVALID (the server would not start this run)\n")
         return EXIT_FAILED
-    stack.start_worker(plan.worker_pools, options.cache / "worker", options.slots)
-    stack.wait_engine()
+    if plan.worker_pools != _usual_pools(options):
+        stack.stop_worker()
+        stack.start_worker(plan.worker_pools, options.cache / "worker", options.slots)
     return _follow(options, run_id, stack, plan, execution_input, trusted, out)
 
 
@@ -130,8 +135,9 @@ def _follow(
     from stepline.sfn_client import make_client
 
     started = time.monotonic()
-    sfn = make_client(stack, read_timeout=20)
+    sfn = make_client(stack, read_timeout=20)  # loading its service model overlaps the engine's start
     client = redis.Redis.from_url(stack.redis_url, socket_timeout=10)
+    stack.wait_engine()
     arn = ensure_pipeline(sfn, plan.definition, plan.name, prefix=PREFIX, trusted=trusted)
     desk = None
     if plan.approvals:
@@ -169,6 +175,10 @@ def _follow(
         print_summary(out, rows, outcome_line(described), time.monotonic() - started)
         client.close()
     return EXIT_SUCCEEDED if described["status"] == "SUCCEEDED" else EXIT_FAILED
+
+
+def _usual_pools(options: RunOptions) -> list[str]:
+    return [f"{UNTRUSTED}-build"] if options.untrusted else ["build"]
 
 
 def build_input(options: RunOptions, run_id: str, snapshot: Snapshot) -> dict[str, Any]:

@@ -153,16 +153,22 @@ class LocalStack:
     def stop(self) -> None:
         """Stop every process, the worker first; SIGKILL to a process group that outstays its grace period."""
         for name in ("worker", "engine", "redis-server"):
-            process = self.processes.pop(name, None)
-            if process is None:
-                continue
-            _signal_group(process, signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_SECONDS[name])
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait(timeout=10)
-            _signal_group(process, signal.SIGKILL)  # anything of the group that outlived its leader
+            self._stop(name)
+
+    def stop_worker(self) -> None:
+        self._stop("worker")
+
+    def _stop(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is None:
+            return
+        _signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_SECONDS[name])
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait(timeout=10)
+        _signal_group(process, signal.SIGKILL)  # anything of the group that outlived its leader
 
     def _python(self, module: str) -> list[str]:
         return [sys.executable, "-m", module]
