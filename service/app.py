@@ -9,14 +9,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from service.config import ServiceConfig
 from service.dashboard import auth, extensions, pages
 from service.dashboard.api import api
+from service.dashboard.artifact_views import artifacts
 from service.dashboard.badges import badges
 from service.dashboard.metrics import metrics
 from service.dashboard.new_runs import create_run  # noqa: F401 (adds the New run routes to dashboard and api)
 from service.health import health
 from service.webhooks import webhooks
-
 from statemachines.blob_store import open_blob_store
 from statemachines.log_archive import use_blob_store
+
 
 def create_app(config: ServiceConfig | None = None) -> Flask:
     """Build the web app; tests pass a config, the web process reads it from the environment."""
@@ -26,11 +27,11 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
     app.extensions["redis"] = redis.Redis.from_url(
         config.redis_url, socket_timeout=5, socket_connect_timeout=2
     )
-    extensions.init_app(app, config)
     use_blob_store(open_blob_store(config.blob))  # finished step logs: every StepLogReader reads there
+    extensions.init_app(app, config)
     auth.init_app(app, config)
     pages.init_app(app)
-    for blueprint in (health, webhooks, auth.auth, pages.dashboard, api, badges, metrics):
+    for blueprint in (health, webhooks, auth.auth, pages.dashboard, api, badges, metrics, artifacts):
         app.register_blueprint(blueprint)
     if config.proxy_hops:  # the client's address, not the proxy's: sign-in throttling counts per address
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -14,6 +14,7 @@ from typing import Any
 
 from statemachines.errors import SteplineError
 from statemachines.step_errors import INVALID_TASK_INPUT
+from statemachines.step_outputs import StepOutputs, parse_step_outputs
 
 # A Task's Resource names a worker pool; deploy substitutes the pool's activity ARN. A pool's name never
 # starts with "untrusted-": that is where an untrusted run's tasks of the same pool go (activity_name).
@@ -161,6 +162,10 @@ def check_pipeline(definition: dict[str, Any]) -> list[str]:
             problems.append(f'{path}: Parameters must pass "run.$": "$$.Execution.Input"')
         if pool != APPROVAL_POOL:
             problems.extend(f"{path}: {problem}" for problem in _build_step_problems(state, params))
+            try:  # artifacts, needs and cache are checked before deploy, not only by the worker
+                parse_step_outputs(params)
+            except ValueError as exc:
+                problems.append(f"{path}: {exc}")
     return problems
 
 
@@ -201,6 +206,7 @@ class StepTask:
     timeout_seconds: int | None = None
     run: dict[str, Any] = field(default_factory=dict)  # the execution input: exported as STEPLINE_* variables
     heartbeat_seconds: int | None = None  # the Task's HeartbeatSeconds when the pipeline passes it
+    outputs: StepOutputs = field(default_factory=StepOutputs)  # artifacts, needs, cache (step_outputs.py)
 
     @property
     def run_id(self) -> str:
@@ -234,7 +240,11 @@ def parse_step_task(text: str) -> StepTask:
     env = _parse_env(data.get("env"))
     timeout = _parse_timeout(data.get("timeout_seconds"), "timeout_seconds")
     heartbeat = _parse_timeout(data.get("heartbeat_seconds"), "heartbeat_seconds")
-    return StepTask(step, commands, source, env, timeout, run, heartbeat)
+    try:
+        outputs = parse_step_outputs(data)
+    except ValueError as exc:  # artifacts, needs or cache
+        raise ContractError(str(exc)) from None
+    return StepTask(step, commands, source, env, timeout, run, heartbeat, outputs)
 
 
 def _parse_source(value: dict[str, Any]) -> Source:

@@ -297,6 +297,7 @@ class TaskHandler:
             repository = source.repository if verdict.verified else None
             secrets = self.config.secrets.for_step(repository, received.base_pool) if trusted else {}
             mirror = self.mirrors.path(source)
+            self.outputs.restore_needs(task, trusted, verdict.verified, places.source, writer)
             sandbox = self.sandbox
             sandbox.prepare([places.source, places.home, places.tmp], mirror)
             seen = sandbox.paths(places.source, places.home, places.tmp, places.event_file)
@@ -319,6 +320,7 @@ class TaskHandler:
                 runner.run(task.commands, places.source, env, timeout)
             finally:
                 self._stamp(task, verdict, LAST_COMMAND_ENDED)
+            self.outputs.keep_artifacts(task, trusted, verdict.verified, places.source, writer)
             return 0
         finally:
             self.workspace.remove(places)

@@ -56,6 +56,7 @@ class WorkerConfig:
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()[:48]}/{os.getpid()}")
     log_level: str = "INFO"
     blob: BlobSettings = field(default_factory=BlobSettings)  # finished logs, artifacts, caches
+    artifact_max_bytes: int = 1 << 30  # all of one step's artifacts
 
     @classmethod
     def from_env(
@@ -104,6 +105,7 @@ class WorkerConfig:
             step_path=env.text("WORKER_STEP_PATH") or "/usr/local/bin:/usr/bin:/bin",
             log_level=(env.text("LOG_LEVEL") or "INFO").upper(),
             blob=read_blob_settings(env, env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1"))),
+            artifact_max_bytes=env.integer("WORKER_ARTIFACT_MAX_BYTES", 1 << 30, 1, 1 << 40),
         )
         config.check(env)
         if check_services:

@@ -1,0 +1,144 @@
+"""Artifacts on the worker: collect a step's declared files safely and upload them; restore what a step needs.
+
+Both run as the worker's user while no process of the step is alive (before its commands, after its
+process group ended), so nothing moves under them; still every path is checked after resolving it: a
+match that resolves outside the work tree (a symlink to /etc, to the mirror, to another task) or that
+is no regular file is refused with a line in the step's log, and a restore never writes through a
+symlink the checkout put in the way.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from statemachines.artifacts import ArtifactStore, blob_key
+from statemachines.step_outputs import relative_pattern_problem
+
+Say = Callable[[str], None]  # a line into the step's log
+MAX_FILES = 1000
+
+
+@dataclass
+class Collected:
+    files: list[tuple[str, Path, int]] = field(default_factory=list)  # (path in the tree, real path, size)
+    refused: list[str] = field(default_factory=list)
+
+
+def collect(root: Path, patterns: tuple[str, ...], max_bytes: int, say: Say) -> Collected:
+    """The regular files the globs name inside `root`, within `max_bytes` in all; refusals said in the log."""
+    found = Collected()
+    real_root = root.resolve()
+    chosen: dict[str, tuple[Path, int]] = {}
+
+    def refuse(reason: str) -> None:
+        found.refused.append(reason)
+        say(f"[stepline] artifact refused: {reason}")
+
+    for pattern in patterns:
+        problem = relative_pattern_problem(pattern, "pattern")
+        if problem is None and pattern.startswith("~"):
+            problem = f"pattern {pattern!r} names HOME; artifacts come from the work tree"
+        if problem:
+            refuse(problem)
+            continue
+        matched = 0
+        for match in sorted(root.glob(pattern)):
+            for path in _files_under(match):
+                matched += 1
+                relative = path.relative_to(root).as_posix()
+                real = path.resolve()
+                if not real.is_relative_to(real_root):
+                    refuse(f"{relative} is a symlink leaving the work tree (to {real})")
+                    continue
+                info = real.stat()
+                if not stat.S_ISREG(info.st_mode):
+                    refuse(f"{relative} is not a regular file")
+                    continue
+                chosen[relative] = (real, info.st_size)
+        if not matched:
+            say(f"[stepline] artifacts: nothing matches {pattern!r}")
+    total = 0
+    for relative, (real, size) in sorted(chosen.items()):
+        if total + size > max_bytes or len(found.files) >= MAX_FILES:
+            refuse(
+                f"{relative} ({size} bytes) is over the step's limit of {max_bytes} bytes, {MAX_FILES} files"
+            )
+            continue
+        total += size
+        found.files.append((relative, real, size))
+    return found
+
+
+def _files_under(match: Path) -> Iterator[Path]:
+    """A matched file (or symlink) itself; a matched directory's files, without following links."""
+    if match.is_symlink() or not match.is_dir():
+        yield match
+        return
+    for directory, dirs, files in os.walk(match):
+        for name in sorted(files) + [d for d in dirs if os.path.islink(os.path.join(directory, d))]:
+            yield Path(directory, name)
+
+
+def upload(
+    artifacts: ArtifactStore, found: Collected, run_id: str, step: str, attempt: int, trusted: bool
+) -> dict[str, Any]:
+    """Store the files as blobs and list them in the run's index; the entry recorded."""
+    files = []
+    for relative, real, size in found.files:
+        key = blob_key(run_id, step, relative, trusted)
+        artifacts.store.put_file(key, real)
+        files.append({"path": relative, "size": size, "key": key})
+    entry = {"trusted": trusted, "attempt": attempt, "files": files, "refused": found.refused}
+    artifacts.record(run_id, step, entry)
+    return entry
+
+
+def restore(
+    artifacts: ArtifactStore, run_id: str, needs: tuple[str, ...], trusted: bool, root: Path, say: Say
+) -> int:
+    """Put the artifacts of the needed steps of this run into the work tree; how many files."""
+    listing = artifacts.listing(run_id)
+    placed = 0
+    for pattern in needs:
+        steps = [step for step in listing if fnmatch.fnmatchcase(step, pattern)]
+        if not steps:
+            say(f"[stepline] needs {pattern}: no step of this run kept artifacts by that name")
+        for step in steps:
+            entry = listing[step]
+            if trusted and entry.get("trusted") is not True:
+                say(f"[stepline] needs {step}: its artifacts come from an untrusted run; not handed over")
+                continue
+            for item in entry.get("files") or []:
+                target = _safe_target(root, str(item["path"]))
+                if target is None:
+                    say(f"[stepline] needs {step}: {item['path']} not placed: the work tree has a link there")
+                    continue
+                artifacts.store.get_file(str(item["key"]), target)
+                placed += 1
+            say(
+                f"[stepline] needs {step}: {len(entry.get('files') or [])} artifact(s) placed in the work tree"
+            )
+    return placed
+
+
+def _safe_target(root: Path, relative: str) -> Path | None:
+    """Where a file may be written under `root` without following a link; parents made; None: refused."""
+    if relative_pattern_problem(relative, "path") or relative.startswith("~"):
+        return None
+    here = root
+    for part in relative.split("/")[:-1]:
+        here = here / part
+        if here.is_symlink() or (here.exists() and not here.is_dir()):
+            return None
+        here.mkdir(exist_ok=True)
+    target = here / relative.split("/")[-1]
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        return None
+    target.unlink(missing_ok=True)
+    return target
