@@ -219,13 +219,16 @@ def _check_trust(env: EnvReader, config: ServiceConfig) -> None:
 
 @dataclass(frozen=True)
 class DevelopmentDefaults:
-    """What development commands (send_webhook) need of the web process's settings, never failing."""
+    """What development commands (send_webhook, run_client) need of the web process's settings, never failing."""
 
     web_url: str
     webhook_secret: str
+    admin_token: str = ""  # service/run_client.py signs in with it
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DevelopmentDefaults:
         env = EnvReader("send_webhook", os.environ if environ is None else environ)
         port = env.integer("PORT", 8080, 1, 65535)
-        return cls(f"http://127.0.0.1:{port}", env.text("GITHUB_WEBHOOK_SECRET"))
+        return cls(
+            f"http://127.0.0.1:{port}", env.text("GITHUB_WEBHOOK_SECRET"), env.text("STEPLINE_ADMIN_TOKEN")
+        )

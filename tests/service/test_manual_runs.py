@@ -6,6 +6,8 @@ No engine here: these tests stop at the queued run and its start job (test_manua
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -16,6 +18,8 @@ from service.errors import RunRequestError
 from service.ref_resolver import RefRequest, parse_ref
 from service.run_index import RunIndex
 from service.run_inputs import declared_inputs
+from tests.harness.ports import free_port
+from tests.harness.processes import PROJECT, start_web
 from tests.service.dashboard_seed import ADMIN_TOKEN, sign_in, with_users
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -177,3 +181,31 @@ def test_inputs_are_declared_in_the_comment() -> None:
     assert declared_inputs(PIPELINE) == {"environment": "staging", "version": "latest", "notes": ""}
     assert declared_inputs({"Comment": "concurrency: deploy"}) == {}
     assert declared_inputs({"Comment": "Inputs: a=1,b=2; more words"}) == {"a": "1", "b": "2"}
+
+
+def test_the_command_line_starts_a_run_through_the_api(
+    repo, processes, redis_url, fake_github, redis_client
+) -> None:
+    url = start_web(
+        processes, redis_url, GITHUB_API_URL=fake_github.url, GITHUB_TOKEN="test-token", LOG_LEVEL="WARNING",
+        STEPLINE_ALLOW_LOCAL_REPOSITORIES="true", STEPLINE_ADMIN_TOKEN=ADMIN_TOKEN,
+    )  # fmt: skip
+
+    def client(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "service.run_client", *args]
+        env = {"STEPLINE_ADMIN_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin"}
+        return subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
+
+    started = client("octo/app", "main", "--input", "environment=cli", "--url", url)
+    assert started.returncode == 0, started.stderr
+    run = RunIndex(redis_client).get(json.loads(started.stdout)["run_id"])
+    assert (run["sha"], run["inputs"], run["status_reason"]) == (
+        repo.main_sha,
+        {"environment": "cli"},
+        "started by admin",
+    )
+    refused = client("octo/app", "$(rm -rf ~)", "--url", url)
+    assert refused.returncode == 1 and "is not a branch or tag name" in refused.stderr
+    unknown = client("octo/app", "main", "-i", "nope=1", "--url", url)
+    assert unknown.returncode == 1 and "declares no such input" in unknown.stderr
+    assert client("octo/app", "main", "--url", f"http://127.0.0.1:{free_port()}").returncode == 3
