@@ -17,6 +17,7 @@ from service.dashboard.extensions import actions, details
 from service.dashboard.run_details import RunFilters
 from service.errors import DashboardError, LogCursorError
 from statemachines.step_logs import is_cursor
+from statemachines.workflow_commands import parse_lines
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -64,7 +65,8 @@ def list_logs(run_id: str):
 
 @api.get("/runs/<run_id>/logs/<path:step>")
 def read_log(run_id: str, step: str):
-    """Lines after `after` (an opaque cursor, "0" at first), at most `limit`; `finished` once the step ended."""
+    """Lines after `after` (an opaque cursor, "0" at first), at most `limit`; `finished` once the step ended;
+    `annotations`: the workflow commands among them (statemachines/workflow_commands.py)."""
     details().run(run_id)
     attempt = request.args.get("attempt", type=int)
     after = request.args.get("after", "0")[:64]
@@ -74,7 +76,9 @@ def read_log(run_id: str, step: str):
     reader = details().logs
     lines, cursor, finished = reader.read(run_id, step, attempt, after, limit)
     meta = reader.meta(run_id, step, attempt)
-    return jsonify(lines=lines, next=cursor, finished=finished, meta=meta)
+    # workflow commands (::error file=…::…) the log view highlights, by their index in `lines`
+    annotations = [found.to_dict() for found in parse_lines(lines)]
+    return jsonify(lines=lines, next=cursor, finished=finished, meta=meta, annotations=annotations)
 
 
 @api.post("/runs/<run_id>/<action>")

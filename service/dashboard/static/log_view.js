@@ -53,11 +53,19 @@ function ansiFragment(line) {
   return template.content;
 }
 
-function appendLines(lines) {
+function appendLines(lines, annotations = []) {
   const fragment = document.createDocumentFragment();
-  for (const line of lines) {
+  // workflow commands (::error file=…::…), read by the server's parser: PIPELINES.md "Annotations"
+  const marked = new Map(annotations.map((a) => [a.index, a]));
+  for (const [index, line] of lines.entries()) {
     const span = el("span", { class: "line" });
-    if (line.startsWith("[stepline]") && line.includes("were cut")) {
+    const annotation = marked.get(index);
+    if (annotation) {
+      span.classList.add("annotation", `annotation-${annotation.level}`);
+      const where = annotation.file ? ` ${annotation.file}${annotation.line ? `:${annotation.line}` : ""}` : "";
+      span.title = `${annotation.level}${where}${annotation.title ? ` (${annotation.title})` : ""}`;
+      span.textContent = line;
+    } else if (line.startsWith("[stepline]") && line.includes("were cut")) {
       span.classList.add("cut-marker");
       span.textContent = line;
     } else {
@@ -89,7 +97,7 @@ async function pollLog(generation) {
     const response = await fetch(url);
     if (response.ok && log.generation === generation) {
       const data = await response.json();
-      if (data.lines.length) appendLines(data.lines);
+      if (data.lines.length) appendLines(data.lines, data.annotations || []);
       log.cursor = data.next;
       log.finished = data.finished;
       const meta = data.meta || {};
