@@ -66,60 +66,67 @@ class ServiceConfig:
     schedule_tick_seconds: int = 15
 
     blob: BlobSettings = field(default_factory=BlobSettings)  # finished logs, artifacts, caches
+
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, check_services: bool = True, process: str = "web"
     ) -> ServiceConfig:
         env = EnvReader(process, os.environ if environ is None else environ)
-        port = env.integer("PORT", 8080, 1, 65535)
+        port = env.integer("PORT", cls.port, 1, 65535)
         config = cls(
             redis_url=env.text("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            host=env.text("WEB_HOST", "127.0.0.1"),
+            host=env.text("WEB_HOST", cls.host),
             port=port,
-            web_workers=env.integer("WEB_CONCURRENCY", 2, 1, 64),
-            web_threads=env.integer("WEB_THREADS", 8, 1, 256),
+            web_workers=env.integer("WEB_CONCURRENCY", cls.web_workers, 1, 64),
+            web_threads=env.integer("WEB_THREADS", cls.web_threads, 1, 256),
             webhook_secret=env.text("GITHUB_WEBHOOK_SECRET"),
             insecure_no_webhook_secret=env.flag("STEPLINE_INSECURE_ACCEPT_UNSIGNED_WEBHOOKS"),
             github_token=env.text("GITHUB_TOKEN"),
-            github_api_url=env.url("GITHUB_API_URL", "https://api.github.com"),
+            github_api_url=env.url("GITHUB_API_URL", cls.github_api_url),
             public_url=env.url("STEPLINE_PUBLIC_URL", f"http://127.0.0.1:{port}"),
             sfn_endpoint_url=env.url("SFN_ENDPOINT_URL"),
-            aws_region=env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1")),
-            log_level=env.text("LOG_LEVEL", "INFO").upper(),
-            webhook_max_bytes=env.integer("STEPLINE_WEBHOOK_MAX_BYTES", 25 * 1024 * 1024, 1024, 1 << 30),
-            proxy_hops=env.integer("STEPLINE_PROXY_HOPS", 0, 0, 5),
+            aws_region=_region(env),
+            log_level=env.text("LOG_LEVEL", cls.log_level).upper(),
+            webhook_max_bytes=env.integer("STEPLINE_WEBHOOK_MAX_BYTES", cls.webhook_max_bytes, 1024, 1 << 30),
+            proxy_hops=env.integer("STEPLINE_PROXY_HOPS", cls.proxy_hops, 0, 5),
             allow_local_repositories=env.flag("STEPLINE_ALLOW_LOCAL_REPOSITORIES"),
             build_tags=env.flag("STEPLINE_BUILD_TAGS"),
             build_draft_pull_requests=env.flag("STEPLINE_BUILD_DRAFT_PULL_REQUESTS"),
-            never_supersede_branches=tuple(env.items("STEPLINE_NEVER_SUPERSEDE_BRANCHES", "main,master")),
+            never_supersede_branches=tuple(
+                env.items("STEPLINE_NEVER_SUPERSEDE_BRANCHES", ",".join(cls.never_supersede_branches))
+            ),
             trusted_pr_author_associations=tuple(
                 item.upper() for item in env.items("STEPLINE_TRUSTED_PR_AUTHOR_ASSOCIATIONS")
             ),
-            untrusted_pools=tuple(env.items("STEPLINE_UNTRUSTED_POOLS", ",".join(DEFAULT_UNTRUSTED_POOLS))),
+            untrusted_pools=tuple(env.items("STEPLINE_UNTRUSTED_POOLS", ",".join(cls.untrusted_pools))),
             sfn_role_arn=env.text("STEPLINE_SFN_ROLE_ARN"),
-            state_machine_prefix=env.text("STEPLINE_STATE_MACHINE_PREFIX", "stepline"),
+            state_machine_prefix=env.text("STEPLINE_STATE_MACHINE_PREFIX", cls.state_machine_prefix),
             # unset: a random key per start (sign-ins do not survive a restart of the web process)
             secret_key=env.text("SECRET_KEY") or secrets.token_hex(32),
             users=_parse_users(env, "STEPLINE_USERS"),
             admin_token=env.text("STEPLINE_ADMIN_TOKEN"),
             read_requires_login=env.flag("STEPLINE_READ_REQUIRES_LOGIN"),
-            github_web_url=env.url("GITHUB_WEB_URL", "https://github.com"),
-            approval_poller=env.flag("STEPLINE_APPROVAL_POLLER", True),
+            github_web_url=env.url("GITHUB_WEB_URL", cls.github_web_url),
+            approval_poller=env.flag("STEPLINE_APPROVAL_POLLER", cls.approval_poller),
             github_app_id=env.text("GITHUB_APP_ID"),
             github_app_private_key=_private_key(
                 env, env.text("GITHUB_APP_PRIVATE_KEY"), env.text("GITHUB_APP_PRIVATE_KEY_FILE")
             ),
             github_app_installation_id=env.integer("GITHUB_APP_INSTALLATION_ID", 0, 0),
-            status_prefix=env.text("STEPLINE_STATUS_PREFIX", "stepline").strip("/"),
-            github_reporting=env.text("STEPLINE_GITHUB_REPORTING", "checks").strip().lower(),
+            status_prefix=env.text("STEPLINE_STATUS_PREFIX", cls.status_prefix).strip("/"),
+            github_reporting=env.text("STEPLINE_GITHUB_REPORTING", cls.github_reporting).strip().lower(),
             status_retry_intervals=_intervals(
-                env, "STEPLINE_STATUS_RETRY_INTERVALS", "2,4,8,16,32,64,128,300"
+                env, "STEPLINE_STATUS_RETRY_INTERVALS", cls.status_retry_intervals
             ),
-            reconcile_interval=env.integer("STEPLINE_RECONCILE_INTERVAL_SECONDS", 30, 1, 3600),
-            run_retention_days=env.integer("STEPLINE_RUN_RETENTION_DAYS", 90, 0, 36500),
+            reconcile_interval=env.integer(
+                "STEPLINE_RECONCILE_INTERVAL_SECONDS", cls.reconcile_interval, 1, 3600
+            ),
+            run_retention_days=env.integer("STEPLINE_RUN_RETENTION_DAYS", cls.run_retention_days, 0, 36500),
             schedules=_schedules(env),
-            schedule_tick_seconds=env.integer("STEPLINE_SCHEDULE_TICK_SECONDS", 15, 1, 60),
-            blob=read_blob_settings(env, env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1"))),
+            schedule_tick_seconds=env.integer(
+                "STEPLINE_SCHEDULE_TICK_SECONDS", cls.schedule_tick_seconds, 1, 60
+            ),
+            blob=read_blob_settings(env, _region(env)),
         )
         if not config.webhook_secret and not config.insecure_no_webhook_secret:
             env.problems.append(
@@ -169,17 +176,22 @@ def _private_key(env: EnvReader, text: str, path: str) -> str:
         return ""
 
 
-def _intervals(env: EnvReader, name: str, default: str) -> tuple[int, ...]:
+def _region(env: EnvReader) -> str:
+    return env.text("AWS_REGION") or env.text("AWS_DEFAULT_REGION") or ServiceConfig.aws_region
+
+
+def _intervals(env: EnvReader, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
     """Comma-separated whole seconds between retries, e.g. `2,4,8` (one retry per entry)."""
+    shown = ",".join(str(value) for value in default)
     try:
-        values = tuple(int(item) for item in env.items(name, default))
+        values = tuple(int(item) for item in env.items(name, shown))
     except ValueError:
         values = ()
     if not values or any(value < 0 or value > 3600 for value in values):
         env.problems.append(
-            f"{name} must list whole seconds from 0 to 3600 separated by commas, e.g. {default}"
+            f"{name} must list whole seconds from 0 to 3600 separated by commas, e.g. {shown}"
         )
-        return tuple(int(item) for item in default.split(","))
+        return default
     return values
 
 
@@ -228,7 +240,7 @@ class DevelopmentDefaults:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DevelopmentDefaults:
         env = EnvReader("send_webhook", os.environ if environ is None else environ)
-        port = env.integer("PORT", 8080, 1, 65535)
+        port = env.integer("PORT", ServiceConfig.port, 1, 65535)
         return cls(
             f"http://127.0.0.1:{port}", env.text("GITHUB_WEBHOOK_SECRET"), env.text("STEPLINE_ADMIN_TOKEN")
         )

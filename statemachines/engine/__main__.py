@@ -6,9 +6,10 @@ import argparse
 import logging
 import sys
 
+from statemachines.errors import ConfigError
 from statemachines.settings import redact_url, redis_problem
 
-from .config import ConfigError, EngineConfig
+from .config import EngineConfig
 
 
 def main(argv: list[str] | None = None) -> int:

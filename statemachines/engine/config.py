@@ -8,17 +8,11 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from statemachines.settings import EnvReader
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
-
-
-class ConfigError(ValueError):
-    """Raised when the environment holds one or more invalid settings; the message lists them all."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid engine configuration: " + "; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -46,34 +40,28 @@ class EngineConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
         """Build the config from `env` (default os.environ); raise ConfigError naming every problem."""
-        env = os.environ if env is None else env
-        problems: list[str] = []
-        host = env.get("ENGINE_HOST", cls.host)
-        port = _int(env, "ENGINE_PORT", cls.port, problems)
-        if not 0 <= port <= 65535:
-            problems.append(f"ENGINE_PORT={port} is not a TCP port")
-        redis_url = env.get("REDIS_URL", cls.redis_url)
+        reader = EnvReader("engine", os.environ if env is None else env)
+        host = reader.text("ENGINE_HOST", cls.host)
+        port = reader.integer("ENGINE_PORT", cls.port, 0, 65535)
+        redis_url = reader.text("REDIS_URL", cls.redis_url)
         if not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
-        keys = _access_keys(env.get("ENGINE_ACCESS_KEYS", ""), problems)
-        region = env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", cls.region))
+            reader.problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
+        keys = _access_keys(reader.text("ENGINE_ACCESS_KEYS"), reader.problems)
+        region = reader.text("AWS_REGION") or reader.text("AWS_DEFAULT_REGION") or cls.region
         if not _REGION_RE.match(region):
-            problems.append(f"AWS_REGION={region!r} is not a region name")
-        account = env.get("ENGINE_ACCOUNT_ID", cls.account_id)
+            reader.problems.append(f"AWS_REGION={region!r} is not a region name")
+        account = reader.text("ENGINE_ACCOUNT_ID", cls.account_id)
         if not _ACCOUNT_RE.match(account):
-            problems.append("ENGINE_ACCOUNT_ID must be 12 digits")
-        level = env.get("LOG_LEVEL", cls.log_level).upper()
+            reader.problems.append("ENGINE_ACCOUNT_ID must be 12 digits")
+        level = reader.text("LOG_LEVEL", cls.log_level).upper()
         if level not in LOG_LEVELS:
-            problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
-        poll = _float(env, "ENGINE_POLL_SECONDS", cls.poll_seconds, problems)
+            reader.problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        poll = reader.number("ENGINE_POLL_SECONDS", cls.poll_seconds)
         if not 0 < poll <= 60:
-            problems.append("ENGINE_POLL_SECONDS must be in (0, 60]")
-        engine_id = env.get("ENGINE_ID") or f"{socket.gethostname()}:{port}"
-        processes = _int(env, "ENGINE_PROCESSES", cls.processes, problems)
-        if not 1 <= processes <= 64:
-            problems.append("ENGINE_PROCESSES must be from 1 to 64")
-        if problems:
-            raise ConfigError(problems)
+            reader.problems.append("ENGINE_POLL_SECONDS must be in (0, 60]")
+        engine_id = reader.text("ENGINE_ID") or f"{socket.gethostname()}:{port}"
+        processes = reader.integer("ENGINE_PROCESSES", cls.processes, 1, 64)
+        reader.check()
         return cls(
             host=host,
             port=port,
@@ -86,22 +74,6 @@ class EngineConfig:
             engine_id=engine_id,
             processes=processes,
         )
-
-
-def _int(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
-    try:
-        return int(env.get(name, default))
-    except ValueError:
-        problems.append(f"{name} must be an integer")
-        return default
-
-
-def _float(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
-    try:
-        return float(env.get(name, default))
-    except ValueError:
-        problems.append(f"{name} must be a number")
-        return default
 
 
 def _access_keys(text: str, problems: list[str]) -> dict[str, str]:

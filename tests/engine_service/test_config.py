@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from statemachines.engine.config import ConfigError, EngineConfig
+from statemachines.engine.config import EngineConfig
+from statemachines.errors import ConfigError
 
 from .conftest import ROOT
 
