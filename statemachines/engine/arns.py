@@ -12,7 +12,6 @@ from .api_errors import InvalidArn, InvalidName
 _BAD_NAME_CHARS = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 _ALIAS_NAME = re.compile(r"^(?=.*[a-zA-Z_\-.])[a-zA-Z0-9_\-.]+$")
 _ARN = re.compile(r"^arn:aws[a-z-]*:states:([a-z0-9-]+):(\d{12}):([A-Za-z]+):(.+)$")
-RESOURCE_TYPES = ("stateMachine", "execution", "express", "activity", "mapRun")
 
 
 @dataclass(frozen=True)

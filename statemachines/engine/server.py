@@ -78,8 +78,6 @@ OPERATIONS: dict[str, Handler] = {
     "UntagResource": tags.untag_resource,
     "ListTagsForResource": tags.list_tags_for_resource,
 }
-# in the model but not run locally (Map Runs are distributed-map resources): an AWS-shaped error
-NOT_LOCAL = ("DescribeMapRun", "ListMapRuns", "UpdateMapRun")
 # a keep-alive connection with no request for this long is closed
 IDLE_CONNECTION_S = 120.0
 # connections waiting to be accepted (asyncio would otherwise listen again with 100)
@@ -96,7 +94,7 @@ def handle(svc: Backend, target: str | None, body: bytes) -> tuple[int, bytes]:
         params = parse_body(body)
         validate_input(operation, params)
         handler = OPERATIONS.get(operation.name)
-        if handler is None:
+        if handler is None:  # in the model, not run here (e.g. the distributed Map's Map Runs)
             raise UnsupportedOperation(
                 f"{operation.name} is not available in the local Step Functions engine"
             )
