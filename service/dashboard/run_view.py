@@ -43,7 +43,8 @@ def trigger_of(run: dict[str, Any]) -> str:
     if run.get("event") == "manual":  # started by a person (service/manual_runs.py)
         words = "manual run of " + (words.removeprefix("manual to ") if pr is None else words)
     elif run.get("event") == "schedule":
-        words = f"schedule {run.get('schedule') or ''} of {run.get('branch') or run.get('ref') or '?'}"
+        name = f"schedule {run['schedule']}" if run.get("schedule") else "schedule"  # a re-run has no name
+        words = f"{name} of {run.get('branch') or run.get('ref') or '?'}"
     return words + " (re-run)" if run.get("rerun_of") else words
 
 
