@@ -213,6 +213,56 @@ def alive(pid: int) -> bool:
     return state != "Z"  # a zombie has ended; only its parent's wait is missing
 
 
+GATED = {
+    "StartAt": "Build",
+    "States": {
+        "Build": build_task("build", "echo built", Next="Approve"),
+        "Approve": {
+            "Type": "Task",
+            "Resource": "${activity:approval}",
+            "Parameters": {"step": "approve-deploy", "message": "Deploy?"},
+            "Next": "Deploy",
+        },
+        "Deploy": {
+            "Type": "Task",
+            "Resource": "${activity:deploy}",
+            "Parameters": {"step": "deploy", "commands": ["echo deployed"]},
+            "End": True,
+        },
+    },
+}
+
+
+def test_approvals_are_rejected_unless_approve_is_given(
+    make_repo: Callable[[str], GitRepo], tmp_path: Path
+) -> None:
+    repo = make_repo("gated")
+    repo.commit({".stepline/pipeline.asl.json": json.dumps(GATED)})
+    rejected = stepline_run(repo.work, tmp_path / "cache")
+    assert rejected.returncode == 1, rejected.stdout + rejected.stderr
+    assert row(rejected.stdout, "approve-deploy")[1] == "rejected (no --approve)"
+    assert row(rejected.stdout, "deploy")[1] == "not run"
+    assert "pipeline FAILED: Stepline.Rejected" in rejected.stdout
+
+    approved = stepline_run(repo.work, tmp_path / "cache", "--approve")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert row(approved.stdout, "approve-deploy")[1].startswith("approved by ")
+    assert row(approved.stdout, "deploy")[1] == "succeeded"  # the deploy pool is served too
+    assert "deploy         | deployed" in approved.stdout
+
+
+def test_untrusted_is_checked_as_a_forks_pull_request_is(
+    make_repo: Callable[[str], GitRepo], tmp_path: Path
+) -> None:
+    repo = make_repo("gated")
+    repo.commit({".stepline/pipeline.asl.json": json.dumps(GATED)})
+    done = stepline_run(repo.work, tmp_path / "cache", "--untrusted")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "untrusted" in done.stdout
+    assert "state Deploy uses pool 'deploy', which untrusted runs may not use" in done.stdout
+    assert "pipeline INVALID" in done.stdout
+
+
 def test_the_console_script_is_installed() -> None:
     assert STEPLINE.exists(), "run `make setup`: it installs the project (pip install -e .) and `stepline`"
     assert os.access(STEPLINE, os.X_OK)
