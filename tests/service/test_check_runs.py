@@ -222,3 +222,23 @@ def test_a_plain_token_posts_commit_statuses_only(service_config, redis_client, 
 
     assert fake_github.checks.all_runs(REPO, run["sha"]) == []
     assert set(token.latest(run)) == {"stepline/ci", "stepline/ci/build"}
+
+
+def test_a_lost_worker_fails_its_check_run_and_a_cancel_closes_the_rest(checks, fake_github):
+    run = checks.new_run(steps=("build", "test"), installation_id=42)
+    checks.enqueue("report_run_started", run["run_id"])
+    checks.drain()
+    history = History()
+    history.ran("build", "failed", "States.HeartbeatTimeout", "", took=60)
+    finalise_run(job_context(), run, history.describe("FAILED"), history.events)
+    checks.drain()
+    build = fake_github.checks.runs(REPO, run["sha"])["stepline/ci/build"]
+    assert build["conclusion"] == "failure" and "worker lost" in build["output"]["title"]
+
+    cancelled = checks.new_run(steps=("build", "test"), installation_id=42)
+    checks.enqueue("report_run_started", cancelled["run_id"])
+    checks.enqueue("report_run_cancelled", cancelled["run_id"], "superseded by 1234567")
+    checks.drain()
+    shown = fake_github.checks.runs(REPO, cancelled["sha"])
+    assert {r["conclusion"] for r in shown.values()} == {"cancelled"}
+    assert_none_open(fake_github, cancelled)
