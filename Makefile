@@ -19,6 +19,7 @@ test: setup-dev
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/codespell
 
 typecheck:
 	$(BIN)/mypy service workers statemachines stepline

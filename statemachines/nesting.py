@@ -4,7 +4,7 @@ Python's parsers and everything that walks a document after them recurse once pe
 200,000 nested arrays fit in 400 KB and raise RecursionError, in the parser or far from it (a
 validator, an encoder, a template walk). Every document that arrives from outside is read through
 `loads` or `load_yaml`, which refuse one nested deeper than MAX_DEPTH with TooDeep (a ValueError,
-so callers turn it into their own 4xx or AWS-shaped error as they do any other unparseable text).
+so callers turn it into their own 4xx or AWS-shaped error as they do any other unparsable text).
 GitHub's payloads nest under 10 levels and our deepest pipelines about 25.
 """
 
