@@ -16,7 +16,6 @@ WORKER_SECRETS_FILE, so steps see only what the server gives a run with no secre
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import signal
 import sys
@@ -25,7 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 from redis import RedisError
@@ -38,7 +37,8 @@ from stepline.snapshot import Snapshot, take_snapshot
 from stepline.stack import LocalStack
 from stepline.summary import outcome_line, print_summary, step_rows
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from stepline.pipeline_plan import PipelinePlan
 
 PREFIX = "stepline"  # the server's default state machine and activity prefix
 LOCAL_PR_NUMBER = 1
@@ -66,7 +66,7 @@ class RunOptions:
 def run_local(options: RunOptions, out: TextIO = sys.stdout) -> int:
     """Run the pipeline of the working copy; the exit status (0 only when the execution succeeded)."""
     run_id = uuid.uuid4().hex
-    root = Path(tempfile.mkdtemp(prefix="stepline-run-"))  # 0700: Redis's socket lives here
+    root = Path(tempfile.mkdtemp(prefix="stepline-run-"))  # 0700: the run's logs and blobs
     stack = LocalStack(root, options.path)
     snapshot: Snapshot | None = None
     try:
@@ -119,62 +119,80 @@ def _follow(
     options: RunOptions,
     run_id: str,
     stack: LocalStack,
-    plan: Any,
+    plan: PipelinePlan,
     execution_input: dict[str, Any],
     trusted: bool,
     out: TextIO,
 ) -> int:
+    """Deploy and start the execution, print its logs as they come, then the summary; the exit status."""
     import redis
 
     from statemachines.blob_store import BlobSettings, open_blob_store
-    from statemachines.deploy import ensure_pipeline
     from statemachines.log_archive import LogArchive
-    from statemachines.run_claims import TICKET, claim_ticket
     from statemachines.step_logs import StepLogReader
     from stepline.approval_desk import ApprovalDesk
     from stepline.sfn_client import make_client
 
-    started = time.monotonic()
     sfn = make_client(stack, read_timeout=20)  # loading its service model overlaps the engine's start
     client = redis.Redis.from_url(stack.redis_url, socket_timeout=10)
+    # a finished log moves from Redis to the worker's blob store: the reader follows it there
+    archive = LogArchive(client, open_blob_store(BlobSettings(directory=stack.blob_dir)))
+    follower = LogFollower(StepLogReader(client, archive), run_id, out, max(map(len, plan.steps), default=0))
     stack.wait_engine()
-    arn = ensure_pipeline(sfn, plan.definition, plan.name, prefix=PREFIX, trusted=trusted)
+    started = time.monotonic()
     desk = None
     if plan.approvals:
         desk = ApprovalDesk(make_client(stack, read_timeout=70), PREFIX, options.approve, out).start()
-    ticket = claim_ticket(client, run_id, execution_input, trusted)
-    execution = sfn.start_execution(
-        stateMachineArn=arn, name=run_id, input=json.dumps({**execution_input, TICKET: ticket})
-    )["executionArn"]
-    # a finished log moves from Redis to the worker's blob store: the reader follows it there
-    reader = StepLogReader(
-        client, LogArchive(client, open_blob_store(BlobSettings(directory=stack.blob_dir)))
-    )
-    follower = LogFollower(reader, run_id, out, max(map(len, plan.steps), default=0))
-    described: dict[str, Any] = {"status": "RUNNING"}
+
+    def summarise(described: dict[str, Any]) -> None:
+        decided = desk.decided if desk is not None else {}
+        rows = step_rows(plan.steps, follower.reader.list_logs(run_id), decided, plan.skipped)
+        print_summary(out, rows, outcome_line(described), time.monotonic() - started)
+
     try:
-        polls = 0
-        while described["status"] == "RUNNING":
-            time.sleep(POLL_SECONDS)
-            follower.poll()
-            polls += 1
-            if polls % DESCRIBE_EVERY == 0:
-                described = sfn.describe_execution(executionArn=execution)
-                stack.check_alive("worker")
-                stack.check_alive("engine")
-        follower.drain()
+        execution = _start_execution(sfn, client, plan, run_id, execution_input, trusted)
+        described = _wait_for_end(sfn, stack, execution, follower)
     except KeyboardInterrupt:
-        described = {"status": "INTERRUPTED", "cause": "Ctrl-C: the run's processes were stopped"}
         follower.poll()
+        summarise({"status": "INTERRUPTED", "cause": "Ctrl-C: the run's processes were stopped"})
         raise
     finally:
         if desk is not None:
             desk.stop()
-        decided = desk.decided if desk is not None else {}
-        rows = step_rows(plan.steps, reader.list_logs(run_id), decided, plan.skipped)
-        print_summary(out, rows, outcome_line(described), time.monotonic() - started)
-        client.close()
+    summarise(described)
+    client.close()
     return EXIT_SUCCEEDED if described["status"] == "SUCCEEDED" else EXIT_FAILED
+
+
+def _start_execution(
+    sfn: Any, client: Any, plan: PipelinePlan, run_id: str, execution_input: dict[str, Any], trusted: bool
+) -> str:
+    """Deploy the pipeline and start its execution as the server does (service/runs.py); its ARN."""
+    from statemachines.deploy import ensure_pipeline
+    from statemachines.run_claims import TICKET, claim_ticket
+
+    arn = ensure_pipeline(sfn, plan.definition, plan.name, prefix=PREFIX, trusted=trusted)
+    # the claim lets the worker vouch for the run, as for a run the service started (run_claims.py)
+    ticket = claim_ticket(client, run_id, execution_input, trusted)
+    body = json.dumps({**execution_input, TICKET: ticket})
+    return str(sfn.start_execution(stateMachineArn=arn, name=run_id, input=body)["executionArn"])
+
+
+def _wait_for_end(sfn: Any, stack: LocalStack, execution: str, follower: LogFollower) -> dict[str, Any]:
+    """Print logs as they come until the execution ends; its DescribeExecution answer."""
+    polls = 0
+    while True:
+        time.sleep(POLL_SECONDS)
+        follower.poll()
+        polls += 1
+        if polls % DESCRIBE_EVERY:
+            continue
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            follower.drain()
+            return described
+        stack.check_alive("worker")  # a worker that died would leave the run waiting for ever
+        stack.check_alive("engine")
 
 
 def _usual_pools(options: RunOptions) -> list[str]:
