@@ -25,7 +25,7 @@ from rq import Retry, get_current_job
 from service.errors import NoInstallationError, StatusPostError
 from service.github_reporting import GitHubReporting
 from service.job_context import JobContext, job_context
-from service.status_contexts import StatusUpdate
+from service.status_contexts import PHASE_FINAL, StatusUpdate
 from service.status_ledger import ContextRef, StatusLedger
 from statemachines.run_stages import FINAL_POSTED, PENDING_POSTED, RunStages
 
@@ -133,9 +133,12 @@ def _post(
 
 
 def _stamp_posted(ctx: JobContext, update: StatusUpdate) -> None:
-    """The run's timeline: its first pending status shown, and its last final one (statemachines/run_stages.py)."""
-    stage = PENDING_POSTED if update.state == "pending" else FINAL_POSTED
-    RunStages(ctx.redis).stamp(update.run_id, stage)
+    """The run's timeline: its first pending status shown, and the last of those saying how it ended
+    (statemachines/run_stages.py); a step's own result, posted while the run goes on, is neither."""
+    if update.state == "pending":
+        RunStages(ctx.redis).stamp(update.run_id, PENDING_POSTED)
+    elif update.phase == PHASE_FINAL:
+        RunStages(ctx.redis).stamp(update.run_id, FINAL_POSTED)
 
 
 def _on_github_error(

@@ -42,6 +42,11 @@ class StatusUpdate:
     def terminal(self) -> bool:
         return self.state in TERMINAL_STATES
 
+    @property
+    def phase(self) -> int:
+        """The phase of its run this update belongs to (PHASE_STARTED … PHASE_FINAL; see `order_key`)."""
+        return int(self.order[3])
+
     def same_post(self, other: StatusUpdate | None) -> bool:
         """True when posting self after other would change nothing GitHub shows."""
         return other is not None and (self.state, self.description, self.target_url) == (

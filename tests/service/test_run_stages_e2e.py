@@ -38,9 +38,11 @@ def in_order(stamps: dict[str, int], names: tuple[str, ...]) -> bool:
 
 
 @pytest.mark.slow
-def test_a_push_stamps_every_stage_and_the_run_page_shows_the_timeline(run_stack, make_repo, redis_client):
+def test_a_push_stamps_every_stage_and_the_run_page_shows_the_timeline(
+    run_stack, make_repo, redis_client, fake_github
+):
     repo = make_repo("app")
-    repo.commit({".stepline/pipeline.asl.json": json.dumps(PIPELINE)}, "one step")
+    sha = repo.commit({".stepline/pipeline.asl.json": json.dumps(PIPELINE)}, "one step")
     repo.checkout("feature/stages")
     repo.push("feature/stages")
     response = deliver(run_stack.client, "push", push_payload(repo, "feature/stages"))
@@ -48,10 +50,16 @@ def test_a_push_stamps_every_stage_and_the_run_page_shows_the_timeline(run_stack
     run_id = response.json["run_id"]
     assert run_stack.ended(run_id)["status"] == "SUCCEEDED"
     stages = RunStages(redis_client)
-    # the final status is posted by a status job after the run ended
-    stamps = run_stack.wait(lambda: (found := stages.read(run_id)) and len(found) == len(STAGES) and found)
 
-    assert set(stamps) == {stage.name for stage in STAGES}
+    # the final status is posted by a status job after the run ended
+    def complete() -> dict[str, int] | None:
+        # the publisher posts only the newest wanted status: a run fast enough never shows its pending one
+        pending = any(status["state"] == "pending" for status in fake_github.statuses("octo/app", sha))
+        wanted = {stage.name for stage in STAGES if pending or stage.name != "pending_posted"}
+        found = stages.read(run_id)
+        return found if set(found) == wanted else None
+
+    stamps = run_stack.wait(complete)
     assert in_order(stamps, SERVICE_SIDE) and in_order(stamps, WORKER_SIDE)
     assert stamps["task_answered"] <= stamps["final_posted"]
     assert stamps["webhook_received"] == min(stamps.values())
@@ -60,8 +68,8 @@ def test_a_push_stamps_every_stage_and_the_run_page_shows_the_timeline(run_stack
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Timeline" in html
-    for stage in STAGES:
-        assert f'data-stage="{stage.name}"' in html and stage.label in html
+    for name in stamps:
+        assert f'data-stage="{name}"' in html
     assert "(slowest)" in html
 
     assert trim_finished_runs(run_stack.index, 1, now=stamps["final_posted"] / 1000 + 2 * 86400) == 1
