@@ -88,15 +88,18 @@ def seed(index: RunIndex, first: int, last: int) -> None:
     pipe.execute()
 
 
-def best_ms(action: Callable[[], Any], repeat: int) -> float:
-    """The best of `repeat` timings: on a shared machine the median swings with the neighbours' load."""
-    action()  # warm: templates compiled, connections open
-    times = []
+def best_ms_each(actions: list[Callable[[], Any]], repeat: int) -> list[float]:
+    """The best of `repeat` timings of each action, taken in turns: a neighbour's load on this shared
+    machine then weighs on every size alike (and the best, not the median, is what the code costs)."""
+    best = [float("inf")] * len(actions)
+    for action in actions:
+        action()  # warm: templates compiled, connections open
     for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - started) * 1000)
-    return min(times)
+        for number, action in enumerate(actions):
+            started = time.perf_counter()
+            action()
+            best[number] = min(best[number], (time.perf_counter() - started) * 1000)
+    return best
 
 
 def get_ok(client: Any, url: str) -> Callable[[], Any]:
@@ -124,34 +127,34 @@ def print_table(title: str, sizes: list[int], rows: dict[str, list[float]], unit
 
 
 def bench_runs(work: Path, sizes: list[int], repeat: int) -> None:
-    server = RedisServer(work / "redis-runs").start()
+    """One redis-server and app per size, seeded alike; each page is timed at every size in turns."""
+    servers = [RedisServer(work / f"redis-runs-{size}").start() for size in sizes]
     try:
-        config = ServiceConfig(redis_url=server.url, webhook_secret="bench")
-        app = create_app(config)
-        redis_client = app.extensions["redis"]
-        index = RunIndex(redis_client)
-        client = app.test_client()
-        rows: dict[str, list[float]] = {name: [] for name, _ in PAGES}
-        rows["Redis PING round trip (the floor)"] = []
+        apps = [create_app(ServiceConfig(redis_url=server.url, webhook_secret="bench")) for server in servers]
         memory: dict[str, list[float]] = {"bytes per finished run (no log)": []}
-        baseline, seeded = used_memory(redis_client), 0
-        for size in sizes:
-            began = time.perf_counter()
-            seed(index, seeded, size)
-            seeded = size
+        for size, app in zip(sizes, apps, strict=True):
+            redis_client = app.extensions["redis"]
+            began, baseline = time.perf_counter(), used_memory(redis_client)
+            index = RunIndex(redis_client)
+            seed(index, 0, size)
             while not backfill(index)[1]:  # a fresh index: marks the v2 sets complete
                 pass
             print(f"seeded {size:,} runs ({time.perf_counter() - began:.1f} s)", flush=True)
             memory["bytes per finished run (no log)"].append((used_memory(redis_client) - baseline) / size)
-            for name, url in PAGES:
-                rows[name].append(best_ms(get_ok(client, url.format(oldest="run-0000000")), repeat))
-            rows["Redis PING round trip (the floor)"].append(best_ms(redis_client.ping, repeat * 5))
+        clients = [app.test_client() for app in apps]
+        rows: dict[str, list[float]] = {}
+        for name, url in PAGES:
+            pages = [get_ok(client, url.format(oldest="run-0000000")) for client in clients]
+            rows[name] = best_ms_each(pages, repeat)
+        pings = [app.extensions["redis"].ping for app in apps]
+        rows["Redis PING round trip (the floor)"] = best_ms_each(pings, repeat * 5)
         print_table(
             f"runs in the index: server time, best of {repeat} (Flask test client)", sizes, rows, "ms"
         )
         print_table("Redis memory per run record", sizes, memory, "B ")
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
 
 
 def bench_run_memory(work: Path, runs: int, lines: int) -> None:
