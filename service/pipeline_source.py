@@ -33,6 +33,7 @@ from statemachines.deploy import untrusted_uses
 
 # imported here, not per call: the jobs process imports once, before rq forks a work horse per job
 from statemachines.engine.asl.validation import validate_definition
+from statemachines.pipeline_check import MAX_DEFINITION_BYTES, STAND_IN_ARN
 from statemachines.step_defaults import fill_step_defaults
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,6 @@ log = logging.getLogger(__name__)
 PIPELINE_PATHS = (".stepline/pipeline.asl.json", ".stepline/pipeline.asl.yaml")
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "statemachines" / "pipelines" / "default.asl.json"
 DEFAULT_NAME = "default"
-MAX_DEFINITION_BYTES = 1024 * 1024  # AWS's limit on a state machine definition
-VALIDATION_ARN = "arn:aws:states:us-east-1:000000000000:activity:stepline-{pool}"
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def parse_pipeline(path: str, text: str) -> Pipeline:
     problems = _contract_problems(definition, stray)
     # a stand-in ARN for every placeholder, also those in the wrong place (a contract problem above)
     pools = activity_pools(definition) | {text[len("${activity:") : -1] for _, text in stray}
-    arns = {pool: VALIDATION_ARN.format(pool=pool) for pool in pools}
+    arns = {pool: STAND_IN_ARN.format(pool=pool) for pool in pools}
     problems += _asl_problems(substitute_activities(definition, arns))
     if problems:
         raise InvalidPipelineError(path, problems)
