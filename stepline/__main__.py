@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from stepline.config import CliConfig
 from stepline.errors import LocalRunError
 from stepline.local_run import RunOptions, run_local
 
 EXIT_USAGE = 2
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(config: CliConfig, argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="stepline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
@@ -41,19 +41,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument(
         "--cache-dir",
         type=Path,
-        default=default_cache(),
-        help="snapshot repositories and the worker's mirrors (default: $XDG_CACHE_HOME/stepline)",
+        default=config.cache_dir,
+        help=f"snapshot repositories and the worker's mirrors (default: {config.cache_dir})",
     )
     return parser.parse_args(argv)
 
 
-def default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "stepline"
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    config = CliConfig.from_env()
+    args = parse_args(config, argv)
     logging.basicConfig(level=logging.WARNING, format="stepline: %(levelname)s %(name)s: %(message)s")
     if not 1 <= args.slots <= 64:
         print("stepline run: --slots must be from 1 to 64", file=sys.stderr)
@@ -63,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     options = RunOptions(
         directory=Path(args.directory).absolute(),
         cache=args.cache_dir.absolute(),
-        path=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        path=config.path,
+        git_environment=config.git_environment,
         branch=args.branch,
         event=args.event,
         base=args.base,

@@ -22,7 +22,8 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -54,6 +55,7 @@ class RunOptions:
     directory: Path
     cache: Path  # snapshot repositories and the worker's directory (its mirrors stay warm)
     path: str  # PATH for the stack's processes
+    git_environment: Mapping[str, str] = field(default_factory=dict, repr=False)  # the user's, for git
     branch: str | None = None
     event: str = "push"
     base: str = "main"  # the pull request's base branch, for --event pull_request
@@ -71,7 +73,7 @@ def run_local(options: RunOptions, out: TextIO = sys.stdout) -> int:
     snapshot: Snapshot | None = None
     try:
         stack.start_redis()
-        snapshot = take_snapshot(options.directory, options.cache, run_id)
+        snapshot = take_snapshot(options.directory, options.cache, run_id, options.git_environment)
         stack.wait_redis()
         stack.start_engine()
         # started before the pipeline is read (its reader takes ~0.3 s to import): the usual pool, and

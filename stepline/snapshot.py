@@ -19,7 +19,8 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,6 +33,13 @@ IDENTITY = {
     "GIT_COMMITTER_NAME": "stepline run",
     "GIT_COMMITTER_EMAIL": "stepline-run@localhost",
 }
+# what locates a repository, an index or objects (git's own "local_repo_env" list, config aside)
+REPOSITORY_VARIABLES = frozenset(
+    {
+        "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR", "GIT_PREFIX", "GIT_IMPLICIT_WORK_TREE", "GIT_SHALLOW_FILE", "GIT_GRAFT_FILE",
+    }
+)  # fmt: skip
 REMOTE_NAME = re.compile(r"[:/]([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(\.git)?/?$")
 
 
@@ -47,24 +55,31 @@ class Snapshot:
     branch: str  # the checked-out branch, "" when detached
     dirty: bool  # whether the working copy differs from HEAD (sha is then a snapshot commit)
     git_dir: Path  # the snapshot repository
+    git: Git = field(repr=False, compare=False)
 
     def release(self, run_id: str) -> None:
         """Drop the run's ref; the objects stay for the next run's fetch to skip."""
-        _git(["--git-dir", str(self.git_dir), "update-ref", "-d", RUN_REF + run_id], self.top, check=False)
+        self.git(
+            ["--git-dir", str(self.git_dir), "update-ref", "-d", RUN_REF + run_id], self.top, check=False
+        )
 
 
-def take_snapshot(directory: Path, cache: Path, run_id: str) -> Snapshot:
-    """Commit the working copy of `directory` into its snapshot repository under `cache`."""
+def take_snapshot(directory: Path, cache: Path, run_id: str, environ: Mapping[str, str]) -> Snapshot:
+    """Commit the working copy of `directory` into its snapshot repository under `cache`.
+
+    `environ` is the user's environment: git reads their settings (excludes, attributes) through it.
+    """
+    git = Git(environ)
     if not directory.is_dir():
         raise NotARepository(str(directory), "no such directory")
-    top = Path(_git(["rev-parse", "--show-toplevel"], directory, what=str(directory)))
-    objects = Path(_git(["rev-parse", "--path-format=absolute", "--git-path", "objects"], top))
-    index = Path(_git(["rev-parse", "--path-format=absolute", "--git-path", "index"], top))
-    parent = _git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], top, check=False)
-    branch = _git(["symbolic-ref", "--quiet", "--short", "HEAD"], top, check=False)
-    repository = _repository_name(top)
+    top = Path(git(["rev-parse", "--show-toplevel"], directory, what=str(directory)))
+    objects = Path(git(["rev-parse", "--path-format=absolute", "--git-path", "objects"], top))
+    index = Path(git(["rev-parse", "--path-format=absolute", "--git-path", "index"], top))
+    parent = git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], top, check=False)
+    branch = git(["symbolic-ref", "--quiet", "--short", "HEAD"], top, check=False)
+    repository = _repository_name(git, top)
     git_dir = cache / "snapshots" / _snapshot_name(repository, top)
-    _ensure_snapshot_repository(git_dir, objects)
+    _ensure_snapshot_repository(git, git_dir, objects)
     with tempfile.TemporaryDirectory(prefix="stepline-index-") as scratch:
         private_index = Path(scratch) / "index"
         if index.exists():
@@ -74,32 +89,35 @@ def take_snapshot(directory: Path, cache: Path, run_id: str) -> Snapshot:
             "GIT_OBJECT_DIRECTORY": str(git_dir / "objects"),
             "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects),
         }
-        _git(["add", "--all", "--", "."], top, env)
-        tree = _git(["write-tree"], top, env)
-        head_tree = _git(["rev-parse", "--verify", "--quiet", "HEAD^{tree}"], top, env, check=False)
+        git(["add", "--all", "--", "."], top, env)
+        tree = git(["write-tree"], top, env)
+        head_tree = git(["rev-parse", "--verify", "--quiet", "HEAD^{tree}"], top, env, check=False)
         dirty = tree != head_tree
         sha = parent
         if dirty:
             message = f"stepline run: the working copy of {top}" + (f" on {parent[:12]}" if parent else "")
             args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
-            sha = _git(args, top, env | IDENTITY)
-    _git(["--git-dir", str(git_dir), "update-ref", RUN_REF + run_id, sha], top)
-    return Snapshot(top, repository, f"file://{git_dir}", sha, parent, branch, dirty, git_dir)
+            sha = git(args, top, env | IDENTITY)
+    git(["--git-dir", str(git_dir), "update-ref", RUN_REF + run_id, sha], top)
+    return Snapshot(top, repository, f"file://{git_dir}", sha, parent, branch, dirty, git_dir, git)
 
 
-def _ensure_snapshot_repository(git_dir: Path, objects: Path) -> None:
+def _ensure_snapshot_repository(git: Git, git_dir: Path, objects: Path) -> None:
     if not (git_dir / "HEAD").exists():
         git_dir.parent.mkdir(parents=True, exist_ok=True)
-        _git(["init", "--quiet", "--bare", str(git_dir)], git_dir.parent)
-    # written every run: the working copy may have moved its object store (a new clone in its place)
+        git(["init", "--quiet", "--bare", str(git_dir)], git_dir.parent)
+    # written every run (the working copy may have moved its object store: a new clone in its place),
+    # by rename, so a run of the same working copy fetching at this instant never reads it half-written
     alternates = git_dir / "objects" / "info" / "alternates"
     alternates.parent.mkdir(parents=True, exist_ok=True)
-    alternates.write_text(f"{objects}\n")
+    fresh = alternates.with_name(f"alternates.{os.getpid()}")
+    fresh.write_text(f"{objects}\n")
+    fresh.replace(alternates)
 
 
-def _repository_name(top: Path) -> str:
+def _repository_name(git: Git, top: Path) -> str:
     """owner/name as the server would call it (from the origin remote), else local/<directory name>."""
-    url = _git(["config", "--get", "remote.origin.url"], top, check=False)
+    url = git(["config", "--get", "remote.origin.url"], top, check=False)
     match = REMOTE_NAME.search(urlsplit(url).path if "://" in url else url) if url else None
     if match and match.group(1) not in ("", ".", ".."):
         return f"{match.group(1)}/{match.group(2)}"
@@ -112,24 +130,35 @@ def _snapshot_name(repository: str, top: Path) -> str:
     return f"{name}-{hashlib.sha256(str(top).encode()).hexdigest()[:12]}.git"
 
 
-def _git(
-    args: list[str], cwd: Path, env: dict[str, str] | None = None, check: bool = True, what: str = ""
-) -> str:
-    # the user's own git settings apply (excludes, attributes, hooks do not run for these commands)
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise LocalRunError("git is not installed") from None
-    if done.returncode != 0 and check:
-        said = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
-        if what:
-            raise NotARepository(what, said[0])
-        raise LocalRunError(f"git {args[0]} failed in {cwd}: {said[0]}")
-    return done.stdout.strip()
+class Git:
+    """Runs git as the user does (their environment: identity, excludes, attributes), on paths we name.
+
+    The variables that point git at a repository are dropped: run from a git hook (pre-push, say),
+    GIT_DIR and GIT_INDEX_FILE would otherwise steer every command to the hook's repository and index.
+    """
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = {k: v for k, v in environ.items() if k not in REPOSITORY_VARIABLES}
+        self.environ["GIT_TERMINAL_PROMPT"] = "0"
+
+    def __call__(
+        self,
+        args: list[str],
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+        what: str = "",
+    ) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=cwd, env={**self.environ, **(env or {})}, capture_output=True, text=True,
+                check=False,
+            )  # fmt: skip
+        except FileNotFoundError:
+            raise LocalRunError("git is not installed") from None
+        if done.returncode != 0 and check:
+            said = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+            if what:
+                raise NotARepository(what, said[0])
+            raise LocalRunError(f"git {args[0]} failed in {cwd}: {said[0]}")
+        return done.stdout.strip()
