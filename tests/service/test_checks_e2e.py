@@ -145,10 +145,15 @@ def test_a_pull_request_fails_with_annotations_and_githubs_rerun_buttons_make_it
     repo.push("feature/x")
     base = repository("octo/app", repo.url)
     payload = installed(pull_request_payload("opened", 3, sha, base, base, "feature/x"))
+    fake_github.fail_next(3, 502)  # a storm as the run starts: 502s, then secondary rate limits
+    fake_github.rate_limit_next(3, status=403, retry_after=1)
+    gate.opened.clear()  # unit waits for its answer until lint has passed: a failure cancels the Parallel
     first = deliver(stack.client, "pull_request", payload).json["run_id"]
+    stack.wait(lambda: (stack.steps(first).get("lint") or {}).get("status") == "succeeded")
+    gate.opened.set()
 
     assert stack.ended(first)["status"] == "FAILED"
-    stack.wait(lambda: all_completed(fake_github, sha))
+    stack.wait(lambda: all_completed(fake_github, sha) and len(of_run(fake_github, sha, first)) == 4)
     checks = of_run(fake_github, sha, first)
     assert {step: c["conclusion"] for step, c in checks.items()} == {
         "": "failure", "lint": "success", "unit": "failure", "deploy": "skipped",
@@ -163,6 +168,7 @@ def test_a_pull_request_fails_with_annotations_and_githubs_rerun_buttons_make_it
     assert unit["details_url"] == f"http://stepline.test/runs/{first}#step-unit"
     assert [a["message"] for a in fake_github.checks.annotations(checks["lint"]["id"])] == ["fine"]
     assert not fake_github.statuses("octo/app", sha)  # a GitHub App reports with check runs
+    assert len(fake_github.checks.all_runs("octo/app", sha)) == 4  # the storm made none twice
 
     # "Re-run" on the failed step's check run: a new run where lint is reused and unit runs again
     gate.passing = True
@@ -212,6 +218,8 @@ def test_an_approval_gate_is_approved_from_its_check_run_by_a_writer_only(stack,
     assert stack.index.get(run_id)["status"] == "RUNNING"
 
     fake_github.checks.set_permission("octo/app", "lead", "admin")
+    fake_github.rate_limit_next(1, status=429, retry_after=1)  # the permission look-up waits it out
+    fake_github.fail_next(1, 502)
     delivery = str(uuid.uuid4())
     approve = check_event("check_run", "requested_action", gate, "lead", "approve")
     assert deliver(stack.client, "check_run", approve, delivery).status_code == 202
