@@ -315,11 +315,14 @@ class TaskHandler:
             runner = StepRunner(
                 writer, cancellation, masked, lambda pgid: places.record_group(pgid, marker), wrap=wrap
             )
+            base = seen.source.parent  # the task directory as the step sees it: src/ and home/ in it
+            cache = self.outputs.restore_cache(task, trusted, verdict.verified, places, base, wrap, env, writer)
             self._stamp(task, verdict, FIRST_COMMAND_STARTED)
             try:
                 runner.run(task.commands, places.source, env, timeout)
             finally:
                 self._stamp(task, verdict, LAST_COMMAND_ENDED)
+            self.outputs.save_cache(cache, task, places, base, wrap, env, writer)
             self.outputs.keep_artifacts(task, trusted, verdict.verified, places.source, writer)
             return 0
         finally:

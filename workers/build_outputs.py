@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
 from statemachines.artifacts import ArtifactStore
-from statemachines.blob_store import open_blob_store
+from statemachines.blob_store import BlobError, open_blob_store
+from statemachines.caches import CacheStore, Hit, Scope
 from statemachines.contract import StepTask
 from statemachines.log_archive import LogArchive
 from statemachines.step_logs import StepLogWriter
-from workers import artifact_transfer
+from workers import artifact_transfer, cache_transfer
+from workers.cache_transfer import CacheRefused, Wrap
 from workers.config import WorkerConfig
+from workers.workspace import TaskPlaces
 
 log = logging.getLogger(__name__)
 UNVOUCHED = "[stepline] {what}: skipped: the run was not started by Stepline (no run claim to scope it by)"
+
+
+@dataclass(frozen=True)
+class CachePlan:
+    """A step's cache as restore found it, for save to decide."""
+
+    scope: Scope
+    key: str
+    hit: Hit | None
 
 
 class BuildOutputs:
@@ -27,6 +41,7 @@ class BuildOutputs:
         self.store = open_blob_store(config.blob)
         self.logs = LogArchive(client, self.store)
         self.artifacts = ArtifactStore(client, self.store)
+        self.caches = CacheStore(client, self.store)
 
     def archive_log(self, writer: StepLogWriter, trusted: bool) -> None:
         """Move the finished log out of Redis; on failure it stays there until it expires, as before."""
@@ -65,3 +80,71 @@ class BuildOutputs:
         )
         size = sum(item["size"] for item in entry["files"])
         writer.write_line(f"[stepline] artifacts: kept {len(entry['files'])} file(s), {size} bytes")
+
+    def restore_cache(
+        self,
+        task: StepTask,
+        trusted: bool,
+        verified: bool,
+        places: TaskPlaces,
+        base: Path,
+        wrap: Wrap,
+        env: Mapping[str, str],
+        writer: StepLogWriter,
+    ) -> CachePlan | None:
+        """Restore the step's cache before its commands; the plan for saving it after them."""
+        spec = task.outputs.cache
+        if spec is None:
+            return None
+        if not verified:  # the repository named without its claim: no scope to trust
+            writer.write_line(UNVOUCHED.format(what="cache"))
+            return None
+        key = cache_transfer.render_key(spec.key, places.source, task.source.ref, task.step)
+        fallbacks = tuple(
+            cache_transfer.render_key(prefix, places.source, task.source.ref, task.step)
+            for prefix in spec.restore_keys
+        )
+        scope = Scope(task.source.repository, trusted)
+        archive = places.root / "cache-restore.tar"
+        try:
+            unpack = lambda path: cache_transfer.unpack(wrap, env, path, base)  # noqa: E731
+            hit = cache_transfer.restore(
+                self.caches, scope, key, fallbacks, archive, writer.write_line, unpack
+            )
+        except (CacheRefused, BlobError, OSError) as exc:  # a cache is an optimisation: run without it
+            writer.write_line(f"[stepline] cache: not restored: {exc}")
+            hit = None
+        finally:
+            archive.unlink(missing_ok=True)
+        return CachePlan(scope, key, hit)
+
+    def save_cache(
+        self,
+        plan: CachePlan | None,
+        task: StepTask,
+        places: TaskPlaces,
+        base: Path,
+        wrap: Wrap,
+        env: Mapping[str, str],
+        writer: StepLogWriter,
+    ) -> None:
+        """After a success, save the step's cache when its own key missed."""
+        if plan is None or task.outputs.cache is None or (plan.hit and plan.hit.exact):
+            return
+        names = cache_transfer.members(task.outputs.cache, places.source, places.home)
+        if not names:
+            writer.write_line("[stepline] cache: not saved: none of its paths exist")
+            return
+        archive = places.root / "cache-save.tar"
+        try:
+            size = cache_transfer.pack(wrap, env, names, base, archive, self.config.cache_max_bytes)
+            evicted = self.caches.save(
+                plan.scope, plan.key, archive, size, self.config.cache_repository_max_bytes
+            )
+            writer.write_line(f"[stepline] cache: saved {plan.key} ({size} bytes)")
+            if evicted:
+                writer.write_line(f"[stepline] cache: evicted {', '.join(evicted)} (least recently used)")
+        except (CacheRefused, BlobError, OSError) as exc:
+            writer.write_line(f"[stepline] cache: not saved: {exc}")
+        finally:
+            archive.unlink(missing_ok=True)

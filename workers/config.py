@@ -57,6 +57,8 @@ class WorkerConfig:
     log_level: str = "INFO"
     blob: BlobSettings = field(default_factory=BlobSettings)  # finished logs, artifacts, caches
     artifact_max_bytes: int = 1 << 30  # all of one step's artifacts
+    cache_max_bytes: int = 2 << 30  # one cache
+    cache_repository_max_bytes: int = 10 << 30  # a repository's caches of one trust (LRU eviction)
 
     @classmethod
     def from_env(
@@ -106,6 +108,8 @@ class WorkerConfig:
             log_level=(env.text("LOG_LEVEL") or "INFO").upper(),
             blob=read_blob_settings(env, env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1"))),
             artifact_max_bytes=env.integer("WORKER_ARTIFACT_MAX_BYTES", 1 << 30, 1, 1 << 40),
+            cache_max_bytes=env.integer("WORKER_CACHE_MAX_BYTES", 2 << 30, 1, 1 << 40),
+            cache_repository_max_bytes=env.integer("WORKER_CACHE_REPOSITORY_MAX_BYTES", 10 << 30, 1, 1 << 44),
         )
         config.check(env)
         if check_services:

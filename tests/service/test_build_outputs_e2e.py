@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from statemachines.step_logs import stream_key
-from tests.service.github_events import deliver, push_payload
+from tests.service.github_events import deliver, pull_request_payload, push_payload, repository
 from tests.service.run_stack import Stack, start_stack
 
 pytestmark = pytest.mark.slow
@@ -132,3 +132,58 @@ def test_a_wheel_built_once_reaches_test_and_deploy_steps(stack, make_repo, redi
         assert not redis_client.exists(stream_key(meta["log_id"]))
     raw = stack.client.get(f"/runs/{run_id}/logs/deploy.txt").get_data(as_text=True)
     assert "hello from the wheel" in raw
+
+
+INSTALL = (
+    'if [ -f .venv/marker ]; then echo "using $(cat .venv/marker) deps"; '
+    "else echo slow-install-$((1 + 1)); sleep 1; mkdir -p .venv; echo trusted > .venv/marker; fi"
+)
+
+
+def cached_step(commands: list[str]) -> dict[str, Any]:
+    cache = {"key": "deps-{os}-{hash:requirements*.txt}", "restore_keys": ["deps-{os}-"], "paths": [".venv"]}
+    return {"StartAt": "Deps", "States": {"Deps": {**task("deps", commands, cache=cache), "End": True}}}
+
+
+def test_a_second_run_restores_the_cache_and_a_fork_cannot_poison_it(stack, make_repo):
+    base_repo, fork = make_repo("app"), make_repo("fork")
+    files = {
+        "requirements.txt": "flask==3.0\n",
+        ".stepline/pipeline.asl.json": json.dumps(cached_step([INSTALL])),
+    }
+    base_repo.commit(files, "deps")
+    base_repo.push("main")
+
+    # a fork's pull request, same repository and key, plants its own .venv in the cache first
+    poison = cached_step(["mkdir -p .venv && echo poisoned > .venv/marker"])
+    sha = fork.commit({**files, ".stepline/pipeline.asl.json": json.dumps(poison)}, "poison", branch="patch")
+    fork.push("patch")
+    head = repository("contributor/app", fork.url)
+    payload = pull_request_payload("opened", 7, sha, repository("octo/app", base_repo.url), head, "patch")
+    untrusted = deliver(stack.client, "pull_request", payload).json["run_id"]
+    assert stack.ended(untrusted)["status"] == "SUCCEEDED"
+    assert "[stepline] cache: saved deps-linux-" in log_text(stack, untrusted, "deps")
+
+    first = deliver(stack.client, "push", push_payload(base_repo, "main")).json["run_id"]
+    assert stack.ended(first)["status"] == "SUCCEEDED"
+    first_log = log_text(stack, first, "deps")
+    assert "slow-install-2" in first_log and "poisoned" not in first_log  # the fork's cache is not ours
+    assert "[stepline] cache: no cache for key deps-linux-" in first_log
+    assert "[stepline] cache: saved deps-linux-" in first_log
+
+    base_repo.commit({"README": "again\n"}, "a change that keeps the key")
+    base_repo.push("main")
+    second = deliver(stack.client, "push", push_payload(base_repo, "main")).json["run_id"]
+    assert stack.ended(second)["status"] == "SUCCEEDED"
+    second_log = log_text(stack, second, "deps")
+    assert "using trusted deps" in second_log and "slow-install-2" not in second_log
+    assert "[stepline] cache: restored" in second_log and "by its key" in second_log
+    assert "cache: saved" not in second_log  # an exact hit is not saved again
+
+    base_repo.commit({"requirements.txt": "flask==3.1\n"}, "new requirements: a new key, restored by prefix")
+    base_repo.push("main")
+    third = deliver(stack.client, "push", push_payload(base_repo, "main")).json["run_id"]
+    assert stack.ended(third)["status"] == "SUCCEEDED"
+    third_log = log_text(stack, third, "deps")
+    assert "using trusted deps" in third_log and "by restore key (saved as deps-linux-" in third_log
+    assert "[stepline] cache: saved deps-linux-" in third_log

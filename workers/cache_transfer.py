@@ -1,0 +1,131 @@
+"""A step's cache on the worker: its key from the template, restore before the commands, save after a success.
+
+The tar that packs or unpacks a cache runs in the step's own sandbox, as the step's user: a hostile
+archive (links out, `..`, absolute names) or a hostile tree (a `.venv` that links to /etc) can reach no
+more than the step itself could. The worker only moves the archive between the blob store and a file of
+the task directory the step never sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import re
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from statemachines.caches import CacheStore, Hit, Scope
+from statemachines.step_outputs import CacheSpec
+
+Say = Callable[[str], None]
+Wrap = Callable[[list[str], Mapping[str, str]], tuple[list[str], Mapping[str, str]]]
+PLACEHOLDER = re.compile(r"\{(branch|os|arch|step|hash:[^{}]+)\}")
+TAR_SECONDS = 1800
+CHUNK = 1 << 20
+
+
+class CacheRefused(Exception):
+    """Raised when a cache cannot be packed or unpacked (tar failed, over the size limit)."""
+
+
+def render_key(template: str, root: Path, ref: str, step: str) -> str:
+    """The key a template names for this checkout: {branch}, {os}, {arch}, {step}, {hash:<glob>}."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "branch":
+            return re.sub(r"[^A-Za-z0-9._-]", "-", ref.removeprefix("refs/heads/"))
+        if name == "os":
+            return platform.system().lower()
+        if name == "arch":
+            return platform.machine().lower()
+        if name == "step":
+            return re.sub(r"[^A-Za-z0-9._-]", "-", step)
+        return hash_files(root, name.removeprefix("hash:"))
+
+    return PLACEHOLDER.sub(value, template)
+
+
+def hash_files(root: Path, pattern: str) -> str:
+    """sha256 over the regular files inside the work tree the glob matches (names and contents), as
+    GitHub's hashFiles; a link leaving the tree counts as nothing."""
+    if pattern.startswith("/") or ".." in pattern.split("/"):
+        return "none"
+    digest = hashlib.sha256()
+    real_root = root.resolve()
+    matched = False
+    for path in sorted(root.glob(pattern)):
+        real = path.resolve()
+        if not real.is_relative_to(real_root) or not real.is_file():
+            continue
+        matched = True
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(real.read_bytes())
+    return digest.hexdigest() if matched else "none"
+
+
+def members(spec: CacheSpec, source: Path, home: Path) -> list[str]:
+    """The cache's paths that exist, as tar names relative to the task directory (src/…, home/…)."""
+    found = []
+    for path in spec.paths:
+        inside, base, top = (path[2:], home, "home") if path.startswith("~/") else (path, source, "src")
+        candidate = base / inside
+        if candidate.is_symlink() or candidate.exists():
+            found.append(f"{top}/{inside.rstrip('/')}")
+    return found
+
+
+def unpack(wrap: Wrap, env: Mapping[str, str], archive: Path, base: Path) -> None:
+    """Extract `archive` under `base` (the task directory as the step sees it), in the sandbox."""
+    line, start_env = wrap(["tar", "-x", "-f", "-", "-C", str(base)], env)
+    with archive.open("rb") as stdin:
+        done = subprocess.run(
+            line, stdin=stdin, capture_output=True, env=dict(start_env), timeout=TAR_SECONDS, check=False
+        )
+    if done.returncode != 0:
+        raise CacheRefused(done.stderr.decode("utf-8", "replace").strip()[-500:] or f"tar: {done.returncode}")
+
+
+def pack(wrap: Wrap, env: Mapping[str, str], names: list[str], base: Path, archive: Path, limit: int) -> int:
+    """Pack `names` under `base` into `archive`, in the sandbox; its size. Stops at `limit` bytes."""
+    line, start_env = wrap(["tar", "-c", "-f", "-", "-C", str(base), "--", *names], env)
+    size = 0
+    with archive.open("wb") as out:
+        process = subprocess.Popen(line, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(start_env))
+        assert process.stdout is not None and process.stderr is not None
+        while chunk := process.stdout.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                process.kill()
+                process.wait()
+                raise CacheRefused(f"the cache is over the limit of {limit} bytes")
+            out.write(chunk)
+        said = process.stderr.read()
+        if process.wait(TAR_SECONDS) != 0:
+            raise CacheRefused(said.decode("utf-8", "replace").strip()[-500:] or "tar failed")
+    return size
+
+
+def restore(
+    caches: CacheStore,
+    scope: Scope,
+    key: str,
+    restore_keys: tuple[str, ...],
+    archive: Path,
+    say: Say,
+    unpack_to: Callable[[Path], None],
+) -> Hit | None:
+    """Find the cache (key, else restore keys) and unpack it; the hit, or None on a miss."""
+    hit = caches.find(scope, key, restore_keys)
+    if hit is None:
+        say(
+            f"[stepline] cache: no cache for key {key}"
+            + (f" nor {', '.join(restore_keys)}*" if restore_keys else "")
+        )
+        return None
+    caches.fetch(scope, hit, archive)
+    unpack_to(archive)
+    how = "its key" if hit.exact else f"restore key (saved as {hit.key})"
+    say(f"[stepline] cache: restored {hit.size} bytes by {how}")
+    return hit
