@@ -119,7 +119,6 @@ def _pipeline_output(client: redis.Redis, update: StatusUpdate, pipeline: str) -
         statuses = StatusLedger(client).run_statuses(update.run_id)
     except redis.RedisError:
         statuses = []
-    head = f"{pipeline}/"
     for row in statuses:
         context = str(row["context"])
         if context != update.context and context.startswith(update.context + "/"):
@@ -129,7 +128,7 @@ def _pipeline_output(client: redis.Redis, update: StatusUpdate, pipeline: str) -
     text = f"**{_cell(update.description or STATE_WORDS[update.state])}**\n\n" + "\n".join(rows)
     if update.target_url:
         text += f"\n\n[The run on Stepline]({update.target_url})"
-    title = f"{head.rstrip('/')}: {update.description or STATE_WORDS.get(update.state, update.state)}"
+    title = f"{pipeline}: {update.description or STATE_WORDS.get(update.state, update.state)}"
     return CheckOutput(title[:255], text[:MAX_SUMMARY])
 
 

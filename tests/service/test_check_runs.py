@@ -6,8 +6,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from service.config import ServiceConfig
 from service.job_context import job_context
 from service.reconcile import finalise_run
+from statemachines.errors import ConfigError
 from statemachines.step_logs import StepLogWriter
 from tests.service.reporting_support import REPO, History, Reporting, reporting_config
 
@@ -242,3 +244,12 @@ def test_a_lost_worker_fails_its_check_run_and_a_cancel_closes_the_rest(checks, 
     shown = fake_github.checks.runs(REPO, cancelled["sha"])
     assert {r["conclusion"] for r in shown.values()} == {"cancelled"}
     assert_none_open(fake_github, cancelled)
+
+
+def test_the_reporting_setting_is_read_and_checked_at_start_up():
+    base = {"GITHUB_WEBHOOK_SECRET": "s"}
+    assert ServiceConfig.from_env(base, check_services=False).github_reporting == "checks"
+    both = ServiceConfig.from_env(base | {"STEPLINE_GITHUB_REPORTING": " Both "}, check_services=False)
+    assert both.github_reporting == "both"
+    with pytest.raises(ConfigError, match="STEPLINE_GITHUB_REPORTING='check-runs' is not one of"):
+        ServiceConfig.from_env(base | {"STEPLINE_GITHUB_REPORTING": "check-runs"}, check_services=False)
