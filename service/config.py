@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from service.schedules import Schedule, parse_schedules
+from service.schedules import REPOSITORY, Schedule, parse_schedules
 from statemachines.blob_store import BlobSettings, read_blob_settings
 from statemachines.deploy import DEFAULT_UNTRUSTED_POOLS, untrusted_pool_problems
 from statemachines.settings import EnvReader, check_redis
@@ -64,6 +64,7 @@ class ServiceConfig:
     run_retention_days: int = 90  # 0: keep runs forever (service/retention.py)
     schedules: tuple[Schedule, ...] = ()  # service/schedules.py; fired by service/scheduler.py
     schedule_tick_seconds: int = 15
+    schedule_repositories: tuple[str, ...] = ()  # their .stepline/schedules.yaml counts
 
     blob: BlobSettings = field(default_factory=BlobSettings)  # finished logs, artifacts, caches
 
@@ -126,6 +127,7 @@ class ServiceConfig:
             schedule_tick_seconds=env.integer(
                 "STEPLINE_SCHEDULE_TICK_SECONDS", cls.schedule_tick_seconds, 1, 60
             ),
+            schedule_repositories=_repositories(env, "STEPLINE_SCHEDULE_REPOSITORIES"),
             blob=read_blob_settings(env, _region(env)),
         )
         if not config.webhook_secret and not config.insecure_no_webhook_secret:
@@ -162,6 +164,14 @@ def _schedules(env: EnvReader) -> tuple[Schedule, ...]:
     schedules, problems = parse_schedules(env.text("STEPLINE_SCHEDULES"))
     env.problems.extend(problems)
     return schedules
+
+
+def _repositories(env: EnvReader, name: str) -> tuple[str, ...]:
+    found = tuple(env.items(name))
+    env.problems.extend(
+        f"{name}: {item[:100]!r} is not 'owner/name'" for item in found if not REPOSITORY.match(item)
+    )
+    return found
 
 
 def _private_key(env: EnvReader, text: str, path: str) -> str:

@@ -64,15 +64,20 @@ def load_pipeline(config: ServiceConfig, run: dict[str, Any]) -> Pipeline:
 
 def read_pipeline_text(config: ServiceConfig, run: dict[str, Any]) -> tuple[str, str] | None:
     """(path, text) of the repository's own pipeline at the run's sha, or None when it has none."""
-    clone_url, sha = run["clone_url"], run["sha"]
     for path in PIPELINE_PATHS:
-        if clone_url.startswith("file://") and config.allow_local_repositories:
-            text = _read_git(clone_url, sha, path)
-        else:
-            text = _read_github(config, _code_repository(run), sha, path)
+        text = read_repository_file(config, _code_repository(run), run["clone_url"], run["sha"], path)
         if text is not None:
             return path, text
     return None
+
+
+def read_repository_file(
+    config: ServiceConfig, repository: str, clone_url: str, sha: str, path: str
+) -> str | None:
+    """A file of the repository at `sha` (None when there is none): git for file:// URLs, else GitHub's API."""
+    if clone_url.startswith("file://") and config.allow_local_repositories:
+        return _read_git(clone_url, sha, path)
+    return _read_github(config, repository, sha, path)
 
 
 def parse_pipeline(path: str, text: str) -> Pipeline:

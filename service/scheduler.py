@@ -1,4 +1,7 @@
-"""The scheduler: a thread of every jobs process that starts each due slot of STEPLINE_SCHEDULES once.
+"""The scheduler: a thread of every jobs process that starts each due slot of every schedule once.
+
+Schedules come from STEPLINE_SCHEDULES and from the `.stepline/schedules.yaml` of the repositories in
+STEPLINE_SCHEDULE_REPOSITORIES (service/repository_schedules.py, re-read every few minutes).
 
 Each tick (STEPLINE_SCHEDULE_TICK_SECONDS) looks at every schedule (service/schedules.py): its due slot is
 the newest cron slot at or before now. When that slot has not run, the branch is resolved to its head
@@ -44,6 +47,7 @@ from service.errors import DashboardError
 from service.job_context import JobContext, job_context, use_config
 from service.manual_runs import SCHEDULE, make_run, queue_run
 from service.ref_resolver import RefRequest, RefResolver
+from service.repository_schedules import PATH, refresh, schedules_of
 from service.run_index import RunIndex
 from service.schedules import Schedule
 from statemachines.errors import ConfigError
@@ -154,6 +158,7 @@ def describe(
             {
                 "name": schedule.name, "repository": schedule.repository, "branch": schedule.branch or None,
                 "cron": schedule.cron, "timezone": schedule.timezone, "inputs": dict(schedule.inputs),
+                "source": schedule.source,
                 "next_at": schedule.next_slot(now), "last_slot": last["slot"] if last else None,
                 "last_run_id": last["run_id"] if last else None, "last_status": run["status"] if run else None,
             }
@@ -161,16 +166,22 @@ def describe(
     return rows
 
 
+def tick(config: ServiceConfig, ctx: JobContext, now: float) -> list[str]:
+    """Re-read the repositories' schedule files when due, then start the due slots of every schedule."""
+    refresh(config, ctx.redis, now)
+    return fire_due(ctx, schedules_of(config, ctx.redis)[0], now)
+
+
 def start_scheduler(config: ServiceConfig, stop: threading.Event) -> threading.Thread | None:
-    """The jobs process's scheduler thread; None when no schedule is configured."""
-    if not config.schedules:
+    """The jobs process's scheduler thread; None when no schedule can be declared."""
+    if not config.schedules and not config.schedule_repositories:
         return None
 
     def loop() -> None:
         failing = False
         while not stop.is_set():
             try:
-                fire_due(job_context(), config.schedules, time.time())
+                tick(config, job_context(), time.time())
                 failing = False
             except redis.RedisError as exc:  # Redis restarting: the due slot is still due at the next tick
                 if not failing and not stop.is_set():
@@ -183,8 +194,9 @@ def start_scheduler(config: ServiceConfig, stop: threading.Event) -> threading.T
     thread = threading.Thread(target=loop, name="stepline-scheduler", daemon=True)
     thread.start()
     log.info(
-        "scheduler: %d schedule(s), a tick every %d s", len(config.schedules), config.schedule_tick_seconds
-    )
+        "scheduler: %d schedule(s) in the settings, %d repositories' %s, a tick every %d s",
+        len(config.schedules), len(config.schedule_repositories), PATH, config.schedule_tick_seconds,
+    )  # fmt: skip
     return thread
 
 
@@ -192,8 +204,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m service.scheduler", description="Stepline's schedules")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="the schedules with their next and last runs")
-    tick = commands.add_parser("tick", help="start the due slots now (or at --now)")
-    tick.add_argument("--now", help="the time of the tick, ISO 8601 (e.g. 2026-12-06T03:00:00Z)")
+    tick_parser = commands.add_parser("tick", help="start the due slots now (or at --now)")
+    tick_parser.add_argument("--now", help="the time of the tick, ISO 8601 (e.g. 2026-12-06T03:00:00Z)")
     args = parser.parse_args(argv)
     try:
         config = ServiceConfig.from_env(process="scheduler")
@@ -208,11 +220,14 @@ def main(argv: list[str]) -> int:
     use_config(config)
     ctx = job_context()
     if args.command == "tick":
-        for run_id in fire_due(ctx, config.schedules, now):
+        for run_id in tick(config, ctx, now):
             print(run_id)
         return 0
-    for row in describe(ctx.redis, ctx.index, config.schedules, now):
+    schedules, problems = schedules_of(config, ctx.redis)
+    for row in describe(ctx.redis, ctx.index, schedules, now):
         print(json.dumps(row))
+    for repository, problem in problems.items():
+        print(f"{repository}: {problem}", file=sys.stderr)
     return 0
 
 

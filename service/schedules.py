@@ -1,5 +1,8 @@
 """Schedules: cron expressions per repository and branch, with time zones, from STEPLINE_SCHEDULES.
 
+(Or from a repository's own `.stepline/schedules.yaml`, the same fields without `repository`:
+service/repository_schedules.py.)
+
 STEPLINE_SCHEDULES is a JSON list, e.g.
 
     [{"name": "nightly", "repository": "octo/app", "branch": "main", "cron": "0 3 * * *",
@@ -28,6 +31,8 @@ REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 REF_NAME = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+@-]{1,200}(?<![./])(?<!\.lock)$")
 NICKNAMES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 FIELDS = ("name", "repository", "branch", "cron", "timezone", "inputs")
+SETTINGS = "settings"
+MAX_SCHEDULES = 50
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class Schedule:
     branch: str = ""  # "": the repository's default branch
     timezone: str = "UTC"
     inputs: tuple[tuple[str, str], ...] = ()
+    source: str = "settings"  # or the repository's .stepline/schedules.yaml (service/repository_schedules.py)
 
     @property
     def key(self) -> str:
@@ -65,23 +71,37 @@ def parse_schedules(text: str) -> tuple[tuple[Schedule, ...], list[str]]:
         items = json.loads(text)
     except ValueError as exc:
         return (), [f"STEPLINE_SCHEDULES is not JSON: {exc}"]
+    return parse_schedule_list(items, "STEPLINE_SCHEDULES")
+
+
+def parse_schedule_list(
+    items: object, where: str, repository: str | None = None, source: str = SETTINGS
+) -> tuple[tuple[Schedule, ...], list[str]]:
+    """(schedules, problems) of a list of schedule objects; with `repository`, each is that repository's."""
     if not isinstance(items, list):
-        return (), ["STEPLINE_SCHEDULES must be a JSON list of schedules"]
+        return (), [f"{where} must be a list of schedules"]
     schedules: list[Schedule] = []
     problems: list[str] = []
     seen: set[str] = set()
-    for number, item in enumerate(items, 1):
-        found = _schedule(item, f"STEPLINE_SCHEDULES[{number}]", problems)
+    for number, item in enumerate(items[:MAX_SCHEDULES], 1):
+        if repository is not None and isinstance(item, dict):
+            if item.get("repository", repository) != repository:
+                problems.append(f"{where}[{number}]: a repository schedules only itself")
+                continue
+            item = {**item, "repository": repository}
+        found = _schedule(item, f"{where}[{number}]", problems, source)
         if found is None:
             continue
         if found.key in seen:
-            problems.append(f"STEPLINE_SCHEDULES: {found.key} is named twice")
+            problems.append(f"{where}: {found.key} is named twice")
         seen.add(found.key)
         schedules.append(found)
+    if len(items) > MAX_SCHEDULES:
+        problems.append(f"{where}: more than {MAX_SCHEDULES} schedules (the rest are ignored)")
     return tuple(schedules), problems
 
 
-def _schedule(item: object, where: str, problems: list[str]) -> Schedule | None:
+def _schedule(item: object, where: str, problems: list[str], source: str) -> Schedule | None:
     if not isinstance(item, dict):
         problems.append(f"{where} must be an object")
         return None
@@ -109,7 +129,7 @@ def _schedule(item: object, where: str, problems: list[str]) -> Schedule | None:
     if len(problems) > before:
         return None
     pairs = tuple(sorted((str(k), v) for k, v in inputs.items()))
-    return Schedule(str(name), str(repository), str(cron).strip(), str(branch), str(timezone), pairs)
+    return Schedule(str(name), str(repository), str(cron).strip(), str(branch), str(timezone), pairs, source)
 
 
 def _valid_cron(expression: str) -> bool:

@@ -24,6 +24,7 @@ from service.dashboard.pages import dashboard
 from service.errors import DashboardError, RunRequestError
 from service.manual_runs import ManualRuns
 from service.ref_resolver import parse_ref
+from service.repository_schedules import schedules_of
 from service.scheduler import describe
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ def create_run():
 @api.get("/schedules")
 def list_schedules():
     ctx = actions().ctx
-    return jsonify(schedules=describe(ctx.redis, ctx.index, _config().schedules, time.time()))
+    schedules, problems = schedules_of(_config(), ctx.redis)
+    return jsonify(schedules=describe(ctx.redis, ctx.index, schedules, time.time()), problems=problems)
 
 
 @dashboard.get("/runs/new")
@@ -101,5 +103,6 @@ def start_run_form():
 @dashboard.get("/schedules")
 def schedules_page():
     ctx = actions().ctx
-    rows = describe(ctx.redis, ctx.index, _config().schedules, time.time())
-    return render_template("schedules.html", schedules=rows)
+    schedules, problems = schedules_of(_config(), ctx.redis)
+    rows = describe(ctx.redis, ctx.index, schedules, time.time())
+    return render_template("schedules.html", schedules=rows, problems=problems)

@@ -7,6 +7,7 @@ jobs process's own scheduler thread is in test_manual_runs_e2e.py.
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 import threading
@@ -17,8 +18,9 @@ import pytest
 from rq import Queue
 
 from service.job_context import JobContext, job_context, use_config
+from service.repository_schedules import parse_file, schedules_of
 from service.run_index import RunIndex
-from service.scheduler import describe, fire_due, last_fired
+from service.scheduler import describe, fire_due, last_fired, tick
 from service.schedules import Schedule, parse_schedules
 from tests.harness.processes import PROJECT
 
@@ -159,3 +161,61 @@ def test_schedule_settings_name_every_problem() -> None:
     ]  # no seconds field
     twice = '[{"name": "a", "repository": "o/r", "cron": "@daily"}, {"name": "a", "repository": "o/r", "cron": "@daily"}]'
     assert parse_schedules(twice)[1] == ["STEPLINE_SCHEDULES: o/r:a is named twice"]
+
+
+LIB_SCHEDULES = """
+- name: hourly
+  cron: "0 * * * *"
+  inputs: {environment: lib}
+- name: nightly
+  cron: "0 3 * * *"
+"""
+
+
+def test_a_repository_declares_schedules_in_its_default_branchs_file(
+    ctx: JobContext, make_repo: Any, fake_github: Any
+) -> None:
+    lib = make_repo("lib")
+    lib.commit({".stepline/schedules.yaml": LIB_SCHEDULES}, "schedules")
+    lib.push("main")
+    lib.checkout("feature", create_from="main")  # another branch's file never counts
+    lib.commit({".stepline/schedules.yaml": '- {name: sneaky, cron: "* * * * *"}'}, "more")
+    lib.push("feature")
+    bad = make_repo("bad")
+    bad.commit({".stepline/schedules.yaml": '- {name: x, cron: "every day"}'}, "bad")
+    bad.push("main")
+    fake_github.add_repo("octo/lib", clone_url=lib.url)
+    fake_github.add_repo("octo/bad", clone_url=bad.url)
+    config = dataclasses.replace(ctx.config, schedule_repositories=("octo/lib", "octo/bad"))
+    use_config(config)
+    lib_ctx = job_context()
+    assert tick(config, lib_ctx, at("2026-12-06T00:30:00+00:00")) == []  # read the files; nothing due yet
+    schedules, problems = schedules_of(config, lib_ctx.redis)
+    assert sorted(s.key for s in schedules) == ["octo/app:nightly", "octo/lib:hourly", "octo/lib:nightly"]
+    assert "cron 'every day' is not five cron fields" in problems["octo/bad"]
+    [run_id] = tick(config, lib_ctx, at("2026-12-06T01:00:05+00:00"))
+    run = RunIndex(lib_ctx.redis).get(run_id)
+    assert (run["repository"], run["branch"], run["schedule"], run["inputs"]) == (
+        "octo/lib",
+        "main",
+        "hourly",
+        {"environment": "lib"},
+    )
+    assert [
+        row["source"]
+        for row in describe(lib_ctx.redis, lib_ctx.index, schedules, at("2026-12-06T01:00:06+00:00"))
+    ] == ["settings", ".stepline/schedules.yaml", ".stepline/schedules.yaml"]
+
+
+def test_a_settings_schedule_wins_over_the_files_of_the_same_name(ctx: JobContext) -> None:
+    same = parse_file("octo/app", '- {name: nightly, cron: "* * * * *"}')[0]
+    assert same[0].key == NIGHTLY.key and same[0].source == ".stepline/schedules.yaml"
+    ctx.redis.set(
+        "stepline:schedules:repo:octo/app", json.dumps({"text": '- {name: nightly, cron: "* * * * *"}'})
+    )
+    config = dataclasses.replace(ctx.config, schedule_repositories=("octo/app",))
+    assert schedules_of(config, ctx.redis)[0] == [NIGHTLY]
+    assert parse_file("octo/app", "- {name: x, repository: other/repo, cron: '@daily'}")[1] == [
+        ".stepline/schedules.yaml[1]: a repository schedules only itself"
+    ]
+    assert parse_file("octo/app", "a: &x 1\nb: *x")[1][0].startswith(".stepline/schedules.yaml is not YAML")
