@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .frame import Frame
 from .retry import Failure
 from .runtime import HISTORY_HEADROOM, MAX_HISTORY_EVENTS
 from .state_base import BLOCKED, State
@@ -26,14 +27,14 @@ class FanOutState(State):
     def child_program(self, slot: int) -> str:
         raise NotImplementedError
 
-    def child_event(self, rt: Runtime, frame: dict[str, Any], slot: int, outcome: str) -> None:
+    def child_event(self, rt: Runtime, frame: Frame, slot: int, outcome: str) -> None:
         """MapIteration<outcome> for Map; Parallel branches have no events of their own."""
 
-    def tolerates(self, frame: dict[str, Any], failures: int) -> bool:
+    def tolerates(self, frame: Frame, failures: int) -> bool:
         """Whether `failures` failed children are still within the tolerated threshold."""
         return False
 
-    def start_children(self, rt: Runtime, frame: dict[str, Any], inputs: list[Any], limit: int) -> Any:
+    def start_children(self, rt: Runtime, frame: Frame, inputs: list[Any], limit: int) -> Any:
         x = frame["x"]
         x.update({"it": inputs, "res": {}, "nx": 0, "run": 0, "mc": limit, "nf": 0})
         frame["kids"] = {}
@@ -42,7 +43,7 @@ class FanOutState(State):
         self.launch(rt, frame)
         return BLOCKED
 
-    def launch(self, rt: Runtime, frame: dict[str, Any]) -> None:
+    def launch(self, rt: Runtime, frame: Frame) -> None:
         """Start children up to the concurrency limit."""
         x = frame["x"]
         programs = rt.interp.programs
@@ -58,7 +59,7 @@ class FanOutState(State):
             child = rt.new_frame(program, programs[program].start_at, x["it"][slot], frame, slot)
             frame["kids"][str(slot)] = child["id"]
 
-    def child_succeeded(self, rt: Runtime, frame: dict[str, Any], child: dict[str, Any], output: Any) -> None:
+    def child_succeeded(self, rt: Runtime, frame: Frame, child: Frame, output: Any) -> None:
         x = frame["x"]
         slot = child["k"]
         frame["kids"].pop(str(slot), None)
@@ -67,9 +68,7 @@ class FanOutState(State):
         self.child_event(rt, frame, slot, "Succeeded")
         self.progress(rt, frame)
 
-    def child_failed(
-        self, rt: Runtime, frame: dict[str, Any], child: dict[str, Any], failure: Failure
-    ) -> None:
+    def child_failed(self, rt: Runtime, frame: Frame, child: Frame, failure: Failure) -> None:
         x = frame["x"]
         slot = child["k"]
         x["run"] -= 1
@@ -94,7 +93,7 @@ class FanOutState(State):
         rt.emit(frame, self.type_name + "StateFailed")
         self.handle_failure(rt, frame, failure)
 
-    def progress(self, rt: Runtime, frame: dict[str, Any]) -> None:
+    def progress(self, rt: Runtime, frame: Frame) -> None:
         x = frame["x"]
         if len(x["res"]) == len(x["it"]):
             result = self.all_done(rt, frame)
@@ -102,7 +101,7 @@ class FanOutState(State):
         else:
             self.launch(rt, frame)
 
-    def all_done(self, rt: Runtime, frame: dict[str, Any]) -> list[Any]:
+    def all_done(self, rt: Runtime, frame: Frame) -> list[Any]:
         x = frame["x"]
         rt.emit(frame, self.type_name + "StateSucceeded")
         frame.pop("kids", None)
@@ -111,7 +110,7 @@ class FanOutState(State):
             x.pop(key, None)
         return results
 
-    def redrive(self, rt: Runtime, frame: dict[str, Any]) -> None:
+    def redrive(self, rt: Runtime, frame: Frame) -> None:
         """Re-run only the children that did not succeed; succeeded outputs are kept."""
         x = frame.get("x") or {}
         if "it" not in x:

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import history, offload
 from .errors import StatesError
+from .frame import Frame
 from .retry import Failure
 from .runtime import Runtime
 from .state_base import State
@@ -95,7 +96,7 @@ class Interpreter:
         if isinstance(timeout, int) and not isinstance(timeout, bool) and timeout > 0:
             rt.set_timer(None, EXECUTION_TIMEOUT, rt.now + timeout * 1000)
 
-    def state_of(self, frame: dict[str, Any]) -> State:
+    def state_of(self, frame: Frame) -> State:
         return self.programs[frame["p"]].states[frame["s"]]
 
     # ---- the contract ----------------------------------------------------------------------------
@@ -172,7 +173,7 @@ class Interpreter:
 
     # ---- service events ------------------------------------------------------------------------
 
-    def task_frame(self, rt: Runtime, event: dict[str, Any]) -> tuple[TaskState, dict[str, Any]] | None:
+    def task_frame(self, rt: Runtime, event: dict[str, Any]) -> tuple[TaskState, Frame] | None:
         fid = rt.st["tok"].get(event.get("token"))
         frame = rt.frames.get(fid) if fid is not None else None
         if frame is None:

@@ -6,10 +6,7 @@ frame running a Parallel or Map state is the parent of its branch/iteration fram
 
 State keys (short: the service writes the state on every transition): `ex` the execution, `input`
 its input, `frames` by id, `root` the top frame's id, `tok` token -> frame id, `tm` timer ->
-[frame id, kind], `xt` execution-level timers, `c` the id counter. Frame keys: `p` program, `s`
-state name, `in` state input, `v` own variables, `up`/`k` parent id and slot, `l` last event id,
-`e`/`t` entered event id and time, `x` the current state's working data, `tok`, `tm` timers by
-kind, `kids` slot -> child frame id, `ph` "halted"/"failed" once stopped (kept for redrive).
+[frame id, kind], `xt` execution-level timers, `c` the id counter. A frame's keys: `Frame` in frame.py.
 """
 
 from __future__ import annotations
@@ -19,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import history
 from .context_object import build_context, execution_context
+from .frame import Frame
 from .history import make_event
 from .retry import Failure
 
@@ -36,7 +34,7 @@ class Runtime:
     def __init__(self, interp: Interpreter, st: dict[str, Any], now_ms: int, ids: Any) -> None:
         self.interp = interp
         self.st = st
-        self.frames: dict[str, dict[str, Any]] = st["frames"]
+        self.frames: dict[str, Frame] = st["frames"]
         self.now = now_ms
         self.ids = ids
         self.events: list[dict[str, Any]] = []
@@ -48,9 +46,7 @@ class Runtime:
 
     # ---- history and effects ---------------------------------------------------------------
 
-    def emit(
-        self, frame: dict[str, Any] | None, event_type: str, details: dict[str, Any] | None = None
-    ) -> int:
+    def emit(self, frame: Frame | None, event_type: str, details: dict[str, Any] | None = None) -> int:
         """Append a history event; previousEventId is the frame's last event (AWS's causal link)."""
         st = self.st
         event_id = st["next_event_id"]
@@ -69,7 +65,7 @@ class Runtime:
         if self.trace is not None:
             self.trace[key] = value
 
-    def body(self, state: Any, frame: dict[str, Any], value: Any, scope: Any) -> Any:
+    def body(self, state: Any, frame: Frame, value: Any, scope: Any) -> Any:
         """A state's own work on its effective input; TestState's runtime answers mocks here instead."""
         return state.run(self, frame, value, scope)
 
@@ -80,14 +76,14 @@ class Runtime:
     # ---- frames ------------------------------------------------------------------------------
 
     def new_frame(
-        self, program: str, state_name: str, state_input: Any, parent: dict[str, Any] | None, slot: int
-    ) -> dict[str, Any]:
+        self, program: str, state_name: str, state_input: Any, parent: Frame | None, slot: int
+    ) -> Frame:
         """Create a frame about to enter `state_name`, and queue it to run."""
         st = self.st
         fid = str(st["c"])
         st["c"] += 1
-        frame: dict[str, Any] = {"id": fid, "p": program, "s": state_name, "in": state_input, "v": {}}
-        frame["l"] = parent["l"] if parent is not None else st["next_event_id"] - 1
+        last = parent["l"] if parent is not None else st["next_event_id"] - 1
+        frame: Frame = {"id": fid, "p": program, "s": state_name, "in": state_input, "v": {}, "l": last}
         if parent is not None:
             frame["up"] = parent["id"]
             frame["k"] = slot
@@ -97,7 +93,7 @@ class Runtime:
         self.ready.append(fid)
         return frame
 
-    def variables(self, frame: dict[str, Any]) -> dict[str, Any]:
+    def variables(self, frame: Frame) -> dict[str, Any]:
         """Variables visible in `frame`: its own over its ancestors' (inner scopes read outer ones)."""
         own = frame["v"]
         if "up" not in frame:
@@ -106,7 +102,7 @@ class Runtime:
         merged.update(own)
         return merged
 
-    def context(self, frame: dict[str, Any], state_name: str, **extra: Any) -> dict[str, Any]:
+    def context(self, frame: Frame, state_name: str, **extra: Any) -> dict[str, Any]:
         """`$$` for the state `frame` is in."""
         if self._execution_ctx is None:
             self._execution_ctx = execution_context(self.st["ex"], self.st["input"])
@@ -116,20 +112,20 @@ class Runtime:
 
     # ---- tokens and timers ---------------------------------------------------------------
 
-    def new_token(self, frame: dict[str, Any]) -> str:
+    def new_token(self, frame: Frame) -> str:
         token = str(self.ids.token())
         self.st["tok"][token] = frame["id"]
         frame["tok"] = token
         return token
 
-    def drop_token(self, frame: dict[str, Any], cancel: bool) -> None:
+    def drop_token(self, frame: Frame, cancel: bool) -> None:
         token = frame.pop("tok", None)
         if token is not None:
             self.st["tok"].pop(token, None)
             if cancel:
                 self.effect("CancelTask", token=token)
 
-    def set_timer(self, frame: dict[str, Any] | None, kind: str, due_ms: int) -> None:
+    def set_timer(self, frame: Frame | None, kind: str, due_ms: int) -> None:
         """Arm a timer; a frame has at most one timer of each kind (re-arming replaces it)."""
         st = self.st
         owner = frame["id"] if frame is not None else ""
@@ -144,13 +140,13 @@ class Runtime:
         st["tm"][timer] = [owner, kind]
         self.effect("SetTimer", timer=timer, due_ms=int(due_ms))
 
-    def clear_timer(self, frame: dict[str, Any], kind: str) -> None:
+    def clear_timer(self, frame: Frame, kind: str) -> None:
         timer = frame.get("tm", {}).pop(kind, None)
         if timer is not None:
             self.st["tm"].pop(timer, None)
             self.effect("ClearTimer", timer=timer)
 
-    def halt_frame(self, frame: dict[str, Any], record: bool = False) -> None:
+    def halt_frame(self, frame: Frame, record: bool = False) -> None:
         """Stop a frame and its children where they are (kept for redrive): no tokens, no timers.
 
         With `record`, a state caught mid-way gets AWS's `<Type>StateAborted` event (a sibling
@@ -167,20 +163,20 @@ class Runtime:
             self.emit(frame, self.interp.state_of(frame).type_name + "StateAborted")
         frame["ph"] = "halted"
 
-    def discard_frame(self, frame: dict[str, Any]) -> None:
+    def discard_frame(self, frame: Frame) -> None:
         """Forget a frame and its children entirely."""
         self.halt_frame(frame)
         self.discard_kids(frame)
         self.frames.pop(frame["id"], None)
 
-    def discard_kids(self, frame: dict[str, Any]) -> None:
+    def discard_kids(self, frame: Frame) -> None:
         for kid in frame.pop("kids", {}).values():
             if kid in self.frames:
                 self.discard_frame(self.frames[kid])
 
     # ---- completion ------------------------------------------------------------------------
 
-    def complete_frame(self, frame: dict[str, Any], output: Any) -> None:
+    def complete_frame(self, frame: Frame, output: Any) -> None:
         """A frame reached an End or Succeed: the execution succeeds, or the parent collects it."""
         if "up" not in frame:
             self.frames.pop(frame["id"], None)
@@ -190,7 +186,7 @@ class Runtime:
         self.frames.pop(frame["id"], None)
         self.interp.state_of(parent).child_succeeded(self, parent, frame, output)
 
-    def fail_frame(self, frame: dict[str, Any], failure: Failure) -> None:
+    def fail_frame(self, frame: Frame, failure: Failure) -> None:
         """An error nobody in this frame handled: fail the execution or hand it to the parent."""
         frame["ph"] = "failed"
         if "up" not in frame:
@@ -247,7 +243,7 @@ class Runtime:
                 continue
             self.guard(state_of, frame)
 
-    def guard(self, state_of: Any, frame: dict[str, Any]) -> None:
+    def guard(self, state_of: Any, frame: Frame) -> None:
         """Enter a frame's state; anything unforeseen fails the execution instead of escaping."""
         try:
             state_of(frame).enter(self, frame)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import history, io_processing, offload
 from .errors import StatesError
+from .frame import Frame
 from .io_processing import Scope
 from .retry import Failure, find_handler, retry_delay_ms
 
@@ -47,20 +48,20 @@ class State:
 
     # ---- the template ----------------------------------------------------------------------
 
-    def enter(self, rt: Runtime, frame: dict[str, Any]) -> None:
+    def enter(self, rt: Runtime, frame: Frame) -> None:
         """The frame arrives at this state: StateEntered, then the first attempt."""
         offload.checkpoint()  # the service may take a long call elsewhere here: nothing is written yet
         self.emit_entered(rt, frame)
         self.attempt(rt, frame)
 
-    def emit_entered(self, rt: Runtime, frame: dict[str, Any]) -> None:
+    def emit_entered(self, rt: Runtime, frame: Frame) -> None:
         """`<Type>StateEntered`, and the per-visit bookkeeping ($$.State.EnteredTime, working data)."""
         text = rt.input_texts.pop(frame["id"], None) or history.to_json(frame["in"])
         frame["e"] = rt.emit(frame, self.entered_type, history.state_entered(self.name, text))
         frame["t"] = rt.now
         frame["x"] = {}
 
-    def attempt(self, rt: Runtime, frame: dict[str, Any]) -> None:
+    def attempt(self, rt: Runtime, frame: Frame) -> None:
         """Input processing and the body; a retry starts here again."""
         scope = self.scope(rt, frame)
         try:
@@ -72,7 +73,7 @@ class State:
         if result is not BLOCKED:
             self.finish(rt, frame, result)
 
-    def finish(self, rt: Runtime, frame: dict[str, Any], result: Any, next_state: str | None = None) -> None:
+    def finish(self, rt: Runtime, frame: Frame, result: Any, next_state: str | None = None) -> None:
         """The body produced `result`: output processing, then leave for Next (or `next_state`)."""
         scope = self.scope(rt, frame)
         try:
@@ -85,7 +86,7 @@ class State:
     def leave(
         self,
         rt: Runtime,
-        frame: dict[str, Any],
+        frame: Frame,
         output: Any,
         assigned: dict[str, Any] | None,
         target: str | None,
@@ -115,25 +116,25 @@ class State:
 
     # ---- what subclasses provide -------------------------------------------------------------
 
-    def run(self, rt: Runtime, frame: dict[str, Any], value: Any, scope: Scope) -> Any:
+    def run(self, rt: Runtime, frame: Frame, value: Any, scope: Scope) -> Any:
         """The state's own work on its effective input: a result, or BLOCKED."""
         return value
 
-    def context_extra(self, frame: dict[str, Any]) -> dict[str, Any]:
+    def context_extra(self, frame: Frame) -> dict[str, Any]:
         """Extra `$$` members for this state (RetryCount, Task.Token)."""
         return {}
 
-    def on_timer(self, rt: Runtime, frame: dict[str, Any], kind: str) -> None:
+    def on_timer(self, rt: Runtime, frame: Frame, kind: str) -> None:
         """A timer of this frame fired; the base class knows only the retry timer."""
         if kind == "retry":
             self.attempt(rt, frame)
 
-    def redrive(self, rt: Runtime, frame: dict[str, Any]) -> None:
+    def redrive(self, rt: Runtime, frame: Frame) -> None:
         """RedriveExecution reached this halted frame: enter its state again."""
         frame.pop("ph", None)
         rt.ready.append(frame["id"])
 
-    def release(self, rt: Runtime, frame: dict[str, Any]) -> None:
+    def release(self, rt: Runtime, frame: Frame) -> None:
         """Drop whatever the current attempt holds (tokens, timers, children) before retry or catch."""
         rt.drop_token(frame, cancel=True)
         for kind in list(frame.get("tm", {})):
@@ -142,7 +143,7 @@ class State:
 
     # ---- shared pieces ---------------------------------------------------------------------
 
-    def scope(self, rt: Runtime, frame: dict[str, Any]) -> Scope:
+    def scope(self, rt: Runtime, frame: Frame) -> Scope:
         if not self.needs_context:
             return Scope(_no_context, rt.variables(frame), rt.ids, rt.trace)
         return Scope(
@@ -197,7 +198,7 @@ class State:
             output = io_processing.apply_output_path(defn, output, scope)
         return output, assigned
 
-    def runtime_failure(self, rt: Runtime, frame: dict[str, Any], err: Exception) -> Failure:
+    def runtime_failure(self, rt: Runtime, frame: Frame, err: Exception) -> Failure:
         """The Failure for an exception raised while this state ran, with AWS's located cause.
 
         A JSONata evaluation error is also recorded as AWS's `EvaluationFailed` event.
@@ -223,7 +224,7 @@ class State:
 
     # ---- Retry and Catch -------------------------------------------------------------------------
 
-    def handle_failure(self, rt: Runtime, frame: dict[str, Any], failure: Failure) -> None:
+    def handle_failure(self, rt: Runtime, frame: Frame, failure: Failure) -> None:
         """Retry if the first matching retrier has attempts left, else the first matching catcher."""
         rt.note("failure", failure)
         if self.retriers and self.schedule_retry(rt, frame, failure):
@@ -243,13 +244,13 @@ class State:
             return
         self.leave(rt, frame, output, assigned, catcher["Next"], caught=True)
 
-    def release_for_failure(self, rt: Runtime, frame: dict[str, Any]) -> None:
+    def release_for_failure(self, rt: Runtime, frame: Frame) -> None:
         """An unhandled failure keeps children (redrive re-runs only the failed ones)."""
         rt.drop_token(frame, cancel=True)
         for kind in list(frame.get("tm", {})):
             rt.clear_timer(frame, kind)
 
-    def schedule_retry(self, rt: Runtime, frame: dict[str, Any], failure: Failure) -> bool:
+    def schedule_retry(self, rt: Runtime, frame: Frame, failure: Failure) -> bool:
         index = find_handler(self.retriers, failure.error)
         if index is None:
             return False
@@ -289,12 +290,10 @@ class State:
 
     # ---- fan-out hooks (Parallel and Map override) ------------------------------------------
 
-    def child_succeeded(self, rt: Runtime, frame: dict[str, Any], child: dict[str, Any], output: Any) -> None:
+    def child_succeeded(self, rt: Runtime, frame: Frame, child: Frame, output: Any) -> None:
         raise NotImplementedError(self.type_name)
 
-    def child_failed(
-        self, rt: Runtime, frame: dict[str, Any], child: dict[str, Any], failure: Failure
-    ) -> None:
+    def child_failed(self, rt: Runtime, frame: Frame, child: Frame, failure: Failure) -> None:
         raise NotImplementedError(self.type_name)
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import choice_rules, io_processing
 from .errors import StatesError
+from .frame import Frame
 from .io_processing import Scope
 from .state_base import State
 
@@ -24,7 +25,7 @@ class ChoiceState(State):
     type_name = "Choice"
     has_parameters = False
 
-    def run(self, rt: Runtime, frame: dict[str, Any], value: Any, scope: Scope) -> Any:
+    def run(self, rt: Runtime, frame: Frame, value: Any, scope: Scope) -> Any:
         for index, rule in enumerate(self.defn.get("Choices", [])):
             if self.rule_matches(rule, frame["in"], value, scope):
                 frame["x"]["r"] = index
@@ -38,7 +39,7 @@ class ChoiceState(State):
             return bool(choice_rules.evaluate_choice_rule(rule, value, scope.context, scope.variables))
         return io_processing.evaluate_condition(rule.get("Condition"), scope.states(raw), scope)
 
-    def finish(self, rt: Runtime, frame: dict[str, Any], result: Any, next_state: str | None = None) -> None:
+    def finish(self, rt: Runtime, frame: Frame, result: Any, next_state: str | None = None) -> None:
         index = frame["x"].get("r")
         if index is None:
             super().finish(rt, frame, result, self.defn["Default"])
@@ -59,5 +60,5 @@ class ChoiceState(State):
         overrides: dict[str, Any] = {key: rule[key] for key in ("Assign", "Output") if key in rule}
         return self.process_output(raw, result, scope, {**self.defn, **overrides} if overrides else None)
 
-    def handle_failure(self, rt: Runtime, frame: dict[str, Any], failure: Any) -> None:
+    def handle_failure(self, rt: Runtime, frame: Frame, failure: Any) -> None:
         rt.fail_frame(frame, failure)  # Choice has no Retry or Catch

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import history, io_processing
 from .errors import StatesError
+from .frame import Frame
 from .io_processing import Scope
 from .paths import PathNotFound, to_json_text
 from .retry import Failure
@@ -21,7 +22,7 @@ class FailState(State):
     type_name = "Fail"
     has_parameters = False
 
-    def enter(self, rt: Runtime, frame: dict[str, Any]) -> None:
+    def enter(self, rt: Runtime, frame: Frame) -> None:
         self.emit_entered(rt, frame)
         scope = self.scope(rt, frame)
         try:

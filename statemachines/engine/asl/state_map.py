@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from . import history, io_processing, jsonata_query, paths
 from .errors import StatesError
 from .fan_out import FanOutState
+from .frame import Frame
 from .io_processing import Scope
 
 if TYPE_CHECKING:
@@ -26,16 +27,16 @@ class MapState(FanOutState):
     type_name = "Map"
     has_parameters = False  # a Map's Parameters is the legacy name of ItemSelector
 
-    def context_extra(self, frame: dict[str, Any]) -> dict[str, Any]:
+    def context_extra(self, frame: Frame) -> dict[str, Any]:
         return {"retry_count": frame.get("x", {}).get("n", 0)}
 
     def child_program(self, slot: int) -> str:
         return f"{self.program}/{self.name}"
 
-    def child_event(self, rt: Runtime, frame: dict[str, Any], slot: int, outcome: str) -> None:
+    def child_event(self, rt: Runtime, frame: Frame, slot: int, outcome: str) -> None:
         rt.emit(frame, "MapIteration" + outcome, history.map_iteration(self.name, slot))
 
-    def tolerates(self, frame: dict[str, Any], failures: int) -> bool:
+    def tolerates(self, frame: Frame, failures: int) -> bool:
         tolerance = frame["x"].get("tol")
         if not tolerance:
             return False
@@ -45,7 +46,7 @@ class MapState(FanOutState):
         total = len(frame["x"]["it"])
         return not (percentage is not None and total and failures * 100 / total > percentage)
 
-    def run(self, rt: Runtime, frame: dict[str, Any], value: Any, scope: Scope) -> Any:
+    def run(self, rt: Runtime, frame: Frame, value: Any, scope: Scope) -> Any:
         defn = self.defn
         if "ItemReader" in defn:
             raise StatesError("States.Runtime", "ItemReader is not available in the local engine.")
@@ -88,9 +89,7 @@ class MapState(FanOutState):
             )
         return items
 
-    def read_integer(
-        self, frame: dict[str, Any], value: Any, scope: Scope, field: str, check: Any
-    ) -> int | None:
+    def read_integer(self, frame: Frame, value: Any, scope: Scope, field: str, check: Any) -> int | None:
         defn = self.defn
         if field + "Path" in defn:
             path = defn[field + "Path"]
@@ -118,7 +117,7 @@ class MapState(FanOutState):
         check(number)
         return int(number)
 
-    def read_percentage(self, frame: dict[str, Any], value: Any, scope: Scope) -> float | None:
+    def read_percentage(self, frame: Frame, value: Any, scope: Scope) -> float | None:
         defn = self.defn
         if "ToleratedFailurePercentagePath" in defn:
             path = defn["ToleratedFailurePercentagePath"]
@@ -140,7 +139,7 @@ class MapState(FanOutState):
             )
         return float(number)
 
-    def item_input(self, rt: Runtime, frame: dict[str, Any], value: Any, index: int, item: Any) -> Any:
+    def item_input(self, rt: Runtime, frame: Frame, value: Any, index: int, item: Any) -> Any:
         """ItemSelector (or legacy Parameters) with `$$.Map.Item`; without one, the item itself."""
         selector = self.defn.get("ItemSelector", self.defn.get("Parameters"))
         if selector is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .frame import Frame
 from .io_processing import Scope
 from .state_base import State
 
@@ -16,7 +17,7 @@ class PassState(State):
 
     type_name = "Pass"
 
-    def run(self, rt: Runtime, frame: dict[str, Any], value: Any, scope: Scope) -> Any:
+    def run(self, rt: Runtime, frame: Frame, value: Any, scope: Scope) -> Any:
         if not self.jsonata and "Result" in self.defn:
             return self.defn["Result"]
         return value

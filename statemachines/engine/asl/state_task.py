@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from . import history, io_processing, paths
 from .errors import StatesError
 from .fields import MAX_SECONDS
+from .frame import Frame
 from .io_processing import Scope
 from .retry import Failure
 from .state_base import BLOCKED, DATA_LIMIT_CAUSE, MAX_PAYLOAD_BYTES, State
@@ -50,18 +51,18 @@ class TaskState(State):
         self.callback = self.resource.endswith(CALLBACK_SUFFIX)
         self.event_prefix = "Activity" if self.activity else "Task"
 
-    def context_extra(self, frame: dict[str, Any]) -> dict[str, Any]:
+    def context_extra(self, frame: Frame) -> dict[str, Any]:
         extra: dict[str, Any] = {"retry_count": frame.get("x", {}).get("n", 0)}
         if self.callback and "tok" in frame:
             extra["token"] = frame["tok"]
         return extra
 
-    def attempt(self, rt: Runtime, frame: dict[str, Any]) -> None:
+    def attempt(self, rt: Runtime, frame: Frame) -> None:
         if self.callback:
             rt.new_token(frame)  # before Parameters: "$$.Task.Token" is how the callee learns it
         super().attempt(rt, frame)
 
-    def run(self, rt: Runtime, frame: dict[str, Any], value: Any, scope: Scope) -> Any:
+    def run(self, rt: Runtime, frame: Frame, value: Any, scope: Scope) -> Any:
         timeout = self.seconds_field(frame, value, "TimeoutSeconds", scope)
         heartbeat = self.seconds_field(frame, value, "HeartbeatSeconds", scope)
         if self.activity:
@@ -81,7 +82,7 @@ class TaskState(State):
         return BLOCKED
 
     def schedule_activity(
-        self, rt: Runtime, frame: dict[str, Any], value: Any, timeout: int | None, heartbeat: int | None
+        self, rt: Runtime, frame: Frame, value: Any, timeout: int | None, heartbeat: int | None
     ) -> None:
         exists = rt.interp.activity_exists
         if exists is not None and not exists(self.resource):
@@ -106,7 +107,7 @@ class TaskState(State):
         )
 
     def await_callback(
-        self, rt: Runtime, frame: dict[str, Any], value: Any, timeout: int | None, heartbeat: int | None
+        self, rt: Runtime, frame: Frame, value: Any, timeout: int | None, heartbeat: int | None
     ) -> None:
         kind, name = service_parts(self.resource)
         arn_parts = rt.st["ex"]["arn"].split(":")
@@ -119,7 +120,7 @@ class TaskState(State):
         if heartbeat is not None:
             rt.set_timer(frame, "hb", rt.now + heartbeat * 1000)
 
-    def seconds_field(self, frame: dict[str, Any], value: Any, field: str, scope: Scope) -> int | None:
+    def seconds_field(self, frame: Frame, value: Any, field: str, scope: Scope) -> int | None:
         defn = self.defn
         if field + "Path" in defn:
             seconds = paths.read_path(defn[field + "Path"], value, scope.context, scope.variables)
@@ -142,7 +143,7 @@ class TaskState(State):
 
     # ---- events from the service -----------------------------------------------------------
 
-    def on_started(self, rt: Runtime, frame: dict[str, Any], worker_name: str | None) -> None:
+    def on_started(self, rt: Runtime, frame: Frame, worker_name: str | None) -> None:
         # a task is started once: the service may hand one token out twice (a requeue racing a
         # hand-out), and the second poller must then get nothing
         if frame["x"].get("st") == frame.get("tok"):
@@ -154,12 +155,12 @@ class TaskState(State):
         if heartbeat is not None:
             rt.set_timer(frame, "hb", rt.now + heartbeat * 1000)
 
-    def on_heartbeat(self, rt: Runtime, frame: dict[str, Any]) -> None:
+    def on_heartbeat(self, rt: Runtime, frame: Frame) -> None:
         heartbeat = frame["x"].get("hb")
         if heartbeat is not None:
             rt.set_timer(frame, "hb", rt.now + heartbeat * 1000)
 
-    def on_succeeded(self, rt: Runtime, frame: dict[str, Any], output_text: str) -> None:
+    def on_succeeded(self, rt: Runtime, frame: Frame, output_text: str) -> None:
         self.settle(rt, frame, cancel=False)
         try:
             result = json.loads(output_text)
@@ -173,14 +174,14 @@ class TaskState(State):
         )
         self.finish(rt, frame, result)
 
-    def on_failed(self, rt: Runtime, frame: dict[str, Any], error: str | None, cause: str | None) -> None:
+    def on_failed(self, rt: Runtime, frame: Frame, error: str | None, cause: str | None) -> None:
         self.settle(rt, frame, cancel=False)
         rt.emit(
             frame, self.event_prefix + "Failed", {**self.resource_fields(), **history.failure(error, cause)}
         )
         self.handle_failure(rt, frame, Failure(error, cause))
 
-    def on_timer(self, rt: Runtime, frame: dict[str, Any], kind: str) -> None:
+    def on_timer(self, rt: Runtime, frame: Frame, kind: str) -> None:
         if kind not in ("to", "hb"):
             super().on_timer(rt, frame, kind)
             return
@@ -192,7 +193,7 @@ class TaskState(State):
         )
         self.handle_failure(rt, frame, Failure(error, None))
 
-    def settle(self, rt: Runtime, frame: dict[str, Any], cancel: bool) -> None:
+    def settle(self, rt: Runtime, frame: Frame, cancel: bool) -> None:
         """The task is over: forget its token (cancelling it if the worker may still hold it) and timers."""
         rt.drop_token(frame, cancel=cancel)
         for kind in list(frame.get("tm", {})):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from . import history, io_processing, jsonata_query, paths
 from .errors import StatesError
 from .fields import MAX_SECONDS
+from .frame import Frame
 from .io_processing import Scope
 from .state_base import BLOCKED, State
 
@@ -42,7 +43,7 @@ class WaitState(State):
     type_name = "Wait"
     has_parameters = False
 
-    def run(self, rt: Runtime, frame: dict[str, Any], value: Any, scope: Scope) -> Any:
+    def run(self, rt: Runtime, frame: Frame, value: Any, scope: Scope) -> Any:
         due = self.due_ms(rt, frame, value, scope)
         if due <= rt.now:
             return value  # a timestamp in the past: continue at once
@@ -50,14 +51,14 @@ class WaitState(State):
         rt.set_timer(frame, "wait", due)
         return BLOCKED
 
-    def on_timer(self, rt: Runtime, frame: dict[str, Any], kind: str) -> None:
+    def on_timer(self, rt: Runtime, frame: Frame, kind: str) -> None:
         if kind == "wait":
             frame.get("tm", {}).pop("wait", None)
             self.finish(rt, frame, frame["x"].pop("w", None))
         else:
             super().on_timer(rt, frame, kind)
 
-    def due_ms(self, rt: Runtime, frame: dict[str, Any], value: Any, scope: Scope) -> int:
+    def due_ms(self, rt: Runtime, frame: Frame, value: Any, scope: Scope) -> int:
         defn = self.defn
         if "Seconds" in defn:
             seconds = defn["Seconds"]

@@ -17,6 +17,7 @@ from statemachines import nesting
 from . import history, offload
 from .context_object import build_context, execution_context
 from .errors import StatesError
+from .frame import Frame
 from .retry import Failure
 from .runtime import Runtime
 from .state_base import BLOCKED, State
@@ -72,22 +73,22 @@ class TestRuntime(Runtime):
         self.trace = {"input": raw}
         self.ended: tuple[str, Any] | None = None  # ("output", value) or ("failure", Failure)
         state = call.state
-        self.frame: dict[str, Any] = {
+        self.frame: Frame = {
             "id": "0",
             "p": state.program,
             "s": state.name,
             "in": raw,
             "v": variables,
+            "l": ENTERED_EVENT_ID - 1,
+            "e": ENTERED_EVENT_ID,
+            "t": now_ms,
         }
-        self.frame.update({"l": ENTERED_EVENT_ID - 1, "e": ENTERED_EVENT_ID, "t": now_ms})
         self.frames["0"] = self.frame
 
-    def emit(
-        self, frame: dict[str, Any] | None, event_type: str, details: dict[str, Any] | None = None
-    ) -> int:
+    def emit(self, frame: Frame | None, event_type: str, details: dict[str, Any] | None = None) -> int:
         return ENTERED_EVENT_ID  # TestState answers with one result, not a history
 
-    def context(self, frame: dict[str, Any], state_name: str, **extra: Any) -> dict[str, Any]:
+    def context(self, frame: Frame, state_name: str, **extra: Any) -> dict[str, Any]:
         """`$$` of an execution of the state alone, with the request's `context` laid over it."""
         ex = {**DEFAULT_EXECUTION, "start_time_ms": self.now}
         machine = {"Id": ex["state_machine_arn"], "Name": ex["state_machine_name"]}
@@ -100,7 +101,7 @@ class TestRuntime(Runtime):
             )
         return ctx
 
-    def body(self, state: Any, frame: dict[str, Any], value: Any, scope: Any) -> Any:
+    def body(self, state: Any, frame: Frame, value: Any, scope: Any) -> Any:
         mock = self.call.mock
         if mock is None:
             result = state.run(self, frame, value, scope)
@@ -114,7 +115,7 @@ class TestRuntime(Runtime):
             raise StatesError(str(mock.error.error), mock.error.cause)
         return mock.result
 
-    def inspect_map(self, state: MapState, frame: dict[str, Any], value: Any, scope: Any) -> None:
+    def inspect_map(self, state: MapState, frame: Frame, value: Any, scope: Any) -> None:
         """What the Map would hand its iterations, through the Map's own readers; the mock is its result."""
         defn = state.defn
         if "ItemReader" in defn:
@@ -146,10 +147,10 @@ class TestRuntime(Runtime):
             if not state.tolerates(frame, failures):
                 raise StatesError("States.ExceedToleratedFailureThreshold", THRESHOLD_CAUSE)
 
-    def complete_frame(self, frame: dict[str, Any], output: Any) -> None:
+    def complete_frame(self, frame: Frame, output: Any) -> None:
         self.ended = ("output", output)
 
-    def fail_frame(self, frame: dict[str, Any], failure: Failure) -> None:
+    def fail_frame(self, frame: Frame, failure: Failure) -> None:
         self.ended = ("failure", failure)
 
     def run(self) -> None:
