@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stepline.config import CliConfig
+from stepline.config import CliConfig, forget_repository_variables
 from stepline.errors import LocalRunError
 from stepline.local_run import RunOptions, run_local
 
@@ -49,6 +49,7 @@ def parse_args(config: CliConfig, argv: list[str] | None = None) -> argparse.Nam
 
 def main(argv: list[str] | None = None) -> int:
     config = CliConfig.from_env()
+    forget_repository_variables()
     args = parse_args(config, argv)
     logging.basicConfig(level=logging.WARNING, format="stepline: %(levelname)s %(name)s: %(message)s")
     if not 1 <= args.slots <= 64:

@@ -7,6 +7,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# What points git at a repository, an index or objects (git's own "local_repo_env" list, config aside).
+# Run from a git hook (pre-push, say), GIT_DIR and GIT_INDEX_FILE would steer every git command to
+# the hook's repository and index; we always name the repository by its path instead.
+REPOSITORY_VARIABLES = frozenset(
+    {
+        "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR", "GIT_PREFIX", "GIT_IMPLICIT_WORK_TREE", "GIT_SHALLOW_FILE", "GIT_GRAFT_FILE",
+    }
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class CliConfig:
@@ -23,5 +33,14 @@ class CliConfig:
         return cls(
             path=os.pathsep.join(os.get_exec_path(environ)),
             cache_dir=Path.home() / ".cache" / "stepline",
-            git_environment=environ,
+            git_environment={k: v for k, v in environ.items() if k not in REPOSITORY_VARIABLES},
         )
+
+
+def forget_repository_variables() -> None:
+    """Drop REPOSITORY_VARIABLES from this process's environment, for the git commands of code we call.
+
+    The server's pipeline reader (service/pipeline_source.py) runs git with the process's environment.
+    """
+    for name in REPOSITORY_VARIABLES:
+        os.environ.pop(name, None)

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.config import ServiceConfig
-from service.errors import InvalidPipelineError, UntrustedPipelineError
+from service.errors import InvalidPipelineError, PipelineSourceError, UntrustedPipelineError
 from service.pipeline_source import check_untrusted, load_pipeline, parse_pipeline
 from statemachines.contract import APPROVAL_POOL, UNTRUSTED, activity_pools, pipeline_steps
+from stepline.errors import LocalRunError
 from stepline.only_step import find_step, only_step
 from stepline.snapshot import Snapshot
 
@@ -50,6 +51,8 @@ def plan_pipeline(
             check_untrusted(pipeline, config.untrusted_pools, WHY_UNTRUSTED)
     except InvalidPipelineError as exc:
         return PipelinePlan("ci", exc.path, {}, [], invalid=_describe(exc))
+    except PipelineSourceError as exc:  # the snapshot commit was just written: a bug or a broken cache
+        raise LocalRunError(f"cannot read the pipeline of the snapshot: {exc}") from exc
     definition, skipped = pipeline.definition, []
     steps = [spec.step for spec in pipeline_steps(definition)]
     if only is not None:

@@ -33,13 +33,6 @@ IDENTITY = {
     "GIT_COMMITTER_NAME": "stepline run",
     "GIT_COMMITTER_EMAIL": "stepline-run@localhost",
 }
-# what locates a repository, an index or objects (git's own "local_repo_env" list, config aside)
-REPOSITORY_VARIABLES = frozenset(
-    {
-        "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_COMMON_DIR", "GIT_PREFIX", "GIT_IMPLICIT_WORK_TREE", "GIT_SHALLOW_FILE", "GIT_GRAFT_FILE",
-    }
-)  # fmt: skip
 REMOTE_NAME = re.compile(r"[:/]([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(\.git)?/?$")
 
 
@@ -133,13 +126,11 @@ def _snapshot_name(repository: str, top: Path) -> str:
 class Git:
     """Runs git as the user does (their environment: identity, excludes, attributes), on paths we name.
 
-    The variables that point git at a repository are dropped: run from a git hook (pre-push, say),
-    GIT_DIR and GIT_INDEX_FILE would otherwise steer every command to the hook's repository and index.
+    `environ` holds none of the variables that point git at a repository (stepline/config.py).
     """
 
     def __init__(self, environ: Mapping[str, str]) -> None:
-        self.environ = {k: v for k, v in environ.items() if k not in REPOSITORY_VARIABLES}
-        self.environ["GIT_TERMINAL_PROMPT"] = "0"
+        self.environ = {**environ, "GIT_TERMINAL_PROMPT": "0"}
 
     def __call__(
         self,

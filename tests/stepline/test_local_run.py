@@ -62,9 +62,18 @@ def working_copy(make_repo: Callable[[str], GitRepo]) -> Path:
     return repo.work
 
 
-def stepline_run(directory: Path, cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def stepline_run(
+    directory: Path, cache: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [str(STEPLINE), "run", str(directory), "--cache-dir", str(cache), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=RUN_SECONDS, check=False)
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=RUN_SECONDS,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def row(output: str, step: str) -> list[str]:
@@ -103,11 +112,18 @@ def test_the_steps_see_uncommitted_changes_and_parallel_and_main_only_steps_run(
     assert repository_state(working_copy) == before  # index, stash, objects and status untouched
 
 
-def test_a_choice_on_the_branch_skips_the_main_only_step(working_copy: Path, tmp_path: Path) -> None:
-    done = stepline_run(working_copy, tmp_path / "cache", "--branch", "feature/x")
+def test_a_choice_on_the_branch_skips_the_main_only_step(
+    working_copy: Path, tmp_path: Path, make_repo: Callable[[str], GitRepo]
+) -> None:
+    # run from another repository's git hook: its GIT_DIR and GIT_INDEX_FILE must not steer the snapshot
+    other = make_repo("other")
+    other.commit({"other.txt": "x"})
+    hook_env = {"GIT_DIR": str(other.work / ".git"), "GIT_INDEX_FILE": str(other.work / ".git" / "index")}
+    done = stepline_run(working_copy, tmp_path / "cache", "--branch", "feature/x", env=hook_env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert row(done.stdout, "release")[1] == "not run"
     assert row(done.stdout, "lint")[1] == "succeeded"
+    assert "| changed, not committed" in done.stdout
     assert "releasing" not in done.stdout
 
 
