@@ -65,8 +65,9 @@ class ServiceConfig:
     schedules: tuple[Schedule, ...] = ()  # service/schedules.py; fired by service/scheduler.py
     schedule_tick_seconds: int = 15
     schedule_repositories: tuple[str, ...] = ()  # their .stepline/schedules.yaml counts
-
     blob: BlobSettings = field(default_factory=BlobSettings)  # finished logs, artifacts, caches
+    artifact_retention_days: int = 30  # 0: keep forever (service/output_retention.py)
+    cache_retention_days: int = 7  # since a cache was last used
 
     @classmethod
     def from_env(
@@ -129,6 +130,8 @@ class ServiceConfig:
             ),
             schedule_repositories=_repositories(env, "STEPLINE_SCHEDULE_REPOSITORIES"),
             blob=read_blob_settings(env, _region(env)),
+            artifact_retention_days=env.integer("STEPLINE_ARTIFACT_RETENTION_DAYS", 30, 0, 36500),
+            cache_retention_days=env.integer("STEPLINE_CACHE_RETENTION_DAYS", 7, 0, 36500),
         )
         if not config.webhook_secret and not config.insecure_no_webhook_secret:
             env.problems.append(

@@ -23,6 +23,7 @@ from rq.job import Job
 
 from service.concurrency import release, retry_waiting
 from service.job_context import JobContext, job_context
+from service.output_retention import blob_store, trim_build_outputs
 from service.publisher import enqueue_publish, submit
 from service.reporter import closed_for_run, load_run, note_redrives, report_run_cancelled, run_contexts
 from service.retention import trim_finished_runs
@@ -141,6 +142,10 @@ def sweep_open_runs() -> dict[str, int]:
     errored = end_stuck_queued(ctx)
     reposted = repost_unposted(ctx)
     trimmed = trim_finished_runs(ctx.index, ctx.config.run_retention_days)
+    outputs = blob_store(ctx.config.blob)
+    trim_build_outputs(
+        ctx.redis, outputs, ctx.config.artifact_retention_days, ctx.config.cache_retention_days
+    )
     backfill(ctx.index)  # runs recorded before the secondary indexes (a no-op once done)
     if runs or closed or reposted:
         log.info(

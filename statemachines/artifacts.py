@@ -85,7 +85,10 @@ class ArtifactStore:
         done = 0
         cutoff = (time.time() if now is None else now) - retention_days * 86_400
         while done < limit:
-            runs = [_text(r) for r in self.redis.zrangebyscore(RUNS_KEY, "-inf", cutoff, 0, batch)]
+            runs = [
+                _text(r)
+                for r in self.redis.zrangebyscore(RUNS_KEY, "-inf", cutoff, 0, min(batch, limit - done))
+            ]
             if not runs:
                 break
             self.forget_runs(runs)

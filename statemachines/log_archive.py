@@ -131,7 +131,12 @@ class LogArchive:
         deleted = 0
         cutoff = time.time() if now is None else now
         while deleted < limit:
-            keys = [_text(k) for k in self.redis.zrangebyscore(ARCHIVED_KEY, "-inf", cutoff, 0, batch)]
+            keys = [
+                _text(k)
+                for k in self.redis.zrangebyscore(
+                    ARCHIVED_KEY, "-inf", cutoff, 0, min(batch, limit - deleted)
+                )
+            ]
             if not keys:
                 break
             self.store.delete(keys)

@@ -11,6 +11,7 @@ from rq.registry import FailedJobRegistry
 
 from service.approvals import PENDING
 from service.dashboard import auth
+from service.output_retention import OUTPUT_HELP, blob_store, output_samples
 from service.run_index import RunIndex
 from statemachines import queues
 
@@ -25,6 +26,7 @@ HELP = {
         "Jobs that failed for good in each rq queue (statuses: reporter failures).",
     ),
     "stepline_approvals_pending": ("gauge", "Approval steps waiting for a person."),
+    **OUTPUT_HELP,
 }
 
 
@@ -42,6 +44,9 @@ def scrape():
             (f'queue="{name}"', FailedJobRegistry(queue=queue).count)
         )
     samples["stepline_approvals_pending"] = [("", pending)]
+    config = current_app.config["STEPLINE"]
+    outputs = blob_store(config.blob)
+    samples |= output_samples(client, outputs, config.artifact_retention_days, config.cache_retention_days)
     return Response(_render(samples), mimetype="text/plain", headers={"Cache-Control": "no-store"})
 
 
