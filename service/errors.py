@@ -184,3 +184,13 @@ class SourceUnavailableError(DashboardError):
         super().__init__(f"{repository}: cannot resolve the ref now: {reason}")
         self.repository = repository
         self.reason = reason
+
+
+class RunNotRecordedError(DashboardError):
+    """Raised when a manual run cannot be recorded because Redis does not answer (try again)."""
+
+    status = 503
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the run was not recorded, try again: {reason}")
+        self.reason = reason

@@ -14,20 +14,26 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from rq import Queue, Retry
 
-from service.errors import InvalidPipelineError, PipelineSourceError, RunRequestError, SourceUnavailableError
+from service.errors import (
+    InvalidPipelineError,
+    PipelineSourceError,
+    RunNotRecordedError,
+    RunRequestError,
+    SourceUnavailableError,
+)
 from service.job_context import JobContext
 from service.pipeline_source import load_pipeline
 from service.ref_resolver import RefRequest, RefResolver, Source
 from service.run_inputs import check_inputs, declared_inputs
 from service.runs import new_run
 from service.triggers import BUILD, Trigger
+from statemachines import queues
 
 log = logging.getLogger(__name__)
 
-RUNS_QUEUE = "runs"  # where service.runs.start_run is served
-START_RUN = "service.runs.start_run"
 JOB_RETRY = Retry(max=3, interval=[2, 10, 30])  # as a webhook's start job
 MANUAL, SCHEDULE = "manual", "schedule"
 
@@ -72,12 +78,18 @@ class ManualRuns:
             )
         checked = check_inputs(inputs, prepared.inputs or {})
         run = make_run(prepared.source, checked, MANUAL, f"manual-{uuid.uuid4().hex}", f"started by {user}")
-        # audited first: the start job's own entries come after it
-        self.ctx.index.add_audit(run["run_id"], {"action": "started manually", "by": user, "ref": run["ref"]})
-        with self.ctx.redis.pipeline() as pipe:
-            pipe.multi()  # as rq expects of a caller's pipeline: the run and its job land together
-            queue_run(self.ctx, run, pipe)
-            pipe.execute()
+        try:
+            # audited first: the start job's own entries come after it
+            self.ctx.index.add_audit(
+                run["run_id"], {"action": "started manually", "by": user, "ref": run["ref"]}
+            )
+            with self.ctx.redis.pipeline() as pipe:
+                pipe.multi()  # as rq expects of a caller's pipeline: the run and its job land together
+                queue_run(self.ctx, run, pipe)
+                pipe.execute()
+        except redis.RedisError as exc:
+            log.error("%s: not recorded, Redis failed: %s", run["run_id"], exc)
+            raise RunNotRecordedError(str(exc)) from exc
         log.info(
             "%s: started by %s: %s %s@%s (%s)",
             run["run_id"], user, run["repository"], run["ref"], run["sha"][:12],
@@ -103,6 +115,6 @@ def make_run(
 def queue_run(ctx: JobContext, run: dict[str, Any], pipe: Any) -> None:
     """Create the run and enqueue its start on a Redis pipeline already in MULTI (rq's expectation)."""
     ctx.index.create(run, pipeline=pipe)
-    Queue(RUNS_QUEUE, connection=ctx.redis).enqueue_call(
-        START_RUN, args=(run["run_id"],), job_id=f"run-{run['run_id']}", retry=JOB_RETRY, pipeline=pipe
+    Queue(queues.RUNS, connection=ctx.redis).enqueue_call(
+        queues.START_RUN, args=(run["run_id"],), job_id=f"run-{run['run_id']}", retry=JOB_RETRY, pipeline=pipe
     )
