@@ -38,13 +38,15 @@ from service.github_client import GitHubStatuses
 from service.job_context import JobContext, job_context
 from service.publisher import rate_limit_delay
 from service.triggers import Ignored
+from statemachines import queues
 
 log = logging.getLogger(__name__)
 
 CHECK_EVENTS = ("check_run", "check_suite")
 ACTIONS = {"check_suite": ("rerequested",), "check_run": ("rerequested", "requested_action")}
 WRITE_PERMISSIONS = ("admin", "maintain", "write")
-HANDLE_JOB = "service.check_requests.handle_check_request"
+RERUN_CLAIM = "stepline:checks:rerun-of:"
+RERUN_WINDOW = 300  # seconds
 JOB_RETRY = Retry(max=3, interval=[2, 10, 30])  # the permission look-up may meet a rate limit or a 502
 
 
@@ -114,11 +116,13 @@ def record_check_request(
     client: redis.Redis, request: CheckRequest, hook_id: str
 ) -> tuple[bool, dict[str, Any]]:
     """Record the delivery once and enqueue its job in the same step; (False, the first record) when redelivered."""
-    queue = Queue("runs", connection=client)
+    queue = Queue(queues.RUNS, connection=client)
     outcome = {"action": f"{request.event} {request.action}", "reason": f"by {request.sender}"}
 
     def then(pipe: Any) -> None:
-        queue.enqueue_call(HANDLE_JOB, args=(request.to_dict(),), retry=JOB_RETRY, pipeline=pipe)
+        queue.enqueue_call(
+            queues.HANDLE_CHECK_REQUEST, args=(request.to_dict(),), retry=JOB_RETRY, pipeline=pipe
+        )
 
     first, record = DeliveryLog(client).record_once(hook_id, request.delivery_id, outcome, then)
     if first:
@@ -161,9 +165,20 @@ def _act(actions: Actions, ctx: JobContext, request: CheckRequest, run_id: str, 
     if request.event == "check_suite":
         return "re-run " + actions.rerun(run_id, user)["run_id"]
     if request.action == "rerequested":
-        if request.step:
-            return "re-run step " + actions.rerun_step(run_id, user, request.step)["run_id"]
-        return "re-run failed " + actions.redrive(run_id, user)["run_id"]
+        # "Re-run failed checks" sends one delivery per failed check run: one re-run covers them all
+        # (a re-run reuses only what passed), so the first of them within RERUN_WINDOW re-runs
+        claim = f"{RERUN_CLAIM}{run_id}"
+        if not ctx.redis.set(claim, request.delivery_id, nx=True, ex=RERUN_WINDOW):
+            holder = ctx.redis.get(claim)
+            if (holder.decode() if isinstance(holder, bytes) else holder) != request.delivery_id:
+                return f"already re-run: {run_id}"  # (a retry of this very job goes on)
+        try:
+            if request.step:
+                return "re-run step " + actions.rerun_step(run_id, user, request.step)["run_id"]
+            return "re-run failed " + actions.redrive(run_id, user)["run_id"]
+        except ActionNotAllowedError:
+            ctx.redis.delete(claim)  # nothing was re-run: a later press may
+            raise
     pending = [a for a in ApprovalStore(ctx.redis).for_run(run_id) if a["step"] == request.step]
     if not pending:
         raise ApprovalNotPendingError(f"{run_id}:{request.step}")

@@ -11,7 +11,9 @@ import pytest
 from rq import Queue
 
 from service.app import create_app
+from service.check_requests import CheckRequest, handle_check_request
 from tests.service.github_events import deliver
+from tests.service.reporting_support import Reporting, reporting_config
 
 
 @pytest.fixture
@@ -91,3 +93,36 @@ def test_a_malformed_check_delivery_is_a_400(client, redis_client, payload):
 def test_an_unsigned_check_delivery_is_refused(client, redis_client):
     response = deliver(client, "check_run", check_run_payload(), secret="wrong")
     assert response.status_code == 401 and queued_jobs(redis_client) == []
+
+
+def test_re_run_failed_checks_presses_every_failed_check_run_and_makes_one_re_run(
+    service_config, redis_client, fake_github
+):
+    reporting = Reporting(reporting_config(service_config), redis_client, fake_github)
+    fake_github.checks.set_permission("octo/app", "maintainer", "write")
+    run = reporting.new_run(
+        steps=("lint", "unit"), status="FAILED", finished_at=1.0, execution_input={"run_id": "x"}
+    )
+    presses = [
+        CheckRequest("check_run", "rerequested", str(uuid.uuid4()), "octo/app", "maintainer", run["sha"],
+                     run_id=run["run_id"], step=step).to_dict()
+        for step in ("lint", "unit")
+    ]  # fmt: skip
+
+    first = handle_check_request(presses[0])
+    assert first.startswith("re-run step ")
+    assert handle_check_request(presses[0]).startswith("re-run step ")  # rq's retry of the same delivery
+    assert handle_check_request(presses[1]) == f"already re-run: {run['run_id']}"
+    reruns = [e for e in reporting.index.audit(run["run_id"]) if e.get("new_run_id")]
+    assert len(reruns) == 2 and {e["by"] for e in reruns} == {"maintainer on GitHub"}
+
+
+def test_a_reader_cannot_press_githubs_buttons(service_config, redis_client, fake_github):
+    reporting = Reporting(reporting_config(service_config), redis_client, fake_github)
+    run = reporting.new_run(status="FAILED", finished_at=1.0, execution_input={"run_id": "x"})
+    press = CheckRequest("check_suite", "rerequested", "d1", "octo/app", "visitor", run["sha"]).to_dict()
+
+    assert handle_check_request(press) == "refused: read"
+    assert [e["action"] for e in reporting.index.audit(run["run_id"])] == ["refused rerequested"]
+    other_commit = {**press, "head_sha": "f" * 40}
+    assert handle_check_request(other_commit) == "no such run"
