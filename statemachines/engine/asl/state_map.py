@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import history, io_processing, jsonata_query, paths
+from . import history, io_processing, jsonata_query, numeric_fields, paths
 from .errors import StatesError
 from .fan_out import FanOutState
 from .frame import Frame
@@ -51,7 +51,7 @@ class MapState(FanOutState):
         if "ItemReader" in defn:
             raise StatesError("States.Runtime", "ItemReader is not available in the local engine.")
         items = self.read_items(frame["in"], value, scope)
-        limit = self.read_integer(frame, value, scope, "MaxConcurrency", lambda n: None)
+        limit = self.read_integer(frame, value, scope, "MaxConcurrency", _no_negative_concurrency)
         count = self.read_integer(frame, value, scope, "ToleratedFailureCount", _no_negative_count)
         percentage = self.read_percentage(frame, value, scope)
         inputs = [self.item_input(rt, frame, value, index, item) for index, item in enumerate(items)]
@@ -80,7 +80,7 @@ class MapState(FanOutState):
                 defn["Items"], scope.states(raw), scope, "Items", "array"
             )
         path = defn.get("ItemsPath", "$")
-        items = paths.read_path(path, value, scope.context, scope.variables)
+        items = numeric_fields.read_field_path(path, "ItemsPath", value, scope)
         if not isinstance(items, list):
             # deviation: AWS's cause for an ItemsPath that selects a non-array is not documented
             raise StatesError(
@@ -93,24 +93,17 @@ class MapState(FanOutState):
         defn = self.defn
         if field + "Path" in defn:
             path = defn[field + "Path"]
-            number = _as_integer(paths.read_path(path, value, scope.context, scope.variables))
-            if isinstance(number, bool) or not isinstance(number, int):
-                shown = number if isinstance(number, str) else history.to_json(number)
-                raise StatesError(
-                    "States.Runtime",
-                    f'The {field}Path field refers to value "{shown}" which is not a valid integer: {path}',
-                )
+            selected = numeric_fields.read_field_path(path, field + "Path", value, scope)
+            number = numeric_fields.path_integer(selected, field + "Path", path)
         elif field in defn:
             number = io_processing.evaluate_jsonata_field(
                 defn[field], scope.states(frame["in"]), scope, field
             )
-            if isinstance(number, float) and number.is_integer():
-                number = int(number)
-            if isinstance(number, bool) or not isinstance(number, int):
-                # deviation: AWS's error for a JSONata MaxConcurrency/ToleratedFailureCount that is
-                # not an integer is not documented (Items' is States.QueryEvaluationError)
-                raise StatesError(
-                    "States.Runtime", f"The {field} field must be an integer, but was {number!r}"
+            if jsonata_query.is_template(defn[field]):
+                expr = jsonata_query.template_expression(defn[field])
+                # a negative value is refused by `check` below, as AWS refuses a negative path value
+                number = numeric_fields.jsonata_integer(
+                    number, expr, field, -numeric_fields.MAX_INT, numeric_fields.MAX_INT
                 )
         else:
             return None
@@ -121,22 +114,17 @@ class MapState(FanOutState):
         defn = self.defn
         if "ToleratedFailurePercentagePath" in defn:
             path = defn["ToleratedFailurePercentagePath"]
-            number = _as_number(paths.read_path(path, value, scope.context, scope.variables))
-        elif "ToleratedFailurePercentage" in defn:
-            number = io_processing.evaluate_jsonata_field(
-                defn["ToleratedFailurePercentage"],
-                scope.states(frame["in"]),
-                scope,
-                "ToleratedFailurePercentage",
-            )
-        else:
+            selected = numeric_fields.read_field_path(path, "ToleratedFailurePercentagePath", value, scope)
+            return numeric_fields.path_percentage(selected, path)
+        if "ToleratedFailurePercentage" not in defn:
             return None
-        if isinstance(number, bool) or not isinstance(number, int | float) or not 0 <= number <= 100:
-            # deviation: AWS's error and text for a percentage out of range are not documented
-            raise StatesError(
-                "States.Runtime",
-                f"ToleratedFailurePercentage must be a number between 0 and 100, but was {number!r}",
-            )
+        field = defn["ToleratedFailurePercentage"]
+        number = io_processing.evaluate_jsonata_field(
+            field, scope.states(frame["in"]), scope, "ToleratedFailurePercentage"
+        )
+        if jsonata_query.is_template(field):
+            expr = jsonata_query.template_expression(field)
+            return numeric_fields.jsonata_percentage(number, expr, "ToleratedFailurePercentage")
         return float(number)
 
     def item_input(self, rt: Runtime, frame: Frame, value: Any, index: int, item: Any) -> Any:
@@ -193,6 +181,14 @@ class MapState(FanOutState):
         return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 0
 
 
+def _no_negative_concurrency(number: int) -> None:
+    if number < 0:
+        # deviation: no recorded case shows AWS's text for a negative MaxConcurrencyPath value
+        raise StatesError(
+            "States.Runtime", f"Expected non-negative integer for MaxConcurrency, got '{number}' instead."
+        )
+
+
 def _no_negative_count(number: int) -> None:
     if number < 0:
         raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.")
@@ -202,14 +198,4 @@ def _as_integer(value: Any) -> Any:
     """A `...Path` value AWS accepts as an integer: an integer, or a string holding one."""
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
-    return value
-
-
-def _as_number(value: Any) -> Any:
-    """A `...Path` value AWS accepts as a number: a number, or a string holding one."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
     return value

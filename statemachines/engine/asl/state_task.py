@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import history, io_processing, paths
+from . import history, io_processing, jsonata_query, numeric_fields
 from .errors import StatesError
 from .fields import MAX_SECONDS
 from .frame import Frame
@@ -123,21 +123,24 @@ class TaskState(State):
     def seconds_field(self, frame: Frame, value: Any, field: str, scope: Scope) -> int | None:
         defn = self.defn
         if field + "Path" in defn:
-            seconds = paths.read_path(defn[field + "Path"], value, scope.context, scope.variables)
-        elif self.jsonata and field in defn:
-            seconds = io_processing.evaluate_jsonata_field(
+            path = defn[field + "Path"]
+            selected = numeric_fields.read_field_path(path, field + "Path", value, scope)
+            seconds = numeric_fields.path_integer(selected, field + "Path", path)
+        elif self.jsonata and jsonata_query.is_template(defn.get(field)):
+            result = io_processing.evaluate_jsonata_field(
                 defn[field], scope.states(frame["in"]), scope, field
             )
+            expr = jsonata_query.template_expression(defn[field])
+            return numeric_fields.jsonata_integer(result, expr, field, 1, MAX_SECONDS)
         else:
-            seconds = defn.get(field)
-        if seconds is None:
-            return None
-        if isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= MAX_SECONDS:
-            # deviation: AWS's error and text for a TimeoutSeconds/HeartbeatSeconds from a path or
-            # an expression that is not a positive integer are not documented
+            return defn.get(field)  # a literal: CreateStateMachine checked it
+        if not 1 <= seconds <= MAX_SECONDS:
+            # deviation: AWS's text for a TimeoutSecondsPath/HeartbeatSecondsPath value out of range
+            # is not documented
             raise StatesError(
                 "States.Runtime",
-                f"The {field} field must be a positive integer up to {MAX_SECONDS}, but was {seconds!r}",
+                f"The {field}Path field refers to value {seconds} which is not in the range 1 to {MAX_SECONDS}: "
+                f"{defn[field + 'Path']}",
             )
         return seconds
 

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import history, io_processing, jsonata_query, paths
+from . import history, io_processing, jsonata_query, numeric_fields
 from .errors import StatesError
 from .fields import MAX_SECONDS
 from .frame import Frame
@@ -66,13 +66,13 @@ class WaitState(State):
                 seconds = io_processing.evaluate_jsonata_field(
                     seconds, scope.states(frame["in"]), scope, "Seconds"
                 )
-                # deviation: a JSONata Seconds out of range keeps the JSONPath SecondsPath causes
-                # (States.Runtime); the documentation names no error for it
-                seconds = self.check_seconds(seconds, "Seconds", str(defn["Seconds"]))
+                if jsonata_query.is_template(defn["Seconds"]):
+                    expr = jsonata_query.template_expression(defn["Seconds"])
+                    seconds = numeric_fields.jsonata_integer(seconds, expr, "Seconds", 0, MAX_SECONDS)
             return rt.now + int(seconds) * 1000
         if "SecondsPath" in defn:
             path = defn["SecondsPath"]
-            seconds = paths.read_path(path, value, scope.context, scope.variables)
+            seconds = numeric_fields.read_field_path(path, "SecondsPath", value, scope)
             return rt.now + self.check_seconds(seconds, "SecondsPath", path) * 1000
         if "Timestamp" in defn:
             stamp = defn["Timestamp"]
@@ -83,7 +83,7 @@ class WaitState(State):
                 return self.check_jsonata_timestamp(value, jsonata_query.template_expression(stamp))
             return self.check_timestamp(stamp, "Timestamp", str(defn["Timestamp"]))
         path = defn.get("TimestampPath", "$")
-        stamp = paths.read_path(path, value, scope.context, scope.variables)
+        stamp = numeric_fields.read_field_path(path, "TimestampPath", value, scope)
         return self.check_timestamp(stamp, "TimestampPath", path)
 
     @staticmethod
