@@ -21,6 +21,7 @@ from rq import Queue
 from service.config import ServiceConfig
 from service.errors import ApprovalNotPendingError, StepFunctionsUnavailableError
 from service.sfn import make_sfn_client
+from statemachines import queues
 from statemachines.contract import APPROVAL_POOL, activity_name
 from statemachines.step_errors import REJECTED
 
@@ -207,8 +208,8 @@ class ApprovalPoller:
             return None
         record = self.store.add(task["taskToken"], task.get("input") or "{}")
         # the step now waits for a person: its check run shows Approve / Reject (service/check_runs.py)
-        Queue("statuses", connection=self.store.redis).enqueue(
-            "service.reporter.report_step", record["run_id"], record["step"], "pending",
+        Queue(queues.STATUSES, connection=self.store.redis).enqueue(
+            queues.REPORT_STEP, record["run_id"], record["step"], "pending",
             "waiting for approval", int(time.time() * 1000),
         )  # fmt: skip
         return record

@@ -19,6 +19,7 @@ QUEUE_NAMES = (RUNS, STATUSES, DEFAULT)
 START_RUN = "service.runs.start_run"
 SKIP_RUN = "service.runs.skip_run"
 CANCEL_RUNS = "service.cancellations.cancel_runs"
+HANDLE_CHECK_REQUEST = "service.check_requests.handle_check_request"  # a check run's button
 # on STATUSES
 REPORT_STEP = "service.reporter.report_step"  # the workers' one job
 REPORT_RUN_STARTED = "service.reporter.report_run_started"
@@ -31,6 +32,17 @@ RELEASE_RUN = "service.concurrency.release_run"
 PUBLISH_STATUS = "service.publisher.publish_status"
 
 JOB_PATHS = (
-    *(START_RUN, SKIP_RUN, CANCEL_RUNS, REPORT_STEP, REPORT_RUN_STARTED, REPORT_RUN_SKIPPED),
-    *(REPORT_RUN_CANCELLED, REPORT_RUN_INVALID, RECONCILE_RUN, SWEEP_OPEN_RUNS, RELEASE_RUN, PUBLISH_STATUS),
+    START_RUN,
+    SKIP_RUN,
+    CANCEL_RUNS,
+    HANDLE_CHECK_REQUEST,
+    REPORT_STEP,
+    REPORT_RUN_STARTED,
+    REPORT_RUN_SKIPPED,
+    REPORT_RUN_CANCELLED,
+    REPORT_RUN_INVALID,
+    RECONCILE_RUN,
+    SWEEP_OPEN_RUNS,
+    RELEASE_RUN,
+    PUBLISH_STATUS,
 )

@@ -110,7 +110,7 @@ class Actions:
         self._audit(record["run_id"], user, action, step=record["step"], comment=comment[:500])
         # the step's status and check run say it at once, not when the run ends
         self.ctx.statuses.enqueue(
-            "service.reporter.report_step", record["run_id"], record["step"],
+            queues.REPORT_STEP, record["run_id"], record["step"],
             "success" if approved else "failure", f"{'approved' if approved else 'rejected'} by {user}"[:140], int(time.time() * 1000),
         )  # fmt: skip
         # no worker reports an approval step: without this a rejection (or an approval that ends

@@ -15,6 +15,7 @@ RELEASED_JOB_PATHS = (
     "service.runs.start_run",
     "service.runs.skip_run",
     "service.cancellations.cancel_runs",
+    "service.check_requests.handle_check_request",
     "service.reporter.report_step",
     "service.reporter.report_run_started",
     "service.reporter.report_run_skipped",
