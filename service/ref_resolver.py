@@ -40,6 +40,7 @@ class RefRequest:
     tag: str | None = None
     sha: str | None = None
     pull_request: int | None = None
+    or_tag: bool = False  # a bare name: a branch, else a tag of that name
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def parse_ref(repository: str, ref: str, branch: str | None = None) -> RefReques
         return RefRequest(repository, tag=_check_name("ref", ref.removeprefix("refs/tags/")))
     if ref.startswith("refs/") and not ref.startswith("refs/heads/"):
         raise RunRequestError("ref", f"{ref[:80]!r}: only refs/heads/, refs/tags/ and refs/pull/<n>/head")
-    return RefRequest(repository, branch=_check_name("ref", ref.removeprefix("refs/heads/")))
+    bare = not ref.startswith("refs/heads/")
+    return RefRequest(repository, branch=_check_name("ref", ref.removeprefix("refs/heads/")), or_tag=bare)
 
 
 def _check_name(field: str, name: str) -> str:
@@ -131,18 +133,34 @@ class RefResolver:
         if request.sha is not None:
             source = self._commit(repo, local, request.sha, request.branch or repo.default_branch, base)
         else:
-            kind, name = ("heads", request.branch) if request.branch else ("tags", request.tag)
-            what = f"branch {name}" if kind == "heads" else f"tag {name}"
-            if local:
-                sha = _git_commit(local, f"refs/{kind}/{name}^{{commit}}", what)
-            else:
-                sha = _api_commit(repo, f"{kind}/{name}", what)[0]
-            source = Source(
-                **base, ref=f"refs/{kind}/{name}", branch=request.branch, tag=request.tag, sha=sha,
-                trusted=True, trust_reason=f"{what} of the repository",
-            )  # fmt: skip
+            try:
+                source = self._named(repo, local, request.branch, request.tag, base)
+            except UnknownSourceError:
+                if not request.or_tag:
+                    raise
+                try:  # `v1.0` typed bare: the tag, when there is no branch of that name
+                    source = self._named(repo, local, None, request.branch, base)
+                except UnknownSourceError:
+                    raise UnknownSourceError(
+                        "ref", f"{repo.full_name} has no branch or tag {request.branch}"
+                    ) from None
         message, author = _git_message(local, source.sha) if local else _api_commit(repo, source.sha, "")[1:]
         return replace(source, message=message[:2000], author=author[:200])
+
+    def _named(
+        self, repo: Any, local: str | None, branch: str | None, tag: str | None, base: dict[str, Any]
+    ) -> Source:
+        """The head of a branch, or the commit of a tag: a source the repository's writers made, trusted."""
+        kind, name = ("heads", branch) if branch else ("tags", tag)
+        what = f"branch {name}" if kind == "heads" else f"tag {name}"
+        if local:
+            sha = _git_commit(local, f"refs/{kind}/{name}^{{commit}}", what)
+        else:
+            sha = _api_commit(repo, f"{kind}/{name}", what)[0]
+        return Source(
+            **base, ref=f"refs/{kind}/{name}", branch=branch, tag=tag, sha=sha, trusted=True,
+            trust_reason=f"{what} of the repository",
+        )  # fmt: skip
 
     def _commit(self, repo: Any, local: str | None, sha: str, branch: str, base: dict[str, Any]) -> Source:
         """A sha: trusted, and run as of `branch`, only when it is in that branch's history."""

@@ -83,6 +83,9 @@ def test_a_branch_run_from_the_api_is_trusted_audited_and_queued(web, repo, redi
 def test_tags_and_shas_on_a_branch_are_trusted_a_stray_sha_is_not(web, repo, make_repo) -> None:
     tag = post_run(web, {"repository": "octo/app", "ref": "refs/tags/v1.0"}).json
     assert (tag["sha"], tag["trusted"], tag["ref"]) == (repo.main_sha, True, "refs/tags/v1.0")
+    assert (
+        post_run(web, {"repository": "octo/app", "ref": "v1.0"}).json["ref"] == "refs/tags/v1.0"
+    )  # no such branch
     on_main = post_run(web, {"repository": "octo/app", "ref": repo.main_sha}).json
     assert (on_main["trusted"], on_main["ref"]) == (True, "refs/heads/main")
     # the feature commit is in the repository, but not on main: no trust (and no branch) unless named
@@ -107,7 +110,8 @@ def test_a_forks_pull_request_ref_stays_untrusted_whoever_starts_it(web, repo, f
     ("body", "status", "words"),
     [
         ({"repository": "octo/nothing", "ref": "main"}, 404, "GitHub does not know octo/nothing"),
-        ({"repository": "octo/app", "ref": "gone"}, 404, "has no branch gone"),
+        ({"repository": "octo/app", "ref": "gone"}, 404, "has no branch or tag gone"),
+        ({"repository": "octo/app", "ref": "refs/heads/v1.0"}, 404, "has no branch v1.0"),
         ({"repository": "octo/app", "ref": "$(rm -rf ~)"}, 400, "is not a branch or tag name"),
         ({"repository": "octo/app", "ref": "main; rm -rf /"}, 400, "is not a branch or tag name"),
         ({"repository": "octo/app", "ref": "--upload-pack=evil"}, 400, "is not a branch or tag name"),
@@ -162,12 +166,13 @@ def test_refs_resolve_through_githubs_api_when_the_clone_url_is_not_local(web, f
     assert post_run(web, {"repository": "octo/remote", "ref": "refs/tags/v2"}).json["sha"] == old
     assert post_run(web, {"repository": "octo/remote", "ref": old}).json["trusted"] is True
     assert post_run(web, {"repository": "octo/remote", "ref": other}).json["trusted"] is False
+    assert post_run(web, {"repository": "octo/remote", "ref": "v2"}).json["ref"] == "refs/tags/v2"
     assert post_run(web, {"repository": "octo/remote", "ref": "nope"}).status_code == 404
 
 
 def test_parse_ref_reads_what_people_type() -> None:
     sha = "a" * 40
-    assert parse_ref("o/a", "main") == RefRequest("o/a", branch="main")
+    assert parse_ref("o/a", "main") == RefRequest("o/a", branch="main", or_tag=True)
     assert parse_ref("o/a", "refs/heads/feature/x") == RefRequest("o/a", branch="feature/x")
     assert parse_ref("o/a", "refs/tags/v1.2") == RefRequest("o/a", tag="v1.2")
     assert parse_ref("o/a", "refs/pull/12/head") == RefRequest("o/a", pull_request=12)
