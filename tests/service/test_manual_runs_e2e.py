@@ -7,12 +7,15 @@ Both must run their step (the input reaching it) and post their commit statuses 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from typing import Any
 
 import pytest
 
-from service.scheduler import since_key
+from service.job_context import job_context, use_config
+from service.scheduler import fire_due, last_key, since_key, slot_key
 from service.schedules import Schedule
 from tests.harness.processes import python_module
 from tests.service.dashboard_seed import ADMIN_TOKEN
@@ -88,3 +91,22 @@ def test_a_schedule_fires_once_from_two_jobs_processes(
 def _scheduled_run(run_stack: Stack) -> str | None:
     found = [r["run_id"] for r in run_stack.index.list_runs(limit=20) if r["event"] == "schedule"]
     return found[0] if found else None
+
+
+def test_a_slot_claimed_again_after_a_lost_write_starts_no_second_execution(
+    run_stack: Stack, repo, redis_client, service_config
+) -> None:
+    engine = run_stack.jobs.env["SFN_ENDPOINT_URL"]
+    config = dataclasses.replace(service_config, sfn_endpoint_url=engine, allow_local_repositories=True)
+    use_config(config)
+    ctx = job_context()
+    redis_client.set(since_key(YEARLY), 0)
+    now = time.time()
+    [first] = fire_due(ctx, [YEARLY], now)
+    # a Redis failover lost the claim and the schedule's last slot (asynchronous replication)
+    redis_client.delete(slot_key(YEARLY, YEARLY.latest_slot(now)), last_key(YEARLY))
+    [second] = fire_due(ctx, [YEARLY], now)
+    runs = [run_stack.ended(run_id) for run_id in (first, second)]
+    assert runs[0]["execution_arn"] == runs[1]["execution_arn"]
+    executions = ctx.sfn.list_executions(stateMachineArn=runs[0]["state_machine_arn"])["executions"]
+    assert len(executions) == 1
