@@ -10,6 +10,7 @@ SIGTERM to each process group, SIGKILL to what is left after a grace period.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 import shutil
@@ -25,6 +26,7 @@ from stepline.errors import StackFailed
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STOP_SECONDS = {"worker": 15.0, "engine": 5.0, "redis-server": 5.0}
 LOG_TAIL_LINES = 20
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # what boto3 would otherwise read from the user's home: profiles, credentials, instance metadata
 NO_AWS_PROFILE = {
     "AWS_CONFIG_FILE": os.devnull,
@@ -95,7 +97,7 @@ class LocalStack:
             "AWS_REGION": self.region,
             "LOG_LEVEL": "WARNING",
         }
-        self._start("engine", self._python("statemachines.engine"), settings)
+        self._start("engine", self._python("statemachines.engine"), self._python_env(settings))
 
     def wait_engine(self, timeout: float = 30.0) -> None:
         """Until the engine accepts connections on its port."""
@@ -126,7 +128,7 @@ class LocalStack:
             "STEPLINE_BLOB_DIR": str(self.blob_dir),
             "LOG_LEVEL": "WARNING",
         }
-        self._start("worker", self._python("workers"), settings)
+        self._start("worker", self._python("workers"), self._python_env(settings))
 
     def client_settings(self) -> dict[str, str]:
         return {"REDIS_URL": self.redis_url, "SFN_ENDPOINT_URL": self.engine_url, "AWS_REGION": self.region}
@@ -173,24 +175,29 @@ class LocalStack:
     def _python(self, module: str) -> list[str]:
         return [sys.executable, "-m", module]
 
-    def _start(self, name: str, args: list[str], settings: dict[str, str], stdin: str = "") -> None:
-        env = {
-            "PATH": self.path,
-            "PYTHONPATH": str(PROJECT_ROOT),
-            "PYTHONUNBUFFERED": "1",
-            **NO_AWS_PROFILE,
-            **settings,
-        }
+    def _python_env(self, settings: dict[str, str]) -> dict[str, str]:
+        base = {"PATH": self.path, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1"}
+        return {**base, **NO_AWS_PROFILE, **settings}
+
+    def _start(self, name: str, args: list[str], env: dict[str, str], stdin: str = "") -> None:
         with open(self.root / f"{name}.log", "ab") as log:
             # a session of its own: Ctrl-C reaches only us, and we stop the whole group in order
             process = subprocess.Popen(
                 args, cwd=self.root, env=env, stdin=subprocess.PIPE, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_end_with_parent,
             )  # fmt: skip
         self.processes[name] = process
         assert process.stdin is not None
         with process.stdin:
             process.stdin.write(stdin.encode())
+
+
+def _end_with_parent() -> None:
+    """In the child, before exec: SIGTERM when `stepline run` dies, even by SIGKILL (Linux's PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before prctl: end now rather than never
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _signal_group(process: subprocess.Popen[bytes], number: int) -> None:
