@@ -5,7 +5,10 @@ for this run (a trusted step has the machine's network), keeps nothing on disk, 
 on a free loopback port and only calls signed with a key made for this run, and each process gets an environment built here
 (never the user's: no WORKER_SECRETS_FILE, no GitHub token, no AWS profile). `stop()` ends them
 worker first (it fails its running steps and kills their sandboxes), then the engine, then Redis:
-SIGTERM to each process group, SIGKILL to what is left after a grace period.
+SIGTERM to each process group, SIGKILL to what is left after a grace period. Should `stepline run`
+itself be killed, each process gets SIGTERM from the kernel (PR_SET_PDEATHSIG): Redis and the
+engine end at once, the worker once it has given up reporting its cancelled steps (about 40 s).
+Processes are started before the command starts any thread, as `preexec_fn` needs.
 """
 
 from __future__ import annotations
