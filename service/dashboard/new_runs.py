@@ -92,7 +92,8 @@ def start_run_form():
         if key.startswith(INPUT_FIELD)
     }
     try:
-        run = _manual_runs().start(parse_ref(repository, ref), inputs, g.user)
+        branch = request.form.get("branch", "").strip() or None
+        run = _manual_runs().start(parse_ref(repository, ref, branch), inputs, g.user)
     except DashboardError as exc:
         context = {"repository": repository, "ref": ref, "prepared": None, "error": str(exc)}
         return render_template("new_run.html", **context), exc.status

@@ -149,11 +149,22 @@ def test_the_form_shows_the_declared_inputs_and_starts_the_run(web, repo, redis_
     assert repo.main_sha in page and 'name="input_environment" id="input-environment" value="staging"' in page
     bad = web.get("/runs/new?repository=octo/app&ref=%24(rm%20-rf%20~)")
     assert bad.status_code == 400 and "is not a branch or tag name" in bad.get_data(as_text=True)
-    form = {"csrf_token": token, "repository": "octo/app", "ref": "main", "input_environment": "qa"}
-    started = web.post("/runs/new", data=form)
+    # the form starts the commit it showed, on its branch, even if the branch moved meanwhile
+    assert f'name="ref" value="{repo.main_sha}"' in page and 'name="branch" value="main"' in page
+    repo.checkout("main")
+    repo.commit({"later.txt": "x"}, "a later push")
+    repo.push("main")
+    form = {"csrf_token": token, "repository": "octo/app", "ref": repo.main_sha, "branch": "main"}
+    started = web.post("/runs/new", data={**form, "input_environment": "qa"})
     assert started.status_code == 302
     run_id = started.headers["Location"].rsplit("/", 1)[-1]
-    assert RunIndex(redis_client).get(run_id)["inputs"] == {"environment": "qa"}
+    run = RunIndex(redis_client).get(run_id)
+    assert (run["inputs"], run["sha"], run["ref"], run["trusted"]) == (
+        {"environment": "qa"},
+        repo.main_sha,
+        "refs/heads/main",
+        True,
+    )
     assert "started manually" in web.get(f"/runs/{run_id}").get_data(as_text=True)
 
 
