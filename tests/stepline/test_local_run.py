@@ -279,6 +279,28 @@ def test_untrusted_is_checked_as_a_forks_pull_request_is(
     assert "pipeline INVALID" in done.stdout
 
 
+def test_a_pull_request_run_and_an_untrusted_one_get_the_servers_input_and_sandbox(
+    make_repo: Callable[[str], GitRepo], tmp_path: Path
+) -> None:
+    repo = make_repo("pr")
+    commands = [
+        'echo "event=$STEPLINE_EVENT pr=$STEPLINE_PR_NUMBER base=$STEPLINE_PR_BASE_REF trusted=$STEPLINE_TRUSTED"',
+        "echo \"interfaces: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' ')\"",
+    ]
+    pipeline = {"StartAt": "Show", "States": {"Show": build_task("show", *commands, End=True)}}
+    repo.commit({".stepline/pipeline.asl.json": json.dumps(pipeline)})
+    trusted = stepline_run(repo.work, tmp_path / "cache", "--event", "pull_request", "--branch", "topic")
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert "| event=pull_request pr=1 base=main trusted=true" in trusted.stdout
+    untrusted = stepline_run(repo.work, tmp_path / "cache", "--untrusted", "--branch", "topic")
+    assert untrusted.returncode == 0, untrusted.stdout + untrusted.stderr
+    assert "| event=pull_request pr=1 base=main trusted=false" in untrusted.stdout
+    only_loopback = re.compile(r"^show +\| interfaces: lo $", re.MULTILINE)
+    assert only_loopback.search(untrusted.stdout)  # no network but its own loopback
+    assert re.search(r"^show +\| interfaces: ", trusted.stdout, re.MULTILINE)
+    assert not only_loopback.search(trusted.stdout)  # the machine's network, as a trusted step on the server
+
+
 def test_the_console_script_is_installed() -> None:
     assert STEPLINE.exists(), "run `make setup`: it installs the project (pip install -e .) and `stepline`"
     assert os.access(STEPLINE, os.X_OK)
