@@ -208,8 +208,8 @@ def preload_jobs(config: ServiceConfig) -> None:
     import service.runs  # noqa: F401
 
     use_config(config)
-    job_context()
     use_blob_store(open_blob_store(config.blob))  # finished step logs (check run output, retention)
+    job_context()
 
 
 def run() -> int:

@@ -182,6 +182,7 @@ class TaskHandler:
             self.outputs.archive_log(writer, received.trusted)
         except redis.RedisError as exc:
             log.warning("%s: step %s: reuse not logged: %s", run_id, step, exc)
+        self.outputs.carry_artifacts(from_run, run_id, step, received.trusted)
         log.info("%s: step %s reused from run %s", run_id, step, from_run)
         if self.reporter.succeed(run_id, received.token, result):
             self._record(received, task, result)
@@ -316,7 +317,9 @@ class TaskHandler:
                 writer, cancellation, masked, lambda pgid: places.record_group(pgid, marker), wrap=wrap
             )
             base = seen.source.parent  # the task directory as the step sees it: src/ and home/ in it
-            cache = self.outputs.restore_cache(task, trusted, verdict.verified, places, base, wrap, env, writer)
+            cache = self.outputs.restore_cache(
+                task, trusted, verdict.verified, places, base, wrap, env, writer
+            )
             self._stamp(task, verdict, FIRST_COMMAND_STARTED)
             try:
                 runner.run(task.commands, places.source, env, timeout)

@@ -63,6 +63,15 @@ class BuildOutputs:
             self.artifacts, task.run_id, task.outputs.needs, trusted, root, writer.write_line
         )
 
+    def carry_artifacts(self, from_run: str, run_id: str, step: str, trusted: bool) -> None:
+        """A reused step's artifacts are its original run's: list them in this run too, for `needs`."""
+        try:
+            entry = self.artifacts.listing(from_run).get(step)
+            if entry is not None and (entry.get("trusted") is True) == trusted:
+                self.artifacts.record(run_id, step, dict(entry, reused_from=from_run))
+        except redis.RedisError as exc:
+            log.warning("%s: step %s: artifacts of run %s not carried over: %s", run_id, step, from_run, exc)
+
     def keep_artifacts(
         self, task: StepTask, trusted: bool, verified: bool, root: Path, writer: StepLogWriter
     ) -> None:
