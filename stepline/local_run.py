@@ -32,7 +32,7 @@ from redis import RedisError
 
 from statemachines.contract import UNTRUSTED
 from statemachines.errors import DeployError
-from stepline.errors import LocalRunError
+from stepline.errors import LocalRunError, NotARepository
 from stepline.log_follower import LogFollower
 from stepline.snapshot import Snapshot, take_snapshot
 from stepline.stack import LocalStack
@@ -72,13 +72,15 @@ def run_local(options: RunOptions, out: TextIO = sys.stdout) -> int:
     stack = LocalStack(root, options.path)
     snapshot: Snapshot | None = None
     try:
+        if not options.directory.is_dir():  # before anything starts: the commonest mistake
+            raise NotARepository(str(options.directory), "no such directory")
         stack.start_redis()
-        snapshot = take_snapshot(options.directory, options.cache, run_id, options.git_environment)
-        stack.wait_redis()
+        stack.wait_redis()  # ~20 ms; the engine and the worker check it as they start
         stack.start_engine()
-        # started before the pipeline is read (its reader takes ~0.3 s to import): the usual pool, and
-        # started again below in the rare run whose pipeline needs other pools
+        # the worker boots longest (~1 s): started before the snapshot is taken and the pipeline read,
+        # on the usual pool, and started again below in the rare run whose pipeline needs other pools
         stack.start_worker(_usual_pools(options), options.cache / "worker", options.slots)
+        snapshot = take_snapshot(options.directory, options.cache, run_id, options.git_environment)
         return _run(options, run_id, stack, snapshot, out)
     except KeyboardInterrupt:
         out.write("\nstepline run: interrupted; stopping the run's processes\n")
