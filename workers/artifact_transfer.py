@@ -10,6 +10,7 @@ symlink the checkout put in the way.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -22,6 +23,8 @@ from statemachines.step_outputs import relative_pattern_problem
 
 Say = Callable[[str], None]  # a line into the step's log
 MAX_FILES = 1000
+MAX_MATCHES = 10_000  # examined per pattern: `link/**` through a link to / must not walk the machine
+MAX_REFUSALS_SAID = 20
 
 
 @dataclass
@@ -38,7 +41,8 @@ def collect(root: Path, patterns: tuple[str, ...], max_bytes: int, say: Say) -> 
 
     def refuse(reason: str) -> None:
         found.refused.append(reason)
-        say(f"[stepline] artifact refused: {reason}")
+        if len(found.refused) <= MAX_REFUSALS_SAID:
+            say(f"[stepline] artifact refused: {reason}")
 
     for pattern in patterns:
         problem = relative_pattern_problem(pattern, "pattern")
@@ -48,8 +52,14 @@ def collect(root: Path, patterns: tuple[str, ...], max_bytes: int, say: Say) -> 
             refuse(problem)
             continue
         matched = 0
-        for match in sorted(root.glob(pattern)):
-            for path in _files_under(match):
+        for match in itertools.islice(root.glob(pattern), MAX_MATCHES):
+            if not match.resolve().is_relative_to(real_root):  # not walked: a link out of the tree
+                matched += 1
+                refuse(
+                    f"{match.relative_to(root).as_posix()} is a symlink leaving the work tree (to {match.resolve()})"
+                )
+                continue
+            for path in itertools.islice(_files_under(match), MAX_MATCHES):
                 matched += 1
                 relative = path.relative_to(root).as_posix()
                 real = path.resolve()
@@ -63,6 +73,8 @@ def collect(root: Path, patterns: tuple[str, ...], max_bytes: int, say: Say) -> 
                 chosen[relative] = (real, info.st_size)
         if not matched:
             say(f"[stepline] artifacts: nothing matches {pattern!r}")
+    if len(found.refused) > MAX_REFUSALS_SAID:
+        say(f"[stepline] artifacts: {len(found.refused) - MAX_REFUSALS_SAID} more refused")
     total = 0
     for relative, (real, size) in sorted(chosen.items()):
         if total + size > max_bytes or len(found.files) >= MAX_FILES:

@@ -156,6 +156,7 @@ def test_a_second_run_restores_the_cache_and_a_fork_cannot_poison_it(stack, make
 
     # a fork's pull request, same repository and key, plants its own .venv in the cache first
     poison = cached_step(["mkdir -p .venv && echo poisoned > .venv/marker"])
+    poison["States"]["Deps"]["Parameters"]["artifacts"] = [".venv/marker"]
     sha = fork.commit({**files, ".stepline/pipeline.asl.json": json.dumps(poison)}, "poison", branch="patch")
     fork.push("patch")
     head = repository("contributor/app", fork.url)
@@ -163,6 +164,9 @@ def test_a_second_run_restores_the_cache_and_a_fork_cannot_poison_it(stack, make
     untrusted = deliver(stack.client, "pull_request", payload).json["run_id"]
     assert stack.ended(untrusted)["status"] == "SUCCEEDED"
     assert "[stepline] cache: saved deps-linux-" in log_text(stack, untrusted, "deps")
+    listed = stack.client.get(f"/api/runs/{untrusted}/artifacts").json["artifacts"]
+    assert [(a["path"], a["untrusted"]) for a in listed] == [(".venv/marker", True)]  # marked as a fork's
+    assert "(untrusted)" in stack.client.get(f"/runs/{untrusted}").get_data(as_text=True)
 
     first = deliver(stack.client, "push", push_payload(base_repo, "main")).json["run_id"]
     assert stack.ended(first)["status"] == "SUCCEEDED"

@@ -175,7 +175,10 @@ def test_blob_policies_keep_each_process_and_each_trust_on_its_side(template):
     web = {a for s in _statements(template, "WebBlobPolicy") for a in _actions(s)}
     jobs = {a for s in _statements(template, "JobsBlobPolicy") for a in _actions(s)}
     assert web == {"s3:GetObject"}
-    assert jobs == {"s3:DeleteObject", "s3:ListBucket"}
+    assert jobs == {"s3:DeleteObject", "s3:ListBucket", "s3:GetObject"}
+    assert _blob_resources(template, "JobsBlobPolicy", "s3:GetObject") == [
+        "${BlobBucket.Arn}/${BlobPrefix}/logs/*"
+    ]
     for policy in BLOB_POLICIES:
         assert all(not a.endswith("*") for s in _statements(template, policy) for a in _actions(s))
         assert template["Outputs"][f"{policy}Arn"]["Value"] == {"Ref": policy}
