@@ -122,6 +122,10 @@ def test_tick_processes_racing_start_one_run(ctx: JobContext, redis_url: str, fa
     assert all(p.returncode == 0 for p in racing)
     assert sorted(len(ids) for ids in printed) == [0, 0, 0, 1]
     assert [r["run_id"] for r in runs(ctx)] == [ids[0] for ids in printed if ids]
+    command = [sys.executable, "-m", "service.scheduler", "list"]
+    listed = subprocess.run(command, cwd=PROJECT, env=settings, capture_output=True, text=True, timeout=60)
+    [row] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (row["name"], row["last_run_id"], row["source"]) == ("nightly", runs(ctx)[0]["run_id"], "settings")
 
 
 def test_a_branch_that_vanished_waits_for_the_next_tick(ctx: JobContext) -> None:
