@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from service.schedules import REPOSITORY, Schedule, parse_schedules
 from statemachines.blob_store import BlobSettings, read_blob_settings
 from statemachines.deploy import DEFAULT_UNTRUSTED_POOLS, untrusted_pool_problems
-from statemachines.settings import EnvReader, check_redis
+from statemachines.settings import DEFAULT_REGION, EnvReader, check_redis
 
 # GitHub's pull_request.author_association values
 AUTHOR_ASSOCIATIONS = (
@@ -34,7 +34,7 @@ class ServiceConfig:
     github_api_url: str = "https://api.github.com"
     public_url: str = "http://127.0.0.1:8080"
     sfn_endpoint_url: str = ""
-    aws_region: str = "us-east-1"
+    aws_region: str = DEFAULT_REGION
     log_level: str = "INFO"
     webhook_max_bytes: int = 25 * 1024 * 1024
     proxy_hops: int = 0  # reverse proxies whose X-Forwarded-For / -Proto are believed

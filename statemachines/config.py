@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from statemachines.settings import EnvReader
+from statemachines.settings import DEFAULT_REGION, EnvReader
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class DeployConfig:
     """Where and how pipelines are deployed; command-line options override each field."""
 
     sfn_endpoint_url: str = ""  # empty: real AWS through boto3's own endpoint resolution
-    region: str = "us-east-1"
+    region: str = DEFAULT_REGION
     role_arn: str = ""
     prefix: str = "stepline"
     log_level: str = "INFO"
@@ -24,12 +24,10 @@ class DeployConfig:
         env = EnvReader("statemachines", os.environ if environ is None else environ)
         config = cls(
             sfn_endpoint_url=env.url("SFN_ENDPOINT_URL"),
-            region=env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1")),
+            region=env.region(),
             role_arn=env.text("STEPLINE_SFN_ROLE_ARN"),
-            prefix=env.text("STEPLINE_STATE_MACHINE_PREFIX", "stepline"),
-            log_level=env.text("LOG_LEVEL", "INFO").upper(),
+            prefix=env.text("STEPLINE_STATE_MACHINE_PREFIX", cls.prefix),
+            log_level=env.log_level(cls.log_level),
         )
-        if config.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            env.problems.append(f"LOG_LEVEL={config.log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
         env.check()
         return config

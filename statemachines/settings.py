@@ -7,6 +7,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from statemachines.errors import ConfigError
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_REGION = "us-east-1"
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -76,6 +78,16 @@ class EnvReader:
         if value and (urlsplit(value).scheme not in schemes or not urlsplit(value).netloc):
             self.problems.append(f"{name}={value!r} is not a {'/'.join(schemes)} URL")
         return value
+
+    def region(self) -> str:
+        """AWS_REGION, else AWS_DEFAULT_REGION (as boto3 reads them), else us-east-1."""
+        return self.text("AWS_REGION") or self.text("AWS_DEFAULT_REGION") or DEFAULT_REGION
+
+    def log_level(self, default: str = "INFO") -> str:
+        level = self.text("LOG_LEVEL", default).upper() or default
+        if level not in LOG_LEVELS:
+            self.problems.append(f"LOG_LEVEL={level!r} is not one of {', '.join(LOG_LEVELS)}")
+        return level
 
     def items(self, name: str, default: str = "") -> list[str]:
         return [item.strip() for item in self.text(name, default).split(",") if item.strip()]

@@ -79,3 +79,27 @@ def test_insecure_development_setting_allows_no_secret():
 def test_unreachable_redis_is_a_configuration_problem():
     with pytest.raises(ConfigError, match=re.escape("REDIS_URL=redis://127.0.0.1:1/0 is unreachable")):
         ServiceConfig.from_env({"GITHUB_WEBHOOK_SECRET": "s", "REDIS_URL": "redis://127.0.0.1:1/0"})
+
+
+@pytest.mark.parametrize(
+    ("environ", "region"),
+    [({}, "us-east-1"), ({"AWS_DEFAULT_REGION": "eu-west-1"}, "eu-west-1"),
+     ({"AWS_REGION": "ap-south-1", "AWS_DEFAULT_REGION": "eu-west-1"}, "ap-south-1"), ({"AWS_REGION": " "}, "us-east-1")],
+)  # fmt: skip
+def test_every_process_reads_the_region_as_boto3_does(environ, region):
+    from statemachines.config import DeployConfig
+    from statemachines.engine.config import EngineConfig
+
+    service = ServiceConfig.from_env({**environ, "GITHUB_WEBHOOK_SECRET": "s"}, check_services=False)
+    assert service.aws_region == region
+    assert DeployConfig.from_env(environ).region == region
+    assert EngineConfig.from_env(environ).region == region
+
+
+def test_a_bad_log_level_is_named_by_every_process():
+    from statemachines.config import DeployConfig
+    from statemachines.engine.config import EngineConfig
+
+    for read in (DeployConfig.from_env, EngineConfig.from_env):
+        with pytest.raises(ConfigError, match="LOG_LEVEL='LOUD'"):
+            read({"LOG_LEVEL": "loud"})

@@ -11,13 +11,12 @@ from pathlib import Path
 
 from statemachines.blob_store import BlobSettings, read_blob_settings
 from statemachines.contract import APPROVAL_POOL, PLACEHOLDER, UNTRUSTED
-from statemachines.settings import EnvReader, check_redis
+from statemachines.settings import DEFAULT_REGION, EnvReader, check_redis
 from statemachines.step_logs import DEFAULT_MAX_BYTES, DEFAULT_RETENTION_SECONDS
 from workers.errors import SandboxUnavailable
 from workers.sandbox import BUBBLEWRAP, MODES, OFF, Sandbox
 from workers.secrets import SecretScopes, read_secrets
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # its .env and data/ are never a step's to see
 HOST_NAME = re.compile(r"^[A-Za-z0-9.-]+(:\d+)?$")
 
@@ -28,7 +27,7 @@ class WorkerConfig:
 
     redis_url: str
     sfn_endpoint_url: str = ""  # set: the local engine; empty: AWS
-    aws_region: str = "us-east-1"
+    aws_region: str = DEFAULT_REGION
     aws_access_key_id: str = field(default="", repr=False)
     aws_secret_access_key: str = field(default="", repr=False)
     # `build` serves trusted runs' build steps, `untrusted-build` untrusted runs' (pull requests from forks)
@@ -76,40 +75,50 @@ class WorkerConfig:
         config = cls(
             redis_url=env.text("REDIS_URL") or "redis://127.0.0.1:6379/0",
             sfn_endpoint_url=env.url("SFN_ENDPOINT_URL"),
-            aws_region=env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1")),
+            aws_region=env.region(),
             aws_access_key_id=env.text("AWS_ACCESS_KEY_ID"),
             aws_secret_access_key=env.text("AWS_SECRET_ACCESS_KEY"),
-            pools=tuple(env.items("WORKER_POOLS", f"build,{UNTRUSTED}-build")),
-            slots=env.integer("WORKER_SLOTS", 4, 1, 64),
-            work_dir=Path(env.text("WORKER_DIR") or "data/worker").absolute(),
+            pools=tuple(env.items("WORKER_POOLS", ",".join(cls.pools))),
+            slots=env.integer("WORKER_SLOTS", cls.slots, 1, 64),
+            work_dir=Path(env.text("WORKER_DIR") or cls.work_dir).absolute(),
             # one prefix for the service and the workers unless told apart
             activity_prefix=env.text("ACTIVITY_PREFIX")
             or env.text("STEPLINE_STATE_MACHINE_PREFIX")
-            or "stepline",
-            heartbeat_seconds=env.number("HEARTBEAT_SECONDS", 10.0, 0.1),
-            poll_read_timeout_seconds=env.number("WORKER_POLL_READ_TIMEOUT_SECONDS", 70.0, 1.0),
-            step_timeout_seconds=env.integer("WORKER_STEP_TIMEOUT_SECONDS", 3600, 1, 86_400),
-            checkout_timeout_seconds=env.integer("WORKER_CHECKOUT_TIMEOUT_SECONDS", 600, 1, 86_400),
-            shutdown_grace_seconds=env.number("WORKER_SHUTDOWN_GRACE_SECONDS", 0.0),
-            step_log_max_bytes=env.integer("STEP_LOG_MAX_BYTES", DEFAULT_MAX_BYTES, 4096, 1 << 30),
+            or cls.activity_prefix,
+            heartbeat_seconds=env.number("HEARTBEAT_SECONDS", cls.heartbeat_seconds, 0.1),
+            poll_read_timeout_seconds=env.number(
+                "WORKER_POLL_READ_TIMEOUT_SECONDS", cls.poll_read_timeout_seconds, 1.0
+            ),
+            step_timeout_seconds=env.integer(
+                "WORKER_STEP_TIMEOUT_SECONDS", cls.step_timeout_seconds, 1, 86_400
+            ),
+            checkout_timeout_seconds=env.integer(
+                "WORKER_CHECKOUT_TIMEOUT_SECONDS", cls.checkout_timeout_seconds, 1, 86_400
+            ),
+            shutdown_grace_seconds=env.number("WORKER_SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds),
+            step_log_max_bytes=env.integer("STEP_LOG_MAX_BYTES", cls.step_log_max_bytes, 4096, 1 << 30),
             step_log_retention_seconds=env.integer(
-                "STEP_LOG_RETENTION_SECONDS", DEFAULT_RETENTION_SECONDS, 60, 366 * 86_400
+                "STEP_LOG_RETENTION_SECONDS", cls.step_log_retention_seconds, 60, 366 * 86_400
             ),
             git_token=env.text("GIT_TOKEN") or env.text("GITHUB_TOKEN"),
-            git_token_hosts=tuple(h.lower() for h in env.items("WORKER_GIT_TOKEN_HOSTS", "github.com")),
+            git_token_hosts=tuple(
+                h.lower() for h in env.items("WORKER_GIT_TOKEN_HOSTS", ",".join(cls.git_token_hosts))
+            ),
             allow_file_urls=env.flag("STEPLINE_ALLOW_LOCAL_REPOSITORIES"),
             secrets=read_secrets(env, env.text("WORKER_SECRETS_FILE")),
             secrets_file=env.text("WORKER_SECRETS_FILE"),
-            sandbox=(env.text("WORKER_SANDBOX") or BUBBLEWRAP).lower(),
-            step_uid=env.integer("WORKER_STEP_UID", 64000, 1, 2**31 - 2),
-            step_gid=env.integer("WORKER_STEP_GID", 64000, 1, 2**31 - 2),
-            step_max_processes=env.integer("WORKER_STEP_MAX_PROCESSES", 4096, 0, 4_194_304),
-            step_path=env.text("WORKER_STEP_PATH") or "/usr/local/bin:/usr/bin:/bin",
-            log_level=(env.text("LOG_LEVEL") or "INFO").upper(),
-            blob=read_blob_settings(env, env.text("AWS_REGION", env.text("AWS_DEFAULT_REGION", "us-east-1"))),
-            artifact_max_bytes=env.integer("WORKER_ARTIFACT_MAX_BYTES", 1 << 30, 1, 1 << 40),
-            cache_max_bytes=env.integer("WORKER_CACHE_MAX_BYTES", 2 << 30, 1, 1 << 40),
-            cache_repository_max_bytes=env.integer("WORKER_CACHE_REPOSITORY_MAX_BYTES", 10 << 30, 1, 1 << 44),
+            sandbox=(env.text("WORKER_SANDBOX") or cls.sandbox).lower(),
+            step_uid=env.integer("WORKER_STEP_UID", cls.step_uid, 1, 2**31 - 2),
+            step_gid=env.integer("WORKER_STEP_GID", cls.step_gid, 1, 2**31 - 2),
+            step_max_processes=env.integer("WORKER_STEP_MAX_PROCESSES", cls.step_max_processes, 0, 4_194_304),
+            step_path=env.text("WORKER_STEP_PATH") or cls.step_path,
+            log_level=env.log_level(cls.log_level),
+            blob=read_blob_settings(env, env.region()),
+            artifact_max_bytes=env.integer("WORKER_ARTIFACT_MAX_BYTES", cls.artifact_max_bytes, 1, 1 << 40),
+            cache_max_bytes=env.integer("WORKER_CACHE_MAX_BYTES", cls.cache_max_bytes, 1, 1 << 40),
+            cache_repository_max_bytes=env.integer(
+                "WORKER_CACHE_REPOSITORY_MAX_BYTES", cls.cache_repository_max_bytes, 1, 1 << 44
+            ),
         )
         config.check(env)
         if check_services:
@@ -162,8 +171,6 @@ class WorkerConfig:
             env.problems.append(
                 "WORKER_POLL_READ_TIMEOUT_SECONDS must be above 60 on AWS (GetActivityTask holds a poll 60 s)"
             )
-        if self.log_level not in LOG_LEVELS:
-            env.problems.append(f"LOG_LEVEL={self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         try:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             if not os.access(self.work_dir, os.W_OK | os.X_OK):

@@ -8,9 +8,8 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from statemachines.settings import EnvReader
+from statemachines.settings import DEFAULT_REGION, EnvReader
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 
@@ -24,7 +23,7 @@ class EngineConfig:
     redis_url: str = "redis://127.0.0.1:6379/0"
     # access key id -> secret; empty means no SigV4 check (loopback-only use)
     access_keys: Mapping[str, str] = field(default_factory=dict)
-    region: str = "us-east-1"
+    region: str = DEFAULT_REGION
     account_id: str = "123456789012"
     log_level: str = "INFO"
     # deviation: AWS holds GetActivityTask up to 60 s, exactly botocore's default read timeout,
@@ -47,15 +46,13 @@ class EngineConfig:
         if not redis_url.startswith(("redis://", "rediss://", "unix://")):
             reader.problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
         keys = _access_keys(reader.text("ENGINE_ACCESS_KEYS"), reader.problems)
-        region = reader.text("AWS_REGION") or reader.text("AWS_DEFAULT_REGION") or cls.region
+        region = reader.region()
         if not _REGION_RE.match(region):
             reader.problems.append(f"AWS_REGION={region!r} is not a region name")
         account = reader.text("ENGINE_ACCOUNT_ID", cls.account_id)
         if not _ACCOUNT_RE.match(account):
             reader.problems.append("ENGINE_ACCOUNT_ID must be 12 digits")
-        level = reader.text("LOG_LEVEL", cls.log_level).upper()
-        if level not in LOG_LEVELS:
-            reader.problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        level = reader.log_level(cls.log_level)
         poll = reader.number("ENGINE_POLL_SECONDS", cls.poll_seconds)
         if not 0 < poll <= 60:
             reader.problems.append("ENGINE_POLL_SECONDS must be in (0, 60]")
