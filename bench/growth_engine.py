@@ -173,6 +173,10 @@ def bench_executions(work: Path, sizes: list[int]) -> None:
     print_table(
         f"running executions (all waiting on a {WAIT_SECONDS} s timer; one engine process)", sizes, rows, ""
     )
+    print(
+        "  (timers due in the same second are fired in turn by the engine's timer thread: lateness grows with"
+    )
+    print("   how many come due at once, the later of a burst the later; the timer set itself is O(log n))")
 
 
 def bench_slots(work: Path, sizes: list[int]) -> None:
