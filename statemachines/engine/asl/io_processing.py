@@ -48,17 +48,15 @@ class Scope:
 
 def apply_input_path(defn: dict[str, Any], raw: Any, scope: Scope) -> Any:
     """InputPath: default "$"; null gives {} (the ASL spec: the state's input is an empty object)."""
-    path = defn.get("InputPath", "$")
-    if path == "$":
-        return raw
-    if path is None:
-        return {}
-    return paths.read_path(path, raw, scope.context, scope.variables)
+    return _select(defn.get("InputPath", "$"), raw, scope)
 
 
 def apply_output_path(defn: dict[str, Any], value: Any, scope: Scope) -> Any:
     """OutputPath: default "$"; null gives {}."""
-    path = defn.get("OutputPath", "$")
+    return _select(defn.get("OutputPath", "$"), value, scope)
+
+
+def _select(path: str | None, value: Any, scope: Scope) -> Any:
     if path == "$":
         return value
     if path is None:
