@@ -147,6 +147,22 @@ def test_service_and_workers_never_import_each_other():
     assert crossing == []
 
 
+def test_statemachines_is_shared_and_imports_no_process():
+    """service and workers import statemachines, never the other way; nothing imports the stepline command."""
+    modules = project_modules()
+    upward = [
+        (name, target)
+        for name, path in modules.items()
+        for target, _ in imports_of(name, path, modules)
+        if (
+            name.split(".")[0] == "statemachines"
+            and target.split(".")[0] in {"service", "workers", "stepline"}
+        )
+        or (name.split(".")[0] != "stepline" and target.split(".")[0] == "stepline")
+    ]
+    assert upward == []
+
+
 def test_the_asl_core_imports_only_itself_and_the_nesting_limits():
     modules = project_modules()
     outside = [
