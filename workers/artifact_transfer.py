@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from statemachines.artifacts import ArtifactStore, blob_key
+from statemachines.blob_store import BlobMissing
 from statemachines.step_outputs import relative_pattern_problem
 
 Say = Callable[[str], None]  # a line into the step's log
@@ -126,16 +127,20 @@ def restore(
             if trusted and entry.get("trusted") is not True:
                 say(f"[stepline] needs {step}: its artifacts come from an untrusted run; not handed over")
                 continue
+            here = 0
             for item in entry.get("files") or []:
                 target = _safe_target(root, str(item["path"]))
                 if target is None:
                     say(f"[stepline] needs {step}: {item['path']} not placed: the work tree has a link there")
                     continue
-                artifacts.store.get_file(str(item["key"]), target)
-                placed += 1
-            say(
-                f"[stepline] needs {step}: {len(entry.get('files') or [])} artifact(s) placed in the work tree"
-            )
+                try:
+                    artifacts.store.get_file(str(item["key"]), target)
+                except BlobMissing:
+                    say(f"[stepline] needs {step}: {item['path']} is no longer stored (retention)")
+                    continue
+                here += 1
+            placed += here
+            say(f"[stepline] needs {step}: {here} artifact(s) placed in the work tree")
     return placed
 
 

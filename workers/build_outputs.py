@@ -18,6 +18,7 @@ from statemachines.step_logs import StepLogWriter
 from workers import artifact_transfer, cache_transfer
 from workers.cache_transfer import CacheRefused, Wrap
 from workers.config import WorkerConfig
+from workers.errors import WorkerFault
 from workers.workspace import TaskPlaces
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,15 @@ class BuildOutputs:
         found = artifact_transfer.collect(
             root, task.outputs.artifacts, self.config.artifact_max_bytes, writer.write_line
         )
-        entry = artifact_transfer.upload(
-            self.artifacts, found, task.run_id, task.step, writer.attempt, trusted
-        )
+        try:
+            entry = artifact_transfer.upload(
+                self.artifacts, found, task.run_id, task.step, writer.attempt, trusted
+            )
+        except Exception as exc:  # the blob store or Redis: a later step would miss them, so say it here
+            writer.write_line(f"[stepline] artifacts: not kept: {exc!r}")
+            raise WorkerFault(
+                "artifacts not kept: the blob store failed", f"artifacts not kept: {exc!r}"
+            ) from exc
         size = sum(item["size"] for item in entry["files"])
         writer.write_line(f"[stepline] artifacts: kept {len(entry['files'])} file(s), {size} bytes")
 

@@ -59,3 +59,16 @@ def test_restore_never_writes_through_a_link_and_keeps_trust_apart(redis_client,
         "fork-build: its artifacts come from an untrusted run; not handed over" in line for line in said
     )
     assert restore(artifacts, "run-2", ("build",), True, clean, said.append) == 0  # another run: nothing
+
+
+def test_an_artifact_retention_deleted_is_said_not_a_crash(redis_client, tmp_path):
+    artifacts = ArtifactStore(redis_client, DirectoryStore(tmp_path / "blobs"))
+    built = tmp_path / "built"
+    (built / "dist").mkdir(parents=True)
+    (built / "dist" / "app.whl").write_text("wheel")
+    entry = upload(artifacts, collect(built, ("dist/*",), 1 << 20, print), "run-1", "build", 1, trusted=True)
+    artifacts.store.delete([entry["files"][0]["key"]])
+    said: list[str] = []
+    (tmp_path / "next").mkdir()
+    assert restore(artifacts, "run-1", ("build",), True, tmp_path / "next", said.append) == 0
+    assert "[stepline] needs build: dist/app.whl is no longer stored (retention)" in said
