@@ -130,7 +130,9 @@ class WorkerConfig:
 
     def make_sandbox(self) -> Sandbox:
         # the worker's own places stay unseen even where they lie under a mounted system directory
-        hidden = [self.work_dir, PROJECT_ROOT] + ([Path(self.secrets_file)] if self.secrets_file else [])
+        # the blob store's directory too: other runs' logs, artifacts and caches, wherever it lies
+        hidden = [self.work_dir, PROJECT_ROOT, self.blob.directory]
+        hidden += [Path(self.secrets_file)] if self.secrets_file else []
         return Sandbox(self.sandbox, self.step_uid, self.step_gid, hidden, self.step_max_processes)
 
     def check_sandbox(self, env: EnvReader) -> None:
