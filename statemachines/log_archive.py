@@ -10,7 +10,8 @@ the blob where it left off.
           one JSON object a line: {"id": "<stream id>", "t": "line\\nline…"} or {"id": …, "end": "1"}
     stepline:log-archive   Sorted set: blob key -> when retention deletes it (epoch seconds)
 
-The trust part of the key lets IAM keep an untrusted worker's writes on its own side
+An attempt whose worker was lost (step_logs.end_lost_attempts) is not moved: it stays in Redis until it
+expires, as every log did before. The trust part of the key lets IAM keep an untrusted worker's writes on its own side
 (statemachines/aws/stepline.yaml). `LogArchive.trim` is retention: it deletes the blobs whose time
 has come, in bounded batches.
 """
