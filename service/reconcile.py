@@ -25,7 +25,14 @@ from service.concurrency import release, retry_waiting
 from service.job_context import JobContext, job_context
 from service.output_retention import blob_store, trim_build_outputs
 from service.publisher import enqueue_publish, submit
-from service.reporter import closed_for_run, load_run, note_redrives, report_run_cancelled, run_contexts
+from service.reporter import (
+    closed_for_run,
+    load_run,
+    note_redrives,
+    report_run_cancelled,
+    report_waiting_steps,
+    run_contexts,
+)
 from service.retention import trim_finished_runs
 from service.run_index import OPEN_STATUSES
 from service.run_index_backfill import backfill
@@ -74,6 +81,10 @@ def reconcile(ctx: JobContext, run: dict[str, Any]) -> str:
         describe = {"status": "ABORTED", "cause": "execution lost: Step Functions no longer knows it"}
         return finalise_run(ctx, run, describe, [])
     if describe["status"] not in ENDED:
+        try:
+            report_waiting_steps(ctx, run, lambda: read_history(ctx.sfn, run["execution_arn"]))
+        except redis.RedisError as exc:  # the statuses say "waiting" a while longer; the next sweep tells
+            log.warning("%s: waiting steps not reported: %s", run["run_id"], exc)
         return str(run["status"])
     return finalise_run(ctx, run, describe, read_history(ctx.sfn, run["execution_arn"]))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -20,6 +21,7 @@ from rq import get_current_job
 from service.job_context import JobContext, job_context
 from service.publisher import submit
 from service.run_index import OPEN_STATUSES
+from service.run_outcome import task_phases
 from service.status_contexts import (
     PHASE_FINAL,
     PHASE_STARTED,
@@ -34,7 +36,7 @@ from service.status_contexts import (
 from service.status_ledger import ContextRef, StatusLedger
 from statemachines import queues
 from statemachines.contract import APPROVAL_POOL, activity_name
-from statemachines.worker_presence import served, waiting_words
+from statemachines.worker_presence import NO_WORKER, served, waiting_words
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,38 @@ def _waiting_words(ctx: JobContext, run: dict[str, Any], step: str) -> str:
         return waiting_words(pool, served(ctx.redis, activity))
     except redis.RedisError:  # cannot tell: say the common case
         return waiting_words(pool, True)
+
+
+def report_waiting_steps(
+    ctx: JobContext, run: dict[str, Any], history: Callable[[], list[dict[str, Any]]]
+) -> int:
+    """A live run's steps that wait for a pool no worker serves now say so (and say "waiting for a
+    worker" again once one does); the sweep asks, so a pool left without workers mid-run is told too.
+
+    `history` is read only when some pool of the run has no worker: most sweeps cost no Step Functions call.
+    """
+    step_pools = {s: p for s, p in (run.get("step_pools") or {}).items() if p != APPROVAL_POOL}
+    prefix, trusted = ctx.config.state_machine_prefix, run.get("trusted") is True
+    contexts, ledger, at_ms = run_contexts(ctx, run), StatusLedger(ctx.redis), _ms(time.time())
+
+    def wanted(step: str) -> StatusUpdate | None:
+        return ledger.wanted(ContextRef.of(contexts.step(step, "pending", "", PHASE_STARTED, at_ms)))
+
+    unserved = any(not served(ctx.redis, activity_name(p, prefix, trusted)) for p in set(step_pools.values()))
+    # a step told "no worker serves" is told again once a worker is back, before that worker takes it
+    told = any((w := wanted(step)) and w.description.startswith(NO_WORKER) for step in step_pools)
+    if not unserved and not told:
+        return 0
+    updates = []
+    for step, (phase, arn) in task_phases(history()).items():
+        pool = step_pools.get(step)
+        if phase != "scheduled" or pool is None:
+            continue
+        words = waiting_words(pool, served(ctx.redis, arn))
+        now = wanted(step)
+        if now is None or (now.phase == PHASE_STARTED and now.description != words):
+            updates.append(contexts.step(step, "pending", words, PHASE_STARTED, at_ms))
+    return _submit(ctx, str(run["run_id"]), "waiting", updates) if updates else 0
 
 
 def report_step(run_id: str, step: str, state: str, description: str, at_ms: int) -> int:

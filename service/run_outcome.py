@@ -38,6 +38,7 @@ class Attempt:
     error: str = ""
     cause: str = ""
     reused: str = ""  # how a re-run's worker answered with a recorded result (step_reuse), in its words
+    resource: str = ""  # the activity (or service) ARN it was scheduled on
 
     @property
     def duration(self) -> str:
@@ -73,7 +74,10 @@ def read_attempts(history: list[dict[str, Any]]) -> list[Attempt]:
         if kind in SCHEDULED:
             step = _step_of(event, kind)
             if step is not None:
-                by_event[event["id"]] = Attempt(step, _seconds(event["timestamp"]))
+                details = event.get(kind[0].lower() + kind[1:] + "EventDetails") or {}
+                by_event[event["id"]] = Attempt(
+                    step, _seconds(event["timestamp"]), resource=details.get("resource", "")
+                )
                 attempts.append(by_event[event["id"]])
             continue
         attempt = by_event.get(event.get("previousEventId", -1))
@@ -221,3 +225,15 @@ def _seconds(value: Any) -> float:
     if isinstance(value, datetime):
         return value.timestamp()
     return float(value) if value is not None else 0.0
+
+
+def task_phases(history: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Steps whose newest task is open: ("scheduled", activity ARN) while no worker has taken it,
+    ("started", activity ARN) once one has (it may still be checking out: the log tells the rest)."""
+    phases: dict[str, tuple[str, str]] = {}
+    for attempt in read_attempts(history):
+        if attempt.ended_at is not None:
+            phases.pop(attempt.step, None)
+        else:
+            phases[attempt.step] = ("started" if attempt.started_at else "scheduled", attempt.resource)
+    return phases

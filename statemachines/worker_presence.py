@@ -21,6 +21,7 @@ from statemachines.contract import APPROVAL_POOL
 KEY = "stepline:workers:"
 REFRESH_SECONDS = 15.0
 STALE_SECONDS = 60.0
+NO_WORKER = "no worker serves pool"
 
 
 def record_serving(client: redis.Redis, worker: str, activities: Iterable[str]) -> None:
@@ -50,4 +51,4 @@ def waiting_words(pool: str, is_served: bool) -> str:
     """What a step not yet taken waits for, as the graph and the commit statuses both say it."""
     if pool == APPROVAL_POOL:
         return "waiting for approval"
-    return f"waiting for a worker (pool {pool})" if is_served else f"no worker serves pool {pool}"
+    return f"waiting for a worker (pool {pool})" if is_served else f"{NO_WORKER} {pool}"

@@ -11,10 +11,9 @@ from service.approvals import ApprovalStore
 from service.dashboard.execution_reader import ExecutionReader
 from service.dashboard.run_graph import build_graph
 from service.dashboard.run_view import format_duration, run_summary
-from service.dashboard.state_visits import task_phases
 from service.errors import RunNotFoundError, StepFunctionsUnavailableError
 from service.run_index import OPEN_STATUSES, STATUSES, RunIndex
-from service.run_outcome import Verdict, unreached_verdict
+from service.run_outcome import Verdict, task_phases, unreached_verdict
 from service.status_contexts import RunContexts
 from service.status_ledger import StatusLedger
 from statemachines.contract import APPROVAL_POOL, StepSpec, pool_of_activity

@@ -6,7 +6,6 @@ so they are tied to their state through previousEventId, AWS's causal link.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,33 +188,3 @@ def state_status(node: dict[str, Any], visits: list[Visit], execution: dict[str,
     if any(visit.failures or visit.abandoned for visit in visits):
         return "retried"
     return "succeeded"
-
-
-def task_phases(events: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
-    """Per step, the newest activity task's phase ("scheduled" or "started") and activity ARN.
-
-    A step is "scheduled" while no worker has taken its task, "started" once one has (and it is, for
-    instance, still checking out); the log tells the rest.
-    """
-    scheduled: dict[int, tuple[str, str]] = {}
-    phases: dict[str, tuple[str, str]] = {}
-    for event in events:
-        kind = event.get("type")
-        if kind == "ActivityScheduled":
-            details = event.get("activityScheduledEventDetails") or {}
-            step = _step_of(details.get("input"))
-            if step is not None:
-                scheduled[int(event.get("id") or 0)] = (step, str(details.get("resource") or ""))
-                phases[step] = ("scheduled", str(details.get("resource") or ""))
-        elif kind == "ActivityStarted" and event.get("previousEventId") in scheduled:
-            step, arn = scheduled[event["previousEventId"]]
-            phases[step] = ("started", arn)
-    return phases
-
-
-def _step_of(task_input: Any) -> str | None:
-    try:
-        step = json.loads(task_input).get("step") if isinstance(task_input, str) else None
-    except (ValueError, AttributeError):
-        return None
-    return step if isinstance(step, str) else None

@@ -251,3 +251,34 @@ def test_a_run_that_ends_without_any_worker_is_closed_without_waiting_for_the_sw
     assert closed["status"] == "FAILED"
     overall = reporting.github.latest_statuses(REPO, run["sha"])["stepline/ci"]
     assert overall["state"] in ("failure", "error") and "Stepline.NotOnMain" in overall["description"]
+
+
+def test_a_step_scheduled_after_its_pools_workers_left_says_no_worker_serves_it(reporting, redis_client):
+    from statemachines.worker_presence import forget_serving, record_serving
+
+    record_serving(redis_client, "host/1", ["stepline-build"])
+    pipeline = Pipeline(reporting, branch="main")
+    reporting.index.update(
+        pipeline.run["run_id"], step_pools={"build": "build", "deploy": "build"}, trusted=True
+    )
+    reporting.enqueue("report_run_started", pipeline.run["run_id"])
+    reporting.drain()
+    assert (
+        reporting.latest(pipeline.run)["stepline/ci/deploy"]["description"]
+        == "waiting for a worker (pool build)"
+    )
+
+    pipeline.work_one()  # build passes; deploy is scheduled next, and the only worker leaves
+    forget_serving(redis_client, "host/1", ["stepline-build"])
+
+    def deploy_says() -> str:
+        reporting.statuses.enqueue(sweep_open_runs)
+        reporting.drain()
+        return str(reporting.latest(pipeline.run)["stepline/ci/deploy"]["description"])
+
+    deadline = time.monotonic() + 15
+    while deploy_says() != "no worker serves pool build" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert deploy_says() == "no worker serves pool build"
+    record_serving(redis_client, "host/2", ["stepline-build"])  # a worker is back: it will take deploy
+    assert deploy_says() == "waiting for a worker (pool build)"
