@@ -56,16 +56,19 @@ class ApprovalDesk:
     def _answer(self, token: str, text: str) -> None:
         step = str(json.loads(text).get("step") or "approval")
         user = getpass.getuser()
+        # told before answering: a rejection ends the run at once, and its summary reads `decided`
+        self._say(step, f"approved by {user} (--approve)" if self.approve else "rejected (no --approve)")
         try:
             if self.approve:
                 output = {"step": step, "status": "approved", "by": user, "at": time.time()}
                 self.sfn.send_task_success(taskToken=token, output=json.dumps(output))
-                self.decided[step] = f"approved by {user} (--approve)"
             else:
                 cause = "a local run approves only with --approve"
                 self.sfn.send_task_failure(taskToken=token, error=REJECTED, cause=cause)
-                self.decided[step] = "rejected (no --approve)"
         except (BotoCoreError, ClientError) as exc:
-            self.decided[step] = f"not answered: {exc}"
-        self.out.write(f"{step} | [stepline] {self.decided[step]}\n")
+            self._say(step, f"not answered: {exc}")
+
+    def _say(self, step: str, outcome: str) -> None:
+        self.decided[step] = outcome
+        self.out.write(f"{step} | [stepline] {outcome}\n")
         self.out.flush()
