@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
 from statemachines.artifacts import ArtifactStore
-from statemachines.blob_store import BlobSettings, BlobStore, open_blob_store
+from statemachines.blob_store import BlobError, BlobSettings, BlobStore, open_blob_store
 from statemachines.caches import CacheStore
 from statemachines.log_archive import LogArchive
 
@@ -44,11 +45,18 @@ def trim_build_outputs(
     now: float | None = None,
 ) -> dict[str, int]:
     """Delete due archived logs, artifacts and caches (at most `limit` of each); how many of each went."""
-    deleted = {
-        "logs": LogArchive(client, store).trim(now=now, limit=limit),
-        "artifacts": ArtifactStore(client, store).trim(artifact_days, now=now, limit=limit),
-        "caches": CacheStore(client, store).trim(cache_days, now=now, limit=limit),
+    trims: dict[str, Callable[[], int]] = {
+        "logs": lambda: LogArchive(client, store).trim(now=now, limit=limit),
+        "artifacts": lambda: ArtifactStore(client, store).trim(artifact_days, now=now, limit=limit),
+        "caches": lambda: CacheStore(client, store).trim(cache_days, now=now, limit=limit),
     }
+    deleted = {}
+    for kind, trim in trims.items():
+        try:
+            deleted[kind] = trim()
+        except (BlobError, OSError) as exc:  # the blob store is away: the next sweep tries again
+            log.warning("retention: %s not trimmed: %s", kind, exc)
+            deleted[kind] = 0
     pipe = client.pipeline(transaction=False)
     for kind, count in deleted.items():
         if count:

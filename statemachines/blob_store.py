@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -198,56 +199,67 @@ class S3Store:
         return self.prefix + check_key(key)
 
     def put_file(self, key: str, path: Path) -> None:
-        self.s3.upload_file(str(path), self.bucket, self._name(key))  # multipart above 8 MB
+        with _s3_errors(key):
+            self.s3.upload_file(str(path), self.bucket, self._name(key))  # multipart above 8 MB
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        self.s3.put_object(Bucket=self.bucket, Key=self._name(key), Body=data)
+        with _s3_errors(key):
+            self.s3.put_object(Bucket=self.bucket, Key=self._name(key), Body=data)
 
     def open(self, key: str) -> IO[bytes]:
-        try:
+        with _s3_errors(key):
             reply = self.s3.get_object(Bucket=self.bucket, Key=self._name(key))
-        except self.s3.exceptions.NoSuchKey:
-            raise BlobMissing(key, "no such blob") from None
         return reply["Body"]
 
     def get_file(self, key: str, path: Path) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
+        with _s3_errors(key):
             self.s3.download_file(self.bucket, self._name(key), str(path))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
-                raise BlobMissing(key, "no such blob") from None
-            raise
 
     def stat(self, key: str) -> BlobInfo | None:
-        from botocore.exceptions import ClientError
-
         try:
-            head = self.s3.head_object(Bucket=self.bucket, Key=self._name(key))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
-                return None
-            raise
+            with _s3_errors(key):
+                head = self.s3.head_object(Bucket=self.bucket, Key=self._name(key))
+        except BlobMissing:
+            return None
         return BlobInfo(key, int(head["ContentLength"]), head["LastModified"].timestamp())
 
     def list(self, prefix: str) -> Iterator[BlobInfo]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.prefix + prefix
         )
-        for page in pages:
-            for item in page.get("Contents") or []:
-                key = item["Key"][len(self.prefix) :]
-                yield BlobInfo(key, int(item["Size"]), item["LastModified"].timestamp())
+        with _s3_errors(prefix):
+            for page in pages:
+                for item in page.get("Contents") or []:
+                    key = item["Key"][len(self.prefix) :]
+                    yield BlobInfo(key, int(item["Size"]), item["LastModified"].timestamp())
 
     def delete(self, keys: Iterable[str]) -> int:
         names = [self._name(key) for key in keys]
         deleted = 0
         for start in range(0, len(names), DELETE_BATCH):
             batch = [{"Key": name} for name in names[start : start + DELETE_BATCH]]
-            reply = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            with _s3_errors(batch[0]["Key"]):
+                reply = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             deleted += len(batch) - len(reply.get("Errors") or [])
         return deleted
+
+
+@contextmanager
+def _s3_errors(key: str) -> Iterator[None]:
+    """botocore's and boto3's errors as BlobMissing (404) or BlobError, so callers handle one family."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchKey"):
+            raise BlobMissing(key, "no such blob") from None
+        # 403 is also what S3 answers for a missing key to a role without s3:ListBucket on its prefix
+        raise BlobError(key, f"S3 answered {code or 'an error'}: {exc}") from None
+    except (BotoCoreError, Boto3Error) as exc:
+        raise BlobError(key, f"S3 unreachable or refused: {exc}") from None
 
 
 def open_blob_store(settings: BlobSettings) -> BlobStore:

@@ -16,7 +16,7 @@ from service.dashboard import auth
 from service.dashboard.extensions import details
 from service.errors import DashboardError
 from statemachines.artifacts import ArtifactStore
-from statemachines.blob_store import BlobError, open_blob_store
+from statemachines.blob_store import BlobError, BlobMissing, open_blob_store
 
 log = logging.getLogger(__name__)
 artifacts = Blueprint("artifacts", __name__)
@@ -73,9 +73,11 @@ def download(run_id: str):
         return jsonify(error=f"run {run_id} has no artifact {path!r} of step {step!r}"), 404
     try:
         blob = _store().open(found["key"])
-    except BlobError as exc:
-        log.warning("%s: artifact %s of step %s is gone: %s", run_id, path, step, exc.reason)
+    except BlobMissing:
         return jsonify(error=f"artifact {path!r} is no longer stored (retention)"), 410
+    except BlobError as exc:
+        log.warning("%s: artifact %s of step %s unreadable: %s", run_id, path, step, exc.reason)
+        return jsonify(error="the blob store is unavailable; try again later"), 503
 
     def chunks():
         with blob:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from statemachines.blob_store import BlobError, BlobMissing, open_blob_store, read_blob_settings
+from statemachines.blob_store import (
+    S3,
+    BlobError,
+    BlobMissing,
+    BlobSettings,
+    open_blob_store,
+    read_blob_settings,
+)
 from statemachines.settings import EnvReader
 
 
@@ -49,3 +56,19 @@ def test_settings_name_every_problem():
     read_blob_settings(env2)
     assert any("STEPLINE_BLOB_BUCKET" in p for p in env.problems)
     assert any("floppy" in p for p in env2.problems)
+
+
+def test_s3_errors_are_blob_errors(moto_s3, tmp_path):
+    settings = BlobSettings(
+        S3,
+        bucket="no-such-bucket",
+        endpoint_url=moto_s3,
+        access_key_id="testing",
+        secret_access_key="testing",
+    )
+    store = open_blob_store(settings)
+    with pytest.raises(BlobError) as raised:
+        store.put_bytes("logs/x", b"x")
+    assert "NoSuchBucket" in raised.value.reason
+    with pytest.raises(BlobError):  # a download from nowhere: one error family for every caller
+        store.get_file("logs/x", tmp_path / "x")
