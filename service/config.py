@@ -87,8 +87,8 @@ class ServiceConfig:
             github_api_url=env.url("GITHUB_API_URL", cls.github_api_url),
             public_url=env.url("STEPLINE_PUBLIC_URL", f"http://127.0.0.1:{port}"),
             sfn_endpoint_url=env.url("SFN_ENDPOINT_URL"),
-            aws_region=_region(env),
-            log_level=env.text("LOG_LEVEL", cls.log_level).upper(),
+            aws_region=env.region(),
+            log_level=env.log_level(cls.log_level),
             webhook_max_bytes=env.integer("STEPLINE_WEBHOOK_MAX_BYTES", cls.webhook_max_bytes, 1024, 1 << 30),
             proxy_hops=env.integer("STEPLINE_PROXY_HOPS", cls.proxy_hops, 0, 5),
             allow_local_repositories=env.flag("STEPLINE_ALLOW_LOCAL_REPOSITORIES"),
@@ -129,7 +129,7 @@ class ServiceConfig:
                 "STEPLINE_SCHEDULE_TICK_SECONDS", cls.schedule_tick_seconds, 1, 60
             ),
             schedule_repositories=_repositories(env, "STEPLINE_SCHEDULE_REPOSITORIES"),
-            blob=read_blob_settings(env, _region(env)),
+            blob=read_blob_settings(env, env.region()),
             artifact_retention_days=env.integer("STEPLINE_ARTIFACT_RETENTION_DAYS", 30, 0, 36500),
             cache_retention_days=env.integer("STEPLINE_CACHE_RETENTION_DAYS", 7, 0, 36500),
         )
@@ -138,8 +138,6 @@ class ServiceConfig:
                 "GITHUB_WEBHOOK_SECRET is not set (webhooks cannot be verified; for local development only, "
                 "set STEPLINE_INSECURE_ACCEPT_UNSIGNED_WEBHOOKS=true)"
             )
-        if config.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            env.problems.append(f"LOG_LEVEL={config.log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
         _check_reporting(env, config)
         _check_trust(env, config)
         if check_services:
@@ -187,10 +185,6 @@ def _private_key(env: EnvReader, text: str, path: str) -> str:
     except OSError as exc:
         env.problems.append(f"GITHUB_APP_PRIVATE_KEY_FILE={path!r} cannot be read: {exc}")
         return ""
-
-
-def _region(env: EnvReader) -> str:
-    return env.text("AWS_REGION") or env.text("AWS_DEFAULT_REGION") or ServiceConfig.aws_region
 
 
 def _intervals(env: EnvReader, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
