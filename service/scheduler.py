@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from croniter import CroniterError
 
 from service.config import ServiceConfig
 from service.errors import DashboardError
@@ -84,6 +85,9 @@ def fire_due(ctx: JobContext, schedules: Iterable[Schedule], now: float) -> list
             run_id = fire_schedule(ctx, resolver, schedule, now)
         except DashboardError as exc:  # unknown branch, GitHub away: the slot stays due for the next tick
             log.warning("schedule %s: slot not started: %s", schedule.key, exc)
+            continue
+        except CroniterError as exc:  # a cron with no slot (checked when read): it alone stops
+            log.error("schedule %s: no slot: %s", schedule.key, exc)
             continue
         if run_id:
             started.append(run_id)

@@ -23,12 +23,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 # a git branch or tag name, narrowed: no shell or revision syntax ($, (, ~, ^, :, spaces, "..", "@{")
 REF_NAME = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+@-]{1,200}(?<![./])(?<!\.lock)$")
+# croniter's R (random) and H (hashed) fields: R is drawn afresh at each reading, so the due slot would move
+# at every tick and fire again and again
+RANDOM_FIELD = re.compile(r"(?<![A-Za-z])[RrHh](?![A-Za-z])")
 NICKNAMES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 FIELDS = ("name", "repository", "branch", "cron", "timezone", "inputs")
 SETTINGS = "settings"
@@ -52,10 +55,22 @@ class Schedule:
         return f"{self.repository}:{self.name}"
 
     def latest_slot(self, now: float) -> float:
-        """The newest slot at or before `now` (epoch seconds)."""
+        """The newest slot at or before `now` (epoch seconds).
+
+        A fixed-hour slot in the hour repeated when clocks go back is its first instant, so it runs once, as
+        cron runs it; a schedule of every hour (hour field `*`) keeps both, as cron does.
+        """
         # croniter's get_prev is strictly before its start: start a second on, so a slot at `now` counts
-        start = datetime.fromtimestamp(math.floor(now) + 1, ZoneInfo(self.timezone))
-        return float(croniter(self.cron, start).get_prev(float))
+        zone = ZoneInfo(self.timezone)
+        start = datetime.fromtimestamp(math.floor(now) + 1, zone)
+        slot = croniter(self.cron, start).get_prev(datetime)
+        if slot.fold and not self._every_hour():
+            return slot.replace(fold=0).timestamp()
+        return slot.timestamp()
+
+    def _every_hour(self) -> bool:
+        fields = self.cron.split()
+        return self.cron.lower() == "@hourly" or (len(fields) == 5 and fields[1].startswith("*"))
 
     def next_slot(self, now: float) -> float:
         """The first slot after `now`."""
@@ -120,6 +135,8 @@ def _schedule(item: object, where: str, problems: list[str], source: str) -> Sch
         problems.append(f"{where}: branch {str(branch)[:80]!r} is not a branch name")
     if not isinstance(cron, str) or not _valid_cron(cron):
         problems.append(f"{where}: cron {str(cron)[:80]!r} is not five cron fields or @daily-like")
+    elif not _has_slots(cron):
+        problems.append(f"{where}: cron {cron[:80]!r} never fires (no such day, e.g. 31 February)")
     if not isinstance(timezone, str) or not _valid_zone(timezone):
         problems.append(
             f"{where}: timezone {str(timezone)[:80]!r} is not an IANA time zone, e.g. Europe/Berlin"
@@ -137,7 +154,17 @@ def _valid_cron(expression: str) -> bool:
     if expression.lower() in NICKNAMES:
         return True
     # five fields only: croniter would take a sixth as seconds and a seventh as years
-    return len(expression.split()) == 5 and croniter.is_valid(expression)
+    fields = expression.split()
+    return len(fields) == 5 and not RANDOM_FIELD.search(expression) and croniter.is_valid(expression)
+
+
+def _has_slots(expression: str) -> bool:
+    """False for a valid cron that names no day (croniter searches years, then gives up at every tick)."""
+    try:
+        croniter(expression.strip(), datetime(2000, 1, 1)).get_next(float)
+    except CroniterError:
+        return False
+    return True
 
 
 def _valid_zone(name: str) -> bool:
