@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from statemachines.step_logs import stream_key
+from tests.service.dashboard_seed import ADMIN_TOKEN
 from tests.service.github_events import deliver, pull_request_payload, push_payload, repository
 from tests.service.run_stack import Stack, start_stack
 
@@ -191,3 +192,35 @@ def test_a_second_run_restores_the_cache_and_a_fork_cannot_poison_it(stack, make
     third_log = log_text(stack, third, "deps")
     assert "using trusted deps" in third_log and "by restore key (saved as deps-linux-" in third_log
     assert "[stepline] cache: saved deps-linux-" in third_log
+
+
+def test_a_rerun_that_reuses_the_build_still_hands_its_wheel_to_deploy(stack, make_repo, gate):
+    gate.passing = False  # deploy fails in the first run, passes in the re-run
+    ask = f"exec 3<>/dev/tcp/127.0.0.1/{gate.port}; read -r v <&3; test $v = pass"  # Gate.command() is Make's
+    pipeline = {
+        "StartAt": "Build",
+        "States": {
+            "Build": {
+                **task("build", [f"mkdir -p dist && echo wheel > {WHEEL}"], artifacts=[WHEEL]),
+                "Next": "Deploy",
+            },
+            "Deploy": {**task("deploy", [f"test -f {WHEEL}", ask], needs=["build"]), "End": True},
+        },
+    }
+    first = push(stack, make_repo, pipeline)
+    assert stack.ended(first)["status"] == "FAILED"
+    gate.passing = True
+    response = stack.client.post(
+        f"/api/runs/{first}/redrive", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    second = str(response.json["run_id"])
+    assert stack.ended(second)["status"] == "SUCCEEDED", {
+        s: log_text(stack, second, s) for s in stack.steps(second)
+    }
+    assert stack.steps(second)["build"]["status"] == "reused"
+    assert "[stepline] needs build: 1 artifact(s) placed in the work tree" in log_text(
+        stack, second, "deploy"
+    )
+    listed = stack.client.get(f"/api/runs/{second}/artifacts").json["artifacts"]
+    assert [(a["step"], a["path"]) for a in listed] == [("build", WHEEL)]
