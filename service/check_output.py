@@ -9,6 +9,7 @@ read once the step has ended. GitHub takes at most 65,535 characters of summary:
 from __future__ import annotations
 
 import logging
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ MAX_SUMMARY = 65_535  # GitHub answers 422 to a longer output.summary
 TAIL_LINES = 30
 MAX_ANNOTATIONS = 500  # per check run: ten updates of GitHub's 50; more are counted in the summary
 MAX_LOG_PAGES = 100  # of 1000 lines: a log past that is read no further for annotations
+FENCE = "~~~~~"
+MARKDOWN = re.compile(r"[\\`*_{}\[\]<>()#!|~&]")
 STATE_WORDS = {"pending": "running", "success": "passed", "failure": "failed", "error": "error"}
 
 
@@ -102,10 +105,11 @@ def _step_output(run: dict[str, Any], step: str, update: StatusUpdate, step_log:
     loose = [a for a in step_log.annotations if a.file == ""]
     notes = []
     if loose:
-        notes += ["", "**Annotations without a file**", ""]
-        notes += [
-            f"- {a.level}: {_cell(a.title + ': ' if a.title else '')}{_cell(a.message)}" for a in loose[:50]
+        # the step's words: in a code block, like its log, so none is a mention, an image or a link
+        texts = [
+            " ".join(f"{a.level}: {a.title + ': ' if a.title else ''}{a.message}".split()) for a in loose
         ]
+        notes += ["", "**Annotations without a file**", "", _fenced([_code(t[:1000]) for t in texts[:50]])]
     if len(annotations) > MAX_ANNOTATIONS:
         notes += ["", f"{len(annotations) - MAX_ANNOTATIONS} more annotations are in the log, not here."]
     summary = _fit("\n".join(head + notes), step_log.tail)
@@ -136,10 +140,9 @@ def _fit(head: str, tail: list[str]) -> str:
     """The head, then as many of the last log lines as fit in GitHub's limit, in a fence none can close."""
     if not tail:
         return head[:MAX_SUMMARY]
-    fence = "~~~~~"
-    lines = [line.replace(fence, "~~~~ ~") for line in tail]
+    lines = [_code(line) for line in tail]
     while lines:
-        text = f"{head}\n\n**Last {len(lines)} log lines**\n\n{fence}text\n" + "\n".join(lines) + f"\n{fence}"
+        text = f"{head}\n\n**Last {len(lines)} log lines**\n\n" + _fenced(lines)
         if len(text) <= MAX_SUMMARY:
             return text
         if len(lines) == 1:
@@ -149,6 +152,15 @@ def _fit(head: str, tail: list[str]) -> str:
             continue
         lines = lines[1:]
     return head[:MAX_SUMMARY]
+
+
+def _code(line: str) -> str:
+    """A line a code block can hold: it keeps no run of the fence's five tildes, so it cannot close it."""
+    return line.replace(FENCE, "~~~~ ~")
+
+
+def _fenced(lines: list[str]) -> str:
+    return f"{FENCE}text\n" + "\n".join(lines) + f"\n{FENCE}"
 
 
 def _duration(meta: dict[str, Any]) -> str:
@@ -161,5 +173,7 @@ def _duration(meta: dict[str, Any]) -> str:
 
 
 def _cell(text: Any) -> str:
-    """One Markdown table cell: no pipe or line break of the text can end it."""
-    return " ".join(str(text).split()).replace("|", "\\|")[:1000]
+    """One Markdown table cell, as text: no pipe or line break ends it, no mark formats, links or mentions."""
+    flat = " ".join(str(text).split())[:1000]
+    # a backslash makes any ASCII punctuation literal; a zero-width space after @ stops a mention or team ping
+    return MARKDOWN.sub(r"\\\g<0>", flat).replace("@", "@\u200b")
