@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from statemachines.run_claims import run_record_key
+
 PREFIX = "stepline:"
 ALL_RUNS = f"{PREFIX}runs"
 EXECUTIONS = f"{PREFIX}runs:by-execution"
@@ -33,7 +35,7 @@ VERSION_KEY = f"{PREFIX}runs:index-version"  # LAYOUT_VERSION once every run is 
 
 
 def run_key(run_id: str) -> str:
-    return f"{PREFIX}run:{run_id}"
+    return run_record_key(run_id)  # workers look for it too (statemachines/run_claims.py)
 
 
 def audit_key(run_id: str) -> str:

@@ -7,8 +7,13 @@ the execution input: a random value only that run's execution carries. A worker 
 run it names only when its `run` matches the claim, ticket included; the dashboard never shows a
 ticket (`redact`), and steps never receive it (not in their environment, nor in their event file).
 
-Redis (the one home of this key):
+A task naming a run the service recorded but vouches for by no claim (a run not started yet, one that
+never started: skipped or invalid, or one whose claim expired before its record) is refused as well:
+only runs the service never recorded (an execution started by hand) run unvouched.
+
+Redis (the one home of these keys):
     stepline:claim:<run_id>  JSON {"repository", "clone_url", "sha", "trusted", "ticket"}, 30 days
+    stepline:run:<run_id>    the service's run record (service/run_index.py writes it; workers only look)
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ CLAIM_KEY = "stepline:claim:"
 TICKET = "run_ticket"  # the execution input's field
 TTL_SECONDS = 30 * 24 * 3600
 FIELDS = ("repository", "clone_url", "sha")
+RUN_RECORD_KEY = "stepline:run:"
+
+
+def run_record_key(run_id: str) -> str:
+    return RUN_RECORD_KEY + run_id
 
 
 def claim_ticket(client: redis.Redis, run_id: str, run: Mapping[str, Any], trusted: bool) -> str:
@@ -60,6 +70,8 @@ def check_run(client: redis.Redis, run: Mapping[str, Any], trusted: bool) -> Ver
     run_id = str(run.get("run_id") or "")
     raw = client.get(CLAIM_KEY + run_id)
     if raw is None:
+        if client.exists(run_record_key(run_id)):
+            return Verdict(False, f"the task names run {run_id}, which no claim vouches for")
         return Verdict(False)
     claim = json.loads(raw)
     ticket = run.get(TICKET)

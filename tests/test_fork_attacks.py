@@ -215,5 +215,8 @@ def test_a_fork_naming_another_activity_is_refused_with_an_error_status(stack, r
     run = stack.wait_run(run_id, timeout=60)
     assert run["status"] == "INVALID" and why in run["status_reason"], run
     assert run["execution_arn"] is None  # nothing was deployed or started
+    deadline = time.monotonic() + 60  # the status job runs after the run is recorded INVALID
+    while "stepline/ci" not in stack.github.latest_statuses("octo/app", sha) and time.monotonic() < deadline:
+        time.sleep(0.2)
     overall = stack.github.latest_statuses("octo/app", sha)["stepline/ci"]
     assert overall["state"] == "error"

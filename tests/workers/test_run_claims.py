@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from statemachines.run_claims import TICKET, claim_ticket
+from statemachines.run_claims import TICKET, claim_ticket, run_record_key
 from statemachines.step_logs import StepLogReader
 from tests.workers.conftest import SECRET_VALUE, build_step, wait_execution
 from tests.workers.task_inputs import execution_input
@@ -65,4 +65,17 @@ def test_a_task_naming_another_run_is_refused_without_touching_that_run(
     )
     assert "started trusted" in failure_of(sfn, untrusted)["cause"]
     assert StepLogReader(redis_client).meta("victim", "test") is None
+    assert statuses(redis_client) == []
+
+
+def test_a_task_naming_a_recorded_run_that_no_claim_vouches_for_is_refused(
+    pushed, run_pipeline, sfn, redis_client
+):
+    """A run the service recorded but never started (skipped, invalid), or whose claim expired first."""
+    repo, sha = pushed
+    redis_client.hset(run_record_key("old-run"), mapping={"run_id": '"old-run"', "status": '"SUCCEEDED"'})
+    arn = run_pipeline(build_step(PRINT), **execution_input(run_id="old-run", clone_url=repo.url, sha=sha))
+    failure = failure_of(sfn, arn)
+    assert failure["error"] == "Stepline.InvalidTaskInput" and "no claim vouches for" in failure["cause"]
+    assert StepLogReader(redis_client).meta("old-run", "test") is None
     assert statuses(redis_client) == []
