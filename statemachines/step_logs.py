@@ -43,9 +43,12 @@ import re
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
+
+if TYPE_CHECKING:  # log_archive imports this module
+    from statemachines.log_archive import LogArchive
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +317,7 @@ def end_lost_attempts(
 class StepLogReader:
     """Reads step logs for the dashboard: list a run's logs, page through one, follow it live."""
 
-    def __init__(self, client: redis.Redis, archive: Any = None) -> None:
+    def __init__(self, client: redis.Redis, archive: LogArchive | None = None) -> None:
         self.redis = client
         if archive is None:  # the process's store (log_archive.use_blob_store); imported late: it imports us
             from statemachines.log_archive import default_archive

@@ -16,9 +16,9 @@ from statemachines.contract import StepTask
 from statemachines.log_archive import LogArchive
 from statemachines.step_logs import StepLogWriter
 from workers import artifact_transfer, cache_transfer
-from workers.cache_transfer import CacheRefused, Wrap
+from workers.cache_transfer import Wrap
 from workers.config import WorkerConfig
-from workers.errors import WorkerFault
+from workers.errors import CacheRefused, WorkerFault
 from workers.workspace import TaskPlaces
 
 log = logging.getLogger(__name__)

@@ -17,16 +17,13 @@ from pathlib import Path
 
 from statemachines.caches import CacheStore, Hit, Scope
 from statemachines.step_outputs import CacheSpec
+from workers.errors import CacheRefused
 
 Say = Callable[[str], None]
 Wrap = Callable[[list[str], Mapping[str, str]], tuple[list[str], Mapping[str, str]]]
 PLACEHOLDER = re.compile(r"\{(branch|os|arch|step|hash:[^{}]+)\}")
 TAR_SECONDS = 1800
 CHUNK = 1 << 20
-
-
-class CacheRefused(Exception):
-    """Raised when a cache cannot be packed or unpacked (tar failed, over the size limit)."""
 
 
 def render_key(template: str, root: Path, ref: str, step: str) -> str:

@@ -80,6 +80,14 @@ class SandboxUnavailable(WorkerError):
         self.reason = reason
 
 
+class CacheRefused(WorkerError):
+    """Raised when a step's cache cannot be packed or unpacked (tar failed, over its size limit)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class TaskStopped(WorkerError):
     """Raised when Step Functions no longer wants the task (execution stopped, task timed out).
 
