@@ -115,8 +115,16 @@ class DirectoryStore:
         return self.root / check_key(key)
 
     def put_file(self, key: str, path: Path) -> None:
-        with open(path, "rb") as source:
-            self._write(key, lambda target: shutil.copyfileobj(source, target, 1 << 20))
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+        os.close(fd)
+        try:
+            shutil.copyfile(path, temporary)  # in the kernel (copy_file_range / sendfile) on Linux
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self._write(key, lambda target: target.write(data))
@@ -140,8 +148,12 @@ class DirectoryStore:
             raise BlobMissing(key, "no such blob") from None
 
     def get_file(self, key: str, path: Path) -> None:
-        with self.open(key) as source, open(path, "wb") as target:
-            shutil.copyfileobj(source, target, 1 << 20)
+        try:
+            shutil.copyfile(self._path(key), path)
+        except FileNotFoundError:
+            if not self._path(key).exists():
+                raise BlobMissing(key, "no such blob") from None
+            raise
 
     def stat(self, key: str) -> BlobInfo | None:
         try:
