@@ -5,9 +5,10 @@ publisher posts its newest wanted update here instead of (or beside) a commit st
 retries, deferrals and reconciliation, so every check run Stepline opens is completed as every status ends.
 
 Per (repository, sha, context) Redis keeps the check run posted for it (`stepline:checks:<repository>:<sha>:
-<context>` hash: `id`, `run_id`, `completed`, `annotations` sent). A newer run of the context (a re-run, a
-new event on the commit) gets a new check run; the older one, if still open, is completed as cancelled first,
-so no check run is left in progress behind a newer one. Annotations go once the step has ended, 50 per
+<context>` hash: `id`, `run_id`, `completed`, `annotations` sent, and `creating`: the run whose create was
+last asked for, so a retry after a lost answer adopts the check run GitHub made instead of opening another).
+A newer run of the context (a re-run, a new event on the commit) gets a new check run; the older one, if
+still open, is completed as cancelled first, so no check run is left in progress behind a newer one. Annotations go once the step has ended, 50 per
 request as GitHub allows; the count sent is kept, so a retried job sends none twice.
 """
 
@@ -88,7 +89,7 @@ class CheckRunStore:
 
     def get(self, ref: ContextRef) -> dict[str, Any] | None:
         raw = self.redis.hgetall(_key(ref))
-        if not raw:
+        if not raw or (b"id" not in raw and "id" not in raw):
             return None
         fields = {_text(k): _text(v) for k, v in raw.items()}
         return {
@@ -97,6 +98,10 @@ class CheckRunStore:
             "completed": fields.get("completed") == "1",
             "annotations": int(fields.get("annotations") or 0),
         }
+
+    def creating(self, ref: ContextRef) -> str:
+        """The run whose check run was last asked for here: if no id came back, GitHub may have made it."""
+        return _text(self.redis.hget(_key(ref), "creating") or "")
 
     def save(self, ref: ContextRef, **fields: Any) -> None:
         values: dict[Any, Any] = {
@@ -134,6 +139,9 @@ class GitHubChecks:
             current = None
         fields = _fields(update, state)
         if current is None:
+            current = self._adopt(repo, ref, update, step)
+        if current is None:
+            self.store.save(ref, creating=update.run_id)  # before asking: the answer may be lost
             first = output.annotations[:ANNOTATIONS_PER_REQUEST] if state.status == "completed" else []
             created = repo.create_check_run(
                 name=update.context,
@@ -153,6 +161,24 @@ class GitHubChecks:
             "%s: check run %s %s -> %s %s",
             update.run_id, current["id"], update.context, state.status, state.conclusion or "",
         )  # fmt: skip
+
+    def _adopt(
+        self, repo: Any, ref: ContextRef, update: StatusUpdate, step: str | None
+    ) -> dict[str, Any] | None:
+        """The check run an earlier try created for this run when GitHub's answer was lost (a 502 from a proxy,
+        a timeout), so a retry opens no second one left in progress; None when no try is unanswered."""
+        if self.store.creating(ref) != update.run_id:
+            return None
+        wanted = external_id(update.run_id, step)
+        for found in repo.get_commit(update.sha).get_check_runs(check_name=update.context):
+            if found.external_id == wanted and found.name == update.context:
+                sent = int(found.output.annotations_count or 0) if found.output else 0
+                self.store.save(ref, id=found.id, run_id=update.run_id, completed=False, annotations=sent)
+                log.info(
+                    "%s: check run %s %s adopted after a lost answer", update.run_id, found.id, update.context
+                )
+                return {"id": found.id, "annotations": sent}
+        return None
 
     def _send_annotations(
         self, repo: Any, ref: ContextRef, current: dict[str, Any], output: CheckOutput

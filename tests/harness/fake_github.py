@@ -53,6 +53,7 @@ class FakeGitHubState:
     )  # (repo, sha) -> newest last
     requests: list[RecordedRequest] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    lost: list[tuple[str, str]] = field(default_factory=list)  # (method, path part): served, answer lost
     installation_tokens: list[str] = field(default_factory=list)
     checks: ChecksState = field(default_factory=ChecksState)
     refs: dict[tuple[str, str], str] = field(default_factory=dict)  # (repo, "heads/main") -> sha
@@ -153,6 +154,11 @@ class FakeGitHub:
         with self.lock:
             self.state.failures += [Failure(status, {}, {"message": "Server Error"})] * count
 
+    def lose_next_answer(self, method: str, path_contains: str) -> None:
+        """The next such request is served, then answered 502 (a proxy that lost GitHub's answer)."""
+        with self.lock:
+            self.state.lost.append((method, path_contains))
+
     def rate_limit_next(self, count: int = 1, status: int = 403, retry_after: int = 1) -> None:
         """The next `count` requests answer a secondary rate limit, with Retry-After as GitHub sends."""
         reset = int((datetime.now(UTC) + timedelta(seconds=retry_after)).timestamp())
@@ -179,7 +185,13 @@ class FakeGitHub:
         for method, pattern, route in ROUTES:
             match = pattern.fullmatch(path)
             if match and method == request.method:
-                return route(self, request, **match.groupdict())
+                answer = route(self, request, **match.groupdict())
+                with self.lock:
+                    lost = next((x for x in self.state.lost if x[0] == method and x[1] in path), None)
+                    if lost is not None:
+                        self.state.lost.remove(lost)
+                        return 502, {}, {"message": "Server Error"}
+                return answer
         return 404, {}, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
 
     def base_for(self, request: RecordedRequest) -> str:

@@ -1,0 +1,59 @@
+"""A check-run create GitHub served but whose answer was lost (a 502 from a proxy, a read timeout): the retried
+job adopts the check run it made rather than opening a second one left in progress for ever."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from service.job_context import job_context
+from service.reconcile import finalise_run
+from tests.service.reporting_support import REPO, History, Reporting, reporting_config
+
+
+@pytest.fixture(scope="module")
+def app_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@pytest.fixture
+def checks(service_config, redis_client, fake_github, app_pem) -> Reporting:
+    config = reporting_config(
+        service_config, github_token="", github_app_id="12345", github_app_private_key=app_pem
+    )
+    return Reporting(config, redis_client, fake_github)
+
+
+def test_a_create_whose_answer_was_lost_makes_no_second_check_run(checks, fake_github):
+    run = checks.new_run(steps=("build",), installation_id=42)
+    fake_github.lose_next_answer("POST", "/check-runs")
+    fake_github.lose_next_answer("POST", "/check-runs")
+    checks.enqueue("report_run_started", run["run_id"])
+    checks.drain(timeout=60)
+    history = History()
+    history.ran("build", "succeeded")
+    finalise_run(job_context(), run, history.describe("SUCCEEDED"), history.events)
+    checks.drain(timeout=60)
+
+    made = fake_github.checks.all_runs(REPO, run["sha"])
+    assert sorted(r["name"] for r in made) == ["stepline/ci", "stepline/ci/build"]
+    assert {r["status"] for r in made} == {"completed"}
+
+
+def test_a_newer_runs_lost_create_adopts_its_own_check_run_not_the_older_runs(checks, fake_github):
+    first = checks.new_run(steps=("build",), installation_id=42)
+    checks.enqueue("report_run_started", first["run_id"])
+    checks.drain(timeout=60)
+    second = checks.new_run(steps=("build",), installation_id=42, sha=first["sha"])
+    fake_github.lose_next_answer("POST", "/check-runs")
+    checks.enqueue("report_run_started", second["run_id"])
+    checks.drain(timeout=60)
+
+    made = fake_github.checks.all_runs(REPO, first["sha"])
+    assert len(made) == 4  # two per run, none twice
+    open_ones = [r["external_id"] for r in made if r["status"] != "completed"]
+    assert sorted(open_ones) == sorted([f"{second['run_id']}:", f"{second['run_id']}:build"])
