@@ -11,7 +11,8 @@ STEPLINE_SCHEDULES (service/schedules.py) but no `repository`:
       inputs: {environment: staging}
 
 Only the default branch's file counts, so only people who may push there declare schedules (a pull
-request's or a fork's copy never does). A schedule of STEPLINE_SCHEDULES with the same repository and
+request's or a fork's copy never does), and none fires more often than every 5 minutes (its writers spend the
+service's workers and GitHub rate limit). A schedule of STEPLINE_SCHEDULES with the same repository and
 name wins. The file is read again every REFRESH_SECONDS by one jobs process (a lock key), and kept in
 Redis for the others and for the dashboard:
 

@@ -21,6 +21,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
@@ -35,6 +36,9 @@ RANDOM_FIELD = re.compile(r"(?<![A-Za-z])[RrHh](?![A-Za-z])")
 NICKNAMES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 FIELDS = ("name", "repository", "branch", "cron", "timezone", "inputs")
 SETTINGS = "settings"
+# a repository's own file fires at most this often (GitHub Actions' limit too): its writers spend the service's
+# workers and GitHub rate limit; the operator's STEPLINE_SCHEDULES may fire every minute
+MIN_FILE_INTERVAL_MINUTES = 5
 MAX_SCHEDULES = 50
 
 
@@ -137,6 +141,10 @@ def _schedule(item: object, where: str, problems: list[str], source: str) -> Sch
         problems.append(f"{where}: cron {str(cron)[:80]!r} is not five cron fields or @daily-like")
     elif not _has_slots(cron):
         problems.append(f"{where}: cron {cron[:80]!r} never fires (no such day, e.g. 31 February)")
+    elif source != SETTINGS and _shortest_gap_minutes(cron) < MIN_FILE_INTERVAL_MINUTES:
+        problems.append(
+            f"{where}: cron {cron[:80]!r} fires more often than every {MIN_FILE_INTERVAL_MINUTES} minutes"
+        )
     if not isinstance(timezone, str) or not _valid_zone(timezone):
         problems.append(
             f"{where}: timezone {str(timezone)[:80]!r} is not an IANA time zone, e.g. Europe/Berlin"
@@ -165,6 +173,17 @@ def _has_slots(expression: str) -> bool:
     except CroniterError:
         return False
     return True
+
+
+def _shortest_gap_minutes(expression: str) -> int:
+    """The fewest minutes between two slots (an hour's last minute to the next hour's first counts)."""
+    minute_field, hour_field = croniter(expression.strip()).expanded[:2]
+    minutes = list(range(60)) if minute_field == ["*"] else sorted(int(m) for m in minute_field)
+    hours = set(range(24)) if hour_field == ["*"] else {int(h) for h in hour_field}
+    gaps = [later - earlier for earlier, later in pairwise(minutes)]
+    if any((hour + 1) % 24 in hours for hour in hours):
+        gaps.append(60 - minutes[-1] + minutes[0])
+    return min(gaps, default=60)
 
 
 def _valid_zone(name: str) -> bool:

@@ -82,3 +82,21 @@ def test_an_hourly_slot_runs_in_both_repeated_hours(ctx: JobContext) -> None:
     fire_due(ctx, [hourly], at("2026-10-24T23:59:00+00:00"))
     assert len(fire_due(ctx, [hourly], at("2026-10-25T00:30:05+00:00"))) == 1
     assert len(fire_due(ctx, [hourly], at("2026-10-25T01:30:05+00:00"))) == 1
+
+
+@pytest.mark.parametrize(
+    "cron", ["* * * * *", "*/2 * * * *", "*/1 3 * * *", "0,59 * * * *", "58,1 2,3 * * *"]
+)
+def test_a_repository_file_may_not_fire_more_often_than_every_five_minutes(cron: str) -> None:
+    # its writers would spend the service's workers and GitHub rate limit every minute (GitHub Actions: 5 min)
+    found, problems = parse_file("octo/app", f'- name: often\n  cron: "{cron}"\n')
+    assert found == () and "every 5 minutes" in problems[0]
+    assert (
+        parse_schedule_list([{"name": "a", "repository": "o/r", "cron": cron}], "x")[1] == []
+    )  # the operator may
+
+
+@pytest.mark.parametrize("cron", ["*/5 * * * *", "0 3 * * *", "55 2 * * *", "0,30 * * * *", "@hourly"])
+def test_a_repository_file_may_fire_every_five_minutes(cron: str) -> None:
+    found, problems = parse_file("octo/app", f'- name: often\n  cron: "{cron}"\n')
+    assert problems == [] and len(found) == 1

@@ -212,10 +212,10 @@ def test_a_repository_declares_schedules_in_its_default_branchs_file(
 
 
 def test_a_settings_schedule_wins_over_the_files_of_the_same_name(ctx: JobContext) -> None:
-    same = parse_file("octo/app", '- {name: nightly, cron: "* * * * *"}')[0]
+    same = parse_file("octo/app", '- {name: nightly, cron: "*/5 * * * *"}')[0]
     assert same[0].key == NIGHTLY.key and same[0].source == ".stepline/schedules.yaml"
     ctx.redis.set(
-        "stepline:schedules:repo:octo/app", json.dumps({"text": '- {name: nightly, cron: "* * * * *"}'})
+        "stepline:schedules:repo:octo/app", json.dumps({"text": '- {name: nightly, cron: "*/5 * * * *"}'})
     )
     config = dataclasses.replace(ctx.config, schedule_repositories=("octo/app",))
     assert schedules_of(config, ctx.redis)[0] == [NIGHTLY]
