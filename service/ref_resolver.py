@@ -123,8 +123,10 @@ class RefResolver:
 
     def _resolve(self, gh: Github, request: RefRequest) -> Source:
         repo = gh.get_repo(request.repository)
+        # GitHub's own spelling: a name typed in another case would be a repository of its own to the run
+        # index, concurrency groups, caches and statuses
         base: dict[str, Any] = {
-            "repository": request.repository, "clone_url": repo.clone_url, "private": bool(repo.private),
+            "repository": repo.full_name, "clone_url": repo.clone_url, "private": bool(repo.private),
             "pull_request": None, "fork": False,
         }  # fmt: skip
         if request.pull_request is not None:

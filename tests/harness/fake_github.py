@@ -198,10 +198,12 @@ class FakeGitHub:
         return self.url + (API_PREFIX if request.path.startswith(API_PREFIX) else "")
 
     def get_repo(self, request: RecordedRequest, owner: str, repo: str):
-        found = self.state.repos.get(f"{owner}/{repo}")
+        # as GitHub: any case finds the repository, which answers with its own name and URL
+        wanted = f"{owner}/{repo}".lower()
+        found = next((r for name, r in self.state.repos.items() if name.lower() == wanted), None)
         if found is None:
             return 404, {}, {"message": "Not Found"}
-        return 200, {}, {**found, "url": f"{self.base_for(request)}/repos/{owner}/{repo}"}
+        return 200, {}, {**found, "url": f"{self.base_for(request)}/repos/{found['full_name']}"}
 
     def get_commit(self, request: RecordedRequest, owner: str, repo: str, sha: str):
         if f"{owner}/{repo}" not in self.state.repos:
