@@ -11,12 +11,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
+from statemachines.engine.store import TIMERS
 from tests.harness.redis_server import RedisServer
 
 from .conftest import (
@@ -403,3 +405,28 @@ def test_a_start_runs_what_another_engine_stored_since(cluster, tmp_path):
     )
     second.delete_state_machine_version(stateMachineVersionArn=v1)
     assert output(alias) == {"v": 6}
+
+
+def test_a_burst_of_timers_fires_each_once_across_engines_and_a_kill(cluster, tmp_path):
+    # 240 timers due at the same millisecond, fired in parallel by two engines' timer threads,
+    # one engine SIGKILLed as the burst comes due: none is lost, none fires twice
+    first = start_engine(cluster, tmp_path)
+    second = start_engine(cluster, tmp_path)
+    sfn = make_client(first.endpoint)
+    due = datetime.now(UTC) + timedelta(seconds=4)
+    states = {
+        "W": {"Type": "Wait", "Timestamp": due.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", "Next": "P"},
+        "P": {"Type": "Pass", "End": True},
+    }
+    machine = create_machine(sfn, "burst", states)
+    clients = [sfn, make_client(second.endpoint)]
+    arns = [clients[n % 2].start_execution(stateMachineArn=machine)["executionArn"] for n in range(240)]
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+    first.kill()
+    first.start()
+    for arn in arns:
+        assert wait_done(sfn, arn, timeout=60)["status"] == "SUCCEEDED", arn
+        types = [event["type"] for event in history(sfn, arn)]
+        assert types.count("WaitStateExited") == 1, types
+        assert types.count("PassStateEntered") == 1, types
+    assert cluster[0].client().zcard(TIMERS) == 0
