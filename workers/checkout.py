@@ -15,6 +15,7 @@ from statemachines.contract import Source
 from workers.errors import CheckoutFailed
 from workers.git_access import GitAccess
 from workers.process_group import Cancellation
+from workers.shared_clone import write_shared_clone
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +69,21 @@ class Mirrors:
         self.git.check_url(source.clone_url)
         deadline = time.monotonic() + self.timeout_seconds
         mirror = self.root / mirror_name(source)
-        with self._lock(mirror, fcntl.LOCK_SH, cancellation, deadline):
-            warm = (mirror / "HEAD").exists() and self._has_commit(mirror, source.sha, cancellation, deadline)
-        if not warm:
-            with self._lock(mirror, fcntl.LOCK_EX, cancellation, deadline):
-                self._fetch(mirror, source, cancellation, deadline)
-        # a shared lock: other tasks may clone from the mirror meanwhile, none may fetch into it
+        # warm path first, one git process: a commit the mirror lacks fails the checkout, which
+        # then fetches. A shared lock: other tasks may check out meanwhile, none may fetch
+        if (mirror / "HEAD").exists():
+            try:
+                with self._lock(mirror, fcntl.LOCK_SH, cancellation, deadline):
+                    self._make_tree(mirror, source, dest, cancellation, deadline)
+                return "warm"
+            except CheckoutFailed:
+                if (cancellation is not None and cancellation.is_set) or time.monotonic() > deadline:
+                    raise
+        with self._lock(mirror, fcntl.LOCK_EX, cancellation, deadline):
+            self._fetch(mirror, source, cancellation, deadline)
         with self._lock(mirror, fcntl.LOCK_SH, cancellation, deadline):
             self._make_tree(mirror, source, dest, cancellation, deadline)
-        return "warm" if warm else "fetched"
+        return "fetched"
 
     @contextmanager
     def _lock(
@@ -136,7 +143,5 @@ class Mirrors:
     ) -> None:
         # a shared clone borrows the mirror's objects (alternates): fast, and git commands a step
         # runs touch only its own repository, never the mirror's refs
-        args = ["clone", "--quiet", "--shared", "--no-checkout", "--", str(mirror), str(dest)]
-        self.git.run(args, self.root, cancellation, deadline, local=True)
+        write_shared_clone(mirror, dest, source.clone_url)
         self.git.run(["checkout", "--quiet", "--detach", source.sha], dest, cancellation, deadline)
-        self.git.run(["remote", "set-url", "origin", source.clone_url], dest, cancellation, deadline)
