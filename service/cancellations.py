@@ -9,12 +9,13 @@ from __future__ import annotations
 import fnmatch
 import logging
 import time
-from typing import Any
+from typing import Unpack
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.job_context import JobContext, job_context
 from service.run_index import OPEN_STATUSES
+from service.run_record import RunRecord
 from statemachines import queues
 from statemachines.run_stops import mark_stopped
 from statemachines.step_errors import CANCELLED, SUPERSEDED
@@ -38,7 +39,7 @@ def cancel_runs(
     return stopped
 
 
-def supersede_older(ctx: JobContext, run: dict[str, Any]) -> list[str]:
+def supersede_older(ctx: JobContext, run: RunRecord) -> list[str]:
     """Stop the open runs of the same branch or PR that are older than `run` (unless the branch is exempt)."""
     if run["tag"] is not None:
         return []
@@ -52,17 +53,18 @@ def supersede_older(ctx: JobContext, run: dict[str, Any]) -> list[str]:
     return [r["run_id"] for r in older if stop_run(ctx, r, "SUPERSEDED", reason, superseded_by=run["run_id"])]
 
 
-def stop_run(ctx: JobContext, run: dict[str, Any], status: str, reason: str, **fields: Any) -> bool:
+def stop_run(
+    ctx: JobContext, run: RunRecord, status: str, reason: str, /, **fields: Unpack[RunRecord]
+) -> bool:
     """Mark an open run terminal, stop its execution and have its contexts closed; False if it had ended."""
     run_id = run["run_id"]
-    stopped = ctx.index.transition(
-        run_id, OPEN_STATUSES, status=status, status_reason=reason, finished_at=time.time(), **fields
-    )
+    changes: RunRecord = {**fields, "status": status, "status_reason": reason, "finished_at": time.time()}
+    stopped = ctx.index.transition(run_id, OPEN_STATUSES, **changes)
     if stopped is None:
         return False
-    if stopped.get("execution_arn"):
+    if arn := stopped.get("execution_arn"):
         error = SUPERSEDED if status == "SUPERSEDED" else CANCELLED
-        stop_execution(ctx, run_id, stopped["execution_arn"], error, reason)
+        stop_execution(ctx, run_id, arn, error, reason)
     log.info("%s: %s (%s)", run_id, status.lower(), reason)
     ctx.index.add_audit(run_id, {"action": status.lower(), "reason": reason, **fields})
     ctx.report(queues.REPORT_RUN_CANCELLED, run_id, reason)

@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 
+from service.run_record import RunRecord
 from service.status_contexts import RunContexts, StatusUpdate, format_duration
 from service.status_ledger import StatusLedger
 from statemachines.step_logs import StepLogReader
@@ -55,7 +56,7 @@ class StepLog:
 
 
 def build_output(
-    client: redis.Redis, run: dict[str, Any] | None, contexts: RunContexts, update: StatusUpdate
+    client: redis.Redis, run: RunRecord | None, contexts: RunContexts, update: StatusUpdate
 ) -> CheckOutput:
     """The output of the check run of `update`'s context: its step's, or the pipeline's when it names none."""
     step = contexts.step_of(update.context)
@@ -88,7 +89,7 @@ def read_step_log(client: redis.Redis, run_id: str, step: str, with_annotations:
         return StepLog(None, ["(the log could not be read)"], [])
 
 
-def _step_output(run: dict[str, Any], step: str, update: StatusUpdate, step_log: StepLog) -> CheckOutput:
+def _step_output(run: RunRecord, step: str, update: StatusUpdate, step_log: StepLog) -> CheckOutput:
     meta = step_log.meta or {}
     rows = [("Status", update.description or STATE_WORDS.get(update.state, update.state))]
     if meta:

@@ -37,6 +37,7 @@ from service.errors import (
 from service.github_client import GitHubStatuses
 from service.job_context import JobContext, job_context
 from service.publisher import rate_limit_delay
+from service.run_record import RunRecord
 from service.triggers import Ignored
 from statemachines import queues
 
@@ -186,7 +187,7 @@ def _act(actions: Actions, ctx: JobContext, request: CheckRequest, run_id: str, 
     return f"{decided['decision']} {request.step}"
 
 
-def _find_run(ctx: JobContext, request: CheckRequest) -> dict[str, Any] | None:
+def _find_run(ctx: JobContext, request: CheckRequest) -> RunRecord | None:
     """The run the button is about, only if it is of the delivery's repository and commit."""
     if request.run_id:
         run = ctx.index.get(request.run_id)

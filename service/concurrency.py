@@ -32,6 +32,7 @@ from rq import Queue
 from service.cancellations import stop_run
 from service.job_context import JobContext, job_context
 from service.run_index import OPEN_STATUSES
+from service.run_record import RunRecord
 from statemachines import queues
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class Group:
     mode: str
 
 
-def group_of(definition: dict[str, Any], run: dict[str, Any]) -> Group | None:
+def group_of(definition: dict[str, Any], run: RunRecord) -> Group | None:
     """The group a pipeline's top-level Comment names, for this run; None when it names none."""
     comment = definition.get("Comment")
     match = DECLARATION.search(comment) if isinstance(comment, str) else None
@@ -68,7 +69,7 @@ def group_of(definition: dict[str, Any], run: dict[str, Any]) -> Group | None:
     return Group(name, MODES[(match["mode"] or QUEUE).lower()])
 
 
-def admit(ctx: JobContext, run: dict[str, Any], group: Group) -> bool:
+def admit(ctx: JobContext, run: RunRecord, group: Group) -> bool:
     """Whether the run may start now (it then holds the group); else it waits, or was superseded."""
     run_id, key = run["run_id"], _key(run, group)
     ctx.index.update(run_id, concurrency_group=group.name, concurrency_mode=group.mode)
@@ -90,7 +91,7 @@ def admit(ctx: JobContext, run: dict[str, Any], group: Group) -> bool:
     raise redis.WatchError(f"concurrency group {group.name} kept changing")
 
 
-def release(ctx: JobContext, run: dict[str, Any]) -> int:
+def release(ctx: JobContext, run: RunRecord) -> int:
     """A run ended: free its group and start the runs waiting for it again; how many were started."""
     name = run.get("concurrency_group")
     if not name:
@@ -112,7 +113,7 @@ def release_run(run_id: str) -> int:
     return release(ctx, run) if run is not None else 0
 
 
-def retry_waiting(ctx: JobContext, run: dict[str, Any]) -> bool:
+def retry_waiting(ctx: JobContext, run: RunRecord) -> bool:
     """The sweep: a waiting run whose holder ended (its release lost) is started again."""
     holder_id = run.get("waiting_for")
     if run["status"] != "QUEUED" or not holder_id:
@@ -124,7 +125,7 @@ def retry_waiting(ctx: JobContext, run: dict[str, Any]) -> bool:
     return True
 
 
-def _wait(ctx: JobContext, run: dict[str, Any], group: Group, holder: dict[str, Any]) -> None:
+def _wait(ctx: JobContext, run: RunRecord, group: Group, holder: RunRecord) -> None:
     reason = f"waiting for {holder['sha'][:7]} (run {holder['run_id'][:7]}) in concurrency group {group.name}"
     ctx.index.transition(run["run_id"], ("QUEUED",), waiting_for=holder["run_id"], status_reason=reason)
     ctx.index.add_audit(run["run_id"], {"action": "waiting", "group": group.name, "for": holder["run_id"]})
@@ -132,7 +133,7 @@ def _wait(ctx: JobContext, run: dict[str, Any], group: Group, holder: dict[str, 
     _supersede_waiting(ctx, run, group)
 
 
-def _supersede_waiting(ctx: JobContext, run: dict[str, Any], group: Group) -> None:
+def _supersede_waiting(ctx: JobContext, run: RunRecord, group: Group) -> None:
     """Only the newest run waits: an older one still waiting in the group is superseded by this one."""
     for other in _members(ctx, run["repository"], group.name):
         if (
@@ -143,12 +144,12 @@ def _supersede_waiting(ctx: JobContext, run: dict[str, Any], group: Group) -> No
             _supersede(ctx, other, group, run)
 
 
-def _supersede(ctx: JobContext, old: dict[str, Any], group: Group, new: dict[str, Any]) -> None:
+def _supersede(ctx: JobContext, old: RunRecord, group: Group, new: RunRecord) -> None:
     reason = f"superseded by {new['sha'][:7]} in concurrency group {group.name}"
     stop_run(ctx, old, "SUPERSEDED", reason, superseded_by=new["run_id"])
 
 
-def _members(ctx: JobContext, repository: str, name: str) -> list[dict[str, Any]]:
+def _members(ctx: JobContext, repository: str, name: str) -> list[RunRecord]:
     return [r for r in ctx.index.open_runs(repository) if r.get("concurrency_group") == name]
 
 
@@ -170,7 +171,7 @@ def _take(client: redis.Redis, key: str, expected: str | None, run_id: str | Non
             return False
 
 
-def _key(run: dict[str, Any], group: Group) -> str:
+def _key(run: RunRecord, group: Group) -> str:
     return KEY + f"{run['repository']}:{group.name}"
 
 

@@ -79,6 +79,15 @@ class PipelineSourceError(ServiceError):
         self.reason = reason
 
 
+class IncompleteRunError(ServiceError):
+    """Raised when a run record lacks a field its start needs (every writer sets it: a damaged record)."""
+
+    def __init__(self, run_id: str, field: str) -> None:
+        super().__init__(f"run {run_id} has no {field}")
+        self.run_id = run_id
+        self.field = field
+
+
 class DashboardError(ServiceError):
     """Base class of the dashboard's errors; `status` is the HTTP answer the page or API gives."""
 

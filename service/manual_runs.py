@@ -28,6 +28,7 @@ from service.job_context import JobContext
 from service.pipeline_source import load_pipeline
 from service.ref_resolver import RefRequest, RefResolver, Source
 from service.run_inputs import check_inputs, declared_inputs
+from service.run_record import RunRecord
 from service.runs import new_run
 from service.triggers import BUILD, Trigger
 from statemachines import queues
@@ -57,7 +58,7 @@ class ManualRuns:
     def prepare(self, request: RefRequest) -> Prepared:
         """The source and the inputs its pipeline declares (the form shows them with their defaults)."""
         source = self.resolver.resolve(request)
-        record = {
+        record: RunRecord = {
             "repository": source.repository, "clone_url": source.clone_url, "sha": source.sha,
             "execution_input": {"pull_request": vars(source.pull_request) if source.pull_request else None},
         }  # fmt: skip
@@ -69,7 +70,7 @@ class ManualRuns:
             raise SourceUnavailableError(source.repository, str(exc)) from exc
         return Prepared(source, declared_inputs(pipeline.definition))
 
-    def start(self, request: RefRequest, inputs: Any, user: str) -> dict[str, Any]:
+    def start(self, request: RefRequest, inputs: Any, user: str) -> RunRecord:
         """Queue a run of the request's source for `user`; RunRequestError and kin say what is wrong."""
         prepared = self.prepare(request)
         if prepared.inputs is None and inputs:
@@ -98,9 +99,7 @@ class ManualRuns:
         return run
 
 
-def make_run(
-    source: Source, inputs: dict[str, str], event: str, delivery_id: str, why: str
-) -> dict[str, Any]:
+def make_run(source: Source, inputs: dict[str, str], event: str, delivery_id: str, why: str) -> RunRecord:
     """The run record (not yet stored) of a source; the execution name follows `delivery_id`."""
     trigger = Trigger(
         BUILD, delivery_id, event, source.repository, source.clone_url, source.private, source.ref,
@@ -108,11 +107,10 @@ def make_run(
         source.message, source.author, trust_reason=source.trust_reason,
     )  # fmt: skip
     run = new_run(trigger, event)
-    run.update(inputs=inputs, status_reason=why)
-    return run
+    return {**run, "inputs": inputs, "status_reason": why}
 
 
-def queue_run(ctx: JobContext, run: dict[str, Any], pipe: Any) -> None:
+def queue_run(ctx: JobContext, run: RunRecord, pipe: Any) -> None:
     """Create the run and enqueue its start on a Redis pipeline already in MULTI (rq's expectation)."""
     ctx.index.create(run, pipeline=pipe)
     Queue(queues.RUNS, connection=ctx.redis).enqueue_call(

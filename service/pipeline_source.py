@@ -20,6 +20,7 @@ from github import Auth, Github, GithubException, GithubRetry, UnknownObjectExce
 
 from service.config import ServiceConfig
 from service.errors import InvalidPipelineError, PipelineSourceError, UntrustedPipelineError
+from service.run_record import RunRecord
 from statemachines import nesting
 from statemachines.contract import (
     PLACEHOLDER,
@@ -55,14 +56,14 @@ class Pipeline:
     warnings: tuple[str, ...] = ()
 
 
-def load_pipeline(config: ServiceConfig, run: dict[str, Any]) -> Pipeline:
+def load_pipeline(config: ServiceConfig, run: RunRecord) -> Pipeline:
     """The run's pipeline; raises InvalidPipelineError (not retried) or PipelineSourceError (retried)."""
     found = read_pipeline_text(config, run)
     path, text = found if found else (DEFAULT_NAME, DEFAULT_PATH.read_text())
     return parse_pipeline(path, text)
 
 
-def read_pipeline_text(config: ServiceConfig, run: dict[str, Any]) -> tuple[str, str] | None:
+def read_pipeline_text(config: ServiceConfig, run: RunRecord) -> tuple[str, str] | None:
     """(path, text) of the repository's own pipeline at the run's sha, or None when it has none."""
     for path in PIPELINE_PATHS:
         text = read_repository_file(config, _code_repository(run), run["clone_url"], run["sha"], path)
@@ -117,7 +118,7 @@ def check_untrusted(pipeline: Pipeline, allowed_pools: tuple[str, ...], why_untr
         raise UntrustedPipelineError(pipeline.path, why_untrusted, problems)
 
 
-def _code_repository(run: dict[str, Any]) -> str:
+def _code_repository(run: RunRecord) -> str:
     # a fork's commits are read from the fork while it exists; refs/pull/N/head lives in the base repository
     pr = (run.get("execution_input") or {}).get("pull_request") or {}
     return pr.get("head_repository") or run["repository"]

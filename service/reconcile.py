@@ -37,6 +37,7 @@ from service.retention import trim_finished_runs
 from service.run_index import OPEN_STATUSES
 from service.run_index_backfill import backfill
 from service.run_outcome import ENDED, RunOutcome, outcome_of, read_attempts
+from service.run_record import RunRecord
 from service.status_contexts import PHASE_FINAL
 from service.status_ledger import StatusLedger
 from statemachines import queues
@@ -68,13 +69,14 @@ def reconcile_run(run_id: str) -> str:
     return reconcile(ctx, run)
 
 
-def reconcile(ctx: JobContext, run: dict[str, Any]) -> str:
+def reconcile(ctx: JobContext, run: RunRecord) -> str:
     """Ask Step Functions how the run's execution is doing; finalise it when it has ended."""
-    if run["status"] not in OPEN_STATUSES or not run.get("execution_arn"):
+    arn = run.get("execution_arn")
+    if run["status"] not in OPEN_STATUSES or not arn:
         retry_waiting(ctx, run)  # a run waiting in a concurrency group whose holder ended unnoticed
         return str(run["status"])  # stopped runs are closed by report_run_cancelled; unstarted by start_run
     try:
-        describe = ctx.sfn.describe_execution(executionArn=run["execution_arn"])
+        describe = ctx.sfn.describe_execution(executionArn=arn)
     except ctx.sfn.exceptions.ExecutionDoesNotExist:
         if time.time() - float(run["created_at"]) < LOST_AFTER:
             return str(run["status"])
@@ -82,15 +84,15 @@ def reconcile(ctx: JobContext, run: dict[str, Any]) -> str:
         return finalise_run(ctx, run, describe, [])
     if describe["status"] not in ENDED:
         try:
-            report_waiting_steps(ctx, run, lambda: read_history(ctx.sfn, run["execution_arn"]))
+            report_waiting_steps(ctx, run, lambda: read_history(ctx.sfn, arn))
         except redis.RedisError as exc:  # the statuses say "waiting" a while longer; the next sweep tells
             log.warning("%s: waiting steps not reported: %s", run["run_id"], exc)
         return str(run["status"])
-    return finalise_run(ctx, run, describe, read_history(ctx.sfn, run["execution_arn"]))
+    return finalise_run(ctx, run, describe, read_history(ctx.sfn, arn))
 
 
 def finalise_run(
-    ctx: JobContext, run: dict[str, Any], describe: dict[str, Any], history: list[dict[str, Any]]
+    ctx: JobContext, run: RunRecord, describe: dict[str, Any], history: list[dict[str, Any]]
 ) -> str:
     """Close every context of an ended run from DescribeExecution and GetExecutionHistory results.
 
@@ -235,7 +237,7 @@ def _job_error(job: Job | None) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def _has_open_context(ledger: StatusLedger, run: dict[str, Any]) -> bool:
+def _has_open_context(ledger: StatusLedger, run: RunRecord) -> bool:
     for ref in ledger.claimed(run["run_id"]):
         wanted = ledger.wanted(ref)
         if wanted is not None and wanted.run_id == run["run_id"] and not wanted.terminal:
@@ -299,7 +301,7 @@ def enqueue_sweep(queue: Queue, interval: int) -> bool:
     return True
 
 
-def _close_run(ctx: JobContext, run: dict[str, Any], outcome: RunOutcome) -> None:
+def _close_run(ctx: JobContext, run: RunRecord, outcome: RunOutcome) -> None:
     closed = ctx.index.transition(
         run["run_id"],
         OPEN_STATUSES,

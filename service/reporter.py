@@ -22,6 +22,7 @@ from service.job_context import JobContext, job_context
 from service.publisher import submit
 from service.run_index import OPEN_STATUSES
 from service.run_outcome import task_phases
+from service.run_record import RunRecord
 from service.status_contexts import (
     PHASE_FINAL,
     PHASE_STARTED,
@@ -66,7 +67,7 @@ def report_run_started(run_id: str) -> int:
     return claimed
 
 
-def _waiting_words(ctx: JobContext, run: dict[str, Any], step: str) -> str:
+def _waiting_words(ctx: JobContext, run: RunRecord, step: str) -> str:
     """What a step waits for: a person, a worker, or a pool that no worker serves (worker_presence)."""
     pool = (run.get("step_pools") or {}).get(step)
     if pool is None:
@@ -80,9 +81,7 @@ def _waiting_words(ctx: JobContext, run: dict[str, Any], step: str) -> str:
         return waiting_words(pool, True)
 
 
-def report_waiting_steps(
-    ctx: JobContext, run: dict[str, Any], history: Callable[[], list[dict[str, Any]]]
-) -> int:
+def report_waiting_steps(ctx: JobContext, run: RunRecord, history: Callable[[], list[dict[str, Any]]]) -> int:
     """A live run's steps that wait for a pool no worker serves now say so (and say "waiting for a
     worker" again once one does); the sweep asks, so a pool left without workers mid-run is told too.
 
@@ -178,7 +177,7 @@ def report_run_cancelled(run_id: str, reason: str) -> int:
     return _submit(ctx, run_id, "cancelled", updates)
 
 
-def load_run(ctx: JobContext, run_id: str) -> dict[str, Any] | None:
+def load_run(ctx: JobContext, run_id: str) -> RunRecord | None:
     """The run record, with the redrive generation the reporter keeps beside it."""
     run = ctx.index.get(run_id)
     if run is None:
@@ -187,7 +186,7 @@ def load_run(ctx: JobContext, run_id: str) -> dict[str, Any] | None:
     return {**run, "redrive_count": StatusLedger(ctx.redis).redrives(run_id)}
 
 
-def note_redrives(ctx: JobContext, run: dict[str, Any], count: int) -> dict[str, Any]:
+def note_redrives(ctx: JobContext, run: RunRecord, count: int) -> RunRecord:
     """Remember a redriven execution's count (only ever raised), so its new reports outrank the last end."""
     if count > int(run.get("redrive_count") or 0):
         StatusLedger(ctx.redis).note_redrives(run["run_id"], count)
@@ -195,7 +194,7 @@ def note_redrives(ctx: JobContext, run: dict[str, Any], count: int) -> dict[str,
     return run
 
 
-def run_contexts(ctx: JobContext, run: dict[str, Any]) -> RunContexts:
+def run_contexts(ctx: JobContext, run: RunRecord) -> RunContexts:
     return RunContexts(run, ctx.config.status_prefix, ctx.config.public_url)
 
 
@@ -215,7 +214,7 @@ def nudge_reconcile(ctx: JobContext, run_id: str) -> None:
     ctx.statuses.enqueue(queues.RECONCILE_RUN, run_id, result_ttl=60)
 
 
-def _start_generation(ctx: JobContext, run: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+def _start_generation(ctx: JobContext, run: RunRecord) -> tuple[RunRecord, set[str]]:
     """A redrive starts the run's next generation; steps that passed before it keep their success.
 
     A start reported for an open run whose overall context already ended in this generation is a
@@ -258,10 +257,10 @@ def _submit(ctx: JobContext, run_id: str, what: str, updates: list[StatusUpdate]
     return claimed
 
 
-def _event_ms(run: dict[str, Any]) -> int:
+def _event_ms(run: RunRecord) -> int:
     """When the event happened: the run's end, else when this job was enqueued (the same on every retry)."""
-    if run.get("finished_at"):
-        return _ms(run["finished_at"])
+    if finished_at := run.get("finished_at"):
+        return _ms(finished_at)
     job = get_current_job()
     if job is not None and job.created_at is not None:
         return int(job.created_at.timestamp() * 1000)

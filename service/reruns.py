@@ -26,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from service.dashboard.state_visits import visits_by_state
 from service.job_context import JobContext
 from service.reconcile import read_history
+from service.run_record import RunRecord
 from statemachines.contract import pipeline_steps, walk_states
 from statemachines.step_reuse import results_of, write_plan
 
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 SAME_SOURCE = ("repository", "clone_url", "sha")
 
 
-def plan_reuse(ctx: JobContext, run: dict[str, Any], definition: dict[str, Any]) -> int:
+def plan_reuse(ctx: JobContext, run: RunRecord, definition: dict[str, Any]) -> int:
     """Write the reuse plan of a re-run (`reuse_from` set) before its execution starts; steps it reuses."""
     earlier_id = run.get("reuse_from")
     if not earlier_id:
@@ -90,12 +91,13 @@ def reusable_steps(
     return plan
 
 
-def failed_states(ctx: JobContext, earlier: dict[str, Any], definition: dict[str, Any]) -> set[str]:
+def failed_states(ctx: JobContext, earlier: RunRecord, definition: dict[str, Any]) -> set[str]:
     """States of the earlier execution that failed (caught or not) or never finished (stopped, timed out)."""
-    if not earlier.get("execution_arn"):
+    arn = earlier.get("execution_arn")
+    if not arn:
         return {name for _, name, _ in walk_states(definition)}  # never started: nothing to trust
     try:
-        events = read_history(ctx.sfn, earlier["execution_arn"])
+        events = read_history(ctx.sfn, arn)
     except ctx.sfn.exceptions.ExecutionDoesNotExist:
         return {name for _, name, _ in walk_states(definition)}
     types = {name: str(state.get("Type")) for _, name, state in walk_states(definition)}
@@ -151,7 +153,7 @@ def successor_graph(
     return graph, entries
 
 
-def _same_source(run: dict[str, Any], earlier: dict[str, Any]) -> bool:
+def _same_source(run: RunRecord, earlier: RunRecord) -> bool:
     """Reuse only what ran on the same code with the same trust: never widen what a result vouches for."""
     same_trust = (run.get("trusted") is True) == (earlier.get("trusted") is True)
     return same_trust and all(run.get(field) == earlier.get(field) for field in SAME_SOURCE)

@@ -3,10 +3,10 @@
 Read by the dashboard and the reporter; written by the webhook and the run jobs. API:
 
 - `RunIndex(redis_client)`
-- `create(run, pipeline=None) -> dict`: store a new record (fills the defaults of RUN_FIELDS); with a
-  Redis pipeline the writes are only queued on it (the webhook claims, creates and enqueues atomically)
-- `get(run_id)`, `by_execution_arn(arn)` -> dict | None
-- `update(run_id, **fields) -> dict | None`: set fields (None if the run does not exist)
+- `create(run, pipeline=None) -> RunRecord`: store a new record (fills the defaults of RUN_FIELDS); with
+  a Redis pipeline the writes are only queued on it (the webhook claims, creates and enqueues atomically)
+- `get(run_id)`, `by_execution_arn(arn)` -> RunRecord | None (its keys: service/run_record.py)
+- `update(run_id, **fields) -> RunRecord | None`: set fields (None if the run does not exist)
 - `transition(run_id, from_statuses, **fields) -> dict | None`: update only while the run's status is
   one of `from_statuses` (None otherwise): how a terminal status is never overwritten by a late writer
 - `list_runs(limit=50, offset=0, repository=None, branch=None, pull_request=None, status=None)`, newest
@@ -21,9 +21,7 @@ Read by the dashboard and the reporter; written by the webhook and the run jobs.
   index entry of them and what each `RunStore` keeps for them in one transaction (retention; an open or
   re-opened run is always kept)
 
-Besides the fields the issue lists, a record has `execution_name` (derived from the delivery: a
-retried start never starts twice) and `pipeline_path` (".stepline/pipeline.asl.json", ".yaml" or
-"default"). A pull request's run has `pull_request` = its number and `branch` = its head branch.
+A pull request's run has `pull_request` = its number and `branch` = its head branch.
 
 Layout: one hash per run (`stepline:run:<id>`, each field JSON-encoded, so concurrent writers of
 different fields never clobber each other), sorted sets by created_at per filter scope and per scope and
@@ -33,17 +31,19 @@ to run id.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack, cast
 
 import redis
 
 from service import run_index_layout as layout
 from service.run_index_layout import EXECUTIONS
+from service.run_record import RUN_FIELDS, RunRecord
 
-__all__ = ["EXECUTIONS", "OPEN_STATUSES", "RUN_FIELDS", "STATUSES", "RunIndex", "RunStore"]
+__all__ = ["EXECUTIONS", "OPEN_STATUSES", "RUN_FIELDS", "STATUSES", "RunIndex", "RunRecord", "RunStore"]
 
 OPEN_STATUSES = ("QUEUED", "RUNNING")
 STATUSES = (
@@ -58,14 +58,6 @@ STATUSES = (
     "SUPERSEDED",
     "ERRORED",  # its start failed in a way start_run did not expect (service/reconcile.py)
 )
-RUN_FIELDS: dict[str, Any] = {
-    "run_id": "", "repository": "", "event": "", "ref": "", "branch": None, "tag": None,
-    "pull_request": None, "sha": "", "before": "", "message": "", "author": "", "trusted": False,
-    "fork": False, "pipeline": "ci", "steps": [], "state_machine_arn": None, "execution_arn": None,
-    "execution_input": None, "status": "QUEUED", "status_reason": "", "superseded_by": None,
-    "validation": [], "delivery_id": "", "created_at": 0.0, "started_at": None, "finished_at": None,
-    "clone_url": "", "execution_name": "", "pipeline_path": None,
-}  # fmt: skip
 SCAN_BATCH = 200
 SCAN_LIMIT = 5000  # runs a filter looks through at most beyond its page (a branch within a PR's runs)
 
@@ -77,8 +69,8 @@ class RunIndex:
         self.redis = redis_client
         self._v2 = False  # once the backfill ended (service/run_index_backfill.py) it never goes back
 
-    def create(self, run: dict[str, Any], pipeline: Any = None) -> dict[str, Any]:
-        record = {**RUN_FIELDS, "created_at": time.time(), **run}
+    def create(self, run: RunRecord, pipeline: Any = None) -> RunRecord:
+        record: RunRecord = {**copy.deepcopy(RUN_FIELDS), "created_at": time.time(), **run}
         pipe = pipeline if pipeline is not None else self.redis.pipeline()
         pipe.hset(layout.run_key(record["run_id"]), mapping={k: json.dumps(v) for k, v in record.items()})
         for key in layout.membership(record):
@@ -91,20 +83,20 @@ class RunIndex:
             pipe.execute()
         return record
 
-    def get(self, run_id: str) -> dict[str, Any] | None:
+    def get(self, run_id: str) -> RunRecord | None:
         raw = self.redis.hgetall(layout.run_key(run_id))
         return _decode(raw) if raw else None
 
-    def by_execution_arn(self, arn: str) -> dict[str, Any] | None:
+    def by_execution_arn(self, arn: str) -> RunRecord | None:
         run_id = self.redis.hget(layout.EXECUTIONS, arn)
         return self.get(_str(run_id)) if run_id else None
 
-    def update(self, run_id: str, **fields: Any) -> dict[str, Any] | None:
+    def update(self, run_id: str, /, **fields: Unpack[RunRecord]) -> RunRecord | None:
         return self.transition(run_id, None, **fields)
 
     def transition(
-        self, run_id: str, from_statuses: tuple[str, ...] | None, **fields: Any
-    ) -> dict[str, Any] | None:
+        self, run_id: str, from_statuses: tuple[str, ...] | None, /, **fields: Unpack[RunRecord]
+    ) -> RunRecord | None:
         key = layout.run_key(run_id)
         with self.redis.pipeline() as pipe:
             while True:
@@ -116,7 +108,7 @@ class RunIndex:
                     old = _decode(raw)
                     if from_statuses is not None and old["status"] not in from_statuses:
                         return None
-                    new = {**old, **fields}
+                    new: RunRecord = {**old, **fields}
                     pipe.multi()
                     pipe.hset(key, mapping={k: json.dumps(v) for k, v in fields.items()})
                     self._index_status(pipe, new, old)
@@ -135,7 +127,7 @@ class RunIndex:
         branch: str | None = None,
         pull_request: int | None = None,
         status: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunRecord]:
         """One page of the runs matching every filter given, newest first: one sorted set answers each
         filter, so a page costs the same at any size of the index (a branch within a pull request's
         runs is checked run by run, through at most SCAN_LIMIT of them)."""
@@ -160,12 +152,12 @@ class RunIndex:
             self._v2 = _str(self.redis.get(layout.VERSION_KEY) or "0") == str(layout.LAYOUT_VERSION)
         return self._v2
 
-    def runs_for_sha(self, repository: str, sha: str) -> list[dict[str, Any]]:
+    def runs_for_sha(self, repository: str, sha: str) -> list[RunRecord]:
         return self._load(self.redis.zrevrange(layout.sha_key(repository, sha), 0, -1))
 
     def open_runs(
         self, repository: str, branch: str | None = None, pull_request: int | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunRecord]:
         runs = self._load(self.redis.zrevrange(layout.open_key(repository), 0, -1))
         if pull_request is not None:
             return [r for r in runs if r["pull_request"] == pull_request]
@@ -221,7 +213,7 @@ class RunIndex:
                 return [], len(ids)
         return [run_id for run_id, _ in going], len(ids) - len(going)
 
-    def _queue_delete(self, pipe: Any, run_id: str, run: dict[str, Any] | None) -> None:
+    def _queue_delete(self, pipe: Any, run_id: str, run: RunRecord | None) -> None:
         # a record already gone (a dangling id) only leaves the sets that can be named without it
         pipe.delete(layout.run_key(run_id), layout.audit_key(run_id))
         for key in [layout.ALL_RUNS, *(layout.status_key(status) for status in STATUSES)]:
@@ -233,7 +225,7 @@ class RunIndex:
         if run.get("execution_arn"):
             pipe.hdel(layout.EXECUTIONS, run["execution_arn"])
 
-    def _index_status(self, pipe: Any, new: dict[str, Any], old: dict[str, Any] | None) -> None:
+    def _index_status(self, pipe: Any, new: RunRecord, old: RunRecord | None) -> None:
         run_id, score = new["run_id"], new["created_at"]
         if old is not None and old["status"] != new["status"]:
             for key in layout.status_sets(old, old["status"]):
@@ -248,12 +240,12 @@ class RunIndex:
     def _scan(
         self,
         key: str,
-        accepts: Callable[[dict[str, Any]], bool],
+        accepts: Callable[[RunRecord], bool],
         limit: int,
         offset: int,
         most: int = SCAN_LIMIT,
-    ) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
+    ) -> list[RunRecord]:
+        found: list[RunRecord] = []
         start, batch = 0, offset + limit  # most listed runs match: the first batch is the page itself
         while len(found) < offset + limit and start < offset + limit + most:
             ids = self.redis.zrevrange(key, start, start + batch - 1)
@@ -271,14 +263,14 @@ class RunIndex:
         branch: str | None,
         pr: int | None,
         status: str | None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunRecord]:
         """Before the backfill ended: scan a set every version kept (correct, but slow on big indexes)."""
         if repository is None:
             base = layout.query(None, None, None, status).key
         else:
             base = layout.query(repository, branch, pr, None).key
 
-        def accepts(run: dict[str, Any]) -> bool:
+        def accepts(run: RunRecord) -> bool:
             if status is not None and run["status"] != status:
                 return False
             if pr is not None:
@@ -287,7 +279,7 @@ class RunIndex:
 
         return self._scan(base, accepts, limit, offset, most=10**9)
 
-    def records(self, ids: Any) -> list[dict[str, Any]]:
+    def records(self, ids: Any) -> list[RunRecord]:
         """The records of these ids that still exist, in order (one pipelined round trip)."""
         return self._load(ids)
 
@@ -296,7 +288,7 @@ class RunIndex:
         """A member or value as str, whichever way the client decodes."""
         return _str(value)
 
-    def _load(self, ids: Any) -> list[dict[str, Any]]:
+    def _load(self, ids: Any) -> list[RunRecord]:
         if not ids:
             return []
         pipe = self.redis.pipeline(transaction=False)
@@ -313,15 +305,16 @@ class RunStore(Protocol):
         them; it may read first through its own client. Idempotent: a failed MULTI asks again later."""
 
 
-def _ended_before(run: dict[str, Any], moment: float) -> bool:
+def _ended_before(run: RunRecord, moment: float) -> bool:
     """An ended run whose end (its creation, for runs never started) is older than `moment`."""
     if run["status"] in OPEN_STATUSES:
         return False
     return float(run.get("finished_at") or run.get("created_at") or 0) < moment
 
 
-def _decode(raw: dict[Any, Any]) -> dict[str, Any]:
-    return {_str(key): json.loads(value) for key, value in raw.items()}
+def _decode(raw: dict[Any, Any]) -> RunRecord:
+    # kept as stored: a field this version does not know (a newer writer's) survives a read-modify-write
+    return cast(RunRecord, {_str(key): json.loads(value) for key, value in raw.items()})
 
 
 def _str(value: bytes | str) -> str:

@@ -23,8 +23,8 @@ marked v2 came with the secondary indexes; `service/run_index_backfill.py` adds 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from service.run_record import RunRecord
 from statemachines.run_claims import run_record_key
 
 PREFIX = "stepline:"
@@ -58,7 +58,7 @@ def open_key(repository: str) -> str:
     return f"{PREFIX}runs:open:{repository}"
 
 
-def scopes(run: dict[str, Any]) -> list[str]:
+def scopes(run: RunRecord) -> list[str]:
     """The filter scopes a run belongs to by its immutable fields (besides every run's)."""
     repo = run["repository"]
     found = [f"repo:{repo}"]
@@ -69,7 +69,7 @@ def scopes(run: dict[str, Any]) -> list[str]:
     return found
 
 
-def membership(run: dict[str, Any]) -> list[str]:
+def membership(run: RunRecord) -> list[str]:
     """Every sorted set a run is in with its current status (the open set aside)."""
     own = scopes(run)
     status = run["status"]
@@ -82,7 +82,7 @@ def membership(run: dict[str, Any]) -> list[str]:
     ]
 
 
-def status_sets(run: dict[str, Any], status: str) -> list[str]:
+def status_sets(run: RunRecord, status: str) -> list[str]:
     """The sets that hold a run because of its status: left when the status changes."""
     return [status_key(status), *(status_key(status, scope) for scope in scopes(run))]
 
@@ -95,7 +95,7 @@ class Query:
     key: str
     branch: str | None = None  # set when the key's runs must also have this branch
 
-    def accepts(self, run: dict[str, Any]) -> bool:
+    def accepts(self, run: RunRecord) -> bool:
         return self.branch is None or run.get("branch") == self.branch
 
 

@@ -33,6 +33,7 @@ from service.pipeline_source import Pipeline, check_untrusted, load_pipeline
 from service.reruns import plan_reuse
 from service.run_index import OPEN_STATUSES
 from service.run_inputs import declared_inputs, fill_inputs
+from service.run_record import RunRecord, execution_input_of
 from service.sfn import role_arn
 from service.triggers import SKIP, Trigger
 from statemachines import queues, step_errors
@@ -50,7 +51,7 @@ DEPLOYED_TTL_SECONDS = 24 * 3600
 MAX_INPUT_BYTES = 32 * 1024  # Step Functions takes 256 KiB; ours is a few hundred bytes, bounded by triggers
 
 
-def new_run(trigger: Trigger, hook_id: str) -> dict[str, Any]:
+def new_run(trigger: Trigger, hook_id: str) -> RunRecord:
     """The run record a build or skip trigger becomes (not yet stored)."""
     run_id = uuid.uuid4().hex
     # read in place, not through to_dict(): asdict's deep copy was half of this function's time
@@ -70,18 +71,20 @@ def new_run(trigger: Trigger, hook_id: str) -> dict[str, Any]:
         execution_input["message"] = execution_input["message"][:200]
     skipped = trigger.action == SKIP
     return {
-        **{key: data[key] for key in ("repository", "event", "ref", "branch", "tag", "sha", "before")},
-        **{key: data[key] for key in ("message", "author", "trusted", "fork", "delivery_id", "clone_url")},
-        "trust_reason": data["trust_reason"],
+        "repository": trigger.repository, "event": trigger.event, "ref": trigger.ref, "branch": trigger.branch,
+        "tag": trigger.tag, "sha": trigger.sha, "before": trigger.before, "message": trigger.message,
+        "author": trigger.author, "trusted": trigger.trusted, "fork": trigger.fork,
+        "delivery_id": trigger.delivery_id, "clone_url": trigger.clone_url,
+        "trust_reason": trigger.trust_reason,
         "run_id": run_id,
-        "installation_id": data["installation_id"],
+        "installation_id": trigger.installation_id,
         "pull_request": pr.number if pr else None,
         "execution_input": execution_input,
         "execution_name": execution_name(hook_id, trigger.delivery_id),
         "status": "SKIPPED" if skipped else "QUEUED",
         "status_reason": trigger.reason,
         "finished_at": time.time() if skipped else None,
-    }
+    }  # fmt: skip
 
 
 def start_run(run_id: str) -> str:
@@ -189,28 +192,29 @@ def step_families(definition: dict[str, Any]) -> list[list[str | None]]:
     return placed
 
 
-def _with_inputs(ctx: JobContext, run: dict[str, Any], pipeline: Pipeline) -> dict[str, Any]:
+def _with_inputs(ctx: JobContext, run: RunRecord, pipeline: Pipeline) -> RunRecord:
     """The run with `$.inputs` in its execution input when its pipeline declares inputs (service/run_inputs.py)."""
-    filled = fill_inputs(run["execution_input"], declared_inputs(pipeline.definition), run.get("inputs"))
-    if filled is run["execution_input"]:
+    given = execution_input_of(run)
+    filled = fill_inputs(given, declared_inputs(pipeline.definition), run.get("inputs"))
+    if filled is given:
         return run
     ctx.index.update(run["run_id"], execution_input=filled)
     return {**run, "execution_input": filled}
 
 
-def _trusted(run: dict[str, Any]) -> bool:
+def _trusted(run: RunRecord) -> bool:
     # the run record is the service's, written from the event: never the execution input a pipeline sees
     return run.get("trusted") is True
 
 
-def _why_untrusted(run: dict[str, Any]) -> str:
+def _why_untrusted(run: RunRecord) -> str:
     # a re-run copies `trusted` and `fork`, not always the reason
     return run.get("trust_reason") or (
         "pull request from a fork" if run.get("fork") else "not trusted when created"
     )
 
 
-def _deploy_and_start(ctx: JobContext, run: dict[str, Any], pipeline: Pipeline) -> tuple[str, str]:
+def _deploy_and_start(ctx: JobContext, run: RunRecord, pipeline: Pipeline) -> tuple[str, str]:
     """(state machine ARN, execution ARN); a deployment is remembered in Redis, redeployed if it vanished."""
     config = ctx.config
     trusted = _trusted(run)
@@ -234,12 +238,13 @@ def _deploy_and_start(ctx: JobContext, run: dict[str, Any], pipeline: Pipeline) 
     return arn, _start_execution(ctx, run, arn)
 
 
-def _start_execution(ctx: JobContext, run: dict[str, Any], state_machine_arn: str) -> str:
+def _start_execution(ctx: JobContext, run: RunRecord, state_machine_arn: str) -> str:
     name = run["execution_name"]
     # the ticket lets workers tell this run's tasks from a pipeline's pretence (statemachines/run_claims.py);
     # it lives only in the execution, never in the run record the API and pages show
-    ticket = claim_ticket(ctx.redis, run["run_id"], run["execution_input"], _trusted(run))
-    execution_input = {**run["execution_input"], TICKET: ticket}
+    given = execution_input_of(run)
+    ticket = claim_ticket(ctx.redis, run["run_id"], given, _trusted(run))
+    execution_input = {**given, TICKET: ticket}
     try:
         response = ctx.sfn.start_execution(
             stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input)
@@ -269,7 +274,7 @@ def _error_on_last_attempt(ctx: JobContext, run_id: str, exc: Exception) -> None
         release(ctx, ended)
 
 
-def _mark_invalid(ctx: JobContext, run: dict[str, Any], exc: InvalidPipelineError) -> str:
+def _mark_invalid(ctx: JobContext, run: RunRecord, exc: InvalidPipelineError) -> str:
     reason = exc.reason
     updated = ctx.index.transition(
         run["run_id"], OPEN_STATUSES, status="INVALID", status_reason=reason, validation=exc.diagnostics,

@@ -50,6 +50,7 @@ from service.manual_runs import SCHEDULE, make_run, queue_run
 from service.ref_resolver import RefRequest, RefResolver
 from service.repository_schedules import PATH, refresh, schedules_of
 from service.run_index import RunIndex
+from service.run_record import RunRecord
 from service.schedules import Schedule
 from statemachines.errors import ConfigError
 
@@ -128,9 +129,7 @@ def fire_schedule(ctx: JobContext, resolver: RefResolver, schedule: Schedule, no
     return str(run["run_id"])
 
 
-def _claim_and_queue(
-    ctx: JobContext, schedule: Schedule, slot: float, run: dict[str, Any], now: float
-) -> bool:
+def _claim_and_queue(ctx: JobContext, schedule: Schedule, slot: float, run: RunRecord, now: float) -> bool:
     claim = slot_key(schedule, slot)
     with ctx.redis.pipeline() as pipe:
         try:

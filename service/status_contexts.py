@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
+from service.run_record import RunRecord
+
 MAX_DESCRIPTION = 140  # GitHub answers 422 to a longer description
 STATES = ("pending", "success", "failure", "error")
 TERMINAL_STATES = ("success", "failure", "error")
@@ -95,7 +97,7 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def order_key(run: dict[str, Any], phase: int, at_ms: int) -> tuple[Any, ...]:
+def order_key(run: RunRecord, phase: int, at_ms: int) -> tuple[Any, ...]:
     """The order of an update among all updates of one (repository, sha, context).
 
     A newer run owns the context (a re-run or another event on the same commit); within a run a later
@@ -111,7 +113,7 @@ def order_key(run: dict[str, Any], phase: int, at_ms: int) -> tuple[Any, ...]:
 class RunContexts:
     """The contexts one run owns (its pipeline's overall context and one per step) and their updates."""
 
-    run: dict[str, Any]
+    run: RunRecord
     prefix: str
     public_url: str
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -54,7 +55,7 @@ def results_of(client: redis.Redis, run_id: str) -> dict[str, dict[str, Any]]:
 
 
 def write_plan(
-    client: redis.Redis, run_id: str, of: str, run: dict[str, Any], steps: dict[str, dict[str, Any]]
+    client: redis.Redis, run_id: str, of: str, run: Mapping[str, Any], steps: dict[str, dict[str, Any]]
 ) -> None:
     """The service: what the re-run `run_id` of run `of` may reuse (before its execution starts)."""
     plan = {"of": of, "repository": run["repository"], "sha": run["sha"], "trusted": run["trusted"] is True}

@@ -15,6 +15,7 @@ from typing import Any
 from service.config import ServiceConfig
 from service.errors import InvalidPipelineError, PipelineSourceError, UntrustedPipelineError
 from service.pipeline_source import check_untrusted, load_pipeline, parse_pipeline
+from service.run_record import RunRecord
 from statemachines.contract import APPROVAL_POOL, UNTRUSTED, activity_pools, pipeline_steps
 from stepline.errors import LocalRunError
 from stepline.only_step import find_step, only_step
@@ -44,9 +45,12 @@ def plan_pipeline(
     """The plan of a run of `snapshot`; raises UnknownStep when --only names no step of the pipeline."""
     # the server's reader, pointed at the snapshot repository as at any file:// repository
     config = ServiceConfig(redis_url=redis_url, allow_local_repositories=True)
-    run = {"repository": snapshot.repository, "clone_url": snapshot.clone_url, "sha": snapshot.sha}
+    run: RunRecord = {
+        "repository": snapshot.repository, "clone_url": snapshot.clone_url, "sha": snapshot.sha,
+        "execution_input": execution_input,
+    }  # fmt: skip
     try:
-        pipeline = load_pipeline(config, {**run, "execution_input": execution_input})
+        pipeline = load_pipeline(config, run)
         if not trusted:
             check_untrusted(pipeline, config.untrusted_pools, WHY_UNTRUSTED)
     except InvalidPipelineError as exc:

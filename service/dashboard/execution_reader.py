@@ -15,6 +15,7 @@ import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.errors import StepFunctionsUnavailableError
+from service.run_record import RunRecord
 from statemachines.run_claims import redact, ticket_of
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class ExecutionReader:
         self.redis = redis_client
         self._definitions: dict[str, dict[str, Any]] = {}
 
-    def definition(self, run: dict[str, Any]) -> dict[str, Any] | None:
+    def definition(self, run: RunRecord) -> dict[str, Any] | None:
         """The ASL the execution ran (state machines are content-addressed: cached per ARN in memory)."""
         arn = run.get("execution_arn")
         if not arn:
@@ -47,7 +48,7 @@ class ExecutionReader:
         self._definitions[arn] = definition
         return definition
 
-    def history(self, run: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    def history(self, run: RunRecord) -> tuple[list[dict[str, Any]], bool]:
         """(events oldest first, cut) for the run's execution, its ticket hidden; ([], False) before it started."""
         arn = run.get("execution_arn")
         if not arn:
@@ -81,12 +82,12 @@ class ExecutionReader:
                 self.redis.set(CACHE_PREFIX + arn, payload, ex=CACHE_SECONDS)
         return events, cut
 
-    def forget(self, run: dict[str, Any]) -> None:
+    def forget(self, run: RunRecord) -> None:
         """Drop the cached history: a redrive makes a finished execution run again."""
-        if run.get("execution_arn"):
-            self.redis.delete(CACHE_PREFIX + run["execution_arn"])
+        if arn := run.get("execution_arn"):
+            self.redis.delete(CACHE_PREFIX + arn)
 
-    def _call(self, run: dict[str, Any], method: str, **params: Any) -> dict[str, Any]:
+    def _call(self, run: RunRecord, method: str, **params: Any) -> dict[str, Any]:
         try:
             return getattr(self.sfn, method)(**params)
         except (ClientError, BotoCoreError) as exc:

@@ -14,6 +14,7 @@ from service.dashboard.run_view import format_duration, run_summary
 from service.errors import RunNotFoundError, StepFunctionsUnavailableError
 from service.run_index import OPEN_STATUSES, STATUSES, RunIndex
 from service.run_outcome import Verdict, task_phases, unreached_verdict
+from service.run_record import RunRecord
 from service.status_contexts import RunContexts
 from service.status_ledger import StatusLedger
 from statemachines.contract import APPROVAL_POOL, StepSpec, pool_of_activity
@@ -110,7 +111,7 @@ class RunDetails:
             summary["look"] = {**summary["look"], "words": "awaiting approval"}
         return summary
 
-    def run(self, run_id: str) -> dict[str, Any]:
+    def run(self, run_id: str) -> RunRecord:
         run = self.index.get(run_id) if len(run_id) <= 200 else None
         if run is None:
             raise RunNotFoundError(run_id)
@@ -138,7 +139,7 @@ class RunDetails:
             "stages": RunStages(self.index.redis).timeline(run_id),  # where the run's time went
         }
 
-    def steps(self, run: dict[str, Any]) -> list[dict[str, Any]]:
+    def steps(self, run: RunRecord) -> list[dict[str, Any]]:
         """The run's build steps in pipeline order, each with its latest log attempt and duration."""
         latest: dict[str, dict[str, Any]] = {}
         for meta in self.logs.list_logs(run["run_id"]):
@@ -146,7 +147,7 @@ class RunDetails:
                 latest[meta["step"]] = meta
         return [_step_row(name, latest.get(name)) for name in step_order(run, latest)]
 
-    def _mark_waiting(self, run: dict[str, Any], steps: list[dict[str, Any]]) -> None:
+    def _mark_waiting(self, run: RunRecord, steps: list[dict[str, Any]]) -> None:
         """A live run's steps without a log: not reached yet, waiting for a worker, no worker, or starting.
 
         Best effort: with Step Functions unreachable they stay "waiting" (the page still shows).
@@ -189,7 +190,7 @@ class RunDetails:
         }
 
 
-def step_order(run: dict[str, Any], logged: dict[str, dict[str, Any]]) -> list[str]:
+def step_order(run: RunRecord, logged: dict[str, dict[str, Any]]) -> list[str]:
     """Pipeline order: each Map iteration (a step named at run time) right after what precedes its family.
 
     Iterations of one family keep the order they started in; a logged name no family claims (a run
@@ -199,7 +200,7 @@ def step_order(run: dict[str, Any], logged: dict[str, dict[str, Any]]) -> list[s
     extra = sorted((n for n in logged if n not in known), key=lambda n: logged[n].get("started_ms", 0))
     placed: dict[str | None, list[str]] = {}
     for template, before in run.get("step_families") or []:
-        family = StepSpec("", "", template, "", dynamic=True)
+        family = StepSpec("", "", str(template), "", dynamic=True)
         members = [name for name in extra if family.matches(name)]
         placed.setdefault(before if before in known else None, []).extend(members)
         extra = [name for name in extra if name not in members]

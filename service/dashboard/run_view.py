@@ -6,6 +6,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from service.run_record import RunRecord
 from service.status_contexts import format_duration as status_duration
 
 OPEN_STATUSES = {"QUEUED", "RUNNING"}
@@ -31,7 +32,7 @@ def status_look(status: str | None) -> dict[str, str]:
     return {"class": css, "icon": icon, "words": words}
 
 
-def trigger_of(run: dict[str, Any]) -> str:
+def trigger_of(run: RunRecord) -> str:
     """What started the run, in words: `push to main`, `PR #12`, `tag v1.0`, `push to main (re-run)`."""
     pr = pr_number(run)
     if pr is not None:
@@ -48,14 +49,14 @@ def trigger_of(run: dict[str, Any]) -> str:
     return words + " (re-run)" if run.get("rerun_of") else words
 
 
-def pr_number(run: dict[str, Any]) -> int | None:
+def pr_number(run: RunRecord) -> int | None:
     pr = run.get("pull_request")
     if isinstance(pr, dict):
         pr = pr.get("number")
     return pr if isinstance(pr, int) and not isinstance(pr, bool) else None
 
 
-def duration_seconds(run: dict[str, Any], now: float | None = None) -> float | None:
+def duration_seconds(run: RunRecord, now: float | None = None) -> float | None:
     started = run.get("started_at") or None
     if not started:
         return None
@@ -68,7 +69,7 @@ def format_duration(seconds: float | None) -> str:
     return status_duration(seconds) if seconds is not None and seconds >= 0 else "-"
 
 
-def github_links(run: dict[str, Any], web_url: str) -> dict[str, str]:
+def github_links(run: RunRecord, web_url: str) -> dict[str, str]:
     """Links to the repository, commit, branch or tag and PR on GitHub (quoted: names may hold anything)."""
     repo = str(run.get("repository") or "")
     if repo.count("/") != 1:
@@ -87,7 +88,7 @@ def github_links(run: dict[str, Any], web_url: str) -> dict[str, str]:
     return links
 
 
-def run_summary(run: dict[str, Any], web_url: str, now: float | None = None) -> dict[str, Any]:
+def run_summary(run: RunRecord, web_url: str, now: float | None = None) -> dict[str, Any]:
     """The fields the runs list and the run header show, computed once (JSON API and templates alike)."""
     seconds = duration_seconds(run, now)
     message = str(run.get("message") or "")[:MAX_MESSAGE]
