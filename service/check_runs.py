@@ -9,7 +9,8 @@ Per (repository, sha, context) Redis keeps the check run posted for it (`steplin
 last asked for, so a retry after a lost answer adopts the check run GitHub made instead of opening another).
 A newer run of the context (a re-run, a new event on the commit) gets a new check run; the older one, if
 still open, is completed as cancelled first, so no check run is left in progress behind a newer one. Annotations go once the step has ended, 50 per
-request as GitHub allows; the count sent is kept, so a retried job sends none twice.
+request as GitHub allows; the count sent is kept, so a retried job sends none twice (and a batch whose answer
+was lost is counted from GitHub's annotations_count).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class CheckRunStore:
             "run_id": fields.get("run_id", ""),
             "completed": fields.get("completed") == "1",
             "annotations": int(fields.get("annotations") or 0),
+            "annotating": int(fields.get("annotating") or 0),
         }
 
     def creating(self, ref: ContextRef) -> str:
@@ -185,8 +187,13 @@ class GitHubChecks:
     ) -> None:
         """The annotations not sent yet, 50 a request; each batch counted once GitHub took it."""
         sent = int(current.get("annotations") or 0)
+        if sent < len(output.annotations) and int(current.get("annotating") or 0) > sent:
+            # an earlier try's batch got no answer: GitHub's count says whether it was taken
+            found = repo.get_check_run(current["id"]).output
+            sent = max(sent, int(found.annotations_count or 0) if found else 0)
         while sent < len(output.annotations):
             batch = output.annotations[sent : sent + ANNOTATIONS_PER_REQUEST]
+            self.store.save(ref, annotating=sent + len(batch))  # before asking: the answer may be lost
             repo.get_check_run(current["id"]).edit(output=output.body(batch))
             sent += len(batch)
             self.store.save(ref, annotations=sent)

@@ -53,7 +53,7 @@ class FakeGitHubState:
     )  # (repo, sha) -> newest last
     requests: list[RecordedRequest] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
-    lost: list[tuple[str, str]] = field(default_factory=list)  # (method, path part): served, answer lost
+    lost: list[list[Any]] = field(default_factory=list)  # [method, path part, skip]: served, answer lost
     installation_tokens: list[str] = field(default_factory=list)
     checks: ChecksState = field(default_factory=ChecksState)
     refs: dict[tuple[str, str], str] = field(default_factory=dict)  # (repo, "heads/main") -> sha
@@ -154,10 +154,10 @@ class FakeGitHub:
         with self.lock:
             self.state.failures += [Failure(status, {}, {"message": "Server Error"})] * count
 
-    def lose_next_answer(self, method: str, path_contains: str) -> None:
-        """The next such request is served, then answered 502 (a proxy that lost GitHub's answer)."""
+    def lose_next_answer(self, method: str, path_contains: str, skip: int = 0) -> None:
+        """The next such request after `skip` of them is served, then answered 502 (a proxy lost the answer)."""
         with self.lock:
-            self.state.lost.append((method, path_contains))
+            self.state.lost.append([method, path_contains, skip])
 
     def rate_limit_next(self, count: int = 1, status: int = 403, retry_after: int = 1) -> None:
         """The next `count` requests answer a secondary rate limit, with Retry-After as GitHub sends."""
@@ -188,7 +188,9 @@ class FakeGitHub:
                 answer = route(self, request, **match.groupdict())
                 with self.lock:
                     lost = next((x for x in self.state.lost if x[0] == method and x[1] in path), None)
-                    if lost is not None:
+                    if lost is not None and lost[2] > 0:
+                        lost[2] -= 1
+                    elif lost is not None:
                         self.state.lost.remove(lost)
                         return 502, {}, {"message": "Server Error"}
                 return answer

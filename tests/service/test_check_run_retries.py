@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service.job_context import job_context
 from service.reconcile import finalise_run
+from statemachines.step_logs import StepLogWriter
 from tests.service.reporting_support import REPO, History, Reporting, reporting_config
 
 
@@ -57,3 +58,21 @@ def test_a_newer_runs_lost_create_adopts_its_own_check_run_not_the_older_runs(ch
     assert len(made) == 4  # two per run, none twice
     open_ones = [r["external_id"] for r in made if r["status"] != "completed"]
     assert sorted(open_ones) == sorted([f"{second['run_id']}:", f"{second['run_id']}:build"])
+
+
+def test_an_annotation_batch_whose_answer_was_lost_is_not_sent_twice(checks, fake_github, redis_client):
+    run = checks.new_run(steps=("build",), installation_id=42)
+    checks.enqueue("report_run_started", run["run_id"])
+    checks.drain(timeout=60)
+    writer = StepLogWriter.start(redis_client, run["run_id"], "build", worker="w")
+    for n in range(1, 121):
+        writer.write_line(f"::error file=src/app.py,line={n}::undefined name x{n}")
+    writer.finish("failed", 1)
+    # the completion, then the first batch of 50: GitHub takes that batch, the proxy loses its answer
+    fake_github.lose_next_answer("PATCH", "/check-runs/", skip=1)
+    checks.enqueue("report_step", run["run_id"], "build", "failure", "", 5_000)
+    checks.drain(timeout=60)
+
+    build = fake_github.checks.runs(REPO, run["sha"])["stepline/ci/build"]
+    lines = [a["start_line"] for a in fake_github.checks.annotations(build["id"])]
+    assert sorted(lines) == list(range(1, 121))
