@@ -22,6 +22,7 @@ from urllib.parse import quote
 import redis
 
 from statemachines.blob_store import BlobStore
+from statemachines.redis_text import redis_text
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,6 @@ def index_key(run_id: str) -> str:
 def blob_key(run_id: str, step: str, path: str, trusted: bool) -> str:
     side = "trusted" if trusted else "untrusted"
     return f"artifacts/{side}/{quote(run_id, safe='')}/{quote(step, safe='')}/{quote(path, safe='/')}"
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 class ArtifactStore:
@@ -60,7 +57,7 @@ class ArtifactStore:
     def listing(self, run_id: str) -> dict[str, dict[str, Any]]:
         """step -> its entry, for every step of the run that kept artifacts."""
         raw = self.redis.hgetall(index_key(run_id)) or {}
-        return {_text(step): json.loads(value) for step, value in sorted(raw.items())}
+        return {redis_text(step): json.loads(value) for step, value in sorted(raw.items())}
 
     def file(self, run_id: str, step: str, path: str) -> dict[str, Any] | None:
         """One listed file of a step (with its entry's `trusted`), or None when the run has no such file."""
@@ -86,7 +83,7 @@ class ArtifactStore:
         cutoff = (time.time() if now is None else now) - retention_days * 86_400
         while done < limit:
             runs = [
-                _text(r)
+                redis_text(r)
                 for r in self.redis.zrangebyscore(RUNS_KEY, "-inf", cutoff, 0, min(batch, limit - done))
             ]
             if not runs:

@@ -20,12 +20,12 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import redis
 
 from statemachines.blob_store import BlobStore
+from statemachines.redis_text import redis_text
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,6 @@ class Hit:
     exact: bool  # the step's own key, not a restore-key fallback
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 class CacheStore:
     """Find, fetch, save and evict caches of one scope at a time."""
 
@@ -84,7 +80,9 @@ class CacheStore:
             return Hit(key, int(json.loads(exact)["size"]), True)
         if not restore_keys:
             return None
-        entries = {_text(k): json.loads(v) for k, v in (self.redis.hgetall(scope.entries_key) or {}).items()}
+        entries = {
+            redis_text(k): json.loads(v) for k, v in (self.redis.hgetall(scope.entries_key) or {}).items()
+        }
         for prefix in restore_keys:
             candidates = [k for k in entries if k.startswith(prefix)]
             if candidates:
@@ -109,13 +107,15 @@ class CacheStore:
         return self._evict(scope, max_scope_bytes)
 
     def _evict(self, scope: Scope, max_bytes: int) -> list[str]:
-        entries = {_text(k): json.loads(v) for k, v in (self.redis.hgetall(scope.entries_key) or {}).items()}
+        entries = {
+            redis_text(k): json.loads(v) for k, v in (self.redis.hgetall(scope.entries_key) or {}).items()
+        }
         total = sum(int(e["size"]) for e in entries.values())
         evicted: list[str] = []
         for raw in self.redis.zrange(scope.used_key, 0, -1):  # least recently used first
             if total <= max_bytes:
                 break
-            key = _text(raw)
+            key = redis_text(raw)
             total -= int(entries.get(key, {}).get("size", 0))
             evicted.append(key)
         if evicted:
@@ -141,10 +141,10 @@ class CacheStore:
             return 0
         cutoff = (time.time() if now is None else now) - retention_days * 86_400
         done = 0
-        for name in sorted(_text(n) for n in self.redis.smembers(SCOPES_KEY)):
+        for name in sorted(redis_text(n) for n in self.redis.smembers(SCOPES_KEY)):
             scope = Scope.parse(name)
             stale = [
-                _text(k) for k in self.redis.zrangebyscore(scope.used_key, "-inf", cutoff, 0, TRIM_BATCH)
+                redis_text(k) for k in self.redis.zrangebyscore(scope.used_key, "-inf", cutoff, 0, TRIM_BATCH)
             ]
             stale = stale[: limit - done]
             if stale:
@@ -162,7 +162,7 @@ class CacheStore:
         """Caches and their bytes over every scope (for /metrics)."""
         count = size = 0
         for name in self.redis.smembers(SCOPES_KEY):
-            values = self.redis.hvals(Scope.parse(_text(name)).entries_key) or []
+            values = self.redis.hvals(Scope.parse(redis_text(name)).entries_key) or []
             count += len(values)
             size += sum(int(json.loads(v)["size"]) for v in values)
         return {"entries": count, "bytes": size}

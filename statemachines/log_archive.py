@@ -30,7 +30,8 @@ from urllib.parse import quote
 import redis
 
 from statemachines.blob_store import BlobError, BlobStore
-from statemachines.step_logs import meta_key, parse_log_id, stream_key
+from statemachines.redis_text import redis_text
+from statemachines.step_logs import meta_key, parse_log_id, stream_id_before, stream_key, use_archive
 
 log = logging.getLogger(__name__)
 
@@ -38,35 +39,17 @@ ARCHIVED_KEY = "stepline:log-archive"
 ARCHIVE_FIELD = "archive"  # the meta hash's field naming the blob
 READ_CHUNK = 512  # stream entries per XRANGE while archiving
 TRIM_BATCH = 500
-_PROCESS_STORE: list[BlobStore] = []  # the blob store this process was configured with (use_blob_store)
 
 
 def use_blob_store(store: BlobStore) -> None:
     """Name the process's blob store once at start-up, so every StepLogReader finds finished logs in it."""
-    _PROCESS_STORE[:] = [store]
-
-
-def default_archive(client: redis.Redis) -> LogArchive | None:
-    """The archive of the store the process named, or None (before start-up: Redis logs only)."""
-    return LogArchive(client, _PROCESS_STORE[0]) if _PROCESS_STORE else None
+    use_archive(lambda client: LogArchive(client, store))
 
 
 def archive_key(log_id: str, trusted: bool) -> str:
     run_id, step, attempt = parse_log_id(log_id)
     side = "trusted" if trusted else "untrusted"
     return f"logs/{side}/{quote(run_id, safe='')}/{quote(step, safe='')}/{attempt}.jsonl"
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _before(left: str, right: str) -> bool:
-    def parts(value: str) -> tuple[int, int]:
-        ms, _, seq = value.partition("-")
-        return int(ms or 0), int(seq or 0)
-
-    return parts(left) < parts(right)
 
 
 class LogArchive:
@@ -85,10 +68,12 @@ class LogArchive:
             cursor = "-"
             while batch := self.redis.xrange(stream, min=cursor, count=READ_CHUNK):
                 for entry, fields in batch:
-                    record = {"id": _text(entry)} | {_text(k): _text(v) for k, v in (fields or {}).items()}
+                    record = {"id": redis_text(entry)} | {
+                        redis_text(k): redis_text(v) for k, v in (fields or {}).items()
+                    }
                     spool.write(json.dumps(record).encode() + b"\n")
                     entries += 1
-                cursor = f"({_text(batch[-1][0])}"
+                cursor = f"({redis_text(batch[-1][0])}"
             if not entries:
                 return None
             spool.flush()
@@ -106,7 +91,7 @@ class LogArchive:
         lines: list[str] = []
         cursor, ended = after or "0", False
         for record in self._records(key):
-            if not _before(cursor, record["id"]):
+            if not stream_id_before(cursor, record["id"]):
                 continue
             if len(lines) >= limit:
                 return lines, cursor, False
@@ -133,7 +118,7 @@ class LogArchive:
         cutoff = time.time() if now is None else now
         while deleted < limit:
             keys = [
-                _text(k)
+                redis_text(k)
                 for k in self.redis.zrangebyscore(
                     ARCHIVED_KEY, "-inf", cutoff, 0, min(batch, limit - deleted)
                 )

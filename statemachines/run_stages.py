@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import redis
 
+from statemachines.redis_text import redis_text
 from statemachines.step_logs import DEFAULT_RETENTION_SECONDS
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class RunStages:
     def read(self, run_id: str) -> dict[str, int]:
         """Stage name -> epoch ms, for the stages stamped so far."""
         raw = self.redis.hgetall(stages_key(run_id))
-        return {_text(name): int(value) for name, value in raw.items() if _text(name) in BY_NAME}
+        return {redis_text(name): int(value) for name, value in raw.items() if redis_text(name) in BY_NAME}
 
     def timeline(self, run_id: str) -> list[dict[str, Any]]:
         """The stamped stages in pipeline order, each with ms since the first stamp and the previous one."""
@@ -121,7 +122,3 @@ class RunStages:
         """Queue on `pipe` the deletion of these runs' stamps (retention)."""
         if run_ids:
             pipe.delete(*(stages_key(run_id) for run_id in run_ids))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -43,12 +43,12 @@ import re
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import redis
 
-if TYPE_CHECKING:  # log_archive imports this module
-    from statemachines.log_archive import LogArchive
+from statemachines.redis_text import redis_text
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +113,6 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 _CURSOR = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?")
 _STREAM_ID_MAX = 2**64 - 1  # each part of a Redis stream id is an unsigned 64-bit number
 
@@ -127,7 +123,7 @@ def is_cursor(value: str) -> bool:
     return match is not None and all(int(part or 0) <= _STREAM_ID_MAX for part in match.groups())
 
 
-def _id_before(left: str, right: str) -> bool:
+def stream_id_before(left: str, right: str) -> bool:
     """Whether stream id `left` sorts before `right` ("0" is before everything)."""
 
     def parts(value: str) -> tuple[int, int]:
@@ -256,7 +252,7 @@ class StepLogWriter:
         self._gap = [0, 0, 0.0]
 
     def _append_locked(self, size: int, text: str) -> None:
-        entry = _text(self.redis.xadd(stream_key(self.log_id), {"t": text}))
+        entry = redis_text(self.redis.xadd(stream_key(self.log_id), {"t": text}))
         self._kept.append((entry, size))
         self._kept_bytes += size
         pipe = self.redis.pipeline(transaction=False)
@@ -299,7 +295,7 @@ def end_lost_attempts(
     for attempt_log in ids:
         pipe.hget(meta_key(attempt_log), "finished")
     replies = zip(ids, pipe.execute(), strict=True)
-    running = [attempt_log for attempt_log, finished in replies if _text(finished or "") == "0"]
+    running = [attempt_log for attempt_log, finished in replies if redis_text(finished or "") == "0"]
     script = client.register_script(_END_LOST_SCRIPT)
     retention = client.ttl(attempts_key(run_id))
     keep = retention if isinstance(retention, int) and retention > 0 else DEFAULT_RETENTION_SECONDS
@@ -314,19 +310,33 @@ def end_lost_attempts(
     return ended
 
 
+class ArchivedLogs(Protocol):
+    """Where a finished log is read once its stream moved (statemachines/log_archive.LogArchive)."""
+
+    def read(self, key: str, after: str = "0", limit: int = 1000) -> tuple[list[str], str, bool]: ...
+
+
+# the archive every reader of this process finds finished logs in; log_archive.use_blob_store sets it,
+# so this module never imports the archive (which builds on its keys)
+_PROCESS_ARCHIVE: list[Callable[[redis.Redis], ArchivedLogs]] = []
+
+
+def use_archive(archive_of: Callable[[redis.Redis], ArchivedLogs]) -> None:
+    """Name, once at start-up, how every StepLogReader of this process reaches finished logs."""
+    _PROCESS_ARCHIVE[:] = [archive_of]
+
+
 class StepLogReader:
     """Reads step logs for the dashboard: list a run's logs, page through one, follow it live."""
 
-    def __init__(self, client: redis.Redis, archive: LogArchive | None = None) -> None:
+    def __init__(self, client: redis.Redis, archive: ArchivedLogs | None = None) -> None:
         self.redis = client
-        if archive is None:  # the process's store (log_archive.use_blob_store); imported late: it imports us
-            from statemachines.log_archive import default_archive
-
-            archive = default_archive(client)
-        self.archive = archive  # statemachines/log_archive.LogArchive: where finished logs move
+        if archive is None and _PROCESS_ARCHIVE:  # the process's store (log_archive.use_blob_store)
+            archive = _PROCESS_ARCHIVE[0](client)
+        self.archive = archive  # where finished logs move (statemachines/log_archive.LogArchive)
 
     def list_logs(self, run_id: str) -> list[dict[str, Any]]:
-        ids = [_text(v) for v in self.redis.zrange(index_key(run_id), 0, -1)]
+        ids = [redis_text(v) for v in self.redis.zrange(index_key(run_id), 0, -1)]
         pipe = self.redis.pipeline(transaction=False)
         for log in ids:
             pipe.hgetall(meta_key(log))
@@ -363,7 +373,7 @@ class StepLogReader:
         if meta is None:
             return [], after, False
         lines: list[str] = []
-        if meta["cut_bytes"] and _id_before(after or "0", meta.get("cut_until") or "0"):
+        if meta["cut_bytes"] and stream_id_before(after or "0", meta.get("cut_until") or "0"):
             lines.append(CUT_MARKER.format(cut=meta["cut_bytes"], kept=meta["bytes"] - meta["cut_bytes"]))
         if meta.get("archive") and self.archive is not None:  # finished: its stream moved to the blob store
             more, cursor, finished = self.archive.read(meta["archive"], after, limit)
@@ -373,7 +383,7 @@ class StepLogReader:
             low = f"({cursor}" if cursor != "0" else "-"
             entries: list[Any] = self.redis.xrange(stream_key(log), min=low, count=16) or []
             for entry, fields in entries:
-                cursor = _text(entry)
+                cursor = redis_text(entry)
                 ended = ended or _field(fields, "end") == "1"
                 text = _field(fields, "t")
                 if text is not None:
@@ -411,11 +421,11 @@ class StepLogReader:
 
 def _field(fields: dict[Any, Any], name: str) -> str | None:
     value = fields.get(name, fields.get(name.encode()))
-    return None if value is None else _text(value)
+    return None if value is None else redis_text(value)
 
 
 def _meta(log: str, raw: dict[Any, Any]) -> dict[str, Any]:
-    meta: dict[str, Any] = {_text(k): _text(v) for k, v in raw.items()}
+    meta: dict[str, Any] = {redis_text(k): redis_text(v) for k, v in raw.items()}
     for name in INT_FIELDS:
         meta[name] = int(meta.get(name) or 0)
     meta["finished"] = meta.get("finished") == "1"
@@ -437,6 +447,6 @@ class StepLogStore:
         for run_id in run_ids:
             reader.zrange(index_key(run_id), 0, -1)
         for run_id, logs in zip(run_ids, reader.execute(), strict=True):
-            names = [_text(v) for v in logs]
+            names = [redis_text(v) for v in logs]
             keys = [key for name in names for key in (stream_key(name), meta_key(name))]
             pipe.delete(index_key(run_id), attempts_key(run_id), *keys)

@@ -26,6 +26,8 @@ from typing import Any
 
 import redis
 
+from statemachines.redis_text import redis_text
+
 RESULTS_KEY = "stepline:step-results:"
 PLAN_KEY = "stepline:reuse:"
 TTL_SECONDS = 30 * 24 * 3600
@@ -51,7 +53,7 @@ def record_result(client: redis.Redis, run_id: str, step: str, print_: str, resu
 def results_of(client: redis.Redis, run_id: str) -> dict[str, dict[str, Any]]:
     """Every recorded step result of a run: step -> {"fingerprint", "result"}."""
     raw = client.hgetall(RESULTS_KEY + run_id)
-    return {_text(step): json.loads(value) for step, value in raw.items()}
+    return {redis_text(step): json.loads(value) for step, value in raw.items()}
 
 
 def write_plan(
@@ -79,7 +81,3 @@ def reusable(
     if entry is None or entry.get("fingerprint") != print_:
         return None
     return dict(entry)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
