@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 
+from service import run_inputs
+
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 # a git branch or tag name, narrowed: no shell or revision syntax ($, (, ~, ^, :, spaces, "..", "@{")
@@ -33,6 +35,7 @@ REF_NAME = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+@-]{1,200
 # croniter's R (random) and H (hashed) fields: R is drawn afresh at each reading, so the due slot would move
 # at every tick and fire again and again
 RANDOM_FIELD = re.compile(r"(?<![A-Za-z])[RrHh](?![A-Za-z])")
+INPUT_NAME = re.compile(run_inputs.NAME)
 NICKNAMES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 FIELDS = ("name", "repository", "branch", "cron", "timezone", "inputs")
 SETTINGS = "settings"
@@ -151,6 +154,11 @@ def _schedule(item: object, where: str, problems: list[str], source: str) -> Sch
         )
     if not isinstance(inputs, dict) or not all(isinstance(v, str) for v in inputs.values()):
         problems.append(f"{where}: inputs must be an object of names to strings")
+    elif not all(_valid_input(name, value) for name, value in inputs.items()):
+        problems.append(
+            f"{where}: inputs must be names (letters, digits, '_') to one line of at most "
+            f"{run_inputs.MAX_VALUE} characters, as a manual run's"
+        )
     if len(problems) > before:
         return None
     pairs = tuple(sorted((str(k), v) for k, v in inputs.items()))
@@ -184,6 +192,15 @@ def _shortest_gap_minutes(expression: str) -> int:
     if any((hour + 1) % 24 in hours for hour in hours):
         gaps.append(60 - minutes[-1] + minutes[0])
     return min(gaps, default=60)
+
+
+def _valid_input(name: object, value: str) -> bool:
+    return (
+        isinstance(name, str)
+        and INPUT_NAME.fullmatch(name) is not None
+        and len(value) <= run_inputs.MAX_VALUE
+        and not run_inputs.CONTROL.search(value)
+    )
 
 
 def _valid_zone(name: str) -> bool:

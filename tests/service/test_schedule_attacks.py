@@ -100,3 +100,15 @@ def test_a_repository_file_may_not_fire_more_often_than_every_five_minutes(cron:
 def test_a_repository_file_may_fire_every_five_minutes(cron: str) -> None:
     found, problems = parse_file("octo/app", f'- name: often\n  cron: "{cron}"\n')
     assert problems == [] and len(found) == 1
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [{"environment": "a\nb"}, {"environment": "x" * 501}, {"bad name": "x"}, {"environment": "\x1b[2J"}],
+)
+def test_schedule_inputs_follow_the_rules_of_a_manual_runs(inputs: dict[str, str]) -> None:
+    # a manual run refuses these with a 400; a schedule passed them to every run it started
+    [problem] = parse_schedule_list(
+        [{"name": "a", "repository": "o/r", "cron": "@daily", "inputs": inputs}], "x"
+    )[1]
+    assert "inputs" in problem
