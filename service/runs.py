@@ -280,8 +280,9 @@ def _mark_invalid(ctx: JobContext, run: RunRecord, exc: InvalidPipelineError) ->
         run["run_id"], OPEN_STATUSES, status="INVALID", status_reason=reason, validation=exc.diagnostics,
         finished_at=time.time(), pipeline_path=exc.path,
     )  # fmt: skip
-    if updated is None:
-        return ctx.index.get(run["run_id"])["status"]  # type: ignore[index]
+    if updated is None:  # it ended meanwhile (or retention dropped it): say how
+        current = ctx.index.get(run["run_id"])
+        return current["status"] if current is not None else "MISSING"
     log.info("%s: %s", run["run_id"], reason)
     ctx.report(queues.REPORT_RUN_INVALID, run["run_id"])
     return "INVALID"
