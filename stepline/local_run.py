@@ -135,9 +135,8 @@ def _follow(
     from statemachines.log_archive import LogArchive
     from statemachines.step_logs import StepLogReader
     from stepline.approval_desk import ApprovalDesk
-    from stepline.sfn_client import make_client
 
-    sfn = make_client(stack, read_timeout=20)  # loading its service model overlaps the engine's start
+    sfn = stack.sfn_client(read_timeout=20)  # loading its service model overlaps the engine's start
     client = redis.Redis.from_url(stack.redis_url, socket_timeout=10)
     # a finished log moves from Redis to the worker's blob store: the reader follows it there
     archive = LogArchive(client, open_blob_store(BlobSettings(directory=stack.blob_dir)))
@@ -146,7 +145,7 @@ def _follow(
     started = time.monotonic()
     desk = None
     if plan.approvals:
-        desk = ApprovalDesk(make_client(stack, read_timeout=70), PREFIX, options.approve, out).start()
+        desk = ApprovalDesk(stack.sfn_client(read_timeout=70), PREFIX, options.approve, out).start()
 
     def summarise(described: dict[str, Any]) -> None:
         decided = desk.decided if desk is not None else {}

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from stepline.errors import StackFailed
 
@@ -132,6 +133,26 @@ class LocalStack:
             "LOG_LEVEL": "WARNING",
         }
         self._start("worker", self._python("workers"), self._python_env(settings))
+
+    def sfn_client(self, read_timeout: float) -> Any:
+        """A Step Functions client of this stack's engine, signed with the run's own key.
+
+        `read_timeout` above the engine's long poll for GetActivityTask.
+        """
+        # boto3 loads with the first client, after the processes started: the engine boots meanwhile
+        from statemachines.sfn_client import make_sfn_client
+
+        key_id, secret = self.access_key
+        return make_sfn_client(
+            self.region,
+            self.engine_url,
+            read_timeout=read_timeout,
+            connect_timeout=5,
+            attempts=3,
+            access_key_id=key_id,
+            secret_access_key=secret,
+            user_agent="stepline-run",
+        )
 
     def client_settings(self) -> dict[str, str]:
         return {"REDIS_URL": self.redis_url, "SFN_ENDPOINT_URL": self.engine_url, "AWS_REGION": self.region}
