@@ -97,15 +97,19 @@ class RunStages:
         return {redis_text(name): int(value) for name, value in raw.items() if redis_text(name) in BY_NAME}
 
     def timeline(self, run_id: str) -> list[dict[str, Any]]:
-        """The stamped stages in pipeline order, each with ms since the first stamp and the previous one."""
+        """The stamped stages in the order they happened, each with ms since the first stamp and the previous one.
+
+        The service's stages (pending status) and the worker's (task handed out) run side by side, so
+        pipeline order could show a stage taking negative time; ties keep pipeline order.
+        """
         stamps = self.read(run_id)
         rows: list[dict[str, Any]] = []
         first = min(stamps.values(), default=0)
         previous: int | None = None
-        for stage in STAGES:
-            at = stamps.get(stage.name)
-            if at is None:
-                continue
+        for stage in sorted(
+            (stage for stage in STAGES if stage.name in stamps), key=lambda s: stamps[s.name]
+        ):
+            at = stamps[stage.name]
             rows.append(
                 {
                     "stage": stage.name,

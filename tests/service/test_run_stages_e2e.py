@@ -90,6 +90,16 @@ def test_stamps_keep_the_first_beginning_and_the_last_end(redis_client):
     assert 0 < redis_client.ttl(stages_key("r1")) <= 60
 
 
+def test_the_timeline_reads_in_the_order_the_stages_happened(redis_client):
+    stages = RunStages(redis_client)
+    stages.stamp("r2", "execution_started", 1000)
+    stages.stamp("r2", "task_handed_out", 1020)  # the worker took the task before the pending status went out
+    stages.stamp("r2", "pending_posted", 1070)
+    rows = stages.timeline("r2")
+    assert [row["stage"] for row in rows] == ["execution_started", "task_handed_out", "pending_posted"]
+    assert [row["since_previous_ms"] for row in rows] == [None, 20, 50]
+
+
 @pytest.mark.slow
 def test_a_task_naming_a_recorded_run_without_its_claim_is_refused_and_writes_nothing_into_it(
     run_stack, make_repo, redis_client
