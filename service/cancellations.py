@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from service.job_context import JobContext, job_context
 from service.run_index import OPEN_STATUSES
-from service.run_record import RunRecord
+from service.run_record import RunRecord, RunStatus
 from statemachines import queues
 from statemachines.run_stops import mark_stopped
 from statemachines.step_errors import CANCELLED, SUPERSEDED
@@ -54,7 +54,7 @@ def supersede_older(ctx: JobContext, run: RunRecord) -> list[str]:
 
 
 def stop_run(
-    ctx: JobContext, run: RunRecord, status: str, reason: str, /, **fields: Unpack[RunRecord]
+    ctx: JobContext, run: RunRecord, status: RunStatus, reason: str, /, **fields: Unpack[RunRecord]
 ) -> bool:
     """Mark an open run terminal, stop its execution and have its contexts closed; False if it had ended."""
     run_id = run["run_id"]

@@ -35,29 +35,18 @@ import copy
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, Unpack, cast
+from typing import Any, Protocol, Unpack, cast, get_args
 
 import redis
 
 from service import run_index_layout as layout
 from service.run_index_layout import EXECUTIONS
-from service.run_record import RUN_FIELDS, RunRecord
+from service.run_record import RUN_FIELDS, RunRecord, RunStatus
 
 __all__ = ["EXECUTIONS", "OPEN_STATUSES", "RUN_FIELDS", "STATUSES", "RunIndex", "RunRecord", "RunStore"]
 
-OPEN_STATUSES = ("QUEUED", "RUNNING")
-STATUSES = (
-    "QUEUED",
-    "RUNNING",
-    "SUCCEEDED",
-    "FAILED",
-    "TIMED_OUT",
-    "ABORTED",
-    "SKIPPED",
-    "INVALID",
-    "SUPERSEDED",
-    "ERRORED",  # its start failed in a way start_run did not expect (service/reconcile.py)
-)
+OPEN_STATUSES: tuple[RunStatus, ...] = ("QUEUED", "RUNNING")
+STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 SCAN_BATCH = 200
 SCAN_LIMIT = 5000  # runs a filter looks through at most beyond its page (a branch within a PR's runs)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from service.run_record import RunStatus
 from service.status_contexts import format_duration
 from statemachines.step_errors import REJECTED, STEP_FAILED, STEP_TIMED_OUT
 
@@ -23,7 +24,7 @@ FAILED |= {"TaskStartFailed", "TaskSubmitFailed"}
 # The build itself failed (GitHub "failure"); any other error means it could not run ("error").
 BUILD_FAILURES = {STEP_FAILED, STEP_TIMED_OUT, REJECTED, "States.Timeout"}
 TIMEOUTS = {"States.Timeout", STEP_TIMED_OUT}
-ENDED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+ENDED: set[RunStatus] = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
 @dataclass
@@ -59,7 +60,7 @@ class Verdict:
 class RunOutcome:
     """The run's final status for the run index, and the verdict of every context."""
 
-    status: str
+    status: RunStatus  # the execution's: one of ENDED
     overall: Verdict
     steps: dict[str, Verdict] = field(default_factory=dict)
     finished_at: float | None = None

@@ -9,9 +9,15 @@ and `RunIndex.update(run_id, **fields)` takes any subset. Readers use `.get()` f
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from service.errors import IncompleteRunError
+
+# every status a run can have, in the order the dashboard lists them (service/run_index.py STATUSES)
+RunStatus = Literal[
+    "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "SKIPPED", "INVALID", "SUPERSEDED",
+    "ERRORED",  # its start failed in a way start_run did not expect (service/reconcile.py)
+]  # fmt: skip
 
 
 class RunRecord(TypedDict, total=False):
@@ -44,8 +50,8 @@ class RunRecord(TypedDict, total=False):
     state_machine_arn: str | None
     execution_arn: str | None
     started_at: float | None
-    # its status (service/run_index.py STATUSES) and ending
-    status: str
+    # its status and ending
+    status: RunStatus
     status_reason: str
     superseded_by: str | None
     finished_at: float | None
@@ -62,7 +68,7 @@ class RunRecord(TypedDict, total=False):
     concurrency_mode: str
     waiting_for: str | None  # the run holding its concurrency group while it stays QUEUED
     reporting_errors: list[dict[str, Any]]  # the newest failures to post its statuses (service/publisher.py)
-    rerun_of: str  # the run a dashboard re-run repeats (service/dashboard/actions.py)
+    rerun_of: str  # the run a dashboard re-run repeats (service/run_actions.py)
     reuse_from: str  # the run whose passed steps it reuses (service/reruns.py)
     rerun_steps: list[str]  # steps re-run even though they passed
 
