@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,8 @@ DIRECTORY = "directory"
 S3 = "s3"
 BACKENDS = (DIRECTORY, S3)
 DELETE_BATCH = 1000  # S3's DeleteObjects takes at most 1000 keys
+COPY_CHUNK = 16 << 20  # a stoppable directory copy asks `stop` this often
+Stop = Callable[[], bool]  # asked between chunks of a transfer: True ends it with TransferStopped
 
 
 class BlobError(SteplineError):
@@ -43,6 +45,10 @@ class BlobError(SteplineError):
 
 class BlobMissing(BlobError):
     """Raised when a blob that was asked for does not exist (deleted by retention, or never stored)."""
+
+
+class TransferStopped(BlobError):
+    """Raised when a transfer's `stop` said so between chunks (its task was cancelled); nothing was stored."""
 
 
 @dataclass(frozen=True)
@@ -89,10 +95,10 @@ class BlobInfo:
 class BlobStore(Protocol):
     """What every backend does; `open` streams, so a big blob never sits in memory."""
 
-    def put_file(self, key: str, path: Path) -> None: ...
+    def put_file(self, key: str, path: Path, stop: Stop | None = None) -> None: ...
     def put_bytes(self, key: str, data: bytes) -> None: ...
     def open(self, key: str) -> IO[bytes]: ...
-    def get_file(self, key: str, path: Path) -> None: ...
+    def get_file(self, key: str, path: Path, stop: Stop | None = None) -> None: ...
     def stat(self, key: str) -> BlobInfo | None: ...
     def list(self, prefix: str) -> Iterator[BlobInfo]: ...
     def delete(self, keys: Iterable[str]) -> int: ...
@@ -114,13 +120,13 @@ class DirectoryStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, stop: Stop | None = None) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-")
         os.close(fd)
         try:
-            shutil.copyfile(path, temporary)  # in the kernel (copy_file_range / sendfile) on Linux
+            _copy(path, Path(temporary), key, stop)
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
@@ -147,9 +153,9 @@ class DirectoryStore:
         except FileNotFoundError:
             raise BlobMissing(key, "no such blob") from None
 
-    def get_file(self, key: str, path: Path) -> None:
+    def get_file(self, key: str, path: Path, stop: Stop | None = None) -> None:
         try:
-            shutil.copyfile(self._path(key), path)
+            _copy(self._path(key), path, key, stop)
         except FileNotFoundError:
             if not self._path(key).exists():
                 raise BlobMissing(key, "no such blob") from None
@@ -210,9 +216,9 @@ class S3Store:
     def _name(self, key: str) -> str:
         return self.prefix + check_key(key)
 
-    def put_file(self, key: str, path: Path) -> None:
-        with _s3_errors(key):
-            self.s3.upload_file(str(path), self.bucket, self._name(key))  # multipart above 8 MB
+    def put_file(self, key: str, path: Path, stop: Stop | None = None) -> None:
+        with _s3_errors(key):  # multipart above 8 MB; a stop aborts it (s3transfer drops the parts)
+            self.s3.upload_file(str(path), self.bucket, self._name(key), Callback=_progress(key, stop))
 
     def put_bytes(self, key: str, data: bytes) -> None:
         with _s3_errors(key):
@@ -223,9 +229,9 @@ class S3Store:
             reply = self.s3.get_object(Bucket=self.bucket, Key=self._name(key))
         return reply["Body"]
 
-    def get_file(self, key: str, path: Path) -> None:
+    def get_file(self, key: str, path: Path, stop: Stop | None = None) -> None:
         with _s3_errors(key):
-            self.s3.download_file(self.bucket, self._name(key), str(path))
+            self.s3.download_file(self.bucket, self._name(key), str(path), Callback=_progress(key, stop))
 
     def stat(self, key: str) -> BlobInfo | None:
         try:
@@ -254,6 +260,31 @@ class S3Store:
                 reply = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             deleted += len(batch) - len(reply.get("Errors") or [])
         return deleted
+
+
+def _copy(source: Path, target: Path, key: str, stop: Stop | None) -> None:
+    """Copy a file in the kernel; with `stop`, chunk by chunk, asking it in between."""
+    if stop is None:
+        shutil.copyfile(source, target)  # copy_file_range / sendfile on Linux
+        return
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        while True:
+            if stop():
+                raise TransferStopped(key, "stopped")
+            if os.sendfile(dst.fileno(), src.fileno(), None, COPY_CHUNK) == 0:
+                return
+
+
+def _progress(key: str, stop: Stop | None) -> Callable[[int], None] | None:
+    """boto3's transfer callback, called per chunk sent or received; raising in it ends the transfer."""
+    if stop is None:
+        return None
+
+    def progress(_: int) -> None:
+        if stop():
+            raise TransferStopped(key, "stopped")
+
+    return progress
 
 
 @contextmanager

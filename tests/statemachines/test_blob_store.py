@@ -9,6 +9,7 @@ from statemachines.blob_store import (
     BlobError,
     BlobMissing,
     BlobSettings,
+    TransferStopped,
     open_blob_store,
     read_blob_settings,
 )
@@ -72,3 +73,23 @@ def test_s3_errors_are_blob_errors(moto_s3, tmp_path):
     assert "NoSuchBucket" in raised.value.reason
     with pytest.raises(BlobError):  # a download from nowhere: one error family for every caller
         store.get_file("logs/x", tmp_path / "x")
+
+
+def test_a_transfer_stops_between_chunks_when_asked_and_stores_nothing(blob_settings, tmp_path):
+    store = open_blob_store(blob_settings)
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * (40 << 20))  # several chunks on both backends (16 MiB copies, 8 MiB parts)
+    asked: list[int] = []
+
+    def stop_after_first_chunk() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    with pytest.raises(TransferStopped):
+        store.put_file("stop/big", big, stop_after_first_chunk)
+    assert store.stat("stop/big") is None
+    store.put_file("stop/big", big, lambda: False)
+    assert store.stat("stop/big").size == 40 << 20
+    asked.clear()
+    with pytest.raises(TransferStopped):
+        store.get_file("stop/big", tmp_path / "back", stop_after_first_chunk)
