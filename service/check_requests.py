@@ -26,7 +26,6 @@ from rq import Queue, Retry
 from service.approvals import ApprovalStore
 from service.check_runs import APPROVE, REJECT, parse_external_id
 from service.config import ServiceConfig
-from service.dashboard.actions import Actions
 from service.deliveries import DeliveryLog
 from service.errors import (
     ActionNotAllowedError,
@@ -37,6 +36,7 @@ from service.errors import (
 from service.github_client import GitHubStatuses
 from service.job_context import JobContext, job_context
 from service.publisher import rate_limit_delay
+from service.run_actions import Actions
 from service.run_record import RunRecord
 from service.triggers import Ignored
 from statemachines import queues

@@ -23,10 +23,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.dashboard.state_visits import visits_by_state
 from service.job_context import JobContext
 from service.reconcile import read_history
 from service.run_record import RunRecord
+from service.state_visits import visits_by_state
 from statemachines.contract import pipeline_steps, walk_states
 from statemachines.step_reuse import results_of, write_plan
 

@@ -13,6 +13,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 PACKAGES = ("service", "workers", "statemachines", "stepline")
 ASL = "statemachines.engine.asl"
+WEB_APP = "service.app"  # create_app: registers the dashboard's blueprints
 ASL_MAY_IMPORT = {"statemachines.nesting"}  # how deep a document may nest, shared with the service
 NOT_IN_ASL = {
     "redis",
@@ -161,6 +162,22 @@ def test_statemachines_is_shared_and_imports_no_process():
         or (name.split(".")[0] != "stepline" and target.split(".")[0] == "stepline")
     ]
     assert upward == []
+
+
+def test_the_dashboard_is_imported_only_by_the_web_app():
+    """service.dashboard is the web side: only the web app's factory imports it, so no jobs-process
+    module (runs, reporter, check requests, …) loads Flask's views; what both need lives in service/."""
+    modules = project_modules()
+    dashboard = "service.dashboard"
+    outside = [
+        (name, target)
+        for name, path in modules.items()
+        if not (name == dashboard or name.startswith(dashboard + "."))
+        for target, _ in imports_of(name, path, modules)
+        if (target == dashboard or target.startswith(dashboard + ".")) and name != WEB_APP
+    ]
+    assert any(name.startswith(dashboard + ".") for name in modules)
+    assert outside == []
 
 
 def test_the_asl_core_imports_only_itself_and_the_nesting_limits():

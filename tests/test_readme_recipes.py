@@ -111,7 +111,7 @@ def test_a_deploy_without_credentials_says_what_to_do(home, tmp_path):
 
 def api_routes() -> list[str]:
     """`METHOD /api/path` of every route in service/dashboard/api.py, with `<action>`/`<decision>` spelled out."""
-    from service.dashboard.actions import RUN_ACTIONS
+    from service.run_actions import RUN_ACTIONS
 
     source = (PROJECT / "service" / "dashboard" / "api.py").read_text()
     routes = []

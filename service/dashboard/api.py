@@ -12,10 +12,10 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from service.dashboard import auth
-from service.dashboard.actions import NEW_RUN_ACTIONS, RUN_ACTIONS
 from service.dashboard.extensions import actions, details
 from service.dashboard.run_details import RunFilters
 from service.errors import DashboardError, LogCursorError
+from service.run_actions import NEW_RUN_ACTIONS, RUN_ACTIONS
 from statemachines.step_logs import is_cursor
 from statemachines.workflow_commands import parse_lines
 

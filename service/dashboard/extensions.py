@@ -7,10 +7,10 @@ from rq import Queue
 
 from service.approvals import ApprovalStore
 from service.config import ServiceConfig
-from service.dashboard.actions import Actions
 from service.dashboard.execution_reader import ExecutionReader
 from service.dashboard.run_details import RunDetails
 from service.job_context import JobContext
+from service.run_actions import Actions
 from service.run_index import RunIndex
 from service.sfn import make_sfn_client
 from service.status_ledger import StatusLedger

@@ -23,11 +23,11 @@ from werkzeug.exceptions import HTTPException
 
 from service.config import ServiceConfig
 from service.dashboard import auth
-from service.dashboard.actions import NEW_RUN_ACTIONS, RUN_ACTIONS
 from service.dashboard.extensions import actions, details
 from service.dashboard.run_details import RunFilters
 from service.dashboard.run_view import format_duration
 from service.errors import DashboardError
+from service.run_actions import NEW_RUN_ACTIONS, RUN_ACTIONS
 from service.run_index import STATUSES
 
 log = logging.getLogger(__name__)

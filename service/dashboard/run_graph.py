@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from service.dashboard.choice_labels import rule_label
-from service.dashboard.state_visits import GROUP_TYPES, OPEN, state_status, visits_by_state
+from service.state_visits import GROUP_TYPES, OPEN, state_status, visits_by_state
 from statemachines.contract import APPROVAL_POOL, pool_of_activity
 from statemachines.worker_presence import waiting_words
 

@@ -1,4 +1,4 @@
-"""What a signed-in person can do to a run: re-run, re-run failed steps or one step, cancel, approve or reject; all audited."""
+"""What a person may do to a run, from the dashboard or a GitHub check run's button: re-run, re-run failed steps or one step, cancel, approve or reject; all audited."""
 
 from __future__ import annotations
 
