@@ -17,6 +17,7 @@ from typing import Any
 import redis
 from rq import Queue, Retry
 
+from service.app_installations import repository_installation
 from service.errors import (
     InvalidPipelineError,
     PipelineSourceError,
@@ -53,7 +54,7 @@ class ManualRuns:
 
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
-        self.resolver = RefResolver(ctx.config)
+        self.resolver = RefResolver(ctx.config, ctx.redis)
 
     def prepare(self, request: RefRequest) -> Prepared:
         """The source and the inputs its pipeline declares (the form shows them with their defaults)."""
@@ -79,6 +80,7 @@ class ManualRuns:
             )
         checked = check_inputs(inputs, prepared.inputs or {})
         run = make_run(prepared.source, checked, MANUAL, f"manual-{uuid.uuid4().hex}", f"started by {user}")
+        run["installation_id"] = repository_installation(self.ctx.config, self.ctx.redis, run["repository"])
         try:
             # audited first: the start job's own entries come after it
             self.ctx.index.add_audit(

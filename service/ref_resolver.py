@@ -19,11 +19,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import redis
 import requests
 from github import Auth, Github, GithubException, GithubRetry, UnknownObjectException
 
+from service.app_installations import repository_installation
 from service.config import ServiceConfig
 from service.errors import RunRequestError, SourceUnavailableError, UnknownSourceError
+from service.github_client import InstallationTokens
 from service.schedules import REF_NAME
 from service.triggers import FULL_NAME, SHA, PullRequest, TriggerSettings, pull_request_trust
 
@@ -96,9 +99,10 @@ def _check_name(field: str, name: str) -> str:
 class RefResolver:
     """Resolves a RefRequest through GitHub's API (and git, for file:// repositories in development)."""
 
-    def __init__(self, config: ServiceConfig) -> None:
+    def __init__(self, config: ServiceConfig, client: redis.Redis | None = None) -> None:
         self.config = config
         self.settings = TriggerSettings.from_config(config)
+        self.redis = client  # with a GitHub App and no token: asks as the repository's installation
 
     def default_branch(self, repository: str) -> str:
         return str(self._call(repository, lambda gh: gh.get_repo(repository).default_branch))
@@ -108,9 +112,12 @@ class RefResolver:
         return self._call(request.repository, lambda gh: self._resolve(gh, request))
 
     def _call(self, repository: str, body: Any) -> Any:
-        auth = Auth.Token(self.config.github_token) if self.config.github_token else None
-        gh = Github(base_url=self.config.github_api_url, auth=auth, timeout=10, retry=GithubRetry(total=2))
+        gh: Github | None = None
         try:
+            auth = self._auth(repository)
+            gh = Github(
+                base_url=self.config.github_api_url, auth=auth, timeout=10, retry=GithubRetry(total=2)
+            )
             return body(gh)
         except UnknownObjectException:
             raise UnknownSourceError("repository", f"GitHub does not know {repository}") from None
@@ -119,7 +126,16 @@ class RefResolver:
         except (requests.RequestException, OSError) as exc:
             raise SourceUnavailableError(repository, f"GitHub unreachable: {exc}") from exc
         finally:
-            gh.close()
+            if gh is not None:
+                gh.close()
+
+    def _auth(self, repository: str) -> Auth.Token | None:
+        if self.config.github_token:
+            return Auth.Token(self.config.github_token)
+        installation = repository_installation(self.config, self.redis, repository) if self.redis else None
+        if installation is None or self.redis is None:
+            return None
+        return Auth.Token(InstallationTokens(self.config, self.redis).token(installation))
 
     def _resolve(self, gh: Github, request: RefRequest) -> Source:
         repo = gh.get_repo(request.repository)

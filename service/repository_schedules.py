@@ -65,7 +65,7 @@ def schedules_of(config: ServiceConfig, client: redis.Redis) -> tuple[list[Sched
 
 def refresh(config: ServiceConfig, client: redis.Redis, now: float) -> int:
     """Re-read the files not read for REFRESH_SECONDS (one process each); how many this call read."""
-    resolver, read = RefResolver(config), 0
+    resolver, read = RefResolver(config, client), 0
     for repository in config.schedule_repositories:
         if not client.set(LOCK_KEY + repository, now, nx=True, ex=REFRESH_SECONDS):
             continue

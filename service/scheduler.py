@@ -43,6 +43,7 @@ from typing import Any
 import redis
 from croniter import CroniterError
 
+from service.app_installations import repository_installation
 from service.config import ServiceConfig
 from service.errors import DashboardError
 from service.job_context import JobContext, job_context, use_config
@@ -79,7 +80,7 @@ def last_fired(client: redis.Redis, schedule: Schedule) -> dict[str, Any] | None
 
 def fire_due(ctx: JobContext, schedules: Iterable[Schedule], now: float) -> list[str]:
     """One tick: start every schedule's due slot that has not run; the ids of the runs this tick started."""
-    resolver = RefResolver(ctx.config)
+    resolver = RefResolver(ctx.config, ctx.redis)
     started = []
     for schedule in schedules:
         try:
@@ -113,6 +114,7 @@ def fire_schedule(ctx: JobContext, resolver: RefResolver, schedule: Schedule, no
     why = f"schedule {schedule.name} ({when})"
     run = make_run(source, dict(schedule.inputs), SCHEDULE, delivery_id, why)
     run["schedule"] = schedule.name
+    run["installation_id"] = repository_installation(ctx.config, client, run["repository"])
     if not _claim_and_queue(ctx, schedule, slot, run, now):
         log.info("schedule %s: slot %s was started by another tick", schedule.key, when)
         return None

@@ -55,6 +55,7 @@ class FakeGitHubState:
     failures: list[Failure] = field(default_factory=list)
     lost: list[list[Any]] = field(default_factory=list)  # [method, path part, skip]: served, answer lost
     installation_tokens: list[str] = field(default_factory=list)
+    installations: dict[str, int] = field(default_factory=dict)  # repository -> the App installation on it
     checks: ChecksState = field(default_factory=ChecksState)
     refs: dict[tuple[str, str], str] = field(default_factory=dict)  # (repo, "heads/main") -> sha
     history: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (repo, branch) -> its shas
@@ -302,6 +303,18 @@ class FakeGitHub:
             },
         )
 
+    def set_installation(self, full_name: str, installation_id: int) -> None:
+        with self.lock:
+            self.state.installations[full_name] = installation_id
+
+    def get_repo_installation(self, request: RecordedRequest, owner: str, repo: str):
+        if not request.headers.get("authorization", "").lower().startswith("bearer "):
+            return 401, {}, {"message": "A JSON web token could not be decoded"}
+        found = self.state.installations.get(f"{owner}/{repo}")
+        if found is None:
+            return 404, {}, {"message": "Not Found"}
+        return 200, {}, {"id": found, "account": {"login": owner}, "app_id": 1, "target_type": "Organization"}
+
     def create_installation_token(self, request: RecordedRequest, installation_id: str):
         if not request.headers.get("authorization", "").lower().startswith("bearer "):
             return 401, {}, {"message": "A JSON web token could not be decoded"}
@@ -323,6 +336,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, dict[str, str]
     ("GET", re.compile(REPO + r"/pulls/(?P<number>\d+)"), FakeGitHub.get_pull),
     ("GET", re.compile(REPO + r"/compare/(?P<base>.+?)\.\.\.(?P<head>.+)"), FakeGitHub.compare),
     ("GET", re.compile(REPO), FakeGitHub.get_repo),
+    ("GET", re.compile(REPO + r"/installation"), FakeGitHub.get_repo_installation),
     ("GET", re.compile(REPO + r"/commits/(?P<sha>[^/]+)"), FakeGitHub.get_commit),
     ("POST", re.compile(REPO + r"/statuses/(?P<sha>[^/]+)"), FakeGitHub.create_status),
     ("GET", re.compile(REPO + r"/commits/(?P<sha>[^/]+)/statuses"), FakeGitHub.list_statuses),
