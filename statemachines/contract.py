@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from statemachines.errors import SteplineError
-from statemachines.step_errors import INVALID_TASK_INPUT
+from statemachines.step_concurrency import parse_declaration
+from statemachines.step_errors import CONCURRENCY_WAIT, INVALID_TASK_INPUT
 from statemachines.step_outputs import StepOutputs, parse_step_outputs
 
 # A Task's Resource names a worker pool; deploy substitutes the pool's activity ARN. A pool's name never
@@ -166,7 +167,26 @@ def check_pipeline(definition: dict[str, Any]) -> list[str]:
                 parse_step_outputs(params)
             except ValueError as exc:
                 problems.append(f"{path}: {exc}")
+        problems.extend(f"{path}: {problem}" for problem in _concurrency_problems(state, params, pool))
     return problems
+
+
+def _concurrency_problems(state: dict[str, Any], params: dict[str, Any], pool: str) -> list[str]:
+    if "concurrency.$" in params:
+        return ["'concurrency' must be written as is, not computed ('concurrency.$')"]
+    if "concurrency" not in params:
+        return []
+    if pool == APPROVAL_POOL:
+        return ["an approval step takes no 'concurrency' (name the group on the deploy step)"]
+    try:
+        parse_declaration(params["concurrency"])
+    except ValueError as exc:
+        return [str(exc)]
+    retriers = state.get("Retry")
+    retried = retriers if isinstance(retriers, list) else []
+    if not any(isinstance(r, dict) and CONCURRENCY_WAIT in (r.get("ErrorEquals") or []) for r in retried):
+        return [f"a step with a concurrency group needs a Retry on {CONCURRENCY_WAIT} (the default has one)"]
+    return []
 
 
 def _build_step_problems(state: dict[str, Any], params: dict[str, Any]) -> list[str]:

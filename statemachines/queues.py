@@ -29,6 +29,7 @@ REPORT_RUN_INVALID = "service.reporter.report_run_invalid"
 RECONCILE_RUN = "service.reconcile.reconcile_run"
 SWEEP_OPEN_RUNS = "service.reconcile.sweep_open_runs"
 RELEASE_RUN = "service.concurrency.release_run"
+SUPERSEDE_FOR_STEP_GROUP = "service.step_concurrency.supersede_for_step_group"  # a worker's ask
 PUBLISH_STATUS = "service.publisher.publish_status"
 
 JOB_PATHS = (
@@ -44,5 +45,6 @@ JOB_PATHS = (
     RECONCILE_RUN,
     SWEEP_OPEN_RUNS,
     RELEASE_RUN,
+    SUPERSEDE_FOR_STEP_GROUP,
     PUBLISH_STATUS,
 )

@@ -7,7 +7,9 @@ lacks of:
 
 - `"run.$": "$$.Execution.Input"` in its `Parameters` (approval steps too: the service needs the run);
 - for build steps (every pool but `approval`): `HeartbeatSeconds`, a larger `TimeoutSeconds` and a
-  `Retry` on `States.HeartbeatTimeout` (a lost worker) and `Stepline.WorkerShutdown`.
+  `Retry` on `States.HeartbeatTimeout` (a lost worker) and `Stepline.WorkerShutdown`;
+- for a step that names a `concurrency` group: a `Retry` on `Stepline.ConcurrencyWait` with a back-off
+  (the step waits for its group between attempts, holding no worker; statemachines/step_concurrency.py).
 
 The result is plain ASL, so it runs the same on our engine and on AWS. A field the author wrote is
 never changed. PIPELINES.md, "A build step", shows the filled-in form.
@@ -19,7 +21,7 @@ import copy
 from typing import Any
 
 from statemachines.contract import APPROVAL_POOL, pool_of, walk_states
-from statemachines.step_errors import WORKER_SHUTDOWN
+from statemachines.step_errors import CONCURRENCY_WAIT, WORKER_SHUTDOWN
 
 RUN_INPUT = "$$.Execution.Input"
 HEARTBEAT_SECONDS = 60
@@ -29,6 +31,11 @@ STEP_SECONDS = 3600
 QUEUE_ROOM_SECONDS = 1800
 LOST_WORKER_ERRORS = ("States.HeartbeatTimeout", WORKER_SHUTDOWN)
 LOST_WORKER_RETRY = {"MaxAttempts": 2, "IntervalSeconds": 1}
+# a waiting step asks again after 1, 1.5, 2.25 ... s, at most every 15 s, for as long as AWS allows
+CONCURRENCY_WAIT_RETRY = {
+    "ErrorEquals": [CONCURRENCY_WAIT], "IntervalSeconds": 1, "BackoffRate": 1.5, "MaxDelaySeconds": 15,
+    "MaxAttempts": 99_999_999,
+}  # fmt: skip
 
 
 def fill_step_defaults(definition: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +50,18 @@ def fill_step_defaults(definition: dict[str, Any]) -> dict[str, Any]:
             params["run.$"] = RUN_INPUT
         if pool != APPROVAL_POOL:
             _fill_lost_worker_fields(state, params if isinstance(params, dict) else {})
+            if isinstance(params, dict) and "concurrency" in params:
+                _fill_concurrency_retry(state)
     return filled
+
+
+def _fill_concurrency_retry(state: dict[str, Any]) -> None:
+    retriers = state.get("Retry")
+    if not isinstance(retriers, list):
+        return  # a mistake the validator names
+    if not any(isinstance(r, dict) and CONCURRENCY_WAIT in (r.get("ErrorEquals") or []) for r in retriers):
+        # first: the first retrier that names an error is the one used, and States.ALL must stay last
+        state["Retry"] = [dict(CONCURRENCY_WAIT_RETRY), *retriers]
 
 
 def _fill_lost_worker_fields(state: dict[str, Any], params: dict[str, Any]) -> None:

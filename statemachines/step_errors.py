@@ -14,6 +14,7 @@ INVALID_TASK_INPUT = "Stepline.InvalidTaskInput"
 WORKER_SHUTDOWN = "Stepline.WorkerShutdown"
 WORKER_ERROR = "Stepline.WorkerError"
 REJECTED = "Stepline.Rejected"
+CONCURRENCY_WAIT = "Stepline.ConcurrencyWait"  # a step's concurrency group is held: retried (step_defaults)
 
 # what pipelines match in Retry and Catch ErrorEquals
 STEP_ERRORS = {
@@ -24,6 +25,7 @@ STEP_ERRORS = {
     WORKER_SHUTDOWN: "the worker was stopped while the step ran (retry it)",
     WORKER_ERROR: "the worker failed unexpectedly while handling the step (a bug: see its log)",
     REJECTED: "an approval step was rejected",
+    CONCURRENCY_WAIT: "the step's concurrency group is held by another run's step (retried by default)",
 }
 
 # StopExecution's error when the service ends a run (cancelled by a person or a push, or superseded)

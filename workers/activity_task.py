@@ -42,6 +42,7 @@ from workers.process_group import SHUTDOWN, Cancellation
 from workers.reporting import Reporter
 from workers.sandbox import Sandbox
 from workers.step_environment import build_environment
+from workers.step_groups import StepGroups
 from workers.step_runner import StepRunner
 from workers.workspace import Workspace
 
@@ -90,6 +91,7 @@ class TaskHandler:
         self.stages = RunStages(client, config.step_log_retention_seconds)
         self.workspace = Workspace(config.work_dir)
         self.outputs = BuildOutputs(config, client)  # finished logs, artifacts and caches in the blob store
+        self.groups = StepGroups(client, reporter, config.heartbeat_seconds)  # a step's concurrency group
         self._running: dict[str, Cancellation] = {}
         self._cancel_reason: str | None = None  # set once: every later task is cancelled at once too
         self._lock = threading.Lock()
@@ -128,6 +130,9 @@ class TaskHandler:
         self._stamp(task, verdict, TASK_HANDED_OUT, received_ms)
         if verdict.verified and self._reuse(received, task):
             return
+        lease = self.groups.enter(received.input, received.token, task, received.trusted, verdict)
+        if lease is None:  # it waits for its concurrency group (answered: it holds no slot meanwhile)
+            return
         cancellation = Cancellation()
         with self._lock:
             self._running[received.token] = cancellation
@@ -141,6 +146,7 @@ class TaskHandler:
             self.reporter.fail(task.run_id, received.token, fault.error_name, fault.cause)
             self.reporter.status(task.run_id, task.step, fault.status_state, fault.reason)
         finally:
+            lease.release()
             with self._lock:
                 self._running.pop(received.token, None)
 

@@ -24,6 +24,7 @@ RELEASED_JOB_PATHS = (
     "service.reconcile.reconcile_run",
     "service.reconcile.sweep_open_runs",
     "service.concurrency.release_run",
+    "service.step_concurrency.supersede_for_step_group",
     "service.publisher.publish_status",
 )
 
