@@ -260,5 +260,11 @@ def _say_what_runs(
     )
     if steps:
         only = f", only {options.only}" if options.only else ""
-        out.write(f"pipeline {pipeline_path}: {len(steps)} step(s){only}\n\n")
+        # a newcomer's first run has no pipeline of its own: say which file would be read
+        shown = (
+            f"{pipeline_path} (no .stepline/pipeline.asl.json)"
+            if pipeline_path == "default"
+            else pipeline_path
+        )
+        out.write(f"pipeline {shown}: {len(steps)} step(s){only}\n\n")
     out.flush()

@@ -117,6 +117,12 @@ class LocalStack:
 
     def start_worker(self, pools: list[str], work_dir: Path, slots: int) -> None:
         """`python -m workers` as the server runs it: bubblewrap, its step user, file:// clones allowed."""
+        if shutil.which("bwrap", path=self.path) is None:  # said here, not as the worker's settings problem
+            raise StackFailed(
+                "worker",
+                "bubblewrap, the sandbox every step runs in, is not installed "
+                "(`sudo apt-get install bubblewrap`; `make run` installs it)",
+            )
         key_id, secret = self.access_key
         settings = {
             **self.client_settings(),

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -304,3 +305,17 @@ def test_a_pull_request_run_and_an_untrusted_one_get_the_servers_input_and_sandb
 def test_the_console_script_is_installed() -> None:
     assert STEPLINE.exists(), "run `make setup`: it installs the project (pip install -e .) and `stepline`"
     assert os.access(STEPLINE, os.X_OK)
+
+
+def test_no_bubblewrap_is_a_clear_error(working_copy: Path, tmp_path: Path) -> None:
+    """A machine without bwrap: one line saying what to install, not the worker's settings problem."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("git", "redis-server", "setpriv", "env", "prlimit"):
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    done = stepline_run(working_copy, tmp_path / "cache", env={"PATH": str(bin_dir)})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "bubblewrap, the sandbox every step runs in, is not installed" in done.stderr
+    assert "WORKER_SANDBOX" not in done.stderr and "Traceback" not in done.stderr
