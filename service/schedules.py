@@ -80,9 +80,13 @@ class Schedule:
         return self.cron.lower() == "@hourly" or (len(fields) == 5 and fields[1].startswith("*"))
 
     def next_slot(self, now: float) -> float:
-        """The first slot after `now`."""
+        """The first slot after `now` that runs (not the repeat of a fixed-hour slot: see latest_slot)."""
         start = datetime.fromtimestamp(math.floor(now), ZoneInfo(self.timezone))
-        return float(croniter(self.cron, start).get_next(float))
+        slots = croniter(self.cron, start)
+        slot = slots.get_next(datetime)
+        if slot.fold and not self._every_hour() and slot.replace(fold=0).timestamp() < slot.timestamp():
+            slot = slots.get_next(datetime)
+        return slot.timestamp()
 
 
 def parse_schedules(text: str) -> tuple[tuple[Schedule, ...], list[str]]:

@@ -112,3 +112,10 @@ def test_schedule_inputs_follow_the_rules_of_a_manual_runs(inputs: dict[str, str
         [{"name": "a", "repository": "o/r", "cron": "@daily", "inputs": inputs}], "x"
     )[1]
     assert "inputs" in problem
+
+
+def test_the_next_slot_shown_is_not_the_repeat_that_will_not_run() -> None:
+    twice = Schedule("half-past-two", "octo/app", "30 2 * * *", "main", "Europe/Berlin")
+    # after 02:30 summer time ran: the next run is the 26th's, not 02:30 winter time on the 25th
+    assert twice.next_slot(at("2026-10-25T00:45:00+00:00")) == at("2026-10-26T01:30:00+00:00")
+    assert twice.next_slot(at("2026-10-24T12:00:00+00:00")) == at("2026-10-25T00:30:00+00:00")
