@@ -20,7 +20,9 @@ def test_another_repositorys_admin_cannot_re_run_our_run(service_config, redis_c
     reporting = Reporting(reporting_config(service_config), redis_client, fake_github)
     fake_github.add_repo("mallory/fork")
     fake_github.checks.set_permission("mallory/fork", "mallory", "admin")
-    run = reporting.new_run(steps=("build",), status="FAILED", finished_at=1.0, execution_input={"run_id": "x"})
+    run = reporting.new_run(
+        steps=("build",), status="FAILED", finished_at=1.0, execution_input={"run_id": "x"}
+    )
 
     # a check run on mallory's repository (same commit, e.g. a fork's head) whose external_id names our run
     assert handle_check_request(press(run, repository="mallory/fork")) == "no such run"
@@ -30,7 +32,9 @@ def test_another_repositorys_admin_cannot_re_run_our_run(service_config, redis_c
 
 def test_a_sender_github_cannot_vouch_for_is_refused(service_config, redis_client, fake_github):
     reporting = Reporting(reporting_config(service_config), redis_client, fake_github)
-    run = reporting.new_run(steps=("build",), status="FAILED", finished_at=1.0, execution_input={"run_id": "x"})
+    run = reporting.new_run(
+        steps=("build",), status="FAILED", finished_at=1.0, execution_input={"run_id": "x"}
+    )
     fake_github.checks.set_permission("octo/app", "mallory", "none")
     assert handle_check_request(press(run)) == "refused: none"
     fake_github.fail_next(1, 404)  # the App cannot see the repository
