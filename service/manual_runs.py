@@ -27,11 +27,11 @@ from service.errors import (
 )
 from service.job_context import JobContext
 from service.pipeline_source import load_pipeline
-from service.ref_resolver import RefRequest, RefResolver, Source
+from service.ref_resolver import RefRequest, RefResolver
 from service.run_inputs import check_inputs, declared_inputs
 from service.run_record import RunRecord
 from service.runs import new_run
-from service.triggers import BUILD, Trigger
+from service.triggers import BUILD, Source, Trigger
 from statemachines import queues
 
 log = logging.getLogger(__name__)
@@ -103,11 +103,7 @@ class ManualRuns:
 
 def make_run(source: Source, inputs: dict[str, str], event: str, delivery_id: str, why: str) -> RunRecord:
     """The run record (not yet stored) of a source; the execution name follows `delivery_id`."""
-    trigger = Trigger(
-        BUILD, delivery_id, event, source.repository, source.clone_url, source.private, source.ref,
-        source.branch, source.tag, source.sha, "", source.pull_request, source.fork, source.trusted,
-        source.message, source.author, trust_reason=source.trust_reason,
-    )  # fmt: skip
+    trigger = Trigger(**vars(source), action=BUILD, delivery_id=delivery_id, event=event, before="")
     run = new_run(trigger, event)
     return {**run, "inputs": inputs, "status_reason": why}
 

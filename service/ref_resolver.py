@@ -28,7 +28,7 @@ from service.config import ServiceConfig
 from service.errors import RunRequestError, SourceUnavailableError, UnknownSourceError
 from service.github_client import InstallationTokens
 from service.schedules import REF_NAME
-from service.triggers import FULL_NAME, SHA, PullRequest, TriggerSettings, pull_request_trust
+from service.triggers import FULL_NAME, SHA, PullRequest, Source, TriggerSettings, pull_request_trust
 
 PULL_REF = re.compile(r"^refs/pull/(?P<number>[1-9][0-9]{0,9})/head$")
 GIT_TIMEOUT_SECONDS = 20
@@ -44,25 +44,6 @@ class RefRequest:
     sha: str | None = None
     pull_request: int | None = None
     or_tag: bool = False  # a bare name: a branch, else a tag of that name
-
-
-@dataclass(frozen=True)
-class Source:
-    """A resolved source: the commit to build, where it comes from, and whether the run is trusted."""
-
-    repository: str
-    clone_url: str
-    private: bool
-    ref: str
-    branch: str | None
-    tag: str | None
-    sha: str
-    pull_request: PullRequest | None
-    fork: bool
-    trusted: bool
-    trust_reason: str
-    message: str = ""
-    author: str = ""
 
 
 def parse_ref(repository: str, ref: str, branch: str | None = None) -> RefRequest:

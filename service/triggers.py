@@ -55,12 +55,9 @@ class PullRequest:
 
 
 @dataclass(frozen=True)
-class Trigger:
-    """What a delivery asks for: build a commit, skip it ([skip ci]) or cancel a ref's open runs."""
+class Source:
+    """What a run builds and whether it is trusted: the commit, where it comes from, and why."""
 
-    action: str
-    delivery_id: str
-    event: str
     repository: str
     clone_url: str
     private: bool
@@ -68,15 +65,28 @@ class Trigger:
     branch: str | None
     tag: str | None
     sha: str
-    before: str
     pull_request: PullRequest | None
     fork: bool
     trusted: bool
-    message: str
-    author: str
+    trust_reason: str  # why the run is trusted or not, e.g. "pull request from a fork"
+    message: str = ""
+    author: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trigger(Source):
+    """What a delivery asks for: build a commit, skip it ([skip ci]) or cancel a ref's open runs.
+
+    A webhook's event makes one (parse_event); a manual or scheduled run's resolved Source makes one too
+    (service/manual_runs.py), so every run starts from the same record.
+    """
+
+    action: str
+    delivery_id: str
+    event: str
+    before: str
     reason: str = ""
     installation_id: int | None = None  # the GitHub App installation that sent it: statuses post as it
-    trust_reason: str = ""  # why the run is trusted or not, e.g. "pull request from a fork"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,8 +153,9 @@ def on_push(payload: dict[str, Any], delivery_id: str, settings: TriggerSettings
     if tag is not None and not settings.build_tags and not deleted:
         return Ignored("tags are not built (STEPLINE_BUILD_TAGS is off)")
     base = Trigger(
-        BUILD, delivery_id, "push", repo["repository"], repo["clone_url"], repo["private"], ref, branch, tag,
-        "", _optional_sha(payload.get("before"), "before"), None, False, True, "", "",
+        action=BUILD, delivery_id=delivery_id, event="push", repository=repo["repository"],
+        clone_url=repo["clone_url"], private=repo["private"], ref=ref, branch=branch, tag=tag, sha="",
+        before=_optional_sha(payload.get("before"), "before"), pull_request=None, fork=False, trusted=True,
         trust_reason="push to the repository",
     )  # fmt: skip
     if deleted:
@@ -220,11 +231,12 @@ def _pull_request_trigger(
     action = CANCEL if payload.get("action") == "closed" else BUILD
     trusted, trust_reason = pull_request_trust(fork, pr.get("author_association"), settings)
     return Trigger(
-        action, delivery_id, "pull_request", base["repository"], clone_url, base["private"], ref,
-        info.head_ref, None, _sha(head.get("sha"), "pull_request.head.sha"),
-        _optional_sha(payload.get("before"), "before"), info, fork, trusted,
-        _text(pr.get("title"), MAX_MESSAGE), login,
-        f"pull request #{number} was closed" if action == CANCEL else "", trust_reason=trust_reason,
+        action=action, delivery_id=delivery_id, event="pull_request", repository=base["repository"],
+        clone_url=clone_url, private=base["private"], ref=ref, branch=info.head_ref, tag=None,
+        sha=_sha(head.get("sha"), "pull_request.head.sha"), before=_optional_sha(payload.get("before"), "before"),
+        pull_request=info, fork=fork, trusted=trusted, trust_reason=trust_reason,
+        message=_text(pr.get("title"), MAX_MESSAGE), author=login,
+        reason=f"pull request #{number} was closed" if action == CANCEL else "",
     )  # fmt: skip
 
 
