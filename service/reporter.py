@@ -127,7 +127,7 @@ def report_step(run_id: str, step: str, state: str, description: str, at_ms: int
         update = _with_duration(StatusLedger(ctx.redis), update)
     claimed = _submit(ctx, run_id, f"step {step} {state}", [update])
     if state != "pending":
-        nudge_reconcile(ctx, run_id)
+        reconcile_now(ctx, run_id)
     return claimed
 
 
@@ -212,6 +212,23 @@ def nudge_reconcile(ctx: JobContext, run_id: str) -> None:
     """Have the reconciler look at the run now: workers report a step after telling Step Functions, so
     after the last step the execution has ended (if not, the periodic sweep finds it)."""
     ctx.statuses.enqueue(queues.RECONCILE_RUN, run_id, result_ttl=60)
+
+
+def reconcile_now(ctx: JobContext, run_id: str) -> None:
+    """The reconciler's look at the run, in this job: after the last step the execution has ended,
+    and a job of its own would put one more queue hop (and every job queued meanwhile) between the
+    run's end and its final status. Should the look fail, the reconcile job tries again."""
+    # service.reconcile imports this module: imported here, when the first step report runs
+    from service.reconcile import reconcile
+
+    run = load_run(ctx, run_id)
+    if run is None:
+        return
+    try:
+        reconcile(ctx, run)
+    except Exception as exc:
+        log.warning("%s: reconcile after the step report failed (%s); queued to try again", run_id, exc)
+        nudge_reconcile(ctx, run_id)
 
 
 def _start_generation(ctx: JobContext, run: RunRecord) -> tuple[RunRecord, set[str]]:
