@@ -19,8 +19,9 @@ from typing import Any
 import redis
 
 from statemachines.artifacts import ArtifactStore
-from statemachines.blob_store import BlobError, BlobSettings, BlobStore, open_blob_store
+from statemachines.blob_store import BlobSettings, BlobStore, open_blob_store
 from statemachines.caches import CacheStore
+from statemachines.errors import BlobError
 from statemachines.log_archive import LogArchive
 
 log = logging.getLogger(__name__)

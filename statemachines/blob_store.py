@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from statemachines.errors import SteplineError
+from statemachines.errors import BlobError, BlobMissing, TransferStopped
 from statemachines.settings import EnvReader
 
 log = logging.getLogger(__name__)
@@ -32,23 +32,6 @@ BACKENDS = (DIRECTORY, S3)
 DELETE_BATCH = 1000  # S3's DeleteObjects takes at most 1000 keys
 COPY_CHUNK = 16 << 20  # a stoppable directory copy asks `stop` this often
 Stop = Callable[[], bool]  # asked between chunks of a transfer: True ends it with TransferStopped
-
-
-class BlobError(SteplineError):
-    """Raised when the blob store cannot store, find or delete a blob."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"blob {key}: {reason}")
-        self.key = key
-        self.reason = reason
-
-
-class BlobMissing(BlobError):
-    """Raised when a blob that was asked for does not exist (deleted by retention, or never stored)."""
-
-
-class TransferStopped(BlobError):
-    """Raised when a transfer's `stop` said so between chunks (its task was cancelled); nothing was stored."""
 
 
 @dataclass(frozen=True)

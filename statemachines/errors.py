@@ -1,4 +1,4 @@
-"""Errors shared by every Stepline process: configuration and pipeline-contract problems."""
+"""Errors shared by every Stepline process: configuration, pipeline-contract and blob store problems."""
 
 from __future__ import annotations
 
@@ -33,3 +33,20 @@ class DeployError(SteplineError):
         self.name = name
         self.reason = reason
         super().__init__(f"{name}: {reason}")
+
+
+class BlobError(SteplineError):
+    """Raised when the blob store cannot store, find or delete a blob."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"blob {key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class BlobMissing(BlobError):
+    """Raised when a blob that was asked for does not exist (deleted by retention, or never stored)."""
+
+
+class TransferStopped(BlobError):
+    """Raised when a transfer's `stop` said so between chunks (its task was cancelled); nothing was stored."""

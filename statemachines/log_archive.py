@@ -29,7 +29,8 @@ from urllib.parse import quote
 
 import redis
 
-from statemachines.blob_store import BlobError, BlobStore
+from statemachines.blob_store import BlobStore
+from statemachines.errors import BlobError
 from statemachines.redis_text import redis_text
 from statemachines.step_logs import meta_key, parse_log_id, stream_id_before, stream_key, use_archive
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from statemachines.artifacts import ArtifactStore, blob_key
-from statemachines.blob_store import BlobMissing
+from statemachines.errors import BlobMissing
 from statemachines.step_outputs import relative_pattern_problem
 
 Say = Callable[[str], None]  # a line into the step's log

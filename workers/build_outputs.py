@@ -10,9 +10,10 @@ from pathlib import Path
 import redis
 
 from statemachines.artifacts import ArtifactStore
-from statemachines.blob_store import BlobError, open_blob_store
+from statemachines.blob_store import open_blob_store
 from statemachines.caches import CacheStore, Hit, Scope
 from statemachines.contract import StepTask
+from statemachines.errors import BlobError
 from statemachines.log_archive import LogArchive
 from statemachines.step_logs import StepLogWriter
 from workers import artifact_transfer, cache_transfer

@@ -16,7 +16,8 @@ from service.dashboard import auth
 from service.dashboard.extensions import details
 from service.errors import DashboardError
 from statemachines.artifacts import ArtifactStore
-from statemachines.blob_store import BlobError, BlobMissing, open_blob_store
+from statemachines.blob_store import open_blob_store
+from statemachines.errors import BlobError, BlobMissing
 
 log = logging.getLogger(__name__)
 artifacts = Blueprint("artifacts", __name__)

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from statemachines.blob_store import (
-    S3,
-    BlobError,
-    BlobMissing,
-    BlobSettings,
-    TransferStopped,
-    open_blob_store,
-    read_blob_settings,
-)
+from statemachines.blob_store import S3, BlobSettings, open_blob_store, read_blob_settings
+from statemachines.errors import BlobError, BlobMissing, TransferStopped
 from statemachines.settings import EnvReader
 
 
