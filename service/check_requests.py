@@ -32,6 +32,7 @@ from service.errors import (
     ApprovalNotPendingError,
     DashboardError,
     MalformedPayloadError,
+    NoInstallationError,
 )
 from service.github_client import GitHubStatuses
 from service.job_context import JobContext, job_context
@@ -208,6 +209,8 @@ def _permission(ctx: JobContext, request: CheckRequest) -> str:
     try:
         repo = github.client(installation if github.uses_app else None).get_repo(request.repository)
         return str(repo.get_collaborator_permission(request.sender))
+    except NoInstallationError:  # nobody to ask as: GitHub's word is missing, which is a no
+        return "unknown (no App installation to ask as)"
     except GithubException as exc:
         # 404: the App cannot see the repository; a 403 that is no rate limit: no access. Else rq retries.
         if exc.status == 404 or (exc.status == 403 and rate_limit_delay(exc, time.time()) is None):

@@ -42,3 +42,22 @@ def test_a_sender_github_cannot_vouch_for_is_refused(service_config, redis_clien
     use_config(dataclasses.replace(reporting.config, github_token=""))  # nothing to ask GitHub with
     assert handle_check_request(press(run, delivery_id="d3")).startswith("refused: unknown")
     assert [e for e in reporting.index.audit(run["run_id"]) if e.get("new_run_id")] == []
+
+
+def test_a_press_with_no_installation_to_ask_as_is_refused_and_audited(
+    service_config, redis_client, fake_github
+):
+    reporting = Reporting(reporting_config(service_config), redis_client, fake_github)
+    run = reporting.new_run(
+        steps=("build",), status="FAILED", finished_at=1.0, execution_input={"run_id": "x"}
+    )
+    # a GitHub App without a token or default installation, and a delivery naming none: nobody to ask
+    app = {
+        "github_token": "",
+        "github_app_id": "4242",
+        "github_app_private_key": "k",
+        "github_app_installation_id": 0,
+    }
+    use_config(dataclasses.replace(reporting.config, **app))
+    assert handle_check_request(press(run, installation_id=None)).startswith("refused: unknown")
+    assert [e["action"] for e in reporting.index.audit(run["run_id"])] == ["refused rerequested"]
