@@ -278,14 +278,16 @@ def _s3_errors(key: str) -> Iterator[None]:
 
     try:
         yield
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+    except (ClientError, BotoCoreError, Boto3Error) as exc:
+        # upload_file wraps S3's answer (S3UploadFailedError): S3's own code says more than the wrapper
+        answer = exc if isinstance(exc, ClientError) else exc.__context__
+        if not isinstance(answer, ClientError):
+            raise BlobError(key, f"S3 unreachable or refused: {exc}") from None
+        code = str(answer.response.get("Error", {}).get("Code", ""))
         if code in ("404", "NoSuchKey"):
             raise BlobMissing(key, "no such blob") from None
         # 403 is also what S3 answers for a missing key to a role without s3:ListBucket on its prefix
-        raise BlobError(key, f"S3 answered {code or 'an error'}: {exc}") from None
-    except (BotoCoreError, Boto3Error) as exc:
-        raise BlobError(key, f"S3 unreachable or refused: {exc}") from None
+        raise BlobError(key, f"S3 answered {code or 'an error'}: {answer}") from None
 
 
 def open_blob_store(settings: BlobSettings) -> BlobStore:

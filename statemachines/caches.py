@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import redis
 
-from statemachines.blob_store import BlobStore
+from statemachines.blob_store import BlobStore, Stop
 from statemachines.redis_text import redis_text
 
 log = logging.getLogger(__name__)
@@ -90,14 +90,16 @@ class CacheStore:
                 return Hit(newest, int(entries[newest]["size"]), False)
         return None
 
-    def fetch(self, scope: Scope, hit: Hit, path: Path) -> None:
+    def fetch(self, scope: Scope, hit: Hit, path: Path, stop: Stop | None = None) -> None:
         """Download a cache's tar to `path` and count it as used (LRU)."""
-        self.store.get_file(scope.blob_key(hit.key), path)
+        self.store.get_file(scope.blob_key(hit.key), path, stop)
         self.redis.zadd(scope.used_key, {hit.key: time.time()})
 
-    def save(self, scope: Scope, key: str, path: Path, size: int, max_scope_bytes: int) -> list[str]:
+    def save(
+        self, scope: Scope, key: str, path: Path, size: int, max_scope_bytes: int, stop: Stop | None = None
+    ) -> list[str]:
         """Store a tar under `key`, then evict least recently used caches over the limit; the evicted keys."""
-        self.store.put_file(scope.blob_key(key), path)
+        self.store.put_file(scope.blob_key(key), path, stop)
         now = time.time()
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(scope.entries_key, key, json.dumps({"size": size, "created": now}))

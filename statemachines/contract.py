@@ -6,6 +6,7 @@ Shared by the service (which deploys pipelines and reports their status contexts
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from typing import Any
 from statemachines.errors import SteplineError
 from statemachines.step_concurrency import parse_declaration
 from statemachines.step_errors import CONCURRENCY_WAIT, INVALID_TASK_INPUT
-from statemachines.step_outputs import StepOutputs, parse_step_outputs
+from statemachines.step_outputs import StepOutputs, output_problems, parse_step_outputs
 
 # A Task's Resource names a worker pool; deploy substitutes the pool's activity ARN. A pool's name never
 # starts with "untrusted-": that is where an untrusted run's tasks of the same pool go (activity_name).
@@ -151,6 +152,7 @@ def pipeline_steps(definition: dict[str, Any], include_dynamic: bool = False) ->
 def check_pipeline(definition: dict[str, Any]) -> list[str]:
     """Contract problems of a pipeline (the ASL itself is the validator's job), each naming its state path."""
     problems: list[str] = []
+    steps = pipeline_steps(definition, include_dynamic=True)
     for path, _, state in walk_states(definition):
         pool = pool_of(state)
         if state.get("Type") != "Task" or pool is None:
@@ -163,10 +165,9 @@ def check_pipeline(definition: dict[str, Any]) -> list[str]:
             problems.append(f'{path}: Parameters must pass "run.$": "$$.Execution.Input"')
         if pool != APPROVAL_POOL:
             problems.extend(f"{path}: {problem}" for problem in _build_step_problems(state, params))
-            try:  # artifacts, needs and cache are checked before deploy, not only by the worker
-                parse_step_outputs(params)
-            except ValueError as exc:
-                problems.append(f"{path}: {exc}")
+            # artifacts, needs and cache are checked before deploy, not only by the worker
+            problems.extend(f"{path}: {problem}" for problem in output_problems(params))
+            problems.extend(f"{path}: {problem}" for problem in _needs_problems(params.get("needs"), steps))
         problems.extend(f"{path}: {problem}" for problem in _concurrency_problems(state, params, pool))
     return problems
 
@@ -187,6 +188,28 @@ def _concurrency_problems(state: dict[str, Any], params: dict[str, Any], pool: s
     if not any(isinstance(r, dict) and CONCURRENCY_WAIT in (r.get("ErrorEquals") or []) for r in retried):
         return [f"a step with a concurrency group needs a Retry on {CONCURRENCY_WAIT} (the default has one)"]
     return []
+
+
+def _needs_problems(needs: Any, steps: list[StepSpec]) -> list[str]:
+    """A `needs` entry that names no step of the pipeline would hand over nothing: a typo, said before deploy."""
+    if not isinstance(needs, list):
+        return []
+    names = ", ".join(spec.step for spec in steps)
+    return [
+        f"'needs' entry {index} ({pattern!r}) names no step of this pipeline (its steps: {names})"
+        for index, pattern in enumerate(needs)
+        if isinstance(pattern, str) and not any(_may_match(pattern, spec) for spec in steps)
+    ]
+
+
+def _may_match(pattern: str, spec: StepSpec) -> bool:
+    """Whether a `needs` name or fnmatch pattern can match the step (any iteration of a family)."""
+    if not spec.dynamic:
+        return fnmatch.fnmatchcase(spec.step, pattern)
+    head = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    if head == pattern:  # a concrete name: one iteration of the family
+        return spec.matches(pattern)
+    return head.startswith(spec.prefix) or spec.prefix.startswith(head)
 
 
 def _build_step_problems(state: dict[str, Any], params: dict[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ CHECKOUT_FAILED = "Stepline.CheckoutFailed"
 INVALID_TASK_INPUT = "Stepline.InvalidTaskInput"
 WORKER_SHUTDOWN = "Stepline.WorkerShutdown"
 WORKER_ERROR = "Stepline.WorkerError"
+ARTIFACT_FAILED = "Stepline.ArtifactFailed"
 REJECTED = "Stepline.Rejected"
 CONCURRENCY_WAIT = "Stepline.ConcurrencyWait"  # a step's concurrency group is held: retried (step_defaults)
 
@@ -24,6 +25,7 @@ STEP_ERRORS = {
     INVALID_TASK_INPUT: "the Task's Parameters do not follow the build-step contract",
     WORKER_SHUTDOWN: "the worker was stopped while the step ran (retry it)",
     WORKER_ERROR: "the worker failed unexpectedly while handling the step (a bug: see its log)",
+    ARTIFACT_FAILED: "the step passed but its artifacts could not be stored (the blob store failed: retry it)",
     REJECTED: "an approval step was rejected",
     CONCURRENCY_WAIT: "the step's concurrency group is held by another run's step (retried by default)",
 }

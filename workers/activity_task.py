@@ -33,6 +33,8 @@ from workers.errors import (
     CheckoutFailed,
     InvalidTaskInput,
     StepError,
+    StepFailed,
+    StepTimedOut,
     TaskStopped,
     WorkerFault,
     WorkerShutdown,
@@ -304,7 +306,8 @@ class TaskHandler:
             repository = source.repository if verdict.verified else None
             secrets = self.config.secrets.for_step(repository, received.base_pool) if trusted else {}
             mirror = self.mirrors.path(source)
-            self.outputs.restore_needs(task, trusted, verdict.verified, places.source, writer)
+            self.outputs.restore_needs(task, trusted, verdict.verified, places.source, writer, cancellation)
+            raise_if_cancelled(cancellation)
             sandbox = self.sandbox
             sandbox.prepare([places.source, places.home, places.tmp], mirror)
             seen = sandbox.paths(places.source, places.home, places.tmp, places.event_file)
@@ -324,15 +327,23 @@ class TaskHandler:
             )
             base = seen.source.parent  # the task directory as the step sees it: src/ and home/ in it
             cache = self.outputs.restore_cache(
-                task, trusted, verdict.verified, places, base, wrap, env, writer
+                task, trusted, verdict.verified, places, base, wrap, env, writer, cancellation
             )
+            raise_if_cancelled(cancellation)
             self._stamp(task, verdict, FIRST_COMMAND_STARTED)
             try:
                 runner.run(task.commands, places.source, env, timeout)
+            except (StepFailed, StepTimedOut):  # `artifacts_when`: a failed step's test reports
+                self.outputs.keep_artifacts(
+                    task, trusted, verdict.verified, places.source, writer, cancellation, passed=False
+                )
+                raise
             finally:
                 self._stamp(task, verdict, LAST_COMMAND_ENDED)
-            self.outputs.save_cache(cache, task, places, base, wrap, env, writer)
-            self.outputs.keep_artifacts(task, trusted, verdict.verified, places.source, writer)
+            self.outputs.save_cache(cache, task, places, base, wrap, env, writer, cancellation)
+            raise_if_cancelled(cancellation)
+            self.outputs.keep_artifacts(task, trusted, verdict.verified, places.source, writer, cancellation)
+            raise_if_cancelled(cancellation)
             return 0
         finally:
             self.workspace.remove(places)

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from statemachines.artifacts import ArtifactStore, blob_key
-from statemachines.errors import BlobMissing
-from statemachines.step_outputs import relative_pattern_problem
+from statemachines.blob_store import Stop
+from statemachines.errors import BlobMissing, TransferStopped
+from statemachines.step_outputs import artifact_pattern_problem, relative_pattern_problem
 
 Say = Callable[[str], None]  # a line into the step's log
 MAX_FILES = 1000
@@ -46,10 +47,7 @@ def collect(root: Path, patterns: tuple[str, ...], max_bytes: int, say: Say) -> 
             say(f"[stepline] artifact refused: {reason}")
 
     for pattern in patterns:
-        problem = relative_pattern_problem(pattern, "pattern")
-        if problem is None and pattern.startswith("~"):
-            problem = f"pattern {pattern!r} names HOME; artifacts come from the work tree"
-        if problem:
+        if problem := artifact_pattern_problem(pattern):
             refuse(problem)
             continue
         matched = 0
@@ -99,13 +97,22 @@ def _files_under(match: Path) -> Iterator[Path]:
 
 
 def upload(
-    artifacts: ArtifactStore, found: Collected, run_id: str, step: str, attempt: int, trusted: bool
+    artifacts: ArtifactStore,
+    found: Collected,
+    run_id: str,
+    step: str,
+    attempt: int,
+    trusted: bool,
+    stop: Stop | None = None,
 ) -> dict[str, Any]:
-    """Store the files as blobs and list them in the run's index; the entry recorded."""
+    """Store the files as blobs and list them in the run's index; the entry recorded.
+
+    `stop` is asked between files and chunks: TransferStopped then, and nothing is listed."""
     files = []
     for relative, real, size in found.files:
         key = blob_key(run_id, step, relative, trusted)
-        artifacts.store.put_file(key, real)
+        _check(stop, key)
+        artifacts.store.put_file(key, real, stop)
         files.append({"path": relative, "size": size, "key": key})
     entry = {"trusted": trusted, "attempt": attempt, "files": files, "refused": found.refused}
     artifacts.record(run_id, step, entry)
@@ -113,9 +120,17 @@ def upload(
 
 
 def restore(
-    artifacts: ArtifactStore, run_id: str, needs: tuple[str, ...], trusted: bool, root: Path, say: Say
+    artifacts: ArtifactStore,
+    run_id: str,
+    needs: tuple[str, ...],
+    trusted: bool,
+    root: Path,
+    say: Say,
+    stop: Stop | None = None,
 ) -> int:
-    """Put the artifacts of the needed steps of this run into the work tree; how many files."""
+    """Put the artifacts of the needed steps of this run into the work tree; how many files.
+
+    `stop` is asked between files and chunks: TransferStopped then."""
     listing = artifacts.listing(run_id)
     placed = 0
     for pattern in needs:
@@ -133,8 +148,9 @@ def restore(
                 if target is None:
                     say(f"[stepline] needs {step}: {item['path']} not placed: the work tree has a link there")
                     continue
+                _check(stop, str(item["key"]))
                 try:
-                    artifacts.store.get_file(str(item["key"]), target)
+                    artifacts.store.get_file(str(item["key"]), target, stop)
                 except BlobMissing:
                     say(f"[stepline] needs {step}: {item['path']} is no longer stored (retention)")
                     continue
@@ -142,6 +158,11 @@ def restore(
             placed += here
             say(f"[stepline] needs {step}: {here} artifact(s) placed in the work tree")
     return placed
+
+
+def _check(stop: Stop | None, key: str) -> None:
+    if stop is not None and stop():  # S3 asks only once bytes moved: an empty file would not
+        raise TransferStopped(key, "stopped")
 
 
 def _safe_target(root: Path, relative: str) -> Path | None:

@@ -10,16 +10,17 @@ from pathlib import Path
 import redis
 
 from statemachines.artifacts import ArtifactStore
-from statemachines.blob_store import open_blob_store
+from statemachines.blob_store import Stop, open_blob_store
 from statemachines.caches import CacheStore, Hit, Scope
 from statemachines.contract import StepTask
-from statemachines.errors import BlobError
+from statemachines.errors import BlobError, TransferStopped
 from statemachines.log_archive import LogArchive
 from statemachines.step_logs import StepLogWriter
 from workers import artifact_transfer, cache_transfer
 from workers.cache_transfer import Wrap
 from workers.config import WorkerConfig
-from workers.errors import CacheRefused, WorkerFault
+from workers.errors import ArtifactFailed, CacheRefused
+from workers.process_group import Cancellation
 from workers.workspace import TaskPlaces
 
 log = logging.getLogger(__name__)
@@ -53,17 +54,29 @@ class BuildOutputs:
             log.warning("%s: log %s stays in Redis: %r", writer.run_id, writer.log_id, exc)
 
     def restore_needs(
-        self, task: StepTask, trusted: bool, verified: bool, root: Path, writer: StepLogWriter
+        self,
+        task: StepTask,
+        trusted: bool,
+        verified: bool,
+        root: Path,
+        writer: StepLogWriter,
+        cancellation: Cancellation,
     ) -> None:
-        """Place the artifacts the step `needs` in its work tree, before its commands run."""
+        """Place the artifacts the step `needs` in its work tree, before its commands run.
+
+        A cancellation stops it between files and chunks; the caller then ends the task."""
         if not task.outputs.needs:
             return
         if not verified:  # a run id without its claim could name another run's artifacts
             writer.write_line(UNVOUCHED.format(what="needs"))
             return
-        artifact_transfer.restore(
-            self.artifacts, task.run_id, task.outputs.needs, trusted, root, writer.write_line
-        )
+        try:
+            artifact_transfer.restore(
+                self.artifacts, task.run_id, task.outputs.needs, trusted, root, writer.write_line,
+                stop=_stop(cancellation),
+            )  # fmt: skip
+        except TransferStopped:
+            writer.write_line(f"[stepline] needs: not all placed: the step was {cancellation.reason}")
 
     def carry_artifacts(self, from_run: str, run_id: str, step: str, trusted: bool) -> None:
         """A reused step's artifacts are its original run's: list them in this run too, for `needs`."""
@@ -75,10 +88,22 @@ class BuildOutputs:
             log.warning("%s: step %s: artifacts of run %s not carried over: %s", run_id, step, from_run, exc)
 
     def keep_artifacts(
-        self, task: StepTask, trusted: bool, verified: bool, root: Path, writer: StepLogWriter
+        self,
+        task: StepTask,
+        trusted: bool,
+        verified: bool,
+        root: Path,
+        writer: StepLogWriter,
+        cancellation: Cancellation,
+        passed: bool = True,
     ) -> None:
-        """Upload the files the step declared as artifacts, after it passed."""
-        if not task.outputs.artifacts:
+        """Upload the files the step declared as artifacts, after it passed (or failed: `artifacts_when`).
+
+        ArtifactFailed when a passed step's upload fails (a later step would miss them); after a failed
+        step the failure is a line in the log, the step's own error stays. A cancellation stops the upload
+        between files and chunks and keeps nothing; the caller then ends the task."""
+        wanted = task.outputs.artifacts_when in ("always", "success" if passed else "failure")
+        if not task.outputs.artifacts or not wanted or cancellation.is_set:
             return
         if not verified:
             writer.write_line(UNVOUCHED.format(what="artifacts"))
@@ -88,13 +113,19 @@ class BuildOutputs:
         )
         try:
             entry = artifact_transfer.upload(
-                self.artifacts, found, task.run_id, task.step, writer.attempt, trusted
+                self.artifacts, found, task.run_id, task.step, writer.attempt, trusted, _stop(cancellation)
             )
+        except TransferStopped:
+            writer.write_line(f"[stepline] artifacts: not kept: the step was {cancellation.reason}")
+            return
         except Exception as exc:  # the blob store or Redis: a later step would miss them, so say it here
-            writer.write_line(f"[stepline] artifacts: not kept: {exc!r}")
-            raise WorkerFault(
-                "artifacts not kept: the blob store failed", f"artifacts not kept: {exc!r}"
-            ) from exc
+            writer.write_line(f"[stepline] artifacts: not kept: {_failure(exc)}: {exc}")
+            if passed:
+                raise ArtifactFailed(
+                    f"artifacts not kept: {_failure(exc)}"[:140],
+                    f"the commands passed but the artifacts could not be stored: {exc!r}\nlog: {writer.log_id}",
+                ) from exc
+            return
         size = sum(item["size"] for item in entry["files"])
         writer.write_line(f"[stepline] artifacts: kept {len(entry['files'])} file(s), {size} bytes")
 
@@ -108,8 +139,11 @@ class BuildOutputs:
         wrap: Wrap,
         env: Mapping[str, str],
         writer: StepLogWriter,
+        cancellation: Cancellation,
     ) -> CachePlan | None:
-        """Restore the step's cache before its commands; the plan for saving it after them."""
+        """Restore the step's cache before its commands; the plan for saving it after them.
+
+        A cancellation stops the download between chunks or kills the tar; the caller then ends the task."""
         spec = task.outputs.cache
         if spec is None:
             return None
@@ -124,9 +158,9 @@ class BuildOutputs:
         scope = Scope(task.source.repository, trusted)
         archive = places.root / "cache-restore.tar"
         try:
-            unpack = lambda path: cache_transfer.unpack(wrap, env, path, base)  # noqa: E731
+            unpack = lambda path: cache_transfer.unpack(wrap, env, path, base, cancellation)  # noqa: E731
             hit = cache_transfer.restore(
-                self.caches, scope, key, fallbacks, archive, writer.write_line, unpack
+                self.caches, scope, key, fallbacks, archive, writer.write_line, unpack, _stop(cancellation)
             )
         except (CacheRefused, BlobError, OSError) as exc:  # a cache is an optimisation: run without it
             writer.write_line(f"[stepline] cache: not restored: {exc}")
@@ -144,9 +178,10 @@ class BuildOutputs:
         wrap: Wrap,
         env: Mapping[str, str],
         writer: StepLogWriter,
+        cancellation: Cancellation,
     ) -> None:
-        """After a success, save the step's cache when its own key missed."""
-        if plan is None or task.outputs.cache is None or (plan.hit and plan.hit.exact):
+        """After a success, save the step's cache when its own key missed; a cancellation stops it."""
+        if plan is None or task.outputs.cache is None or (plan.hit and plan.hit.exact) or cancellation.is_set:
             return
         names = cache_transfer.members(task.outputs.cache, places.source, places.home)
         if not names:
@@ -154,9 +189,15 @@ class BuildOutputs:
             return
         archive = places.root / "cache-save.tar"
         try:
-            size = cache_transfer.pack(wrap, env, names, base, archive, self.config.cache_max_bytes)
+            limit = self.config.cache_max_bytes
+            size = cache_transfer.pack(wrap, env, names, base, archive, limit, cancellation)
             evicted = self.caches.save(
-                plan.scope, plan.key, archive, size, self.config.cache_repository_max_bytes
+                plan.scope,
+                plan.key,
+                archive,
+                size,
+                self.config.cache_repository_max_bytes,
+                _stop(cancellation),
             )
             writer.write_line(f"[stepline] cache: saved {plan.key} ({size} bytes)")
             if evicted:
@@ -165,3 +206,18 @@ class BuildOutputs:
             writer.write_line(f"[stepline] cache: not saved: {exc}")
         finally:
             archive.unlink(missing_ok=True)
+
+
+def _stop(cancellation: Cancellation) -> Stop:
+    return lambda: cancellation.is_set
+
+
+def _failure(exc: Exception) -> str:
+    """What failed, short enough for a commit status' description."""
+    if isinstance(exc, BlobError):
+        return f"the blob store failed ({exc.reason})"
+    if isinstance(exc, OSError):  # the directory store: its disk, or its permissions
+        return f"the blob store failed ({exc.strerror or type(exc).__name__})"
+    if isinstance(exc, redis.RedisError):
+        return f"Redis failed ({type(exc).__name__})"
+    return f"the worker failed ({type(exc).__name__})"

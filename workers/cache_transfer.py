@@ -12,12 +12,18 @@ import hashlib
 import platform
 import re
 import subprocess
+import tempfile
+import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import IO
 
+from statemachines.blob_store import Stop
 from statemachines.caches import CacheStore, Hit, Scope
 from statemachines.step_outputs import CacheSpec
 from workers.errors import CacheRefused
+from workers.process_group import Cancellation, ProcessGroup
 
 Say = Callable[[str], None]
 Wrap = Callable[[list[str], Mapping[str, str]], tuple[list[str], Mapping[str, str]]]
@@ -73,35 +79,73 @@ def members(spec: CacheSpec, source: Path, home: Path) -> list[str]:
     return found
 
 
-def unpack(wrap: Wrap, env: Mapping[str, str], archive: Path, base: Path) -> None:
+def unpack(wrap: Wrap, env: Mapping[str, str], archive: Path, base: Path, cancellation: Cancellation) -> None:
     """Extract `archive` under `base` (the task directory as the step sees it), in the sandbox."""
     line, start_env = wrap(["tar", "-x", "-f", "-", "-C", str(base)], env)
-    with archive.open("rb") as stdin:
-        done = subprocess.run(
-            line, stdin=stdin, capture_output=True, env=dict(start_env), timeout=TAR_SECONDS, check=False
+    with archive.open("rb") as stdin, tempfile.TemporaryFile() as said:
+        group = ProcessGroup(
+            line, archive.parent, start_env, stdout=subprocess.DEVNULL, stderr=said, stdin=stdin
         )
-    if done.returncode != 0:
-        raise CacheRefused(done.stderr.decode("utf-8", "replace").strip()[-500:] or f"tar: {done.returncode}")
+        outcome, code = group.wait(time.monotonic() + TAR_SECONDS, cancellation)
+        _check_tar(outcome, code, said)
 
 
-def pack(wrap: Wrap, env: Mapping[str, str], names: list[str], base: Path, archive: Path, limit: int) -> int:
+def pack(
+    wrap: Wrap,
+    env: Mapping[str, str],
+    names: list[str],
+    base: Path,
+    archive: Path,
+    limit: int,
+    cancellation: Cancellation,
+) -> int:
     """Pack `names` under `base` into `archive`, in the sandbox; its size. Stops at `limit` bytes."""
     line, start_env = wrap(["tar", "-c", "-f", "-", "-C", str(base), "--", *names], env)
     size = 0
-    with archive.open("wb") as out:
-        process = subprocess.Popen(line, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(start_env))
-        assert process.stdout is not None and process.stderr is not None
-        while chunk := process.stdout.read(CHUNK):
-            size += len(chunk)
-            if size > limit:
-                process.kill()
-                process.wait()
-                raise CacheRefused(f"the cache is over the limit of {limit} bytes")
-            out.write(chunk)
-        said = process.stderr.read()
-        if process.wait(TAR_SECONDS) != 0:
-            raise CacheRefused(said.decode("utf-8", "replace").strip()[-500:] or "tar failed")
+    problem: list[str] = []  # the copier's: over the limit, or the worker's disk failed
+    with archive.open("wb") as out, tempfile.TemporaryFile() as said:
+        group = ProcessGroup(line, archive.parent, start_env, stdout=subprocess.PIPE, stderr=said)
+        pipe = group.process.stdout
+        assert pipe is not None
+
+        def copy() -> None:  # a thread: the wait below must see a cancellation while tar writes
+            nonlocal size
+            try:
+                while chunk := pipe.read(CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        problem.append(f"the cache is over the limit of {limit} bytes")
+                        break
+                    out.write(chunk)
+                else:
+                    return
+            except OSError as exc:
+                problem.append(f"the archive could not be written: {exc}")
+            group.kill()  # tar would block on a pipe nobody reads
+
+        copier = threading.Thread(target=copy, daemon=True)
+        copier.start()
+        outcome, code = group.wait(time.monotonic() + TAR_SECONDS, cancellation)
+        copier.join(timeout=60)  # the group is dead: its pipe ends once the rest is read
+        if copier.is_alive():
+            raise CacheRefused("tar's output did not end after tar did")
+        pipe.close()
+        if problem:
+            raise CacheRefused(problem[0])
+        _check_tar(outcome, code, said)
     return size
+
+
+def _check_tar(outcome: str, code: int | None, said: IO[bytes]) -> None:
+    """CacheRefused unless tar exited 0: stopped with its task, out of time, or what it said."""
+    if outcome == "timed_out":
+        raise CacheRefused(f"tar ran longer than {TAR_SECONDS}s and was killed")
+    if outcome != "exited":
+        raise CacheRefused(f"tar killed: the step was {outcome}")
+    if code != 0:
+        said.seek(0)
+        text = said.read()[-2000:].decode("utf-8", "replace").strip()
+        raise CacheRefused(text[-500:] or f"tar: {code}")
 
 
 def restore(
@@ -112,6 +156,7 @@ def restore(
     archive: Path,
     say: Say,
     unpack_to: Callable[[Path], None],
+    stop: Stop | None = None,
 ) -> Hit | None:
     """Find the cache (key, else restore keys) and unpack it; the hit, or None on a miss."""
     hit = caches.find(scope, key, restore_keys)
@@ -121,7 +166,7 @@ def restore(
             + (f" nor {', '.join(restore_keys)}*" if restore_keys else "")
         )
         return None
-    caches.fetch(scope, hit, archive)
+    caches.fetch(scope, hit, archive, stop)
     unpack_to(archive)
     how = "its key" if hit.exact else f"restore key (saved as {hit.key})"
     say(f"[stepline] cache: restored {hit.size} bytes by {how}")

@@ -72,6 +72,13 @@ class WorkerFault(StepError):
     status_state = "error"
 
 
+class ArtifactFailed(StepError):
+    """Raised when a passed step's artifacts cannot be stored: a later step would miss them, so the step fails."""
+
+    error_name = step_errors.ARTIFACT_FAILED
+    status_state = "error"
+
+
 class SandboxUnavailable(WorkerError):
     """Raised at start-up when the worker cannot build a step's sandbox; it then refuses to start."""
 

@@ -46,13 +46,14 @@ class ProcessGroup:
         env: Mapping[str, str],
         stdout: int | IO[Any] = subprocess.PIPE,
         stderr: int | IO[Any] = subprocess.STDOUT,
+        stdin: int | IO[Any] = subprocess.DEVNULL,
     ) -> None:
         self.args = args
         self.process = subprocess.Popen(
             args,
             cwd=cwd,
             env=dict(env),
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=stdout,
             stderr=stderr,
             start_new_session=True,

@@ -39,7 +39,7 @@ def test_lookup_lru_eviction_and_retention(redis_client, blob_settings, tmp_path
 @pytest.mark.parametrize(
     ("params", "said"),
     [
-        ({"cache": {"key": "pip-{env:SECRET}", "paths": [".venv"]}}, "'cache.key' must be"),
+        ({"cache": {"key": "pip-{env:SECRET}", "paths": [".venv"]}}, "unknown placeholder {env:SECRET}"),
         ({"cache": {"key": "pip", "paths": []}}, "'cache.paths' must name at least one path"),
         ({"cache": {"key": "pip", "paths": ["../up"]}}, "without '..'"),
         ({"cache": {"key": "pip", "paths": ["/etc"]}}, "relative to the work tree"),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from statemachines.artifacts import ArtifactStore
-from statemachines.blob_store import DirectoryStore
+from statemachines.blob_store import DirectoryStore, TransferStopped
 from workers.artifact_transfer import collect, restore, upload
 
 
@@ -72,3 +74,26 @@ def test_an_artifact_retention_deleted_is_said_not_a_crash(redis_client, tmp_pat
     (tmp_path / "next").mkdir()
     assert restore(artifacts, "run-1", ("build",), True, tmp_path / "next", said.append) == 0
     assert "[stepline] needs build: dist/app.whl is no longer stored (retention)" in said
+
+
+def test_a_cancelled_upload_or_restore_stops_between_files_and_lists_nothing(redis_client, tmp_path):
+    artifacts = ArtifactStore(redis_client, DirectoryStore(tmp_path / "blobs"))
+    built = tmp_path / "built"
+    (built / "dist").mkdir(parents=True)
+    for name in ("a.whl", "b.whl", "c.whl"):
+        (built / "dist" / name).write_text(name)
+    found = collect(built, ("dist/*",), 1 << 20, print)
+    asked: list[int] = []
+
+    def stop_at_the_second_file() -> bool:
+        asked.append(1)
+        return len(asked) > 2  # asked before each file and by its copy
+
+    with pytest.raises(TransferStopped):
+        upload(artifacts, found, "run-1", "build", 1, True, stop_at_the_second_file)
+    assert artifacts.listing("run-1") == {}  # nothing half-kept is listed for a later step
+    upload(artifacts, found, "run-1", "build", 1, True)
+    (tmp_path / "next").mkdir()
+    with pytest.raises(TransferStopped):
+        restore(artifacts, "run-1", ("build",), True, tmp_path / "next", print, lambda: True)
+    assert not (tmp_path / "next" / "dist").exists() or not any((tmp_path / "next" / "dist").iterdir())
