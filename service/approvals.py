@@ -23,6 +23,7 @@ from service.errors import ApprovalNotPendingError, StepFunctionsUnavailableErro
 from service.sfn import make_sfn_client
 from statemachines import queues
 from statemachines.contract import APPROVAL_POOL, activity_name
+from statemachines.redis_text import redis_text
 from statemachines.step_errors import REJECTED
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,12 @@ class ApprovalStore:
 
     def for_run(self, run_id: str) -> list[dict[str, Any]]:
         """Pending approvals of a run, without their task tokens, oldest first."""
-        ids = sorted(_text(i) for i in self.redis.smembers(f"{PREFIX}run:{run_id}"))
+        ids = sorted(redis_text(i) for i in self.redis.smembers(f"{PREFIX}run:{run_id}"))
         records = [r for r in (self.get(i) for i in ids) if r]
         return sorted(({k: v for k, v in r.items() if k != "task_token"} for r in records), key=_created)
 
     def pending_ids(self) -> list[str]:
-        return [_text(i) for i in self.redis.smembers(PENDING)]
+        return [redis_text(i) for i in self.redis.smembers(PENDING)]
 
     def remove(self, record: dict[str, Any]) -> None:
         pipe = self.redis.pipeline()
@@ -90,7 +91,7 @@ class ApprovalStore:
         for run_id in run_ids:
             reader.smembers(f"{PREFIX}run:{run_id}")
         for run_id, members in zip(run_ids, reader.execute(), strict=True):
-            ids = [_text(member) for member in members]
+            ids = [redis_text(member) for member in members]
             pipe.delete(f"{PREFIX}run:{run_id}", *(PREFIX + approval for approval in ids))
             if ids:
                 pipe.srem(PENDING, *ids)
@@ -157,10 +158,6 @@ def _parse_input(task_input: str) -> dict[str, str]:
 
 def _created(record: dict[str, Any]) -> float:
     return float(record.get("created_at") or 0)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class ApprovalPoller:

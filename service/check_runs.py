@@ -27,6 +27,7 @@ from service.run_index import RunIndex
 from service.status_contexts import PHASE_STARTED, PHASE_STEP_PENDING, RunContexts, StatusUpdate
 from service.status_ledger import KEEP_SECONDS, ContextRef
 from statemachines.contract import APPROVAL_POOL
+from statemachines.redis_text import redis_text
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class CheckRunStore:
         raw = self.redis.hgetall(_key(ref))
         if not raw or (b"id" not in raw and "id" not in raw):
             return None
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = {redis_text(k): redis_text(v) for k, v in raw.items()}
         return {
             "id": int(fields["id"]),
             "run_id": fields.get("run_id", ""),
@@ -103,7 +104,7 @@ class CheckRunStore:
 
     def creating(self, ref: ContextRef) -> str:
         """The run whose check run was last asked for here: if no id came back, GitHub may have made it."""
-        return _text(self.redis.hget(_key(ref), "creating") or "")
+        return redis_text(self.redis.hget(_key(ref), "creating") or "")
 
     def save(self, ref: ContextRef, **fields: Any) -> None:
         values: dict[Any, Any] = {
@@ -229,7 +230,3 @@ def _fields(update: StatusUpdate, state: CheckState) -> dict[str, Any]:
 
 def _key(ref: ContextRef) -> str:
     return f"{PREFIX}{ref.repository}:{ref.sha}:{ref.context}"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

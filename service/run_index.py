@@ -42,6 +42,7 @@ import redis
 from service import run_index_layout as layout
 from service.run_index_layout import EXECUTIONS
 from service.run_record import RUN_FIELDS, RunRecord, RunStatus
+from statemachines.redis_text import redis_text
 
 __all__ = ["EXECUTIONS", "OPEN_STATUSES", "RUN_FIELDS", "STATUSES", "RunIndex", "RunRecord", "RunStore"]
 
@@ -78,7 +79,7 @@ class RunIndex:
 
     def by_execution_arn(self, arn: str) -> RunRecord | None:
         run_id = self.redis.hget(layout.EXECUTIONS, arn)
-        return self.get(_str(run_id)) if run_id else None
+        return self.get(redis_text(run_id)) if run_id else None
 
     def update(self, run_id: str, /, **fields: Unpack[RunRecord]) -> RunRecord | None:
         return self.transition(run_id, None, **fields)
@@ -138,7 +139,7 @@ class RunIndex:
     def indexed(self) -> bool:
         """Whether every run is in the v2 sets (the backfill of runs recorded before them ended)."""
         if not self._v2:
-            self._v2 = _str(self.redis.get(layout.VERSION_KEY) or "0") == str(layout.LAYOUT_VERSION)
+            self._v2 = redis_text(self.redis.get(layout.VERSION_KEY) or "0") == str(layout.LAYOUT_VERSION)
         return self._v2
 
     def runs_for_sha(self, repository: str, sha: str) -> list[RunRecord]:
@@ -165,7 +166,7 @@ class RunIndex:
         ids: Any = self.redis.zrangebyscore(
             layout.status_key(status), "-inf", f"({cutoff}", start=skip, num=count
         )
-        return [_str(run_id) for run_id in ids]
+        return [redis_text(run_id) for run_id in ids]
 
     def delete_finished(
         self, run_ids: Any, finished_before: float, stores: Sequence[RunStore] = ()
@@ -177,7 +178,7 @@ class RunIndex:
         transaction fail and is kept. Returns (ids deleted, how many kept); a conflict keeps the whole
         batch for the next sweep.
         """
-        ids = [_str(run_id) for run_id in run_ids]
+        ids = [redis_text(run_id) for run_id in run_ids]
         if not ids:
             return [], 0
         with self.redis.pipeline() as pipe:
@@ -272,17 +273,12 @@ class RunIndex:
         """The records of these ids that still exist, in order (one pipelined round trip)."""
         return self._load(ids)
 
-    @staticmethod
-    def text(value: bytes | str) -> str:
-        """A member or value as str, whichever way the client decodes."""
-        return _str(value)
-
     def _load(self, ids: Any) -> list[RunRecord]:
         if not ids:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for run_id in ids:
-            pipe.hgetall(layout.run_key(_str(run_id)))
+            pipe.hgetall(layout.run_key(redis_text(run_id)))
         return [_decode(raw) for raw in pipe.execute() if raw]
 
 
@@ -303,9 +299,4 @@ def _ended_before(run: RunRecord, moment: float) -> bool:
 
 def _decode(raw: dict[Any, Any]) -> RunRecord:
     # kept as stored: a field this version does not know (a newer writer's) survives a read-modify-write
-    return cast(RunRecord, {_str(key): json.loads(value) for key, value in raw.items()})
-
-
-def _str(value: bytes | str) -> str:
-    """Clients made with decode_responses=True answer str, others bytes: accept both."""
-    return value.decode() if isinstance(value, bytes) else value
+    return cast(RunRecord, {redis_text(key): json.loads(value) for key, value in raw.items()})

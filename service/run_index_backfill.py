@@ -18,6 +18,7 @@ import redis
 
 from service import run_index_layout as layout
 from service.run_index import OPEN_STATUSES, RunIndex
+from statemachines.redis_text import redis_text
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def _index_batch(index: RunIndex, ids: list[Any]) -> int | None:
         return 0
     for _ in range(RETRIES):
         with index.redis.pipeline() as pipe:
-            pipe.watch(*(layout.run_key(index.text(run_id)) for run_id in ids))
+            pipe.watch(*(layout.run_key(redis_text(run_id)) for run_id in ids))
             runs = index.records(ids)  # read after WATCH: any later write aborts EXEC
             pipe.multi()
             for run in runs:

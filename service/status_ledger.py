@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import redis
 
 from service.status_contexts import StatusUpdate
+from statemachines.redis_text import redis_text
 
 PREFIX = "stepline:status:"
 DIRTY = PREFIX + "dirty"
@@ -159,7 +160,7 @@ class StatusLedger:
     def dirty(self, claimed_before: float) -> list[tuple[ContextRef, float]]:
         """Contexts claimed before that time and still not posted (their job crashed or is still retrying)."""
         found: list[Any] = self.redis.zrangebyscore(DIRTY, "-inf", claimed_before, withscores=True)
-        return [(ContextRef(*json.loads(_text(member))), float(score)) for member, score in found]
+        return [(ContextRef(*json.loads(redis_text(member))), float(score)) for member, score in found]
 
     def record_error(self, update: StatusUpdate, reason: str) -> None:
         """Keep a reporting failure where the dashboard shows it: on the context, the run and a global list."""
@@ -196,7 +197,7 @@ class StatusLedger:
     def claimed(self, run_id: str) -> list[ContextRef]:
         """Every context the run ever claimed, in context order (steps named at run time included)."""
         members = self.redis.smembers(f"{PREFIX}run:{run_id}")
-        return sorted(ContextRef(*json.loads(_text(member))) for member in members)
+        return sorted(ContextRef(*json.loads(redis_text(member))) for member in members)
 
     def run_statuses(self, run_id: str) -> list[dict[str, Any]]:
         """What the dashboard shows for a run: each context it claimed, wanted vs posted, and any error."""
@@ -205,7 +206,7 @@ class StatusLedger:
             pipe.hgetall(ref.key)
         rows = []
         for raw in pipe.execute():
-            fields = {_text(k): _text(v) for k, v in raw.items()}
+            fields = {redis_text(k): redis_text(v) for k, v in raw.items()}
             wanted, posted = _decode(fields.get("wanted")), _decode(fields.get("posted"))
             if wanted is None or wanted.run_id != run_id:
                 continue  # a newer run of the same commit owns this context now
@@ -228,10 +229,6 @@ def _row(wanted: StatusUpdate, posted: StatusUpdate | None, fields: dict[str, st
 
 def _member(ref: ContextRef) -> str:
     return json.dumps(list(ref))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _decode(raw: bytes | str | None) -> StatusUpdate | None:
