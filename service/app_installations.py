@@ -17,6 +17,7 @@ import requests
 from github import Auth, GithubException, GithubIntegration
 
 from service.config import ServiceConfig
+from service.github_client import InstallationTokens
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +57,18 @@ def repository_installation(config: ServiceConfig, client: redis.Redis, reposito
         integration.close()
     client.set(KEY + repository, installation_id, ex=CACHE_SECONDS)
     return installation_id
+
+
+def repository_auth(
+    config: ServiceConfig, client: redis.Redis, repository: str, installation_id: int | None = None
+) -> Auth.Token | None:
+    """How to read `repository` on GitHub: the token, else as the App's installation there, else anonymously.
+
+    Without this a private repository read anonymously looks as if it had no pipeline of its own.
+    """
+    if config.github_token:
+        return Auth.Token(config.github_token)
+    installation = installation_id or repository_installation(config, client, repository)
+    if installation is None:
+        return None
+    return Auth.Token(InstallationTokens(config, client).token(installation))

@@ -56,29 +56,42 @@ class Pipeline:
     warnings: tuple[str, ...] = ()
 
 
-def load_pipeline(config: ServiceConfig, run: RunRecord) -> Pipeline:
-    """The run's pipeline; raises InvalidPipelineError (not retried) or PipelineSourceError (retried)."""
-    found = read_pipeline_text(config, run)
+def load_pipeline(config: ServiceConfig, run: RunRecord, auth: Auth.Token | None = None) -> Pipeline:
+    """The run's pipeline; raises InvalidPipelineError (not retried) or PipelineSourceError (retried).
+
+    `auth` reads the run's repository on GitHub (app_installations.repository_auth); without it, the token.
+    """
+    found = read_pipeline_text(config, run, auth)
     path, text = found if found else (DEFAULT_NAME, DEFAULT_PATH.read_text())
     return parse_pipeline(path, text)
 
 
-def read_pipeline_text(config: ServiceConfig, run: RunRecord) -> tuple[str, str] | None:
+def read_pipeline_text(
+    config: ServiceConfig, run: RunRecord, auth: Auth.Token | None = None
+) -> tuple[str, str] | None:
     """(path, text) of the repository's own pipeline at the run's sha, or None when it has none."""
+    code = _code_repository(run)
+    # the base repository's installation token reads only the base repository, not a fork
+    auth = auth if code == run["repository"] else None
     for path in PIPELINE_PATHS:
-        text = read_repository_file(config, _code_repository(run), run["clone_url"], run["sha"], path)
+        text = read_repository_file(config, code, run["clone_url"], run["sha"], path, auth)
         if text is not None:
             return path, text
     return None
 
 
 def read_repository_file(
-    config: ServiceConfig, repository: str, clone_url: str, sha: str, path: str
+    config: ServiceConfig,
+    repository: str,
+    clone_url: str,
+    sha: str,
+    path: str,
+    auth: Auth.Token | None = None,
 ) -> str | None:
     """A file of the repository at `sha` (None when there is none): git for file:// URLs, else GitHub's API."""
     if clone_url.startswith("file://") and config.allow_local_repositories:
         return _read_git(clone_url, sha, path)
-    return _read_github(config, repository, sha, path)
+    return _read_github(config, repository, sha, path, auth)
 
 
 def parse_pipeline(path: str, text: str) -> Pipeline:
@@ -135,8 +148,10 @@ def _read_git(clone_url: str, sha: str, path: str) -> str | None:
     return shown.stdout.decode("utf-8", "replace") if shown.returncode == 0 else None
 
 
-def _read_github(config: ServiceConfig, repository: str, sha: str, path: str) -> str | None:
-    auth = Auth.Token(config.github_token) if config.github_token else None
+def _read_github(
+    config: ServiceConfig, repository: str, sha: str, path: str, auth: Auth.Token | None = None
+) -> str | None:
+    auth = auth or (Auth.Token(config.github_token) if config.github_token else None)
     github = Github(
         base_url=config.github_api_url, auth=auth, timeout=10, retry=GithubRetry(total=3), lazy=True
     )

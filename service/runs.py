@@ -22,8 +22,10 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
+from github import Auth
 from rq import get_current_job
 
+from service.app_installations import repository_auth
 from service.cancellations import stop_execution, supersede_older
 from service.concurrency import admit, group_of, release
 from service.deliveries import execution_name
@@ -110,7 +112,7 @@ def _start_run(ctx: JobContext, run_id: str) -> str:
         log.info("%s: already %s, not starting it", run_id, run["status"])
         return run["status"]
     try:
-        pipeline = load_pipeline(ctx.config, run)
+        pipeline = load_pipeline(ctx.config, run, _reading_auth(ctx, run))
     except InvalidPipelineError as exc:
         return _mark_invalid(ctx, run, exc)
     _record_pipeline(ctx, run_id, pipeline)
@@ -154,7 +156,7 @@ def skip_run(run_id: str) -> str:
         log.warning("%s: no such run, nothing to skip", run_id)
         return "MISSING"
     try:
-        pipeline = load_pipeline(ctx.config, run)
+        pipeline = load_pipeline(ctx.config, run, _reading_auth(ctx, run))
         _record_pipeline(ctx, run_id, pipeline)
     except InvalidPipelineError as exc:
         # nothing runs either way; the overall context still gets its "skipped"
@@ -200,6 +202,11 @@ def _with_inputs(ctx: JobContext, run: RunRecord, pipeline: Pipeline) -> RunReco
         return run
     ctx.index.update(run["run_id"], execution_input=filled)
     return {**run, "execution_input": filled}
+
+
+def _reading_auth(ctx: JobContext, run: RunRecord) -> Auth.Token | None:
+    """A private repository's pipeline is read as the App's installation when there is no token."""
+    return repository_auth(ctx.config, ctx.redis, run["repository"], run.get("installation_id"))
 
 
 def _trusted(run: RunRecord) -> bool:

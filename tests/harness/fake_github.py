@@ -286,6 +286,10 @@ class FakeGitHub:
     def get_contents(self, request: RecordedRequest, owner: str, repo: str, path: str):
         ref = (request.query.get("ref") or ["main"])[0]
         data = self.state.contents.get((f"{owner}/{repo}", ref, path))
+        known = self.state.repos.get(f"{owner}/{repo}")
+        # as GitHub does: a private repository is "Not Found" to anyone without credentials
+        if known and known.get("private") and not request.headers.get("authorization"):
+            return 404, {}, {"message": "Not Found"}
         if data is None:
             return 404, {}, {"message": "Not Found"}
         return (

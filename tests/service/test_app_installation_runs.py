@@ -81,3 +81,25 @@ def test_a_repository_the_app_is_not_installed_on_falls_back_to_the_default(
                       headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})  # fmt: skip
     assert answer.status_code == 201, answer.get_json()
     assert RunIndex(redis_client).get(answer.get_json()["run_id"])["installation_id"] == 9
+
+
+def test_a_private_repositorys_pipeline_is_read_as_its_installation_not_missed(
+    config: Any, fake_github: Any
+) -> None:
+    """Read anonymously, a private repository has no files: its own pipeline would silently become the default."""
+    from service.app_installations import repository_auth
+    from service.pipeline_source import load_pipeline
+
+    fake_github.add_repo("octo/private", private=True)
+    fake_github.set_installation("octo/private", 77)
+    fake_github.add_file("octo/private", "a" * 40, ".stepline/pipeline.asl.json", json.dumps(PIPELINE))
+    use_config(config)
+    run: Any = {
+        "repository": "octo/private",
+        "clone_url": "https://github.example/octo/private.git",
+        "sha": "a" * 40,
+    }
+    assert load_pipeline(config, run).path == "default"  # what an anonymous read finds
+    auth = repository_auth(config, job_context().redis, "octo/private")
+    pipeline = load_pipeline(config, run, auth)
+    assert pipeline.path == ".stepline/pipeline.asl.json" and pipeline.steps == ["show"]
