@@ -1,4 +1,4 @@
-"""The import layers hold: no cycle at import time, service and workers apart, the ASL core pure.
+"""The import layers hold: no import cycle, service and workers apart, the dashboard web-only, the ASL core pure.
 
 Read from the source with ast, so a lazy import (inside a function) is seen too; imports under
 `if TYPE_CHECKING:` never run and are left out.
@@ -13,6 +13,9 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 PACKAGES = ("service", "workers", "statemachines", "stepline")
 ASL = "statemachines.engine.asl"
+# report_step reconciles its run in its own job (service.reporter.reconcile_now imports the reconciler
+# there), while the reconciler builds on the reporter's helpers; splitting the reporter is its own change
+KNOWN_DEFERRED_CYCLES = [["service.reconcile", "service.reporter"]]
 WEB_APP = "service.app"  # create_app: registers the dashboard's blueprints
 ASL_MAY_IMPORT = {"statemachines.nesting"}  # how deep a document may nest, shared with the service
 NOT_IN_ASL = {
@@ -131,6 +134,12 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_cycle_when_modules_are_imported():
     assert cycles(import_graph(at_import_time=True)) == []
+
+
+def test_no_import_cycle_through_imports_inside_functions():
+    """An import inside a function only defers a cycle: the two modules still need each other."""
+    found = cycles(import_graph(at_import_time=False))
+    assert [cycle for cycle in found if cycle not in KNOWN_DEFERRED_CYCLES] == []
 
 
 def test_the_cycle_finder_sees_a_cycle():
