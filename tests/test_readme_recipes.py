@@ -144,3 +144,77 @@ def test_the_first_make_run_says_what_it_installs(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "Installing Stepline's pinned Python packages" in result.stdout
+
+
+def test_the_readme_lists_the_api_routes_of_every_dashboard_module():
+    """Routes under /api outside api.py (manual runs, schedules, artifacts) are listed too."""
+    readme = (PROJECT / "README.md").read_text()
+    routes = []
+    for module in sorted((PROJECT / "service" / "dashboard").glob("*.py")):
+        source = module.read_text()
+        for blueprint, method, path in re.findall(r'@(\w+)\.(get|post)\("([^"]+)"\)', source):
+            if blueprint == "api":
+                routes.append(f"{method.upper()} /api{path}")
+            elif path.startswith("/api/"):
+                routes.append(f"{method.upper()} {path}")
+    routes = [re.sub(r"<path:(\w+)>", r"<\1>", route) for route in routes]
+    plain = [route for route in routes if "<action>" not in route and "<decision>" not in route]
+    assert "POST /api/runs" in plain and "GET /api/runs/<run_id>/artifacts" in plain
+    missing = [route for route in plain if f"`{route}" not in readme]
+    assert not missing, f"README.md does not list {missing}"
+
+
+def test_the_pipeline_check_recipe_passes_a_good_pipeline_and_names_a_bad_ones_file(home, tmp_path):
+    [recipe] = [
+        block
+        for block in code_blocks(PROJECT / "README.md", "## Example pipelines", "sh")
+        if "statemachines check" in block
+    ]
+    command = recipe.strip().replace(".venv/bin/python", sys.executable)
+    work = tmp_path / "app"
+    (work / ".stepline").mkdir(parents=True)
+    pipeline = work / ".stepline" / "pipeline.asl.json"
+    shutil.copy(PROJECT / "statemachines" / "pipelines" / "parallel.asl.json", pipeline)
+    env = {**clean_env(home), "PYTHONPATH": str(PROJECT)}
+    good = subprocess.run(
+        ["bash", "-euc", command], cwd=work, env=env, capture_output=True, text=True, check=False
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert ".stepline/pipeline.asl.json: OK" in good.stdout + good.stderr
+    pipeline.write_text('{"StartAt": "Nowhere", "States": {}}')
+    bad = subprocess.run(
+        ["bash", "-euc", command], cwd=work, env=env, capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert ".stepline/pipeline.asl.json" in bad.stdout + bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_sign_in_hash_recipe_prints_a_hash_of_the_password(home):
+    from werkzeug.security import check_password_hash
+
+    readme = (PROJECT / "README.md").read_text()
+    found = re.search(r"with a hash from\s+`([^`]+)`", readme)
+    assert found, "README.md no longer says how to make a STEPLINE_USERS hash"
+    command = found.group(1).replace(".venv/bin/python", sys.executable).split()
+    made = subprocess.run(
+        command,
+        cwd=PROJECT,
+        env=clean_env(home),
+        input="s3cret\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    assert check_password_hash(made.stdout.strip(), "s3cret")
+    # asking for help prints the usage instead of waiting for a password
+    helped = subprocess.run(
+        [*command, "--help"],
+        cwd=PROJECT,
+        env=clean_env(home),
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert helped.returncode == 0 and "usage:" in helped.stdout and "password" not in helped.stderr

@@ -234,8 +234,11 @@ USAGE = """usage: python -m service.dashboard.auth hash            prints a pass
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["hash"]:
+    if argv == ["hash"]:  # exactly: `hash --help` must not wait for a password
         password = getpass.getpass("password: ")
+        if not password:
+            print("an empty password: nothing to hash", file=sys.stderr)
+            return 2
         print(generate_password_hash(password, method="pbkdf2:sha256"))
         return 0
     if argv[:1] == ["revoke"] and len(argv) == 2:
@@ -249,7 +252,7 @@ def main(argv: list[str]) -> int:
         print(f"ended {ended} session(s)")
         return 0
     print(USAGE)
-    return 2
+    return 0 if argv[-1:] in (["-h"], ["--help"]) else 2
 
 
 if __name__ == "__main__":
