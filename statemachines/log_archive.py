@@ -10,8 +10,10 @@ the blob where it left off.
           one JSON object a line: {"id": "<stream id>", "t": "line\\nline…"} or {"id": …, "end": "1"}
     stepline:log-archive   Sorted set: blob key -> when retention deletes it (epoch seconds)
 
-An attempt whose worker was lost (step_logs.end_lost_attempts) is not moved: it stays in Redis until it
-expires, as every log did before. The trust part of the key lets IAM keep an untrusted worker's writes on its own side
+An attempt whose worker was lost (step_logs.end_lost_attempts) is moved by the worker of the step's next
+attempt, once that ends (workers/build_outputs.archive_lost); the last attempt of a step that is not
+retried stays in Redis until it expires. A log is moved once: a lost worker that comes back later never
+replaces the blob with what it wrote since. The trust part of the key lets IAM keep an untrusted worker's writes on its own side
 (statemachines/aws/stepline.yaml). `LogArchive.trim` is retention: it deletes the blobs whose time
 has come, in bounded batches.
 """
@@ -62,6 +64,8 @@ class LogArchive:
 
     def archive(self, log_id: str, trusted: bool, retention_seconds: int) -> str | None:
         """Move a finished log's stream to a blob; its key, or None when there was nothing to move."""
+        if self.redis.hexists(meta_key(log_id), ARCHIVE_FIELD):  # moved already (a lost attempt)
+            return None
         stream = stream_key(log_id)
         key = archive_key(log_id, trusted)
         with tempfile.NamedTemporaryFile("w+b", prefix="log-", suffix=".jsonl") as spool:

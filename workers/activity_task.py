@@ -238,6 +238,8 @@ class TaskHandler:
         with Heartbeat(self.sfn, received.token, interval, cancellation, run_id, step, stopped):
             self._run_and_report(received, task, writer, cancellation, verdict)
         self.outputs.archive_log(writer, received.trusted)
+        if verdict.verified:  # the run's own lost attempts, never another run's named without its claim
+            self.outputs.archive_lost(writer, received.trusted)
 
     def _run_and_report(
         self,

@@ -14,8 +14,9 @@ from statemachines.blob_store import Stop, open_blob_store
 from statemachines.caches import CacheStore, Hit, Scope
 from statemachines.contract import StepTask
 from statemachines.errors import BlobError, TransferStopped
-from statemachines.log_archive import LogArchive
-from statemachines.step_logs import StepLogWriter
+from statemachines.log_archive import ARCHIVE_FIELD, LogArchive
+from statemachines.redis_text import redis_text
+from statemachines.step_logs import LOST, StepLogWriter, log_id, meta_key
 from workers import artifact_transfer, cache_transfer
 from workers.cache_transfer import Wrap
 from workers.config import WorkerConfig
@@ -24,6 +25,7 @@ from workers.process_group import Cancellation
 from workers.workspace import TaskPlaces
 
 log = logging.getLogger(__name__)
+MAX_LOST_ARCHIVED = 10  # earlier attempts looked at: a step's retries, bounded whatever its Retry says
 UNVOUCHED = "[stepline] {what}: skipped: the run was not started by Stepline (no run claim to scope it by)"
 
 
@@ -52,6 +54,18 @@ class BuildOutputs:
             self.logs.archive(writer.log_id, trusted, self.config.step_log_retention_seconds)
         except Exception as exc:  # botocore's errors too: the step's outcome never depends on the archive
             log.warning("%s: log %s stays in Redis: %r", writer.run_id, writer.log_id, exc)
+
+    def archive_lost(self, writer: StepLogWriter, trusted: bool) -> None:
+        """Earlier attempts of this step whose worker was lost (ended as such when this one started) move
+        out of Redis too: the last MAX_LOST_ARCHIVED, each once (a moved log is never moved again)."""
+        for attempt in range(max(1, writer.attempt - MAX_LOST_ARCHIVED), writer.attempt):
+            lost = log_id(writer.run_id, writer.step, attempt)
+            try:
+                status, archived = self.logs.redis.hmget(meta_key(lost), ["status", ARCHIVE_FIELD])
+                if redis_text(status or "") == LOST and not archived:
+                    self.logs.archive(lost, trusted, self.config.step_log_retention_seconds)
+            except Exception as exc:  # as archive_log: it stays in Redis until it expires
+                log.warning("%s: lost log %s stays in Redis: %r", writer.run_id, lost, exc)
 
     def restore_needs(
         self,

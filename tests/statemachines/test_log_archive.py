@@ -68,3 +68,19 @@ def _cut(redis_client, writer) -> int:
 
 def _kept(redis_client, writer) -> int:
     return int(redis_client.hget(f"stepline:log:{writer.log_id}:meta", "bytes")) - _cut(redis_client, writer)
+
+
+def test_a_log_is_moved_once_and_a_late_writer_never_replaces_it(redis_client, blob_settings):
+    """A lost attempt is moved by the next attempt's worker; its own worker, back from a network split,
+    must not overwrite the blob with the little it wrote since."""
+    archive = LogArchive(redis_client, open_blob_store(blob_settings))
+    reader = StepLogReader(redis_client, archive)
+    writer = _writer(redis_client)
+    writer.write_line("before it was lost")
+    writer.finish("lost")
+    assert archive.archive(writer.log_id, trusted=True, retention_seconds=3600)
+    writer.write_line("written after it was moved")
+    writer.flush()
+    assert archive.archive(writer.log_id, trusted=True, retention_seconds=3600) is None
+    lines, _, _ = reader.read("run-1", "build")
+    assert lines == ["before it was lost"]

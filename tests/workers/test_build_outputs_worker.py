@@ -15,7 +15,7 @@ from statemachines.blob_store import S3, DirectoryStore
 from statemachines.caches import CacheStore, Scope
 from statemachines.run_claims import TICKET, claim_ticket
 from statemachines.run_stops import mark_stopped
-from statemachines.step_logs import StepLogReader
+from statemachines.step_logs import StepLogReader, meta_key, stream_key
 from tests.harness.blob_servers import KEYS, REGION
 from tests.workers.conftest import build_step, step_pids, wait_execution, wait_for
 from tests.workers.task_inputs import execution_input
@@ -186,3 +186,30 @@ def test_a_failed_upload_fails_the_step_as_artifact_failed(
     said = "[stepline] artifacts: not kept: the blob store failed ("
     assert any(line.startswith(said) and why in line for line in log_lines(redis_client))
     assert StepLogReader(redis_client).meta("run-1", "test")["status"] == "errored"
+
+
+def test_a_lost_attempts_log_leaves_redis_once_the_retry_ends(
+    make_repo, start_worker, run_pipeline, sfn, redis_client, tmp_path
+):
+    repo = make_repo("app")
+    sha = repo.commit({"README.md": "app\n"})
+    repo.push("main")
+    first = start_worker("first", WORKER_SLOTS="1")
+    step = ['echo "attempt $STEPLINE_ATTEMPT"', 'if [ "$STEPLINE_ATTEMPT" = 1 ]; then sleep 60; fi']
+    arn = run_pipeline(build_step(step, heartbeat=2), **vouched(redis_client, repo, sha))
+    (orphan,) = wait_for(lambda: step_pids("run-1:test:1"), what="attempt 1 started")
+    try:
+        first.kill()  # SIGKILL: attempt 1's log is never finished nor moved by its own worker
+        start_worker("second", WORKER_SLOTS="1")
+        assert wait_execution(sfn, arn, timeout=60)["status"] == "SUCCEEDED"
+    finally:
+        if _running(orphan):
+            os.kill(orphan, 9)
+    meta = StepLogReader(redis_client).meta("run-1", "test", 1)
+    assert meta["status"] == "lost"
+    lost = "run-1:test:1"
+    wait_for(lambda: redis_client.hget(meta_key(lost), "archive"), timeout=30, what="attempt 1 moved")
+    assert not redis_client.exists(stream_key(lost))  # Redis keeps its meta only
+    lines = log_lines(redis_client, attempt=1)  # read back from the blob store
+    assert "attempt 1" in lines and any("ended without its worker" in line for line in lines)
+    assert (tmp_path / "blobs" / "logs" / "trusted" / "run-1" / "test" / "1.jsonl").exists()
