@@ -23,6 +23,7 @@ from statemachines.blob_store import BlobSettings, BlobStore, open_blob_store
 from statemachines.caches import CacheStore
 from statemachines.errors import BlobError
 from statemachines.log_archive import LogArchive
+from statemachines.redis_text import redis_text
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def output_samples(
     """The build-output numbers of /metrics, read from Redis at scrape time."""
     caches = CacheStore(client, store).usage()
     raw: dict[Any, Any] = client.hgetall(DELETED_KEY) or {}
-    counted = {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()}
+    counted = {redis_text(k): int(v) for k, v in raw.items()}
     return {
         "stepline_archived_logs": [("", LogArchive(client, store).usage())],
         "stepline_artifact_runs": [("", ArtifactStore(client, store).usage()["runs"])],

@@ -41,6 +41,7 @@ from service.triggers import SKIP, Trigger
 from statemachines import queues, step_errors
 from statemachines.contract import pipeline_steps
 from statemachines.deploy import ensure_pipeline
+from statemachines.redis_text import redis_text
 from statemachines.run_claims import TICKET, claim_ticket
 from statemachines.run_stages import EXECUTION_STARTED, RunStages
 
@@ -233,7 +234,7 @@ def _deploy_and_start(ctx: JobContext, run: RunRecord, pipeline: Pipeline) -> tu
     )
     remembered = ctx.redis.get(key)
     if remembered:
-        arn = remembered.decode() if isinstance(remembered, bytes) else str(remembered)
+        arn = redis_text(remembered)
         try:
             return arn, _start_execution(ctx, run, arn)
         except ctx.sfn.exceptions.StateMachineDoesNotExist:
