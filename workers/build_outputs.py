@@ -90,7 +90,7 @@ class BuildOutputs:
                 stop=_stop(cancellation),
             )  # fmt: skip
         except TransferStopped:
-            writer.write_line(f"[stepline] needs: not all placed: the step was {cancellation.reason}")
+            writer.write_line(f"[stepline] needs: not all placed: {cancellation.said}")
 
     def carry_artifacts(self, from_run: str, run_id: str, step: str, trusted: bool) -> None:
         """A reused step's artifacts are its original run's: list them in this run too, for `needs`."""
@@ -130,7 +130,7 @@ class BuildOutputs:
                 self.artifacts, found, task.run_id, task.step, writer.attempt, trusted, _stop(cancellation)
             )
         except TransferStopped:
-            writer.write_line(f"[stepline] artifacts: not kept: the step was {cancellation.reason}")
+            writer.write_line(f"[stepline] artifacts: not kept: {cancellation.said}")
             return
         except Exception as exc:  # the blob store or Redis: a later step would miss them, so say it here
             writer.write_line(f"[stepline] artifacts: not kept: {_failure(exc)}: {exc}")

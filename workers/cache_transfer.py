@@ -23,7 +23,7 @@ from statemachines.blob_store import Stop
 from statemachines.caches import CacheStore, Hit, Scope
 from statemachines.step_outputs import CacheSpec
 from workers.errors import CacheRefused
-from workers.process_group import Cancellation, ProcessGroup
+from workers.process_group import SHUTDOWN, Cancellation, ProcessGroup
 
 Say = Callable[[str], None]
 Wrap = Callable[[list[str], Mapping[str, str]], tuple[list[str], Mapping[str, str]]]
@@ -140,8 +140,10 @@ def _check_tar(outcome: str, code: int | None, said: IO[bytes]) -> None:
     """CacheRefused unless tar exited 0: stopped with its task, out of time, or what it said."""
     if outcome == "timed_out":
         raise CacheRefused(f"tar ran longer than {TAR_SECONDS}s and was killed")
+    if outcome == SHUTDOWN:
+        raise CacheRefused("tar killed: the worker is shutting down")
     if outcome != "exited":
-        raise CacheRefused(f"tar killed: the step was {outcome}")
+        raise CacheRefused("tar killed: the step was stopped")
     if code != 0:
         said.seek(0)
         text = said.read()[-2000:].decode("utf-8", "replace").strip()

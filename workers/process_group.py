@@ -29,6 +29,11 @@ class Cancellation:
             self._event.set()
 
     @property
+    def said(self) -> str:
+        """Why, as a line of the step's log can end: "the step was stopped"."""
+        return "the worker is shutting down" if self.reason == SHUTDOWN else "the step was stopped"
+
+    @property
     def is_set(self) -> bool:
         return self._event.is_set()
 

@@ -104,6 +104,8 @@ def test_a_worker_shutting_down_kills_its_cache_tar_and_fails_the_task_at_once(
     assert worker.stop(timeout=20) == 0  # a hang detector: SIGKILLed (not 0) if the tar held it up
     assert failure_of(sfn, arn)["error"] == "Stepline.WorkerShutdown"
     assert not _running(pid)
+    lines = log_lines(redis_client)
+    assert "[stepline] cache: not saved: tar killed: the worker is shutting down" in lines, lines
 
 
 def test_artifacts_when_always_keeps_a_failed_steps_reports_and_the_default_does_not(
