@@ -75,10 +75,11 @@ def start_stack(
     processes,
     tmp_path,
     blob: BlobSettings | None = None,
+    worker_settings: dict[str, str] | None = None,
 ) -> Stack:
     """Engine, jobs process and one build worker over the test Redis; the web test client and helpers.
 
-    Build outputs go to `blob` (default: a directory of the test's own).
+    Build outputs go to `blob` (default: a directory of the test's own); `worker_settings` override the worker's.
     """
     blob = blob or BlobSettings(directory=tmp_path / "blobs")
     engine = start_engine(processes, redis_url, ENGINE_POLL_SECONDS="5", LOG_LEVEL="INFO")
@@ -88,7 +89,7 @@ def start_stack(
         "HEARTBEAT_SECONDS": "1", "WORKER_POLL_READ_TIMEOUT_SECONDS": "15", "WORKER_SLOTS": "4",
         "WORKER_POOLS": "build,untrusted-build", "STEPLINE_ALLOW_LOCAL_REPOSITORIES": "true", "LOG_LEVEL": "INFO",
     }  # fmt: skip
-    worker_env |= blob_env(blob)
+    worker_env |= blob_env(blob) | (worker_settings or {})
     jobs = processes("jobs", python_module("service.jobs"), jobs_env)
     worker = processes("worker", python_module("workers"), worker_env)
     config = with_users(
