@@ -65,7 +65,9 @@ def print_summary(out: TextIO, rows: list[StepRow], outcome: str, seconds: float
         out.write(
             f"{row.step:<{widths[0]}}  {row.status:<{widths[1]}}  {row.attempt:>{widths[2]}}  {row.duration}\n"
         )
-    out.write(f"\n{outcome} in {seconds:.1f}s\n")
+    # after an error's cause, "in 0.4s" would read as the failed command's time
+    took = f"(after {seconds:.1f}s)" if ": " in outcome else f"in {seconds:.1f}s"
+    out.write(f"\n{outcome} {took}\n")
     out.flush()
 
 
