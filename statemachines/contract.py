@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from statemachines.errors import SteplineError
+from statemachines.errors import ContractError
 from statemachines.step_concurrency import parse_declaration
-from statemachines.step_errors import CONCURRENCY_WAIT, INVALID_TASK_INPUT
+from statemachines.step_errors import CONCURRENCY_WAIT
 from statemachines.step_outputs import StepOutputs, output_problems, parse_step_outputs
 
 # A Task's Resource names a worker pool; deploy substitutes the pool's activity ARN. A pool's name never
@@ -28,16 +28,6 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_COMMANDS = 200
 # `"step.$": "States.Format('test-py{}', $.version)"`: the literal template names a family of steps
 FORMAT_TEMPLATE = re.compile(r"^States\.Format\(\s*'((?:[^'\\]|\\.)*)'")
-
-
-class ContractError(SteplineError):
-    """Raised when a task input or a pipeline does not follow the build-step contract."""
-
-    error_name = INVALID_TASK_INPUT
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def activity_name(pool: str, prefix: str = "stepline", trusted: bool = True) -> str:

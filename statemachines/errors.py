@@ -1,6 +1,8 @@
-"""Errors shared by every Stepline process: configuration, pipeline-contract and blob store problems."""
+"""Errors shared by every Stepline process: configuration, pipeline, build-step contract and blob store problems."""
 
 from __future__ import annotations
+
+from statemachines.step_errors import INVALID_TASK_INPUT
 
 
 class SteplineError(Exception):
@@ -24,6 +26,16 @@ class PipelineError(SteplineError):
         self.pipeline = pipeline
         self.problems = problems
         super().__init__(f"pipeline {pipeline}: " + "; ".join(problems))
+
+
+class ContractError(SteplineError):
+    """Raised when a task input or a pipeline does not follow the build-step contract."""
+
+    error_name = INVALID_TASK_INPUT
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class DeployError(SteplineError):

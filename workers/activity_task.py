@@ -12,7 +12,8 @@ from typing import Any
 
 import redis
 
-from statemachines.contract import STEP_NAME, UNTRUSTED, ContractError, StepTask, parse_step_task
+from statemachines.contract import STEP_NAME, UNTRUSTED, StepTask, parse_step_task
+from statemachines.errors import ContractError
 from statemachines.run_claims import TICKET, Verdict, check_run, without_ticket
 from statemachines.run_stages import (
     CHECKOUT_DONE,

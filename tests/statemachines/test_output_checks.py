@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from statemachines.contract import ContractError, parse_step_task
+from statemachines.contract import parse_step_task
+from statemachines.errors import ContractError
 from statemachines.pipeline_check import check_definition
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,9 +48,9 @@ def problems_of(deploy: dict[str, Any]) -> list[str]:
 
 def test_needs_must_name_a_step_or_match_one():
     assert problems_of(step("deploy", needs=["build", "test-py*", "test-py3.12", "*"])) == []
-    found = problems_of(step("deploy", needs=["biuld", "lint-*"]))
+    found = problems_of(step("deploy", needs=["nope", "lint-*"]))
     assert found == [
-        "/States/Deploy: error: 'needs' entry 0 ('biuld') names no step of this pipeline "
+        "/States/Deploy: error: 'needs' entry 0 ('nope') names no step of this pipeline "
         "(its steps: build, test-py{}, deploy)",
         "/States/Deploy: error: 'needs' entry 1 ('lint-*') names no step of this pipeline "
         "(its steps: build, test-py{}, deploy)",
@@ -90,9 +91,9 @@ def test_the_worker_applies_the_same_checks():
 
 def test_the_command_line_check_says_it(tmp_path):
     path = tmp_path / "pipeline.json"
-    path.write_text(json.dumps(pipeline(step("deploy", needs=["biuld"]))))
+    path.write_text(json.dumps(pipeline(step("deploy", needs=["nope"]))))
     done = subprocess.run(
         [sys.executable, "-m", "statemachines", "check", str(path)], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode != 0
-    assert "/States/Deploy: error: 'needs' entry 0 ('biuld') names no step" in done.stdout + done.stderr
+    assert "/States/Deploy: error: 'needs' entry 0 ('nope') names no step" in done.stdout + done.stderr
