@@ -40,6 +40,7 @@ DECLARATION = re.compile(
 WAITING_TTL_SECONDS = 600  # a waiter retries far more often (MaxDelaySeconds); a vanished one is forgotten
 NEWEST_TTL_SECONDS = 30 * 24 * 3600
 HOLD, WAIT, MOOT = "hold", "wait", "moot"
+WAITING_WORDS = "waiting for concurrency group"  # a waiting step's status starts so (the run page reads it)
 
 _RENEW = """
 local held = redis.call('GET', KEYS[1])

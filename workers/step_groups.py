@@ -22,6 +22,7 @@ from statemachines.run_claims import Verdict, run_record_key
 from statemachines.step_concurrency import (
     HOLD,
     MOOT,
+    WAITING_WORDS,
     Claimant,
     Decision,
     claim,
@@ -112,7 +113,7 @@ class StepGroups:
             decision = claim(self.redis, key, me, declaration.mode, _ttl_ms(interval))
         except (redis.RedisError, ValueError) as exc:
             log.warning("%s: step %s: concurrency group %s not claimed: %s", run_id, step, name, exc)
-            self._wait(task, token, f"waiting for concurrency group {name}: it could not be claimed ({exc})")
+            self._wait(task, token, f"{WAITING_WORDS} {name}: it could not be claimed ({exc})")
             return None
         if decision.kind == HOLD:
             log.info("%s: step %s holds concurrency group %s", run_id, step, name)
@@ -149,7 +150,7 @@ class StepGroups:
 
 def _waiting(name: str, decision: Decision) -> str:
     holder: dict[str, Any] = decision.holder or {}
-    return f"waiting for concurrency group {name} held by run {str(holder.get('run_id'))[:7]} (step {holder.get('step')})"
+    return f"{WAITING_WORDS} {name} held by run {str(holder.get('run_id'))[:7]} (step {holder.get('step')})"
 
 
 def _ttl_ms(interval: float) -> int:

@@ -19,6 +19,7 @@ from service.status_contexts import RunContexts
 from service.status_ledger import StatusLedger
 from statemachines.contract import APPROVAL_POOL, StepSpec, pool_of_activity
 from statemachines.run_stages import RunStages
+from statemachines.step_concurrency import WAITING_WORDS as GROUP_WAITING_WORDS
 from statemachines.step_logs import StepLogReader
 from statemachines.worker_presence import waiting_words
 
@@ -30,6 +31,7 @@ DETAIL_CHARS = 600
 WAITING = "waiting"  # a step with no log yet; once the run has ended it is "skipped" or "not run"
 # while the run is live, a step with no log is one of these (from the execution's history)
 NOT_REACHED, NO_WORKER, STARTING = "not reached", "no worker", "starting"
+GROUP_WAIT = "waiting for group"  # its step concurrency group is held (statemachines/step_concurrency.py)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ class RunDetails:
         if run.get("status") not in OPEN_STATUSES:
             _mark_unreached(steps, RunContexts(run, self.status_prefix, ""), statuses)
         elif run.get("status") == "RUNNING" and any(step["status"] == WAITING for step in steps):
-            self._mark_waiting(run, steps)
+            self._mark_waiting(run, steps, statuses)
         return {
             "run": self._with_approvals(run_summary(run, web_url), approvals),
             "record": run,
@@ -147,8 +149,11 @@ class RunDetails:
                 latest[meta["step"]] = meta
         return [_step_row(name, latest.get(name)) for name in step_order(run, latest)]
 
-    def _mark_waiting(self, run: RunRecord, steps: list[dict[str, Any]]) -> None:
-        """A live run's steps without a log: not reached yet, waiting for a worker, no worker, or starting.
+    def _mark_waiting(
+        self, run: RunRecord, steps: list[dict[str, Any]], statuses: list[dict[str, Any]]
+    ) -> None:
+        """A live run's steps without a log: not reached yet, waiting for a worker, no worker, or starting,
+        or waiting for its concurrency group (between its retries no task is open: its status tells).
 
         Best effort: with Step Functions unreachable they stay "waiting" (the page still shows).
         """
@@ -157,8 +162,17 @@ class RunDetails:
         except StepFunctionsUnavailableError:
             return
         phases = task_phases(events)
+        contexts = RunContexts(run, self.status_prefix, "")
+        group_waits = {
+            contexts.step_of(row["context"]): str(row["description"])
+            for row in statuses
+            if row["state"] == "pending" and str(row["description"] or "").startswith(GROUP_WAITING_WORDS)
+        }
         for step in steps:
             if step["status"] != WAITING:
+                continue
+            if waiting_for := group_waits.get(step["step"]):
+                step["status"], step["reason"] = GROUP_WAIT, waiting_for.removeprefix("waiting for ")
                 continue
             phase, arn = phases.get(step["step"], ("", ""))
             if not phase:

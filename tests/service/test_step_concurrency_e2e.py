@@ -68,6 +68,10 @@ def waiting_run(redis_client) -> str | None:
     return json.loads(raw)["run_id"] if raw else None
 
 
+def run_page(stack: Stack, run_id: str) -> str:
+    return stack.client.get(f"/runs/{run_id}").get_data(as_text=True)
+
+
 def status_of(fake_github, sha: str) -> dict[str, Any]:
     found = fake_github.latest_statuses("octo/app", sha)
     return next((s for context, s in found.items() if context.endswith("/deploy")), {})
@@ -86,6 +90,8 @@ def test_queue_the_second_deploy_starts_after_the_first_ended_and_waits_without_
     description = stack.wait(lambda: status_of(fake_github, second_sha).get("description"))
     assert description.startswith(f"waiting for concurrency group deploy-production held by run {first[:7]}")
     assert status_of(fake_github, second_sha)["state"] == "pending"
+    page = stack.wait(lambda: "waiting for group" in (text := run_page(stack, second)) and text)
+    assert f"concurrency group deploy-production held by run {first[:7]}" in page
 
     # the worker's other slot is free while the second deploy waits: another run's step runs in it
     other, _ = pushes.push("docs", pipeline("echo other", concurrency=None))
