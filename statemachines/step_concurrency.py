@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,20 +113,32 @@ class Decision:
     supersede: list[str] = field(default_factory=list)
 
 
-def claim(client: redis.Redis, key: str, me: Claimant, mode: str, ttl_ms: int) -> Decision:
-    """Take the group, or be told to wait for its holder, or that a newer run made this one moot."""
+def claim(
+    client: redis.Redis,
+    key: str,
+    me: Claimant,
+    mode: str,
+    ttl_ms: int,
+    ended: Callable[[str], bool] = lambda run_id: False,
+) -> Decision:
+    """Take the group, or be told to wait for its holder, or that a newer run made this one moot.
+
+    `ended(run_id)` tells a waiter whose run has ended (cancelled, superseded): it waits no more.
+    """
     for _ in range(20):  # a compare-and-set loop: another step may claim the group meanwhile
         with client.pipeline() as pipe:
             try:
                 pipe.watch(key, key + WAITING, key + NEWEST)
                 holder, waiter, newest = (_load(pipe.get(k)) for k in (key, key + WAITING, key + NEWEST))
+                gone = waiter is not None and waiter["run_id"] != me.run_id and ended(waiter["run_id"])
+                waiter = None if gone else waiter
                 decision = decide(me, holder, waiter, newest, mode)
                 pipe.multi()
                 if decision.kind == HOLD:
                     pipe.set(key, json.dumps(me.record() | {"lease": decision.lease}), px=ttl_ms)
                     if newest is None or newest["order"] <= me.order:
                         pipe.set(key + NEWEST, json.dumps(me.record()), ex=NEWEST_TTL_SECONDS)
-                    if waiter is not None and waiter["run_id"] == me.run_id:
+                    if gone or (waiter is not None and waiter["run_id"] == me.run_id):
                         pipe.delete(key + WAITING)
                 elif decision.kind == WAIT and holder is not None and holder["run_id"] != me.run_id:
                     pipe.set(key + WAITING, json.dumps(me.record()), ex=WAITING_TTL_SECONDS)

@@ -37,6 +37,7 @@ from workers.reporting import Reporter
 log = logging.getLogger(__name__)
 
 MIN_LEASE_SECONDS = 3.0
+OPEN_STATUSES = ("QUEUED", "RUNNING")  # the service's run statuses of a run not ended (service/run_index.py)
 BEATS_PER_LEASE = 3  # the lease outlives two missed renewals, and a dead worker's ends soon after
 
 
@@ -110,7 +111,7 @@ class StepGroups:
             interval = min(interval, task.heartbeat_seconds / 3)
         try:
             me = Claimant(run_id, step, self._order(run_id, verdict))
-            decision = claim(self.redis, key, me, declaration.mode, _ttl_ms(interval))
+            decision = claim(self.redis, key, me, declaration.mode, _ttl_ms(interval), self._ended)
         except (redis.RedisError, ValueError) as exc:
             log.warning("%s: step %s: concurrency group %s not claimed: %s", run_id, step, name, exc)
             self._wait(task, token, f"{WAITING_WORDS} {name}: it could not be claimed ({exc})")
@@ -134,6 +135,11 @@ class StepGroups:
             return 0.0
         raw = self.redis.hget(run_record_key(run_id), "created_at")
         return float(json.loads(raw)) if raw is not None else 0.0
+
+    def _ended(self, run_id: str) -> bool:
+        """Whether the service recorded the run as ended (a run it never recorded is taken as live)."""
+        raw = self.redis.hget(run_record_key(run_id), "status")
+        return raw is not None and json.loads(raw) not in OPEN_STATUSES
 
     def _wait(self, task: StepTask, token: str, description: str, report: bool = True) -> None:
         log.info("%s: step %s: %s", task.run_id, task.step, description)

@@ -143,3 +143,13 @@ def test_a_lease_not_renewed_expires_and_the_group_is_free(redis_client):
     assert not renew(redis_client, KEY, held.lease, 300)  # the dead holder's lease is not revived
     release(redis_client, KEY, held.lease)  # nor does its late release free B's
     assert redis_client.exists(KEY)
+
+
+def test_a_waiter_whose_run_ended_waits_no_more(redis_client):
+    held = claim(redis_client, KEY, A, QUEUE, 60_000)
+    assert claim(redis_client, KEY, C, QUEUE, 60_000).kind == WAIT  # then C is cancelled
+    assert claim(redis_client, KEY, B, QUEUE, 60_000).kind == MOOT  # C still counts while live
+    waiting = claim(redis_client, KEY, B, QUEUE, 60_000, ended=lambda run_id: run_id == "run-c")
+    assert (waiting.kind, waiting.supersede) == (WAIT, [])  # nobody to supersede: C ended
+    release(redis_client, KEY, held.lease)
+    assert claim(redis_client, KEY, B, QUEUE, 60_000, ended=lambda run_id: run_id == "run-c").kind == HOLD
