@@ -15,6 +15,7 @@ Redis (the one home of these keys; <group> is `untrusted/pr-<n>/<name>` for an u
                                                            its TTL renewed with the step's heartbeat
     stepline:step-concurrency:<repository>:<group>:waiting  the newest waiter: JSON {run_id, step, order}
     stepline:step-concurrency:<repository>:<group>:newest   the newest run that held it: JSON {run_id, order}
+    stepline:step-concurrency:told:<run_id>:<step>          the waiting status last reported (once per change)
 `order` is the run's creation time (the service's run record), so "newer" means what it means for runs.
 """
 
@@ -178,6 +179,15 @@ def decide(
     return Decision(WAIT, holder, supersede=supersede)
 
 
+def first_told(client: redis.Redis, run_id: str, step: str, description: str | None) -> bool:
+    """Whether this waiting status is news for the step (a waiting step asks again every few seconds);
+    None: the step holds its group now, a later wait is news again."""
+    key = f"{KEY}told:{run_id}:{step}"
+    if description is None:
+        return bool(client.delete(key))
+    return _text(client.set(key, description, ex=WAITING_TTL_SECONDS, get=True)) != description
+
+
 def renew(client: redis.Redis, key: str, lease: str, ttl_ms: int) -> bool:
     """Extend our lease; False when it is no longer ours (it expired and another step took the group)."""
     return bool(client.eval(_RENEW, 1, key, lease, ttl_ms))
@@ -186,6 +196,10 @@ def renew(client: redis.Redis, key: str, lease: str, ttl_ms: int) -> bool:
 def release(client: redis.Redis, key: str, lease: str) -> None:
     """Free the group if we still hold it."""
     client.eval(_RELEASE, 1, key, lease)
+
+
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _load(raw: Any) -> dict[str, Any] | None:

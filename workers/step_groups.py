@@ -26,6 +26,7 @@ from statemachines.step_concurrency import (
     Claimant,
     Decision,
     claim,
+    first_told,
     group_key,
     parse_declaration,
     release,
@@ -118,6 +119,7 @@ class StepGroups:
             return None
         if decision.kind == HOLD:
             log.info("%s: step %s holds concurrency group %s", run_id, step, name)
+            self._news(task, None)
             return GroupLease(self.redis, key, decision.lease, interval, run_id)
         for victim in decision.supersede:
             self._ask_supersede(victim, run_id, name)
@@ -144,8 +146,14 @@ class StepGroups:
     def _wait(self, task: StepTask, token: str, description: str, report: bool = True) -> None:
         log.info("%s: step %s: %s", task.run_id, task.step, description)
         self.reporter.fail(task.run_id, token, CONCURRENCY_WAIT, description)
-        if report:
+        if report and self._news(task, description):
             self.reporter.status(task.run_id, task.step, "pending", description)
+
+    def _news(self, task: StepTask, description: str | None) -> bool:
+        try:
+            return first_told(self.redis, task.run_id, task.step, description)
+        except redis.RedisError:  # tell it again rather than not at all
+            return True
 
     def _ask_supersede(self, victim: str, by: str, group: str) -> None:
         try:

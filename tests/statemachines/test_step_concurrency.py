@@ -17,6 +17,7 @@ from statemachines.step_concurrency import (
     Claimant,
     Declaration,
     claim,
+    first_told,
     group_key,
     parse_declaration,
     release,
@@ -153,3 +154,9 @@ def test_a_waiter_whose_run_ended_waits_no_more(redis_client):
     assert (waiting.kind, waiting.supersede) == (WAIT, [])  # nobody to supersede: C ended
     release(redis_client, KEY, held.lease)
     assert claim(redis_client, KEY, B, QUEUE, 60_000, ended=lambda run_id: run_id == "run-c").kind == HOLD
+
+
+def test_a_waiting_status_is_told_once_per_change(redis_client):
+    assert first_told(redis_client, "run-b", "deploy", "waiting for concurrency group g held by run a")
+    assert not first_told(redis_client, "run-b", "deploy", "waiting for concurrency group g held by run a")
+    assert first_told(redis_client, "run-b", "deploy", "waiting for concurrency group g held by run c")
