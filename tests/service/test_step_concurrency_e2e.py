@@ -30,11 +30,11 @@ def stack(service_config, redis_url, redis_client, fake_github, processes, tmp_p
     )  # fmt: skip
 
 
-def pipeline(command: str, concurrency: str | None = "deploy-production") -> str:
+def pipeline(command: str, concurrency: str | None = "deploy-production", **fields: Any) -> str:
     params: dict[str, Any] = {"step": "deploy", "commands": [command]}
     if concurrency:
         params["concurrency"] = concurrency
-    deploy = {"Type": "Task", "Resource": "${activity:build}", "End": True, "Parameters": params}
+    deploy = {"Type": "Task", "Resource": "${activity:build}", "End": True, "Parameters": params, **fields}
     return json.dumps({"Comment": "Deploys.", "StartAt": "Deploy", "States": {"Deploy": deploy}})
 
 
@@ -176,17 +176,20 @@ def test_a_worker_killed_while_holding_the_group_frees_it(stack, gate, make_repo
     gate.passing = True
     gate.opened.clear()
     pushes = Pushes(stack, make_repo)
-    first, _ = pushes.push("feature/a", pipeline(gated(gate)))
+    definition = pipeline(gated(gate), HeartbeatSeconds=5)  # the lost step is retried soon
+    first, _ = pushes.push("feature/a", definition)
     stack.wait(lambda: gate.asked >= 1)
-    second, _ = pushes.push("feature/b", pipeline(gated(gate)))
+    second, _ = pushes.push("feature/b", definition)
     stack.wait(lambda: waiting_run(redis_client) == second)
 
     stack.worker.kill()  # as a crash would: the lease is never released, only no longer renewed
     stack.worker = processes("worker-2", python_module("workers"), stack.worker.env)
-    stack.wait(lambda: gate.asked >= 2)  # the second deploy runs: the dead worker's lease expired
-    # the first run's step was never reported ended: the lease, not the run's end, freed the group
-    assert stack.index.get(first)["status"] == "RUNNING"
-    assert not deploy_log(stack, first)["finished"]
-    assert json.loads(redis_client.get(GROUP_KEY))["run_id"] == second
+    stack.wait(lambda: gate.asked >= 2)  # a deploy runs again: the dead worker's lease expired
+    assert json.loads(redis_client.get(GROUP_KEY))["run_id"] == second  # the newest waiter's
+    # the first run's lost step came back after its heartbeat timeout, older than the waiting run:
+    # it never deploys after it, it is superseded
+    old = stack.ended(first)
+    assert old["status"] == "SUPERSEDED" and old["superseded_by"] == second
     gate.opened.set()
     assert stack.ended(second)["status"] == "SUCCEEDED"
+    assert stack.attempts(first)["deploy"] == 1 and gate.asked == 2
