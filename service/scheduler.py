@@ -229,6 +229,12 @@ def main(argv: list[str]) -> int:
             print(run_id)
         return 0
     schedules, problems = schedules_of(config, ctx.redis)
+    if not schedules and not problems:  # an empty answer would look like a broken command
+        print(
+            "no schedules: STEPLINE_SCHEDULES is empty here and no repository of STEPLINE_SCHEDULE_REPOSITORIES "
+            "declares any (this command reads its own environment, not .env)",
+            file=sys.stderr,
+        )
     for row in describe(ctx.redis, ctx.index, schedules, now):
         print(json.dumps(row))
     for repository, problem in problems.items():

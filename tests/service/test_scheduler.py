@@ -223,3 +223,15 @@ def test_a_settings_schedule_wins_over_the_files_of_the_same_name(ctx: JobContex
         ".stepline/schedules.yaml[1]: a repository schedules only itself"
     ]
     assert parse_file("octo/app", "a: &x 1\nb: *x")[1][0].startswith(".stepline/schedules.yaml is not YAML")
+
+
+def test_list_says_when_there_are_no_schedules(redis_url: str, monkeypatch: Any, capsys: Any) -> None:
+    from service.scheduler import main
+
+    for name in ("STEPLINE_SCHEDULES", "STEPLINE_SCHEDULE_REPOSITORIES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "secret")
+    assert main(["list"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "no schedules: STEPLINE_SCHEDULES is empty" in err
