@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
@@ -16,9 +15,6 @@ from .store import ENGINES, TIMERS, execution_key
 log = logging.getLogger(__name__)
 
 BATCH = 200
-# a firing is mostly two Redis round trips (load, guarded commit) around a little CPU: threads
-# overlap the waits, so a burst of due timers is not fired one round trip after another
-FIRING_THREADS = 8
 HEARTBEAT_EVERY_MS = 2000
 DEAD_ENGINE_MS = 30_000
 SWEEP_EVERY_MS = 1000
@@ -51,26 +47,15 @@ class DueTimers:
         return min(interval, max(0.0, (self.next_due_ms - now_ms()) / 1000))
 
 
-def fire_due_timers(
-    svc: Backend, limit: int = BATCH, since: int | str = "-inf", pool: ThreadPoolExecutor | None = None
-) -> DueTimers:
-    """Fire every timer due now and not before `since` (at most `limit`), on `pool`'s threads if
-    given, and return once all are fired.
+def fire_due_timers(svc: Backend, limit: int = BATCH, since: int | str = "-inf") -> DueTimers:
+    """Fire every timer due now and not before `since` (at most `limit`), one after another.
 
-    Firing in parallel keeps every guarantee: each firing is its own guarded commit (exactly once
-    across engines), a timer leaves the set only in that commit (an engine killed mid-batch loses
-    none), and two timers of one execution queue on it (event_batches.py) instead of racing."""
+    In turn, not on a pool of threads: a firing is CPU-bound under the GIL (about 0.5 ms), and
+    8 threads fired a burst no faster while costing about 30% more engine CPU
+    (bench/growth_bench.py); more cores take ENGINE_PROCESSES."""
     read = DueTimers(svc, since, limit)
-    if pool is None or len(read.timers) < 2:
-        for member, score in read.timers:
-            fire_timer(svc, member, score)
-        return read
-    futures = [pool.submit(fire_timer, svc, member, score) for member, score in read.timers]
-    # every firing ends before the next read of the set; a Redis failure surfaces once, here
-    errors = [future.exception() for future in futures]
-    first = next((error for error in errors if error is not None), None)
-    if first is not None:
-        raise first
+    for member, score in read.timers:
+        fire_timer(svc, member, score)
     return read
 
 
@@ -106,14 +91,13 @@ class TimerLoop(threading.Thread):
         self._inflight_seen: set[str] = set()
         self._redis_down = False
         self.started_ms = now_ms()
-        self._pool = ThreadPoolExecutor(max_workers=FIRING_THREADS, thread_name_prefix="engine-timer")
 
     def run(self) -> None:
         interval = self.svc.config.timer_interval_s
         while not self.stopping.is_set():
             wait_s = interval
             try:
-                read = fire_due_timers(self.svc, since=self._overdue_since(), pool=self._pool)
+                read = fire_due_timers(self.svc, since=self._overdue_since())
                 busy, wait_s = read.full, read.wait_s(interval)
                 self._heartbeat()
                 self._sweep_own_inflight()
@@ -130,7 +114,6 @@ class TimerLoop(threading.Thread):
             if not busy:
                 self.svc.timer_wakeup.wait(wait_s)
                 self.svc.timer_wakeup.clear()
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _overdue_since(self) -> int | str:
         in_grace = now_ms() - self.started_ms < RESTART_GRACE_MS

@@ -408,7 +408,7 @@ def test_a_start_runs_what_another_engine_stored_since(cluster, tmp_path):
 
 
 def test_a_burst_of_timers_fires_each_once_across_engines_and_a_kill(cluster, tmp_path):
-    # 240 timers due at the same millisecond, fired in parallel by two engines' timer threads,
+    # 240 timers due at the same millisecond, fired by two engines' timer threads at once,
     # one engine SIGKILLed as the burst comes due: none is lost, none fires twice
     first = start_engine(cluster, tmp_path)
     second = start_engine(cluster, tmp_path)
