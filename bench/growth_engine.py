@@ -215,7 +215,7 @@ def bench_executions(work: Path, sizes: list[int]) -> None:
     print(
         "   then; a firing is CPU-bound, ~0.5 ms, so the last of n timers due at one instant is late by about"
     )
-    print("   n x 0.5 ms in one engine process; the timer set itself is O(log n))")
+    print("   n x 0.4 ms in one engine process; the timer set itself is O(log n))")
 
 
 def bench_slots(work: Path, sizes: list[int]) -> None:

@@ -50,7 +50,7 @@ class DueTimers:
 def fire_due_timers(svc: Backend, limit: int = BATCH, since: int | str = "-inf") -> DueTimers:
     """Fire every timer due now and not before `since` (at most `limit`), one after another.
 
-    In turn, not on a pool of threads: a firing is CPU-bound under the GIL (about 0.5 ms), and
+    In turn, not on a pool of threads: a firing is CPU-bound under the GIL (0.4-0.5 ms), and
     8 threads fired a burst no faster while costing about 30% more engine CPU
     (bench/growth_bench.py); more cores take ENGINE_PROCESSES."""
     read = DueTimers(svc, since, limit)
