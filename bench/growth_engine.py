@@ -213,7 +213,7 @@ def bench_executions(work: Path, sizes: list[int]) -> None:
     )
     print("  (the timer thread reads the due timers and the next due time in one round trip and sleeps until")
     print(
-        "   then; a firing is CPU-bound, ~0.5 ms, so the last of n timers due at one instant is late by about"
+        "   then; a firing is CPU-bound, ~0.4 ms, so the last of n timers due at one instant is late by about"
     )
     print("   n x 0.4 ms in one engine process; the timer set itself is O(log n))")
 
