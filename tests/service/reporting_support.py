@@ -93,6 +93,13 @@ def reporting_config(config: ServiceConfig, **changes: Any) -> ServiceConfig:
     )
 
 
+def app_config(config: ServiceConfig, app_pem: str, **changes: Any) -> ServiceConfig:
+    """reporting_config as a GitHub App (check runs) with no token: App 12345 with this private key."""
+    return reporting_config(
+        config, github_token="", github_app_id="12345", github_app_private_key=app_pem, **changes
+    )
+
+
 def never_pending_after_terminal(states: list[str]) -> bool:
     """GitHub's history of a context never goes back from a terminal state to pending."""
     seen_terminal = False

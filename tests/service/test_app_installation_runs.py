@@ -10,8 +10,6 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service.app import create_app
 from service.job_context import job_context, use_config
@@ -28,17 +26,13 @@ PIPELINE = {
 
 
 @pytest.fixture
-def config(service_config: Any, make_repo: Any, fake_github: Any) -> Any:
+def config(service_config: Any, make_repo: Any, fake_github: Any, app_pem: str) -> Any:
     repo = make_repo("app")
     repo.commit({".stepline/pipeline.asl.json": json.dumps(PIPELINE)}, "add the pipeline")
     repo.push("main")
     fake_github.add_repo("octo/app", clone_url=repo.url)
     fake_github.set_installation("octo/app", 55)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    app = {"github_token": "", "github_app_id": "4242", "github_app_private_key": pem}
+    app = {"github_token": "", "github_app_id": "4242", "github_app_private_key": app_pem}
     return with_users(service_config, allow_local_repositories=True, **app)
 
 

@@ -5,30 +5,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from statemachines.step_logs import StepLogWriter
-from tests.service.reporting_support import REPO, Reporting, reporting_config
+from tests.service.reporting_support import REPO
 
 FENCED = re.compile(r"^~~~~~text\n.*?^~~~~~$", re.MULTILINE | re.DOTALL)
-
-
-@pytest.fixture(scope="module")
-def app_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-@pytest.fixture
-def checks(service_config, redis_client, fake_github, app_pem) -> Reporting:
-    config = reporting_config(
-        service_config, github_token="", github_app_id="12345", github_app_private_key=app_pem
-    )
-    return Reporting(config, redis_client, fake_github)
 
 
 def test_a_hostile_log_renders_as_text_only(checks, fake_github, redis_client):

@@ -3,30 +3,10 @@ job adopts the check run it made rather than opening a second one left in progre
 
 from __future__ import annotations
 
-import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from service.job_context import job_context
 from service.reconcile import finalise_run
 from statemachines.step_logs import StepLogWriter
-from tests.service.reporting_support import REPO, History, Reporting, reporting_config
-
-
-@pytest.fixture(scope="module")
-def app_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-@pytest.fixture
-def checks(service_config, redis_client, fake_github, app_pem) -> Reporting:
-    config = reporting_config(
-        service_config, github_token="", github_app_id="12345", github_app_private_key=app_pem
-    )
-    return Reporting(config, redis_client, fake_github)
+from tests.service.reporting_support import REPO, History
 
 
 def test_a_create_whose_answer_was_lost_makes_no_second_check_run(checks, fake_github):

@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service.config import ServiceConfig
 from service.job_context import job_context
 from service.reconcile import finalise_run
 from statemachines.errors import ConfigError
 from statemachines.step_logs import StepLogWriter
-from tests.service.reporting_support import REPO, History, Reporting, reporting_config
+from tests.service.reporting_support import REPO, History, Reporting, app_config, reporting_config
 
 OPEN = ("queued", "in_progress")
-
-
-@pytest.fixture(scope="module")
-def app_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-def app_config(service_config, app_pem, **changes):
-    return reporting_config(
-        service_config, github_token="", github_app_id="12345", github_app_private_key=app_pem, **changes
-    )
-
-
-@pytest.fixture
-def checks(service_config, redis_client, fake_github, app_pem) -> Reporting:
-    return Reporting(app_config(service_config, app_pem), redis_client, fake_github)
 
 
 def write_log(redis_client, run_id: str, step: str, lines: list[str], status: str = "failed") -> None:

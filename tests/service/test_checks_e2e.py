@@ -13,8 +13,6 @@ import uuid
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service.app import create_app
 from service.run_index import RunIndex
@@ -75,15 +73,11 @@ APPROVAL_PIPELINE = {
 
 
 @pytest.fixture
-def stack(service_config, redis_url, redis_client, fake_github, processes, tmp_path) -> Stack:
+def stack(service_config, redis_url, redis_client, fake_github, processes, tmp_path, app_pem) -> Stack:
     """Engine, a jobs process that is a GitHub App (approval poller on) and one build worker."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
     engine = start_engine(processes, redis_url, ENGINE_POLL_SECONDS="5", LOG_LEVEL="INFO")
     jobs_env = jobs_settings(redis_url, engine, fake_github) | {
-        "GITHUB_TOKEN": "", "GITHUB_APP_ID": APP_ID, "GITHUB_APP_PRIVATE_KEY": pem.replace("\n", "\\n"),
+        "GITHUB_TOKEN": "", "GITHUB_APP_ID": APP_ID, "GITHUB_APP_PRIVATE_KEY": app_pem.replace("\n", "\\n"),
         "STEPLINE_APPROVAL_POLLER": "true", "STEPLINE_STATUS_RETRY_INTERVALS": "0,1,1,2",
     }  # fmt: skip
     worker_env = {
