@@ -1,13 +1,17 @@
-"""Fixtures of the service's tests: the processes and a TCP gate for runs end to end, a GitHub App's reporter."""
+"""Fixtures of the service's tests: processes and a TCP gate for runs end to end, a GitHub App reporter, schedules."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from service.job_context import JobContext, job_context, use_config
+from service.schedules import Schedule
 from tests.service.reporting_support import Reporting, app_config
 from tests.service.run_stack import Gate, Stack, start_stack
 
@@ -39,3 +43,18 @@ def app_pem() -> str:
 def checks(service_config, redis_client, fake_github, app_pem) -> Reporting:
     """The reporter as a GitHub App (it posts check runs), over the real Redis and the fake GitHub."""
     return Reporting(app_config(service_config, app_pem), redis_client, fake_github)
+
+
+@pytest.fixture
+def schedules_context(service_config, make_repo, fake_github) -> Callable[..., JobContext]:
+    """The jobs' context with these operator schedules, over a real octo/app with one commit on main."""
+
+    def make(*schedules: Schedule) -> JobContext:
+        repo: Any = make_repo("app")
+        repo.sha = repo.commit({"README": "x"}, "first")
+        repo.push("main")
+        fake_github.add_repo("octo/app", clone_url=repo.url)
+        use_config(dataclasses.replace(service_config, allow_local_repositories=True, schedules=schedules))
+        return job_context()
+
+    return make

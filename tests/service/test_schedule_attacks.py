@@ -3,13 +3,12 @@ the autumn clock change, and one broken schedule among good ones (real Redis, re
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import pytest
 
-from service.job_context import JobContext, job_context, use_config
+from service.job_context import JobContext
 from service.repository_schedules import parse_file
 from service.scheduler import fire_due
 from service.schedules import Schedule, parse_schedule_list
@@ -50,14 +49,8 @@ def test_a_repository_file_with_a_never_cron_says_so() -> None:
 
 
 @pytest.fixture
-def ctx(service_config: Any, make_repo: Any, fake_github: Any) -> JobContext:
-    repo = make_repo("app")
-    repo.sha = repo.commit({"README": "x"}, "first")
-    repo.push("main")
-    fake_github.add_repo("octo/app", clone_url=repo.url)
-    config = dataclasses.replace(service_config, allow_local_repositories=True, schedules=(NIGHTLY,))
-    use_config(config)
-    return job_context()
+def ctx(schedules_context: Callable[..., JobContext]) -> JobContext:
+    return schedules_context(NIGHTLY)
 
 
 def test_a_schedule_that_cannot_be_read_does_not_stop_the_others(ctx: JobContext) -> None:

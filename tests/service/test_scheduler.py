@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -32,14 +33,8 @@ def at(text: str) -> float:
 
 
 @pytest.fixture
-def ctx(service_config: Any, make_repo: Any, fake_github: Any) -> JobContext:
-    repo = make_repo("app")
-    repo.sha = repo.commit({"README": "x"}, "first")
-    repo.push("main")
-    fake_github.add_repo("octo/app", clone_url=repo.url)
-    config = dataclasses.replace(service_config, allow_local_repositories=True, schedules=(NIGHTLY,))
-    use_config(config)
-    return job_context()
+def ctx(schedules_context: Callable[..., JobContext]) -> JobContext:
+    return schedules_context(NIGHTLY)
 
 
 def runs(ctx: JobContext) -> list[dict[str, Any]]:
