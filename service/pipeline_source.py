@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from statemachines.step_defaults import fill_step_defaults
 log = logging.getLogger(__name__)
 
 PIPELINE_PATHS = (".stepline/pipeline.asl.json", ".stepline/pipeline.asl.yaml")
+ReadAuth = Callable[[], Auth.Token | None]  # asked only when the file is read from GitHub
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "statemachines" / "pipelines" / "default.asl.json"
 DEFAULT_NAME = "default"
 
@@ -56,10 +58,11 @@ class Pipeline:
     warnings: tuple[str, ...] = ()
 
 
-def load_pipeline(config: ServiceConfig, run: RunRecord, auth: Auth.Token | None = None) -> Pipeline:
+def load_pipeline(config: ServiceConfig, run: RunRecord, auth: ReadAuth | None = None) -> Pipeline:
     """The run's pipeline; raises InvalidPipelineError (not retried) or PipelineSourceError (retried).
 
-    `auth` reads the run's repository on GitHub (app_installations.repository_auth); without it, the token.
+    `auth` gives how to read the run's repository on GitHub (app_installations.repository_auth), asked only
+    when GitHub is read; without it, the token.
     """
     found = read_pipeline_text(config, run, auth)
     path, text = found if found else (DEFAULT_NAME, DEFAULT_PATH.read_text())
@@ -67,7 +70,7 @@ def load_pipeline(config: ServiceConfig, run: RunRecord, auth: Auth.Token | None
 
 
 def read_pipeline_text(
-    config: ServiceConfig, run: RunRecord, auth: Auth.Token | None = None
+    config: ServiceConfig, run: RunRecord, auth: ReadAuth | None = None
 ) -> tuple[str, str] | None:
     """(path, text) of the repository's own pipeline at the run's sha, or None when it has none."""
     code = _code_repository(run)
@@ -86,7 +89,7 @@ def read_repository_file(
     clone_url: str,
     sha: str,
     path: str,
-    auth: Auth.Token | None = None,
+    auth: ReadAuth | None = None,
 ) -> str | None:
     """A file of the repository at `sha` (None when there is none): git for file:// URLs, else GitHub's API."""
     if clone_url.startswith("file://") and config.allow_local_repositories:
@@ -149,8 +152,12 @@ def _read_git(clone_url: str, sha: str, path: str) -> str | None:
 
 
 def _read_github(
-    config: ServiceConfig, repository: str, sha: str, path: str, auth: Auth.Token | None = None
+    config: ServiceConfig, repository: str, sha: str, path: str, read_auth: ReadAuth | None = None
 ) -> str | None:
+    try:
+        auth = read_auth() if read_auth else None
+    except (GithubException, requests.RequestException, OSError) as exc:  # retried, as GitHub down is
+        raise PipelineSourceError(repository, sha, f"no installation token from GitHub: {exc}") from exc
     auth = auth or (Auth.Token(config.github_token) if config.github_token else None)
     github = Github(
         base_url=config.github_api_url, auth=auth, timeout=10, retry=GithubRetry(total=3), lazy=True

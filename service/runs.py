@@ -19,6 +19,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -205,9 +206,9 @@ def _with_inputs(ctx: JobContext, run: RunRecord, pipeline: Pipeline) -> RunReco
     return {**run, "execution_input": filled}
 
 
-def _reading_auth(ctx: JobContext, run: RunRecord) -> Auth.Token | None:
+def _reading_auth(ctx: JobContext, run: RunRecord) -> Callable[[], Auth.Token | None]:
     """A private repository's pipeline is read as the App's installation when there is no token."""
-    return repository_auth(ctx.config, ctx.redis, run["repository"], run.get("installation_id"))
+    return lambda: repository_auth(ctx.config, ctx.redis, run["repository"], run.get("installation_id"))
 
 
 def _trusted(run: RunRecord) -> bool:

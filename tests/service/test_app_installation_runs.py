@@ -94,6 +94,7 @@ def test_a_private_repositorys_pipeline_is_read_as_its_installation_not_missed(
         "sha": "a" * 40,
     }
     assert load_pipeline(config, run).path == "default"  # what an anonymous read finds
-    auth = repository_auth(config, job_context().redis, "octo/private")
-    pipeline = load_pipeline(config, run, auth)
+    pipeline = load_pipeline(
+        config, run, lambda: repository_auth(config, job_context().redis, "octo/private")
+    )
     assert pipeline.path == ".stepline/pipeline.asl.json" and pipeline.steps == ["show"]
