@@ -10,10 +10,8 @@ symlink the checkout put in the way.
 from __future__ import annotations
 
 import fnmatch
-import itertools
-import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +20,11 @@ from statemachines.artifacts import ArtifactStore, blob_key
 from statemachines.blob_store import Stop
 from statemachines.errors import BlobMissing, TransferStopped
 from statemachines.step_outputs import artifact_pattern_problem, relative_pattern_problem
+from workers.tree_glob import MAX_ENTRIES, glob_tree
 
 Say = Callable[[str], None]  # a line into the step's log
 MAX_FILES = 1000
-MAX_MATCHES = 10_000  # examined per pattern: `link/**` through a link to / must not walk the machine
+MAX_MATCHES = 10_000  # files examined per pattern
 MAX_REFUSALS_SAID = 20
 
 
@@ -36,7 +35,10 @@ class Collected:
 
 
 def collect(root: Path, patterns: tuple[str, ...], max_bytes: int, say: Say) -> Collected:
-    """The regular files the globs name inside `root`, within `max_bytes` in all; refusals said in the log."""
+    """The regular files the globs name inside `root`, within `max_bytes` in all; refusals said in the log.
+
+    The tree is walked without following links (workers/tree_glob.py): a symlink is judged by where it
+    resolves, and a refusal names only the link, never what lies beyond it on the worker's machine."""
     found = Collected()
     real_root = root.resolve()
     chosen: dict[str, tuple[Path, int]] = {}
@@ -46,32 +48,43 @@ def collect(root: Path, patterns: tuple[str, ...], max_bytes: int, say: Say) -> 
         if len(found.refused) <= MAX_REFUSALS_SAID:
             say(f"[stepline] artifact refused: {reason}")
 
+    wanted = []
     for pattern in patterns:
         if problem := artifact_pattern_problem(pattern):
             refuse(problem)
-            continue
-        matched = 0
-        for match in itertools.islice(root.glob(pattern), MAX_MATCHES):
-            if not match.resolve().is_relative_to(real_root):  # not walked: a link out of the tree
-                matched += 1
-                refuse(
-                    f"{match.relative_to(root).as_posix()} is a symlink leaving the work tree (to {match.resolve()})"
-                )
-                continue
-            for path in itertools.islice(_files_under(match), MAX_MATCHES):
-                matched += 1
-                relative = path.relative_to(root).as_posix()
-                real = path.resolve()
-                if not real.is_relative_to(real_root):
-                    refuse(f"{relative} is a symlink leaving the work tree (to {real})")
-                    continue
-                info = real.stat()
-                if not stat.S_ISREG(info.st_mode):
-                    refuse(f"{relative} is not a regular file")
-                    continue
-                chosen[relative] = (real, info.st_size)
-        if not matched:
+        else:
+            wanted.append(pattern)
+    matched = glob_tree(root, tuple(wanted))
+    if matched.truncated:
+        say(
+            f"[stepline] artifacts: the work tree has over {MAX_ENTRIES} entries; only the first were looked at"
+        )
+    for pattern in wanted:
+        names = matched.leaves[pattern]
+        if not names:
             say(f"[stepline] artifacts: nothing matches {pattern!r}")
+        for relative in names[:MAX_MATCHES]:
+            path = root / relative
+            if path.is_symlink():
+                try:
+                    real = path.resolve(strict=True)
+                except (OSError, RuntimeError):  # dangling, or a loop (pathlib's RuntimeError)
+                    refuse(f"{relative} is a broken symlink")
+                    continue
+                if not real.is_relative_to(real_root):
+                    refuse(f"{relative} is a symlink leaving the work tree")
+                    continue
+            else:
+                real = path
+            try:
+                info = real.stat()
+            except OSError as exc:
+                refuse(f"{relative} cannot be read ({exc.strerror})")
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                refuse(f"{relative} is not a regular file")
+                continue
+            chosen[relative] = (real, info.st_size)
     if len(found.refused) > MAX_REFUSALS_SAID:
         say(f"[stepline] artifacts: {len(found.refused) - MAX_REFUSALS_SAID} more refused")
     total = 0
@@ -84,16 +97,6 @@ def collect(root: Path, patterns: tuple[str, ...], max_bytes: int, say: Say) -> 
         total += size
         found.files.append((relative, real, size))
     return found
-
-
-def _files_under(match: Path) -> Iterator[Path]:
-    """A matched file (or symlink) itself; a matched directory's files, without following links."""
-    if match.is_symlink() or not match.is_dir():
-        yield match
-        return
-    for directory, dirs, files in os.walk(match):
-        for name in sorted(files) + [d for d in dirs if os.path.islink(os.path.join(directory, d))]:
-            yield Path(directory, name)
 
 
 def upload(

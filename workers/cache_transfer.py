@@ -24,6 +24,7 @@ from statemachines.caches import CacheStore, Hit, Scope
 from statemachines.step_outputs import CacheSpec
 from workers.errors import CacheRefused
 from workers.process_group import SHUTDOWN, Cancellation, ProcessGroup
+from workers.tree_glob import glob_tree
 
 Say = Callable[[str], None]
 Wrap = Callable[[list[str], Mapping[str, str]], tuple[list[str], Mapping[str, str]]]
@@ -52,19 +53,24 @@ def render_key(template: str, root: Path, ref: str, step: str) -> str:
 
 def hash_files(root: Path, pattern: str) -> str:
     """sha256 over the regular files inside the work tree the glob matches (names and contents), as
-    GitHub's hashFiles; a link leaving the tree counts as nothing."""
+    GitHub's hashFiles; a link leaving the tree, broken or looping counts as nothing, and no link is
+    walked through (workers/tree_glob.py): the checkout is the fork's, its links may point anywhere."""
     if pattern.startswith("/") or ".." in pattern.split("/"):
         return "none"
     digest = hashlib.sha256()
     real_root = root.resolve()
     matched = False
-    for path in sorted(root.glob(pattern)):
-        real = path.resolve()
-        if not real.is_relative_to(real_root) or not real.is_file():
+    for relative in sorted(glob_tree(root, (pattern,)).leaves[pattern], key=lambda name: name.split("/")):
+        try:
+            real = (root / relative).resolve(strict=True)
+            if not real.is_relative_to(real_root) or not real.is_file():
+                continue
+            content = real.read_bytes()
+        except (OSError, RuntimeError):  # pathlib's RuntimeError: a symlink loop
             continue
         matched = True
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(real.read_bytes())
+        digest.update(relative.encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(content)
     return digest.hexdigest() if matched else "none"
 
 

@@ -30,9 +30,39 @@ def test_collect_keeps_files_inside_and_refuses_links_out_and_oversize(tmp_path)
         ("dist/sub/b.txt", 10),
     ]
     assert any("dist/key.whl is a symlink leaving the work tree" in line for line in said)
-    assert any("linked/key.pem is a symlink leaving the work tree" in line for line in said)
+    # a link out is never walked: `linked/*` names nothing beyond it (no name of the machine in the log)
+    assert "[stepline] artifacts: nothing matches 'linked/*'" in said
     assert any("dist/big.bin (100 bytes) is over the step's limit" in line for line in said)
     assert "[stepline] artifacts: nothing matches 'missing/*'" in said
+
+
+def test_collect_never_walks_through_a_link_out_nor_names_what_lies_beyond(tmp_path):
+    tree, outside = tmp_path / "src", tmp_path / "host"
+    (outside / "other-task" / "secret-dir").mkdir(parents=True)
+    (outside / "other-task" / "secret-dir" / "x.whl").write_text("x")
+    tree.mkdir()
+    os.symlink(outside, tree / "link")
+    said: list[str] = []
+    found = collect(tree, ("*/**", "link/**/*.whl", "*"), 1 << 20, said.append)
+    assert found.files == []
+    assert not any("other-task" in line or "secret-dir" in line or str(outside) in line for line in said)
+    assert "[stepline] artifact refused: link is a symlink leaving the work tree" in said
+
+
+def test_collect_says_broken_links_loops_and_fifos_instead_of_crashing(tmp_path):
+    tree = tmp_path / "src"
+    (tree / "dist").mkdir(parents=True)
+    (tree / "dist" / "ok.whl").write_text("ok")
+    os.symlink("missing", tree / "dist" / "dangling")
+    os.symlink("loop", tree / "dist" / "loop")
+    os.mkfifo(tree / "dist" / "fifo")
+    (tree / "dist" / "new\nline.txt").write_text("n")
+    said: list[str] = []
+    found = collect(tree, ("dist/*",), 1 << 20, said.append)
+    assert [rel for rel, _, _ in found.files] == ["dist/new\nline.txt", "dist/ok.whl"]
+    assert "[stepline] artifact refused: dist/dangling is a broken symlink" in said
+    assert "[stepline] artifact refused: dist/loop is a broken symlink" in said
+    assert "[stepline] artifact refused: dist/fifo is not a regular file" in said
 
 
 def test_restore_never_writes_through_a_link_and_keeps_trust_apart(redis_client, tmp_path):
