@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import logging
 import posixpath
+import re
+import unicodedata
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context, url_for
+from werkzeug.http import dump_options_header
 
 from service.dashboard import auth
 from service.dashboard.extensions import details
@@ -24,6 +28,7 @@ artifacts = Blueprint("artifacts", __name__)
 artifacts.before_request(auth.guard_reading)
 EXTENSION = "stepline_artifacts"
 CHUNK = 1 << 20
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @artifacts.record_once
@@ -85,13 +90,23 @@ def download(run_id: str):
             while data := blob.read(CHUNK):
                 yield data
 
-    name = posixpath.basename(path).replace('"', "")
     headers = {
-        "Content-Disposition": f'attachment; filename="{name}"',
+        "Content-Disposition": attachment(posixpath.basename(path)),
         "Content-Length": str(found["size"]),
         "X-Content-Type-Options": "nosniff",
     }
     return Response(stream_with_context(chunks()), mimetype="application/octet-stream", headers=headers)
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition a WSGI server can send whatever the step named its file: control characters
+    (a header split) replaced, non-ASCII names in RFC 6266's filename* with an ASCII fallback."""
+    name = CONTROL.sub("_", name) or "artifact"
+    simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii") or "artifact"
+    names = {"filename": simple}
+    if simple != name:
+        names["filename*"] = "UTF-8''" + quote(name, safe="!#$&+^`|~")
+    return dump_options_header("attachment", names)
 
 
 @artifacts.errorhandler(DashboardError)
