@@ -23,6 +23,7 @@ from service.errors import ApprovalNotPendingError, StepFunctionsUnavailableErro
 from service.sfn import make_sfn_client
 from statemachines import queues
 from statemachines.contract import APPROVAL_POOL, activity_name
+from statemachines.outcomes import AWAITING_APPROVAL
 from statemachines.redis_text import redis_text
 from statemachines.step_errors import REJECTED
 
@@ -207,7 +208,7 @@ class ApprovalPoller:
         # the step now waits for a person: its check run shows Approve / Reject (service/check_runs.py)
         Queue(queues.STATUSES, connection=self.store.redis).enqueue(
             queues.REPORT_STEP, record["run_id"], record["step"], "pending",
-            "waiting for approval", int(time.time() * 1000),
+            "waiting for approval", int(time.time() * 1000), AWAITING_APPROVAL,
         )  # fmt: skip
         return record
 

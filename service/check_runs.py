@@ -26,6 +26,7 @@ from service.check_output import CheckOutput, build_output
 from service.run_index import RunIndex
 from service.status_contexts import PHASE_STARTED, PHASE_STEP_PENDING, RunContexts, StatusUpdate
 from service.status_ledger import KEEP_SECONDS, ContextRef
+from statemachines import outcomes
 from statemachines.contract import APPROVAL_POOL
 from statemachines.redis_text import redis_text
 
@@ -49,8 +50,30 @@ class CheckState(NamedTuple):
     actions: bool = False  # the approval buttons
 
 
+CHECK_STATES = {
+    outcomes.QUEUED: CheckState("queued"),
+    outcomes.RUNNING: CheckState("in_progress"),
+    outcomes.AWAITING_APPROVAL: CheckState("completed", "action_required", True),
+    outcomes.PASSED: CheckState("completed", "success"),
+    outcomes.FAILED: CheckState("completed", "failure"),
+    outcomes.TIMED_OUT: CheckState("completed", "timed_out"),
+    outcomes.CANCELLED: CheckState("completed", "cancelled"),
+    outcomes.SKIPPED: CheckState("completed", "skipped"),
+}
+
+
 def check_state(update: StatusUpdate, waits_for_approval: bool, overall: bool) -> CheckState:
-    """The check run's status and conclusion for a commit-status update of the same context."""
+    """The check run's status and conclusion for an update of the same context: from its outcome."""
+    state = CHECK_STATES.get(update.outcome or "")
+    if state is None:  # a ledger entry or a job from before outcomes were carried
+        return check_state_from_words(update, waits_for_approval, overall)
+    if overall and update.outcome == outcomes.SKIPPED:
+        return CheckState("completed", "neutral")  # a skipped pipeline ([skip ci]) neither passed nor failed
+    return state
+
+
+def check_state_from_words(update: StatusUpdate, waits_for_approval: bool, overall: bool) -> CheckState:
+    """The check run's state read from an update that names no outcome: its state, phase and words."""
     words = update.description.lower()
     if update.state == "pending":
         if waits_for_approval and update.order[3] >= PHASE_STEP_PENDING:

@@ -54,5 +54,5 @@ class GitHubReporting:
             return False
         if self.uses_checks(update) and posted is not None:
             # a check run moves queued -> in_progress -> completed on the same words, and each run has its own
-            return bool(posted.order[:4] == update.order[:4])
+            return bool(posted.order[:4] == update.order[:4]) and posted.outcome == update.outcome
         return True

@@ -41,6 +41,7 @@ from service.run_record import RunRecord
 from service.status_contexts import PHASE_FINAL
 from service.status_ledger import StatusLedger
 from statemachines import queues
+from statemachines.outcomes import FAILED
 from statemachines.step_logs import end_lost_attempts
 
 log = logging.getLogger(__name__)
@@ -105,9 +106,11 @@ def finalise_run(
     outcome = outcome_of(describe, history, list(run.get("steps") or []))
     at_ms = int((outcome.finished_at or time.time()) * 1000)
     contexts = run_contexts(ctx, run)
-    updates = [contexts.overall(outcome.overall.state, outcome.overall.description, PHASE_FINAL, at_ms)]
+    overall = outcome.overall
+    updates = [contexts.overall(overall.state, overall.description, PHASE_FINAL, at_ms, overall.outcome)]
     updates += [
-        contexts.step(s, v.state, v.description, PHASE_FINAL, at_ms) for s, v in outcome.steps.items()
+        contexts.step(s, v.state, v.description, PHASE_FINAL, at_ms, v.outcome)
+        for s, v in outcome.steps.items()
     ]
     ledger = StatusLedger(ctx.redis)
     claimed = submit(ctx, [update for update in updates if not closed_for_run(ledger, update)])
@@ -214,7 +217,7 @@ def end_stuck_queued(ctx: JobContext) -> int:
             continue
         log.error("%s: still queued after its start job gave up; errored: %s", run_id, reason)
         contexts = run_contexts(ctx, closed)
-        submit(ctx, contexts.every("error", reason, PHASE_FINAL, int(time.time() * 1000)))
+        submit(ctx, contexts.every("error", reason, PHASE_FINAL, int(time.time() * 1000), FAILED))
         release(ctx, closed)
         ended += 1
     return ended

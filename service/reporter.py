@@ -37,6 +37,7 @@ from service.status_contexts import (
 from service.status_ledger import ContextRef, StatusLedger
 from statemachines import queues
 from statemachines.contract import APPROVAL_POOL, activity_name
+from statemachines.outcomes import CANCELLED, FAILED, OUTCOMES, QUEUED, RUNNING, SKIPPED
 from statemachines.worker_presence import NO_WORKER, served, waiting_words
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,9 @@ def report_run_started(run_id: str) -> int:
     run, keep = _start_generation(ctx, run)
     at_ms = _ms(run.get("started_at") or run["created_at"])
     contexts = run_contexts(ctx, run)
-    updates = [contexts.overall("pending", "running", PHASE_STARTED, at_ms)]
+    updates = [contexts.overall("pending", "running", PHASE_STARTED, at_ms, RUNNING)]
     updates += [
-        contexts.step(step, "pending", _waiting_words(ctx, run, step), PHASE_STARTED, at_ms)
+        contexts.step(step, "pending", _waiting_words(ctx, run, step), PHASE_STARTED, at_ms, QUEUED)
         for step in contexts.steps
         if step not in keep
     ]
@@ -107,22 +108,31 @@ def report_waiting_steps(ctx: JobContext, run: RunRecord, history: Callable[[], 
         words = waiting_words(pool, served(ctx.redis, arn))
         now = wanted(step)
         if now is None or (now.phase == PHASE_STARTED and now.description != words):
-            updates.append(contexts.step(step, "pending", words, PHASE_STARTED, at_ms))
+            updates.append(contexts.step(step, "pending", words, PHASE_STARTED, at_ms, QUEUED))
     return _submit(ctx, str(run["run_id"]), "waiting", updates) if updates else 0
 
 
-def report_step(run_id: str, step: str, state: str, description: str, at_ms: int) -> int:
-    """A worker took (pending) or finished (success, failure, error) one step."""
+def report_step(
+    run_id: str, step: str, state: str, description: str, at_ms: int, outcome: str | None = None
+) -> int:
+    """A worker took (pending) or finished (success, failure, error) one step; `outcome` is what that means
+    (statemachines/outcomes.py: a job enqueued by an older worker names none, and its words tell)."""
     ctx = job_context()
     run = load_run(ctx, run_id)
-    if run is None or state not in STATES:
-        log.warning("%s: status %r of step %r dropped (unknown run or state)", run_id, state, step)
+    if run is None or state not in STATES or (outcome is not None and outcome not in OUTCOMES):
+        log.warning(
+            "%s: status %r (%s) of step %r dropped (unknown run, state or outcome)",
+            run_id,
+            state,
+            outcome,
+            step,
+        )
         return 0
     contexts = run_contexts(ctx, run)
     if step not in contexts.steps:
         log.info("%s: step %r is named at run time (not in %s)", run_id, step, contexts.steps)
     phase = PHASE_STEP_PENDING if state == "pending" else PHASE_STEP_DONE
-    update = contexts.step(step, state, description.strip() or STEP_WORDS[state], phase, at_ms)
+    update = contexts.step(step, state, description.strip() or STEP_WORDS[state], phase, at_ms, outcome)
     if not description.strip() and state != "pending":
         update = _with_duration(StatusLedger(ctx.redis), update)
     claimed = _submit(ctx, run_id, f"step {step} {state}", [update])
@@ -138,7 +148,7 @@ def report_run_skipped(run_id: str, reason: str) -> int:
     if run is None:
         return 0
     words = f"skipped: {reason or 'not built'}"
-    updates = run_contexts(ctx, run).every("success", words, PHASE_FINAL, _event_ms(run))
+    updates = run_contexts(ctx, run).every("success", words, PHASE_FINAL, _event_ms(run), SKIPPED)
     return _submit(ctx, run_id, "skipped", updates)
 
 
@@ -151,9 +161,10 @@ def report_run_invalid(run_id: str) -> int:
     problem = run.get("status_reason") or _first_problem(run.get("validation")) or "invalid pipeline"
     contexts = run_contexts(ctx, run)
     at_ms = _event_ms(run)
-    updates = [contexts.overall("error", problem, PHASE_FINAL, at_ms)]
+    updates = [contexts.overall("error", problem, PHASE_FINAL, at_ms, FAILED)]
     updates += [
-        contexts.step(s, "error", "not run: invalid pipeline", PHASE_FINAL, at_ms) for s in contexts.steps
+        contexts.step(s, "error", "not run: invalid pipeline", PHASE_FINAL, at_ms, SKIPPED)
+        for s in contexts.steps
     ]
     return _submit(ctx, run_id, "invalid", updates)
 
@@ -168,11 +179,11 @@ def report_run_cancelled(run_id: str, reason: str) -> int:
     ledger = StatusLedger(ctx.redis)
     words = reason or "cancelled"
     at_ms = _event_ms(run)
-    candidates = contexts.every("error", words, PHASE_FINAL, at_ms)
+    candidates = contexts.every("error", words, PHASE_FINAL, at_ms, CANCELLED)
     # steps named at run time (a Map's `step.$`) are known only from what the run claimed
     named = {step for ref in ledger.claimed(run_id) if (step := contexts.step_of(ref.context)) is not None}
     later = sorted(named - set(contexts.steps))
-    candidates += [contexts.step(step, "error", words, PHASE_FINAL, at_ms) for step in later]
+    candidates += [contexts.step(step, "error", words, PHASE_FINAL, at_ms, CANCELLED) for step in later]
     updates = [u for u in candidates if not closed_for_run(ledger, u)]
     return _submit(ctx, run_id, "cancelled", updates)
 

@@ -18,6 +18,7 @@ from service.reporter import nudge_reconcile
 from service.run_index import OPEN_STATUSES
 from service.run_record import RunRecord
 from statemachines import queues
+from statemachines.outcomes import FAILED, PASSED
 from statemachines.step_reuse import results_of
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class Actions:
         self.ctx.statuses.enqueue(
             queues.REPORT_STEP, record["run_id"], record["step"],
             "success" if approved else "failure", f"{'approved' if approved else 'rejected'} by {user}"[:140], int(time.time() * 1000),
+            PASSED if approved else FAILED,
         )  # fmt: skip
         # no worker reports an approval step: without this a rejection (or an approval that ends
         # the run) shows as running, and its statuses stay pending, until the next sweep

@@ -14,6 +14,7 @@ from typing import Any
 
 from service.run_record import RunStatus
 from service.status_contexts import format_duration
+from statemachines import outcomes
 from statemachines.step_errors import REJECTED, STEP_FAILED, STEP_TIMED_OUT
 
 SCHEDULED = {"ActivityScheduled": "input", "TaskScheduled": "parameters"}
@@ -50,10 +51,11 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The state and description one context ends with."""
+    """The state, description and outcome (statemachines/outcomes.py) one context ends with."""
 
     state: str
     description: str
+    outcome: str | None = None  # None: a verdict read back from a status without one
 
 
 @dataclass(frozen=True)
@@ -119,24 +121,33 @@ def unreached_verdict(status: str, reason: str = "") -> Verdict:
 def _step_verdict(attempt: Attempt | None, status: str, failed: Attempt | None, end_words: str) -> Verdict:
     if attempt is None:
         if status == "SUCCEEDED":
-            return Verdict("success", "skipped: not on this run's path")
-        return Verdict("error", f"not run: {failed.step} failed" if failed else f"not run: {end_words}")
+            return Verdict("success", "skipped: not on this run's path", outcomes.SKIPPED)
+        if failed:  # not run because another step failed: skipped, as GitHub Actions shows it
+            return Verdict("error", f"not run: {failed.step} failed", outcomes.SKIPPED)
+        # a failed run with no failed step (its own Fail state) skipped the rest; a stopped one cancelled it
+        return Verdict(
+            "error", f"not run: {end_words}", outcomes.SKIPPED if status == "FAILED" else outcomes.CANCELLED
+        )
     if attempt.result == "succeeded" and attempt.reused:
         # the words the worker posted: the final report must not turn them into "passed in 0s"
-        return Verdict("success", attempt.reused)
+        return Verdict("success", attempt.reused, outcomes.PASSED)
     if attempt.result == "succeeded":
-        return Verdict("success", f"passed in {attempt.duration}")
+        return Verdict("success", f"passed in {attempt.duration}", outcomes.PASSED)
     if attempt.result == "running":
-        return Verdict("error", f"stopped: {end_words}")
+        return Verdict(
+            "error",
+            f"stopped: {end_words}",
+            outcomes.TIMED_OUT if status == "TIMED_OUT" else outcomes.CANCELLED,
+        )
     state = "failure" if attempt.error in BUILD_FAILURES else "error"
     if attempt.error in TIMEOUTS:
-        return Verdict(state, f"timed out after {attempt.duration}")
+        return Verdict(state, f"timed out after {attempt.duration}", outcomes.TIMED_OUT)
     if attempt.error == "States.HeartbeatTimeout":
-        return Verdict(state, f"worker lost after {attempt.duration} (no heartbeat)")
+        return Verdict(state, f"worker lost after {attempt.duration} (no heartbeat)", outcomes.FAILED)
     if attempt.error == REJECTED:
-        return Verdict(state, f"rejected: {attempt.cause}" if attempt.cause else "rejected")
+        return Verdict(state, f"rejected: {attempt.cause}" if attempt.cause else "rejected", outcomes.FAILED)
     detail = f"{attempt.error}: {attempt.cause}" if attempt.cause else attempt.error
-    return Verdict(state, f"failed after {attempt.duration}: {detail}")
+    return Verdict(state, f"failed after {attempt.duration}: {detail}", outcomes.FAILED)
 
 
 def _overall_verdict(
@@ -148,18 +159,22 @@ def _overall_verdict(
     end_words: str,
 ) -> Verdict:
     if status == "SUCCEEDED":
-        return Verdict("success", f"passed in {took}")
+        return Verdict("success", f"passed in {took}", outcomes.PASSED)
     if status == "TIMED_OUT":
-        return Verdict("error", f"timed out after {took}")
+        return Verdict("error", f"timed out after {took}", outcomes.TIMED_OUT)
     if status == "ABORTED":
-        return Verdict("error", end_words)
+        return Verdict("error", end_words, outcomes.CANCELLED)
     if failed is not None and failed.error == REJECTED and failed.cause:
         # the person who rejected it and why, not "failed": nothing broke
-        return Verdict(verdicts[failed.step].state, f"failed in {took}: {failed.step} {failed.cause}")
+        return Verdict(
+            verdicts[failed.step].state, f"failed in {took}: {failed.step} {failed.cause}", outcomes.FAILED
+        )
     if failed is not None:
-        return Verdict(verdicts[failed.step].state, f"failed in {took}: {failed.step} failed")
+        return Verdict(
+            verdicts[failed.step].state, f"failed in {took}: {failed.step} failed", outcomes.FAILED
+        )
     detail = ": ".join(str(part) for part in (describe.get("error"), describe.get("cause")) if part)
-    return Verdict("failure", f"failed in {took}: {detail or 'the pipeline failed'}")
+    return Verdict("failure", f"failed in {took}: {detail or 'the pipeline failed'}", outcomes.FAILED)
 
 
 def _failed_step(last: dict[str, Attempt]) -> Attempt | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 from urllib.parse import quote
 
 from service.run_record import RunRecord
+from statemachines.outcomes import OUTCOMES
 
 MAX_DESCRIPTION = 140  # GitHub answers 422 to a longer description
 STATES = ("pending", "success", "failure", "error")
@@ -32,13 +33,16 @@ class StatusUpdate:
     run_id: str
     order: tuple[Any, ...]
     installation_id: int | None = None
+    # statemachines/outcomes.py; None in ledger entries written before it was carried (read from the words)
+    outcome: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "order": list(self.order)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StatusUpdate:
-        return cls(**{**data, "order": tuple(data["order"])})
+        known = {f.name for f in fields(cls)}  # a field a newer release added is not this one's to read
+        return cls(**{k: v for k, v in data.items() if k in known} | {"order": tuple(data["order"])})
 
     @property
     def terminal(self) -> bool:
@@ -130,27 +134,41 @@ class RunContexts:
         head = step_context(self.prefix, self.pipeline, "")
         return context[len(head) :] if context.startswith(head) and len(context) > len(head) else None
 
-    def overall(self, state: str, description: str, phase: int, at_ms: int) -> StatusUpdate:
+    def overall(
+        self, state: str, description: str, phase: int, at_ms: int, outcome: str | None = None
+    ) -> StatusUpdate:
         context = overall_context(self.prefix, self.pipeline)
-        return self._update(
-            context, state, description, run_url(self.public_url, self.run["run_id"]), phase, at_ms
-        )
+        url = run_url(self.public_url, self.run["run_id"])
+        return self._update(context, state, description, url, phase, at_ms, outcome)
 
-    def step(self, step: str, state: str, description: str, phase: int, at_ms: int) -> StatusUpdate:
+    def step(
+        self, step: str, state: str, description: str, phase: int, at_ms: int, outcome: str | None = None
+    ) -> StatusUpdate:
         context = step_context(self.prefix, self.pipeline, step)
         url = step_url(self.public_url, self.run["run_id"], step)
-        return self._update(context, state, description, url, phase, at_ms)
+        return self._update(context, state, description, url, phase, at_ms, outcome)
 
-    def every(self, state: str, description: str, phase: int, at_ms: int) -> list[StatusUpdate]:
+    def every(
+        self, state: str, description: str, phase: int, at_ms: int, outcome: str | None = None
+    ) -> list[StatusUpdate]:
         """The same state for the overall context and every step."""
-        steps = [self.step(step, state, description, phase, at_ms) for step in self.steps]
-        return [self.overall(state, description, phase, at_ms), *steps]
+        steps = [self.step(step, state, description, phase, at_ms, outcome) for step in self.steps]
+        return [self.overall(state, description, phase, at_ms, outcome), *steps]
 
     def _update(
-        self, context: str, state: str, description: str, url: str, phase: int, at_ms: int
+        self,
+        context: str,
+        state: str,
+        description: str,
+        url: str,
+        phase: int,
+        at_ms: int,
+        outcome: str | None,
     ) -> StatusUpdate:
         if state not in STATES:
             raise ValueError(f"{state!r} is not a commit status state ({', '.join(STATES)})")
+        if outcome is not None and outcome not in OUTCOMES:
+            raise ValueError(f"{outcome!r} is not an outcome ({', '.join(OUTCOMES)})")
         installation = self.run.get("installation_id")
         return StatusUpdate(
             repository=self.run["repository"],
@@ -162,4 +180,5 @@ class RunContexts:
             run_id=self.run["run_id"],
             order=order_key(self.run, phase, at_ms),
             installation_id=int(installation) if installation else None,
+            outcome=outcome,
         )

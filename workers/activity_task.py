@@ -14,6 +14,7 @@ import redis
 
 from statemachines.contract import STEP_NAME, UNTRUSTED, StepTask, parse_step_task
 from statemachines.errors import ContractError
+from statemachines.outcomes import CANCELLED, PASSED, RUNNING
 from statemachines.run_claims import TICKET, Verdict, check_run, without_ticket
 from statemachines.run_stages import (
     CHECKOUT_DONE,
@@ -147,7 +148,7 @@ class TaskHandler:
             log.exception("%s: step %s: the worker failed", task.run_id, task.step)
             fault = WorkerFault(f"worker error: {type(exc).__name__}", f"worker error: {exc!r}")
             self.reporter.fail(task.run_id, received.token, fault.error_name, fault.cause)
-            self.reporter.status(task.run_id, task.step, fault.status_state, fault.reason)
+            self.reporter.status(task.run_id, task.step, fault.status_state, fault.reason, fault.outcome)
         finally:
             lease.release()
             with self._lock:
@@ -197,10 +198,12 @@ class TaskHandler:
             self._record(received, task, result)
             took = float(original.get("duration_seconds") or 0)
             self.reporter.status(
-                run_id, step, "success", f"reused from run {from_run[:7]} (passed in {took:.0f}s)"
+                run_id, step, "success", f"reused from run {from_run[:7]} (passed in {took:.0f}s)", PASSED
             )
         else:
-            self.reporter.status(run_id, step, "error", "reused, but the run no longer waited for it")
+            self.reporter.status(
+                run_id, step, "error", "reused, but the run no longer waited for it", CANCELLED
+            )
         return True
 
     def _record(self, received: Received, task: StepTask, result: dict[str, Any]) -> None:
@@ -224,7 +227,7 @@ class TaskHandler:
             retention_seconds=self.config.step_log_retention_seconds,
         )
         log.info("%s: step %s attempt %s started on %s", run_id, step, writer.attempt, received.worker_name)
-        self.reporter.status(run_id, step, "pending", f"running on {received.worker_name}"[:140])
+        self.reporter.status(run_id, step, "pending", f"running on {received.worker_name}"[:140], RUNNING)
         interval = self.config.heartbeat_seconds
         if task.heartbeat_seconds:
             interval = min(interval, task.heartbeat_seconds / 3)
@@ -259,12 +262,12 @@ class TaskHandler:
             writer.finish(LOG_STATUS.get(exc.status_state, "failed"), getattr(exc, "exit_code", None))
             self.reporter.fail(run_id, received.token, exc.error_name, exc.cause)
             self._stamp(task, verdict, TASK_ANSWERED)
-            self.reporter.status(run_id, step, exc.status_state, exc.reason)
+            self.reporter.status(run_id, step, exc.status_state, exc.reason, exc.outcome)
             return
         except TaskStopped as exc:
             log.info("%s: step %s stopped: %s", run_id, step, exc.reason)
             writer.finish("stopped")
-            self.reporter.status(run_id, step, "error", f"stopped: {exc.reason}")
+            self.reporter.status(run_id, step, "error", f"stopped: {exc.reason}", CANCELLED)
             return
         duration = round(time.monotonic() - started, 3)
         writer.finish("succeeded", exit_code)
@@ -276,9 +279,11 @@ class TaskHandler:
         if answered:
             if verdict.verified:  # only a run the service vouches for can be re-run from its results
                 self._record(received, task, result)
-            self.reporter.status(run_id, step, "success", f"passed in {duration:.0f}s")
+            self.reporter.status(run_id, step, "success", f"passed in {duration:.0f}s", PASSED)
         else:  # the execution stopped or the task timed out meanwhile: the run did not take the success
-            self.reporter.status(run_id, step, "error", "passed, but the run no longer waited for it")
+            self.reporter.status(
+                run_id, step, "error", "passed, but the run no longer waited for it", CANCELLED
+            )
 
     def _run(
         self,
@@ -357,7 +362,7 @@ class TaskHandler:
         log.warning("%s: invalid task input for step %s: %s", run_id or "-", step or "-", exc.reason)
         self.reporter.fail(run_id, received.token, error.error_name, error.cause)
         if run_id and STEP_NAME.match(step):
-            self.reporter.status(run_id, step, error.status_state, error.reason)
+            self.reporter.status(run_id, step, error.status_state, error.reason, error.outcome)
 
 
 def raise_if_cancelled(cancellation: Cancellation) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from statemachines import step_errors
+from statemachines import outcomes, step_errors
 from statemachines.errors import SteplineError
 
 
@@ -18,6 +18,7 @@ class StepError(WorkerError):
 
     error_name = step_errors.STEP_FAILED
     status_state = "failure"  # the GitHub commit status this ends the step's context with
+    outcome = outcomes.FAILED  # what it means (a check run's conclusion)
 
     def __init__(self, reason: str, cause: str = "") -> None:
         super().__init__(reason)
@@ -38,6 +39,7 @@ class StepTimedOut(StepError):
     """Raised when the step runs longer than its timeout_seconds and its process group is killed."""
 
     error_name = step_errors.STEP_TIMED_OUT
+    outcome = outcomes.TIMED_OUT
 
     def __init__(self, timeout_seconds: float, reason: str, cause: str) -> None:
         super().__init__(reason, cause)

@@ -45,12 +45,13 @@ class Reporter:
             cause=cause[:MAX_CAUSE_CHARS],
         )
 
-    def status(self, run_id: str, step: str, state: str, description: str) -> None:
-        """Enqueue the step's GitHub status (pending, success, failure, error); never per heartbeat."""
+    def status(self, run_id: str, step: str, state: str, description: str, outcome: str) -> None:
+        """Enqueue the step's GitHub status (pending, success, failure, error) and what it means
+        (statemachines/outcomes.py: a check run's conclusion is never read from the words); never per heartbeat."""
         description = description if len(description) <= MAX_DESCRIPTION_CHARS else description[:139] + "…"
         at_ms = time.time_ns() // 1_000_000
         try:
-            self.queue.enqueue(queues.REPORT_STEP, run_id, step, state, description, at_ms)
+            self.queue.enqueue(queues.REPORT_STEP, run_id, step, state, description, at_ms, outcome)
         except redis.RedisError as exc:  # a lost status is repaired by the reconcile job; the step goes on
             log.warning("%s: status %s of step %s not enqueued: %s", run_id, state, step, exc)
 

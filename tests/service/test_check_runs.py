@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from service.config import ServiceConfig
 from service.job_context import job_context
 from service.reconcile import finalise_run
+from service.status_contexts import PHASE_FINAL, RunContexts
+from service.status_ledger import ContextRef
 from statemachines.errors import ConfigError
+from statemachines.outcomes import FAILED, QUEUED
 from statemachines.step_logs import StepLogWriter
 from tests.service.reporting_support import REPO, History, Reporting, app_config, reporting_config
 
@@ -232,3 +237,62 @@ def test_the_reporting_setting_is_read_and_checked_at_start_up():
     assert both.github_reporting == "both"
     with pytest.raises(ConfigError, match="STEPLINE_GITHUB_REPORTING='check-runs' is not one of"):
         ServiceConfig.from_env(base | {"STEPLINE_GITHUB_REPORTING": "check-runs"}, check_services=False)
+
+
+def test_a_conclusion_is_the_outcome_named_with_the_update_not_read_from_its_words(checks, fake_github):
+    """Words that once steered the mapping ("stopped", "timed out") no longer decide a conclusion."""
+    run = checks.new_run(steps=("build", "test", "lint"), installation_id=42)
+    checks.enqueue("report_run_started", run["run_id"])
+    checks.enqueue(
+        "report_step", run["run_id"], "build", "error", "the mirror stopped answering", 2_000, FAILED
+    )
+    checks.enqueue(
+        "report_step", run["run_id"], "test", "error", "timed out waiting for the db", 2_000, FAILED
+    )
+    checks.enqueue(
+        "report_step", run["run_id"], "lint", "pending", "waiting for concurrency group l", 2_000, QUEUED
+    )
+    checks.drain()
+    shown = fake_github.checks.runs(REPO, run["sha"])
+    assert shown["stepline/ci/build"]["conclusion"] == "failure"
+    assert shown["stepline/ci/test"]["conclusion"] == "failure"
+    assert shown["stepline/ci/lint"]["status"] == "queued"  # waits for its group: not in progress
+
+    checks.enqueue("report_run_cancelled", run["run_id"], "branch deleted")  # no word of cancelling in it
+    checks.drain()
+    shown = fake_github.checks.runs(REPO, run["sha"])
+    assert (shown["stepline/ci"]["conclusion"], shown["stepline/ci/lint"]["conclusion"]) == ("cancelled",) * 2
+    assert shown["stepline/ci/build"]["conclusion"] == "failure"  # closed before the cancel: kept
+    assert_none_open(fake_github, run)
+
+
+def test_a_worker_shut_down_mid_step_fails_its_check_run_though_its_cause_says_stopped(checks, fake_github):
+    run = checks.new_run(steps=("build",), installation_id=42)
+    checks.enqueue("report_run_started", run["run_id"])
+    checks.drain()
+    history = History()
+    history.ran("build", "failed", "Stepline.WorkerShutdown", "the worker was stopped while the step ran")
+    finalise_run(job_context(), run, history.describe("FAILED"), history.events)
+    checks.drain()
+    shown = fake_github.checks.runs(REPO, run["sha"])
+    assert {name: r["conclusion"] for name, r in shown.items()} == {
+        "stepline/ci": "failure", "stepline/ci/build": "failure",
+    }  # fmt: skip
+
+
+def test_updates_without_an_outcome_are_still_read_from_their_words(checks, fake_github, redis_client):
+    """Ledger entries and worker jobs from before outcomes were carried keep today's conclusions."""
+    run = checks.new_run(steps=("build", "test"), installation_id=42)
+    checks.enqueue("report_run_started", run["run_id"])
+    checks.enqueue("report_step", run["run_id"], "build", "error", "stopped: the run was cancelled", 2_000)
+    checks.drain()
+    contexts = RunContexts(run, checks.config.status_prefix, checks.config.public_url)
+    written = contexts.step("test", "error", "not run: build failed", PHASE_FINAL, 3_000).to_dict()
+    del written["outcome"]  # as an older release wrote it
+    ref = ContextRef(REPO, run["sha"], "stepline/ci/test")
+    redis_client.hset(ref.key, "wanted", json.dumps(written))
+    checks.statuses.enqueue("service.publisher.publish_status", *ref)
+    checks.drain()
+    shown = fake_github.checks.runs(REPO, run["sha"])
+    assert shown["stepline/ci/build"]["conclusion"] == "cancelled"
+    assert shown["stepline/ci/test"]["conclusion"] == "skipped"

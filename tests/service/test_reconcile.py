@@ -18,6 +18,7 @@ from service.reporter import run_contexts
 from service.run_outcome import Verdict, outcome_of, read_attempts
 from service.status_contexts import PHASE_STARTED
 from service.status_ledger import DIRTY, ContextRef
+from statemachines.outcomes import CANCELLED, FAILED, PASSED, SKIPPED, TIMED_OUT
 from statemachines.step_logs import StepLogReader, StepLogWriter
 from tests.service.reporting_support import History, Reporting, reporting_config
 
@@ -29,8 +30,8 @@ def test_a_succeeded_run_passes_and_a_step_its_choice_skipped_is_skipped():
     outcome = outcome_of(history.describe("SUCCEEDED"), history.events, ["build", "deploy"])
 
     assert outcome.status == "SUCCEEDED"
-    assert outcome.steps["build"] == Verdict("success", "passed in 1m 05s")
-    assert outcome.steps["deploy"] == Verdict("success", "skipped: not on this run's path")
+    assert outcome.steps["build"] == Verdict("success", "passed in 1m 05s", PASSED)
+    assert outcome.steps["deploy"] == Verdict("success", "skipped: not on this run's path", SKIPPED)
     assert outcome.overall.state == "success" and outcome.overall.description.startswith("passed in 1m")
 
 
@@ -42,9 +43,9 @@ def test_steps_after_a_failure_are_not_run_and_the_run_fails():
     )
 
     assert outcome.steps["build"] == Verdict(
-        "failure", "failed after 12s: Stepline.StepFailed: `make test` exited with 2"
+        "failure", "failed after 12s: Stepline.StepFailed: `make test` exited with 2", FAILED
     )
-    assert outcome.steps["test"] == Verdict("error", "not run: build failed")
+    assert outcome.steps["test"] == Verdict("error", "not run: build failed", SKIPPED)
     assert outcome.overall.state == "failure" and outcome.overall.description.endswith("build failed")
 
 
@@ -55,8 +56,12 @@ def test_a_rejected_approval_says_rejected_on_the_run_too():
     describe = history.describe("FAILED", error="Stepline.Rejected")
     outcome = outcome_of(describe, history.events, ["build", "approve-deploy", "deploy"])
 
-    assert outcome.steps["approve-deploy"] == Verdict("failure", "rejected: rejected by alice: not today")
-    assert outcome.overall == Verdict("failure", "failed in 27s: approve-deploy rejected by alice: not today")
+    assert outcome.steps["approve-deploy"] == Verdict(
+        "failure", "rejected: rejected by alice: not today", FAILED
+    )
+    assert outcome.overall == Verdict(
+        "failure", "failed in 27s: approve-deploy rejected by alice: not today", FAILED
+    )
 
 
 def test_a_retried_step_ends_as_its_last_attempt_and_a_lost_worker_is_an_error():
@@ -67,7 +72,7 @@ def test_a_retried_step_ends_as_its_last_attempt_and_a_lost_worker_is_an_error()
     outcome = outcome_of(history.describe("FAILED"), history.events, ["build", "test"])
 
     assert outcome.steps["build"].state == "success"
-    assert outcome.steps["test"] == Verdict("error", "worker lost after 1m 00s (no heartbeat)")
+    assert outcome.steps["test"] == Verdict("error", "worker lost after 1m 00s (no heartbeat)", FAILED)
     assert outcome.overall.state == "error"
 
 
@@ -95,13 +100,13 @@ def test_timed_out_and_aborted_runs_close_what_was_running_and_what_never_ran():
     superseded = outcome_of(history.describe("ABORTED"), history.events, ["build"], "superseded by 1a2b3c4")
 
     assert timed_out.steps == {
-        "build": Verdict("error", "stopped: run timed out"),
-        "test": Verdict("error", "not run: run timed out"),
+        "build": Verdict("error", "stopped: run timed out", TIMED_OUT),
+        "test": Verdict("error", "not run: run timed out", CANCELLED),
     }
     assert timed_out.overall.description.startswith("timed out after")
-    assert aborted.steps["build"] == Verdict("error", "stopped: cancelled by ada")
-    assert aborted.overall == Verdict("error", "cancelled by ada")
-    assert superseded.overall == Verdict("error", "superseded by 1a2b3c4")
+    assert aborted.steps["build"] == Verdict("error", "stopped: cancelled by ada", CANCELLED)
+    assert aborted.overall == Verdict("error", "cancelled by ada", CANCELLED)
+    assert superseded.overall == Verdict("error", "superseded by 1a2b3c4", CANCELLED)
 
 
 def test_a_500_character_cause_is_cut_to_140_when_posted(service_config, redis_client, fake_github):

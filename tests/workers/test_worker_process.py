@@ -37,6 +37,11 @@ def statuses(redis_client) -> list[tuple]:
     return [tuple(job.args[:4]) for job in jobs]
 
 
+def outcomes(redis_client) -> list[str]:
+    """What each status job says the update means (statemachines/outcomes.py: a check run's conclusion)."""
+    return [job.args[5] for job in Queue("statuses", connection=redis_client).get_jobs()]
+
+
 def log_lines(redis_client, run_id="run-1", step="test", attempt=None) -> list[str]:
     lines, _, _ = StepLogReader(redis_client).read(run_id, step, attempt, limit=1_000_000)
     return lines
@@ -58,6 +63,7 @@ def test_a_step_that_passes(make_repo, start_worker, run_pipeline, sfn, redis_cl
     assert StepLogReader(redis_client).meta("run-1", "test")["status"] == "succeeded"
     states = [s[2] for s in statuses(redis_client)]
     assert states == ["pending", "success"]
+    assert outcomes(redis_client) == ["running", "passed"]
     started = [e for e in history(sfn, arn) if e["type"] == "ActivityStarted"]
     assert started[0]["activityStartedEventDetails"]["workerName"].count("/") == 2  # host/pid/slot
 
@@ -106,7 +112,7 @@ def test_a_step_that_times_out(pushed, start_worker, run_pipeline, sfn, redis_cl
     failure = failure_of(sfn, arn)
     # a hang detector: the 60 s sleep was cut, not waited out
     assert failure["error"] == "Stepline.StepTimedOut" and time.monotonic() - started < 45
-    assert statuses(redis_client)[-1][2] == "failure"
+    assert statuses(redis_client)[-1][2] == "failure" and outcomes(redis_client)[-1] == "timed_out"
 
 
 def test_malformed_task_inputs_fail_cleanly_and_the_worker_goes_on(pushed, start_worker, run_pipeline, sfn):
