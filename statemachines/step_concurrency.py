@@ -16,6 +16,9 @@ Redis (the one home of these keys; <group> is `untrusted/pr-<n>/<name>` for an u
     stepline:step-concurrency:<repository>:<group>:waiting  the newest waiter: JSON {run_id, step, order}
     stepline:step-concurrency:<repository>:<group>:newest   the newest run that held it: JSON {run_id, order}
     stepline:step-concurrency:told:<run_id>:<step>          the waiting status last reported (once per change)
+    stepline:step-concurrency:unvouched:<repository>:<group>  (and its :waiting, :newest) for a task whose
+                                                           run no claim vouches for (started by hand, or a
+                                                           pipeline's own `run`): never a vouched run's group
 `order` is the run's creation time (the service's run record), so "newer" means what it means for runs.
 """
 
@@ -32,6 +35,7 @@ import redis
 
 KEY = "stepline:step-concurrency:"
 WAITING, NEWEST = ":waiting", ":newest"
+UNVOUCHED = "unvouched:"  # the key's part before the repository for a task no claim vouches for
 QUEUE, NEWEST_WINS = "queue", "newest-wins"
 MODES = {"queue": QUEUE, "newest-wins": NEWEST_WINS, "cancel-in-progress": NEWEST_WINS}
 DECLARATION = re.compile(
@@ -77,14 +81,21 @@ def parse_declaration(value: Any) -> Declaration | None:
     return Declaration(match["group"], MODES[(match["mode"] or QUEUE).lower()])
 
 
-def group_key(declaration: Declaration, run: Mapping[str, Any], trusted: bool) -> tuple[str, str]:
-    """(the group's name for this run, its Redis key): branch filled in, an untrusted run's kept apart."""
+def group_key(
+    declaration: Declaration, run: Mapping[str, Any], trusted: bool, vouched: bool = True
+) -> tuple[str, str]:
+    """(the group's name for this run, its Redis key): branch filled in, an untrusted run's kept apart,
+    and a run no claim vouches for (statemachines/run_claims.py) kept apart from every run that has one."""
     name = declaration.group.replace("{branch}", str(run.get("branch") or run.get("tag") or ""))
     if not trusted:
         # a fork writes its own Parameters: its group must never be the repository's (nor another PR's)
         pr = run.get("pull_request")
         number = pr.get("number") if isinstance(pr, dict) else pr
         name = f"untrusted/pr-{number or 'none'}/{name}"  # as the pipeline-level groups
+    if not vouched:
+        # a pipeline that writes its own `run` names any repository, pull request and branch it likes:
+        # it must not hold another repository's deploy group; no GitHub owner has a ':' in its name
+        return f"unvouched/{name}", f"{KEY}{UNVOUCHED}{run.get('repository')}:{name}"
     return name, f"{KEY}{run.get('repository')}:{name}"
 
 
