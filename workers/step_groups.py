@@ -18,6 +18,7 @@ from rq import Queue
 
 from statemachines import queues
 from statemachines.contract import StepTask
+from statemachines.outcomes import FAILED, QUEUED
 from statemachines.run_claims import Verdict, run_record_key
 from statemachines.step_concurrency import (
     HOLD,
@@ -102,7 +103,7 @@ class StepGroups:
             declaration = parse_declaration(json.loads(task_input).get("concurrency"))
         except ValueError as exc:  # a deployed pipeline was checked; an execution started by hand was not
             self.reporter.fail(run_id, token, INVALID_TASK_INPUT, f"invalid task input: {exc}")
-            self.reporter.status(run_id, step, "error", "invalid concurrency group")
+            self.reporter.status(run_id, step, "error", "invalid concurrency group", FAILED)
             return None
         if declaration is None:
             return NO_GROUP
@@ -147,7 +148,7 @@ class StepGroups:
         log.info("%s: step %s: %s", task.run_id, task.step, description)
         self.reporter.fail(task.run_id, token, CONCURRENCY_WAIT, description)
         if report and self._news(task, description):
-            self.reporter.status(task.run_id, task.step, "pending", description)
+            self.reporter.status(task.run_id, task.step, "pending", description, QUEUED)
 
     def _news(self, task: StepTask, description: str | None) -> bool:
         try:
