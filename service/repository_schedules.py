@@ -13,11 +13,14 @@ STEPLINE_SCHEDULES (service/schedules.py) but no `repository`:
 Only the default branch's file counts, so only people who may push there declare schedules (a pull
 request's or a fork's copy never does), and none fires more often than every 5 minutes (its writers spend the
 service's workers and GitHub rate limit). A schedule of STEPLINE_SCHEDULES with the same repository and
-name wins. The file is read again every REFRESH_SECONDS by one jobs process (a lock key), and kept in
-Redis for the others and for the dashboard:
+name wins. The scheduler fires from the files kept in Redis, never waiting for GitHub. A push to a
+repository's default branch re-reads its file at once (the webhook enqueues `refresh_repository`);
+besides, each tick re-reads at most REFRESH_PER_TICK files not read for REFRESH_SECONDS, the oldest
+first (a backstop for a lost delivery), one jobs process each (a lock key):
 
     stepline:schedules:repo:<repository>          JSON {"text", "sha", "error", "read_at"} of the last read
-    stepline:schedules:repo-lock:<repository>     taken (SET NX, REFRESH_SECONDS) by the process re-reading it
+    stepline:schedules:repo-lock:<repository>     taken (SET NX, LOCK_SECONDS) by the process re-reading it
+    stepline:schedules:repo-read                  sorted set: repository -> when its file was last read
 A read that fails (GitHub away) keeps the last good schedules; an invalid file has none, and says why.
 """
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import redis
@@ -32,6 +36,7 @@ import yaml
 
 from service.config import ServiceConfig
 from service.errors import DashboardError, InvalidPipelineError, PipelineSourceError
+from service.job_context import job_context
 from service.pipeline_source import read_repository_file
 from service.ref_resolver import RefRequest, RefResolver
 from service.schedules import Schedule, parse_schedule_list
@@ -42,7 +47,14 @@ log = logging.getLogger(__name__)
 PATH = ".stepline/schedules.yaml"
 KEY = "stepline:schedules:repo:"
 LOCK_KEY = "stepline:schedules:repo-lock:"
-REFRESH_SECONDS = 300
+READ_KEY = "stepline:schedules:repo-read"
+# A read is 3-4 GitHub calls. Pushes re-read a file at once, so the periodic read is a backstop: with
+# 1,000 repositories, 6 hours is ~170 reads (~600 calls) an hour of GitHub's 5,000, and 5 a tick (15 s)
+# reads every file once within an hour of a start
+REFRESH_SECONDS = 6 * 3600
+REFRESH_PER_TICK = 5
+# longer than a read (four calls of at most 10 s, retried); once read, repo-read says the file is fresh
+LOCK_SECONDS = 120
 MAX_BYTES = 64 * 1024
 
 
@@ -63,21 +75,71 @@ def schedules_of(config: ServiceConfig, client: redis.Redis) -> tuple[list[Sched
     return schedules, problems
 
 
-def refresh(config: ServiceConfig, client: redis.Redis, now: float) -> int:
-    """Re-read the files not read for REFRESH_SECONDS (one process each); how many this call read."""
-    resolver, read = RefResolver(config, client), 0
-    for repository in config.schedule_repositories:
-        if not client.set(LOCK_KEY + repository, now, nx=True, ex=REFRESH_SECONDS):
-            continue
-        read += 1
-        record = _cached(client, repository) or {}
-        try:
-            record = {**_read(config, resolver, repository), "error": "", "read_at": now}
-        except (DashboardError, PipelineSourceError, InvalidPipelineError) as exc:
-            log.warning("schedules of %s: %s not read: %s", repository, PATH, exc)
-            record = {**record, "error": f"{PATH} not read: {exc}"[:500], "read_at": now}
-        client.set(KEY + repository, json.dumps(record))
+def refresh(
+    config: ServiceConfig, client: redis.Redis, now: float, limit: int = REFRESH_PER_TICK
+) -> list[str]:
+    """Re-read at most `limit` files not read for REFRESH_SECONDS, never read ones and then the oldest
+    first (one process each); the repositories this call read."""
+    resolver = RefResolver(config, client)
+    read: list[str] = []
+    for repository in stale_repositories(config, client, now):
+        if len(read) >= limit:
+            break
+        if client.set(LOCK_KEY + repository, now, nx=True, ex=LOCK_SECONDS):
+            read_file(config, client, resolver, repository, now)
+            read.append(repository)
     return read
+
+
+def stale_repositories(config: ServiceConfig, client: redis.Redis, now: float) -> list[str]:
+    """The opted-in repositories whose file was not read for REFRESH_SECONDS: never read first, then oldest."""
+    repositories = list(config.schedule_repositories)
+    pipe = client.pipeline(transaction=False)
+    for repository in repositories:
+        pipe.zscore(READ_KEY, repository)
+    read_at = [float(score) if score is not None else 0.0 for score in pipe.execute()]
+    stale = [(at, r) for at, r in zip(read_at, repositories, strict=True) if at <= now - REFRESH_SECONDS]
+    return [repository for _, repository in sorted(stale)]
+
+
+def refresh_repository(repository: str) -> bool:
+    """rq job (a push to the repository's default branch): re-read its file now; False if not opted in."""
+    ctx = job_context()
+    if repository not in ctx.config.schedule_repositories:
+        return False
+    read_file(ctx.config, ctx.redis, RefResolver(ctx.config, ctx.redis), repository, time.time())
+    return True
+
+
+def read_file(
+    config: ServiceConfig, client: redis.Redis, resolver: RefResolver, repository: str, now: float
+) -> None:
+    """Read the repository's file from its default branch's head and keep it (or why it was not read)."""
+    record = _cached(client, repository) or {}
+    try:
+        record = {**_read(config, resolver, repository), "error": "", "read_at": now}
+    except (DashboardError, PipelineSourceError, InvalidPipelineError) as exc:
+        log.warning("schedules of %s: %s not read: %s", repository, PATH, exc)
+        record = {**record, "error": f"{PATH} not read: {exc}"[:500], "read_at": now}
+    pipe = client.pipeline()
+    pipe.set(KEY + repository, json.dumps(record))
+    pipe.zadd(READ_KEY, {repository: now})
+    pipe.execute()
+
+
+def schedule_file_pushed(config: ServiceConfig, payload: Any) -> str | None:
+    """The opted-in repository whose default branch a push delivery updated (its file may have changed)."""
+    repository = payload.get("repository") if isinstance(payload, dict) else None
+    if not isinstance(repository, dict) or not config.schedule_repositories:
+        return None
+    name, branch = repository.get("full_name"), repository.get("default_branch")
+    if (
+        not isinstance(name, str)
+        or not isinstance(branch, str)
+        or payload.get("ref") != f"refs/heads/{branch}"
+    ):
+        return None
+    return next((r for r in config.schedule_repositories if r.lower() == name.lower()), None)
 
 
 def parse_file(repository: str, text: str) -> tuple[tuple[Schedule, ...], list[str]]:

@@ -1,7 +1,8 @@
 """The scheduler: a thread of every jobs process that starts each due slot of every schedule once.
 
 Schedules come from STEPLINE_SCHEDULES and from the `.stepline/schedules.yaml` of the repositories in
-STEPLINE_SCHEDULE_REPOSITORIES (service/repository_schedules.py, re-read every few minutes).
+STEPLINE_SCHEDULE_REPOSITORIES (service/repository_schedules.py: kept in Redis, re-read on a push to the
+default branch and, a few a tick, when old).
 
 Each tick (STEPLINE_SCHEDULE_TICK_SECONDS) looks at every schedule (service/schedules.py): its due slot is
 the newest cron slot at or before now. When that slot has not run, the branch is resolved to its head
@@ -172,9 +173,14 @@ def describe(
 
 
 def tick(config: ServiceConfig, ctx: JobContext, now: float) -> list[str]:
-    """Re-read the repositories' schedule files when due, then start the due slots of every schedule."""
-    refresh(config, ctx.redis, now)
-    return fire_due(ctx, schedules_of(config, ctx.redis)[0], now)
+    """Start the due slots of every schedule as last read, then re-read a few repositories' files
+    (service/repository_schedules.py) and start what those now declare: GitHub never holds a slot back."""
+    started = fire_due(ctx, schedules_of(config, ctx.redis)[0], now)
+    read = set(refresh(config, ctx.redis, now))
+    if read:
+        fresh = [s for s in schedules_of(config, ctx.redis)[0] if s.repository in read and s.source == PATH]
+        started += fire_due(ctx, fresh, now)
+    return started
 
 
 def start_scheduler(config: ServiceConfig, stop: threading.Event) -> threading.Thread | None:

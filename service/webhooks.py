@@ -19,6 +19,7 @@ from service.check_requests import CHECK_EVENTS, CheckRequest, parse_check_event
 from service.config import ServiceConfig
 from service.deliveries import DeliveryLog
 from service.errors import MalformedPayloadError, PayloadTooLargeError, WebhookError
+from service.repository_schedules import schedule_file_pushed
 from service.run_index import RunIndex
 from service.runs import new_run
 from service.signatures import verify_signature
@@ -49,6 +50,8 @@ def receive_github():
         payload = _parse_body(body, request.mimetype)
         if event == "ping":
             return jsonify(status="pong", zen=str(payload.get("zen", ""))[:200]), 200
+        if event == "push":  # whatever the push starts ([skip ci] too), its schedules file may have changed
+            _refresh_schedules(config, payload, delivery_id)
         outcome: Trigger | Ignored | CheckRequest
         if event in CHECK_EVENTS:  # GitHub's buttons on Stepline's check runs (service/check_requests.py)
             outcome = parse_check_event(event, payload, delivery_id, config)
@@ -154,6 +157,17 @@ def _record(trigger: Trigger, hook_id: str, received_ms: int):
             trigger.reason,
         )
     return jsonify(status="queued", **_public(record)), 202
+
+
+def _refresh_schedules(config: ServiceConfig, payload: dict[str, Any], delivery_id: str) -> None:
+    repository = schedule_file_pushed(config, payload)
+    if repository is None:
+        return
+    try:
+        queue = Queue(queues.DEFAULT, connection=current_app.extensions["redis"])
+        queue.enqueue(queues.REFRESH_REPOSITORY_SCHEDULES, repository, retry=JOB_RETRY)
+    except redis.RedisError as exc:  # the scheduler's periodic read sees the change later
+        log.warning("delivery %s: schedules of %s not queued for reading: %s", delivery_id, repository, exc)
 
 
 def _record_check(request: CheckRequest, hook_id: str):

@@ -31,6 +31,10 @@ SWEEP_OPEN_RUNS = "service.reconcile.sweep_open_runs"
 RELEASE_RUN = "service.concurrency.release_run"
 SUPERSEDE_FOR_STEP_GROUP = "service.step_concurrency.supersede_for_step_group"  # a worker's ask
 PUBLISH_STATUS = "service.publisher.publish_status"
+# on DEFAULT
+REFRESH_REPOSITORY_SCHEDULES = (
+    "service.repository_schedules.refresh_repository"  # a push to the default branch
+)
 
 JOB_PATHS = (
     START_RUN,
@@ -47,4 +51,5 @@ JOB_PATHS = (
     RELEASE_RUN,
     SUPERSEDE_FOR_STEP_GROUP,
     PUBLISH_STATUS,
+    REFRESH_REPOSITORY_SCHEDULES,
 )

@@ -26,6 +26,7 @@ RELEASED_JOB_PATHS = (
     "service.concurrency.release_run",
     "service.step_concurrency.supersede_for_step_group",
     "service.publisher.publish_status",
+    "service.repository_schedules.refresh_repository",
 )
 
 
