@@ -12,7 +12,13 @@ never started: skipped or invalid, or one whose claim expired before its record)
 only runs the service never recorded (an execution started by hand) run unvouched.
 
 Redis (the one home of these keys):
-    stepline:claim:<run_id>  JSON {"repository", "clone_url", "sha", "trusted", "ticket"}, 30 days
+    stepline:claim:<run_id>  JSON {"repository", "clone_url", "sha", "ref", "branch", "tag", "pull_request",
+                             "trusted", "ticket"}, 30 days
+
+The ref, branch, tag and pull request are claimed too: with the ticket in its execution input, a fork's
+pipeline can build its own `run` and change the rest; the pull request scopes an untrusted run's step
+groups (statemachines/step_concurrency.py) and the ref its cache keys' {branch}. A claim recorded
+before they were claimed is checked on the fields it holds.
     stepline:run:<run_id>    the service's run record (service/run_index.py writes it; workers only look)
 """
 
@@ -30,7 +36,7 @@ import redis
 CLAIM_KEY = "stepline:claim:"
 TICKET = "run_ticket"  # the execution input's field
 TTL_SECONDS = 30 * 24 * 3600
-FIELDS = ("repository", "clone_url", "sha")
+FIELDS = ("repository", "clone_url", "sha", "ref", "branch", "tag", "pull_request")
 RUN_RECORD_KEY = "stepline:run:"
 
 
@@ -77,8 +83,8 @@ def check_run(client: redis.Redis, run: Mapping[str, Any], trusted: bool) -> Ver
     ticket = run.get(TICKET)
     if not isinstance(ticket, str) or not hmac.compare_digest(ticket.encode(), str(claim[TICKET]).encode()):
         return Verdict(False, f"the task names run {run_id} without that run's ticket")
-    if any(run.get(field) != claim.get(field) for field in FIELDS):
-        return Verdict(False, f"the task's repository or commit is not run {run_id}'s")
+    if any(run.get(field) != claim[field] for field in FIELDS if field in claim):
+        return Verdict(False, f"the task's repository, commit, ref or pull request is not run {run_id}'s")
     if claim.get("trusted") is not trusted:
         return Verdict(False, f"run {run_id} was started {'' if claim.get('trusted') else 'un'}trusted")
     return Verdict(True)

@@ -79,3 +79,31 @@ def test_a_task_naming_a_recorded_run_that_no_claim_vouches_for_is_refused(
     assert failure["error"] == "Stepline.InvalidTaskInput" and "no claim vouches for" in failure["cause"]
     assert StepLogReader(redis_client).meta("old-run", "test") is None
     assert statuses(redis_client) == []
+
+
+def test_a_forks_task_naming_another_pull_request_or_branch_is_refused(
+    pushed, run_pipeline, sfn, redis_client
+):
+    # a fork's pipeline can build its own `run` from $$.Execution.Input (the ticket included) and change
+    # the rest: the pull request names the step groups it may take, the ref its cache keys' {branch}
+    repo, sha = pushed
+    fork = execution_input(
+        run_id="fork-9",
+        clone_url=repo.url,
+        sha=sha,
+        event="pull_request",
+        pull_request=9,
+        fork=True,
+        trusted=False,
+    )
+    ticket = claim_ticket(redis_client, "fork-9", fork, trusted=False)
+    for forged in ({"pull_request": 7}, {"branch": "release"}, {"ref": "refs/heads/release"}):
+        arn = run_pipeline(
+            build_step(PRINT), activity_name="stepline-untrusted-build", **{**fork, TICKET: ticket, **forged}
+        )
+        failure = failure_of(sfn, arn)
+        assert failure["error"] == "Stepline.InvalidTaskInput" and "fork-9" in failure["cause"], forged
+    honest = run_pipeline(
+        build_step(PRINT), activity_name="stepline-untrusted-build", **{**fork, TICKET: ticket}
+    )
+    assert wait_execution(sfn, honest)["status"] == "SUCCEEDED"
