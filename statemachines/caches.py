@@ -11,6 +11,11 @@ untrusted run wrote is never restored into a trusted one (cache poisoning) and a
 reaches a fork's code. Lookup follows GitHub's cache action: the exact key, else, for each restore key
 in order, the newest cache whose key starts with it. Each scope stays under a byte limit by evicting
 the least recently used caches when one is saved.
+
+Forks' pull requests share the untrusted side, but never each other's caches: their keys (and restore
+keys) start with `pr-<number>/` (`partition`), so a fork cannot poison the cache that another pull
+request's checks restore, as GitHub scopes a pull request's caches to its own ref. The number is the
+run's claimed one (statemachines/run_claims.py), not the pipeline's word.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import redis
@@ -58,6 +65,15 @@ class Scope:
     def parse(cls, name: str) -> Scope:
         side, _, repository = name.partition(":")
         return cls(repository, side == "trusted")
+
+
+def partition(run: Mapping[str, Any], trusted: bool) -> str:
+    """What an untrusted run's cache keys start with: its pull request's own part of the side."""
+    if trusted:
+        return ""
+    pull = run.get("pull_request")
+    number = pull.get("number") if isinstance(pull, dict) else pull
+    return f"pr-{number or 'none'}/"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import redis
 
 from statemachines.artifacts import ArtifactStore
 from statemachines.blob_store import Stop, open_blob_store
-from statemachines.caches import CacheStore, Hit, Scope
+from statemachines.caches import CacheStore, Hit, Scope, partition
 from statemachines.contract import StepTask
 from statemachines.errors import BlobError, TransferStopped
 from statemachines.log_archive import ARCHIVE_FIELD, LogArchive
@@ -164,9 +164,10 @@ class BuildOutputs:
         if not verified:  # the repository named without its claim: no scope to trust
             writer.write_line(UNVOUCHED.format(what="cache"))
             return None
-        key = cache_transfer.render_key(spec.key, places.source, task.source.ref, task.step)
+        part = partition(task.run, trusted)  # a fork's pull request never reads another's caches
+        key = part + cache_transfer.render_key(spec.key, places.source, task.source.ref, task.step)
         fallbacks = tuple(
-            cache_transfer.render_key(prefix, places.source, task.source.ref, task.step)
+            part + cache_transfer.render_key(prefix, places.source, task.source.ref, task.step)
             for prefix in spec.restore_keys
         )
         scope = Scope(task.source.repository, trusted)

@@ -110,7 +110,7 @@ def test_a_wheel_built_once_reaches_test_and_deploy_steps(stack, make_repo, redi
             stack, run_id, step
         )
     build_log = log_text(stack, run_id, "build")
-    assert "artifact refused: dist/leak.whl is a symlink leaving the work tree (to /etc/passwd)" in build_log
+    assert "artifact refused: dist/leak.whl is a symlink leaving the work tree" in build_log
     assert "artifact refused: pattern '../*' must be relative to the work tree, without '..'" in build_log
     assert "artifact refused: pattern '/etc/passwd' must be relative to the work tree" in build_log
 
@@ -164,7 +164,7 @@ def test_a_second_run_restores_the_cache_and_a_fork_cannot_poison_it(stack, make
     payload = pull_request_payload("opened", 7, sha, repository("octo/app", base_repo.url), head, "patch")
     untrusted = deliver(stack.client, "pull_request", payload).json["run_id"]
     assert stack.ended(untrusted)["status"] == "SUCCEEDED"
-    assert "[stepline] cache: saved deps-linux-" in log_text(stack, untrusted, "deps")
+    assert "[stepline] cache: saved pr-7/deps-linux-" in log_text(stack, untrusted, "deps")
     listed = stack.client.get(f"/api/runs/{untrusted}/artifacts").json["artifacts"]
     assert [(a["path"], a["untrusted"]) for a in listed] == [(".venv/marker", True)]  # marked as a fork's
     assert "(untrusted)" in stack.client.get(f"/runs/{untrusted}").get_data(as_text=True)
