@@ -53,6 +53,7 @@ from service.ref_resolver import RefRequest, RefResolver
 from service.repository_schedules import PATH, refresh, schedules_of
 from service.run_index import RunIndex
 from service.run_record import RunRecord
+from service.schedule_problems import clear_problem, note_problem, schedule_problems
 from service.schedules import Schedule
 from statemachines.errors import ConfigError
 
@@ -87,12 +88,13 @@ def fire_due(ctx: JobContext, schedules: Iterable[Schedule], now: float) -> list
         try:
             run_id = fire_schedule(ctx, resolver, schedule, now)
         except DashboardError as exc:  # unknown branch, GitHub away: the slot stays due for the next tick
-            log.warning("schedule %s: slot not started: %s", schedule.key, exc)
+            note_problem(ctx.redis, schedule, str(exc))
             continue
         except CroniterError as exc:  # a cron with no slot (checked when read): it alone stops
-            log.error("schedule %s: no slot: %s", schedule.key, exc)
+            note_problem(ctx.redis, schedule, f"no slot: {exc}", logging.ERROR)
             continue
         if run_id:
+            clear_problem(ctx.redis, schedule)
             started.append(run_id)
     return started
 
@@ -243,8 +245,8 @@ def main(argv: list[str]) -> int:
         )
     for row in describe(ctx.redis, ctx.index, schedules, now):
         print(json.dumps(row))
-    for repository, problem in problems.items():
-        print(f"{repository}: {problem}", file=sys.stderr)
+    for where, problem in (problems | schedule_problems(ctx.redis, schedules)).items():
+        print(f"{where}: {problem}", file=sys.stderr)
     return 0
 
 

@@ -25,6 +25,7 @@ from service.errors import DashboardError, RunRequestError
 from service.manual_runs import ManualRuns
 from service.ref_resolver import parse_ref
 from service.repository_schedules import schedules_of
+from service.schedule_problems import schedule_problems
 from service.scheduler import describe
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ def create_run():
 def list_schedules():
     ctx = actions().ctx
     schedules, problems = schedules_of(_config(), ctx.redis)
+    problems |= schedule_problems(ctx.redis, schedules)  # by schedule: a vanished repository or branch
     return jsonify(schedules=describe(ctx.redis, ctx.index, schedules, time.time()), problems=problems)
 
 
@@ -105,5 +107,6 @@ def start_run_form():
 def schedules_page():
     ctx = actions().ctx
     schedules, problems = schedules_of(_config(), ctx.redis)
+    problems |= schedule_problems(ctx.redis, schedules)
     rows = describe(ctx.redis, ctx.index, schedules, time.time())
     return render_template("schedules.html", schedules=rows, problems=problems)

@@ -3,15 +3,25 @@ the autumn clock change, and one broken schedule among good ones (real Redis, re
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from service.job_context import JobContext
+from service.app import create_app
+from service.job_context import JobContext, job_context, use_config
 from service.repository_schedules import parse_file
+from service.schedule_problems import schedule_problems
 from service.scheduler import fire_due
-from service.schedules import Schedule, parse_schedule_list
+from service.schedules import Schedule, parse_schedule_list, parse_schedules
+from tests.harness.git_repos import git
+from tests.harness.processes import PROJECT
 
 NIGHTLY = Schedule("nightly", "octo/app", "0 3 * * *", "main", "Europe/Berlin")
 
@@ -112,3 +122,63 @@ def test_the_next_slot_shown_is_not_the_repeat_that_will_not_run() -> None:
     # after 02:30 summer time ran: the next run is the 26th's, not 02:30 winter time on the 25th
     assert twice.next_slot(at("2026-10-25T00:45:00+00:00")) == at("2026-10-26T01:30:00+00:00")
     assert twice.next_slot(at("2026-10-24T12:00:00+00:00")) == at("2026-10-25T00:30:00+00:00")
+
+
+def test_a_vanished_branch_or_repository_is_told_once_and_shown_until_its_slot_starts(
+    ctx: JobContext, redis_url: str, fake_github: Any, service_config: Any
+) -> None:
+    settings = {
+        "REDIS_URL": redis_url, "GITHUB_API_URL": fake_github.url, "GITHUB_TOKEN": "t",
+        "STEPLINE_INSECURE_ACCEPT_UNSIGNED_WEBHOOKS": "true", "STEPLINE_ALLOW_LOCAL_REPOSITORIES": "true",
+        "STEPLINE_SCHEDULES": json.dumps([
+            {"name": "gone-branch", "repository": "octo/app", "branch": "deleted", "cron": "0 3 * * *"},
+            {"name": "gone-repo", "repository": "octo/vanished", "cron": "0 3 * * *"},
+        ]),
+        "PATH": "/usr/bin:/bin", "LOG_LEVEL": "INFO",
+    }  # fmt: skip
+
+    def tick(now: str) -> str:
+        command = [sys.executable, "-m", "service.scheduler", "tick", "--now", now]
+        done = subprocess.run(command, cwd=PROJECT, env=settings, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and done.stdout == "", done.stderr
+        return done.stderr
+
+    tick("2026-12-06T01:00:00+00:00")  # first seen
+    first = tick("2026-12-06T03:00:02+00:00")  # due: neither can start
+    assert (
+        "octo/app:gone-branch: slot not started" in first
+        and "octo/vanished:gone-repo: slot not started" in first
+    )
+    for now in ("2026-12-06T03:00:17+00:00", "2026-12-06T03:00:32+00:00"):  # the next ticks (other processes)
+        assert "slot not started" not in tick(now)
+
+    use_config(
+        dataclasses.replace(service_config, schedules=parse_schedules(settings["STEPLINE_SCHEDULES"])[0])
+    )
+    client = create_app(job_context().config).test_client()
+    problems = client.get("/api/schedules").json["problems"]
+    assert (
+        "deleted" in problems["octo/app:gone-branch"]
+        and "octo/vanished" in problems["octo/vanished:gone-repo"]
+    )
+    page = client.get("/schedules").get_data(as_text=True)
+    assert page.count('class="flash error schedule-problem"') == 2 and "octo/app:gone-branch:" in page
+
+    ctx.redis.delete(
+        "stepline:schedules:problem:octo/app:gone-branch"
+    )  # it expires a day after: say it again
+    assert "octo/app:gone-branch: slot not started" in tick("2026-12-06T03:00:47+00:00")
+
+
+def test_a_schedule_whose_branch_comes_back_starts_and_shows_no_problem(
+    ctx: JobContext, tmp_path: Path
+) -> None:
+    later = Schedule("later", "octo/app", "0 3 * * *", "later", "Europe/Berlin")
+    fire_due(ctx, [later], at("2026-12-06T00:00:00+00:00"))
+    assert fire_due(ctx, [later], at("2026-12-06T02:00:01+00:00")) == []
+    assert list(schedule_problems(ctx.redis, [later])) == ["octo/app:later"]
+    git(
+        "push", "origin", "main:refs/heads/later", cwd=tmp_path / "git" / "app-work"
+    )  # the fixture's octo/app
+    assert len(fire_due(ctx, [later], at("2026-12-06T02:00:16+00:00"))) == 1
+    assert schedule_problems(ctx.redis, [later]) == {}
