@@ -13,11 +13,10 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MAX_ENTRIES = 200_000  # looked at per walk: a million tiny files must not hold a slot for minutes
+MAX_ENTRIES = 200_000  # entries (files, links, directories) looked at per walk: a million tiny files must not hold a slot for minutes
 
 
 @dataclass
@@ -46,29 +45,35 @@ def matches(parts: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
     return at(0, 0)
 
 
-def leaves(root: Path, limit: int = MAX_ENTRIES) -> Iterator[tuple[str, ...]]:
-    """Every non-directory under `root` (a symlink to a directory included), as names; no link followed."""
+def glob_tree(root: Path, patterns: tuple[str, ...], limit: int = MAX_ENTRIES) -> Matches:
+    """The leaves each pattern names: itself, or one of its parent directories, matches the pattern.
+
+    No link is followed: a symlink to a directory is a leaf, never walked into."""
+    compiled = {pattern: segments(pattern) for pattern in patterns}
+    found = Matches({pattern: [] for pattern in patterns})
+    inside: dict[tuple[str, ...], frozenset[str]] = {(): frozenset()}  # directory -> patterns naming it
     seen = 0
     for directory, dirs, files in os.walk(root, followlinks=False):
         base = Path(directory).relative_to(root).parts
+        named = inside.pop(base, frozenset())
         linked = [d for d in dirs if os.path.islink(os.path.join(directory, d))]
         dirs[:] = sorted(d for d in dirs if d not in linked)
+        seen += len(dirs)  # a million empty directories cost a walk as much as a million files
+        if seen > limit:
+            found.truncated = True
+            return found
+        for name in dirs:
+            parts = (*base, name)
+            inside[parts] = named | {
+                p for p, names in compiled.items() if p not in named and matches(parts, names)
+            }
         for name in sorted(files + linked):
             seen += 1
             if seen > limit:
-                raise OverflowError(limit)
-            yield (*base, name)
-
-
-def glob_tree(root: Path, patterns: tuple[str, ...], limit: int = MAX_ENTRIES) -> Matches:
-    """The leaves each pattern names: itself, or one of its parent directories, matches the pattern."""
-    compiled = {pattern: segments(pattern) for pattern in patterns}
-    found = Matches({pattern: [] for pattern in patterns})
-    try:
-        for parts in leaves(root, limit):
+                found.truncated = True
+                return found
+            parts = (*base, name)
             for pattern, names in compiled.items():
-                if any(matches(parts[:depth], names) for depth in range(1, len(parts) + 1)):
+                if pattern in named or matches(parts, names):
                     found.leaves[pattern].append("/".join(parts))
-    except OverflowError:
-        found.truncated = True
     return found

@@ -6,6 +6,7 @@ import hashlib
 import os
 
 from workers.cache_transfer import hash_files, render_key
+from workers.tree_glob import glob_tree
 
 
 def test_hash_skips_loops_broken_links_and_links_out_without_walking_them(tmp_path):
@@ -29,3 +30,13 @@ def test_hash_names_that_are_not_utf8(tmp_path):
     tree.mkdir()
     os.close(os.open(os.path.join(os.fsencode(tree), b"bad-\xff.txt"), os.O_CREAT | os.O_WRONLY))
     assert hash_files(tree, "*.txt") == hashlib.sha256(b"bad-\xff.txt\0").hexdigest()
+
+
+def test_a_tree_too_big_to_walk_is_cut_short_and_said(tmp_path):
+    tree = tmp_path / "src"
+    for n in range(30):
+        (tree / f"empty-{n:02}").mkdir(parents=True)
+    (tree / "zz.txt").write_text("late")
+    found = glob_tree(tree, ("**",), limit=20)
+    assert found.truncated and found.leaves["**"] == []
+    assert glob_tree(tree, ("**",), limit=40).leaves["**"] == ["zz.txt"]
