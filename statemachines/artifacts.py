@@ -2,7 +2,8 @@
 
     blob  artifacts/<trusted|untrusted>/<run_id>/<step>/<path in the work tree>
     stepline:artifacts:<run_id>   Hash step -> JSON {"trusted", "attempt", "files": [{"path", "size", "key"}],
-                                  "refused": [reason, …]}; the latest attempt of a step replaces its entry
+                                  "refused": [reason, …] (the first 20), "refused_count"}; the latest
+                                  attempt of a step replaces its entry
     stepline:artifact-runs        Sorted set run_id -> when its last artifacts were kept (retention's order)
 
 Names are scoped by the run id the service vouched for (statemachines/run_claims.py): a worker records

@@ -117,7 +117,10 @@ def upload(
         _check(stop, key)
         artifacts.store.put_file(key, real, stop)
         files.append({"path": relative, "size": size, "key": key})
-    entry = {"trusted": trusted, "attempt": attempt, "files": files, "refused": found.refused}
+    # the reasons the log said, and how many in all: a step's tree can hold a refusal per entry it has
+    refused = found.refused[:MAX_REFUSALS_SAID]
+    entry = {"trusted": trusted, "attempt": attempt, "files": files, "refused": refused}
+    entry["refused_count"] = len(found.refused)
     artifacts.record(run_id, step, entry)
     return entry
 

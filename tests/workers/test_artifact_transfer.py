@@ -127,3 +127,16 @@ def test_a_cancelled_upload_or_restore_stops_between_files_and_lists_nothing(red
     with pytest.raises(TransferStopped):
         restore(artifacts, "run-1", ("build",), True, tmp_path / "next", print, lambda: True)
     assert not (tmp_path / "next" / "dist").exists() or not any((tmp_path / "next" / "dist").iterdir())
+
+
+def test_the_recorded_entry_keeps_the_first_refusals_and_their_count(redis_client, tmp_path):
+    # a refusal per entry of a hostile tree (10 patterns x 10,000 broken links) must not land in Redis
+    tree = tmp_path / "src"
+    (tree / "junk").mkdir(parents=True)
+    for n in range(50):
+        os.symlink(f"missing-{n}", tree / "junk" / f"link-{n:02}")
+    artifacts = ArtifactStore(redis_client, DirectoryStore(tmp_path / "blobs"))
+    entry = upload(artifacts, collect(tree, ("junk/*",), 1 << 20, print), "run-1", "build", 1, trusted=False)
+    recorded = artifacts.listing("run-1")["build"]
+    assert recorded == entry and recorded["refused_count"] == 50 and len(recorded["refused"]) == 20
+    assert recorded["refused"][0] == "junk/link-00 is a broken symlink"
