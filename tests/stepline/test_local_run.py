@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -193,8 +194,16 @@ def test_ctrl_c_stops_every_process_of_the_run(make_repo: Callable[[str], GitRep
             break
     else:
         raise AssertionError("".join(output))
-    started = descendants(run.pid)
-    assert len(started) >= 4, started  # redis-server, engine, worker and the step's sandbox at least
+    # "started" is the first command's output: the second one's sandbox may not be up yet
+    deadline = time.monotonic() + 30
+    while len(started := descendants(run.pid)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if len(started) < 4:  # redis-server, engine, worker and the step's sandbox at least
+        run.kill()
+        for pid in started:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        raise AssertionError({pid: command_of(pid) for pid in started})
     run.send_signal(signal.SIGINT)
     rest, _ = run.communicate(timeout=60)
     assert run.returncode == 130, "".join(output) + rest
@@ -220,6 +229,13 @@ def descendants(root: int) -> set[int]:
         frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
         found |= frontier
     return found
+
+
+def command_of(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def alive(pid: int) -> bool:
