@@ -16,11 +16,13 @@ service's workers and GitHub rate limit). A schedule of STEPLINE_SCHEDULES with 
 name wins. The scheduler fires from the files kept in Redis, never waiting for GitHub. A push to a
 repository's default branch re-reads its file at once (the webhook enqueues `refresh_repository`);
 besides, each tick re-reads at most REFRESH_PER_TICK files not read for REFRESH_SECONDS, the oldest
-first (a backstop for a lost delivery), one jobs process each (a lock key):
+first (a backstop for a lost delivery), one jobs process each (a lock key), and at most
+REFRESHES_PER_MINUTE however many jobs processes tick:
 
     stepline:schedules:repo:<repository>          JSON {"text", "sha", "error", "read_at"} of the last read
     stepline:schedules:repo-lock:<repository>     taken (SET NX, LOCK_SECONDS) by the process re-reading it
     stepline:schedules:repo-read                  sorted set: repository -> when its file was last read
+    stepline:schedules:repo-reads:<minute>        periodic reads begun in that minute (all processes)
 A read that fails (GitHub away) keeps the last good schedules; an invalid file has none, and says why.
 """
 
@@ -48,11 +50,12 @@ PATH = ".stepline/schedules.yaml"
 KEY = "stepline:schedules:repo:"
 LOCK_KEY = "stepline:schedules:repo-lock:"
 READ_KEY = "stepline:schedules:repo-read"
-# A read is 3-4 GitHub calls. Pushes re-read a file at once, so the periodic read is a backstop: with
-# 1,000 repositories, 6 hours is ~170 reads (~600 calls) an hour of GitHub's 5,000, and 5 a tick (15 s)
-# reads every file once within an hour of a start
+READS_KEY = "stepline:schedules:repo-reads:"
+# A read is 3-4 GitHub calls. Pushes re-read a file at once, so the periodic read is only a backstop: at
+# most 8 a minute is ~1,700 calls an hour of GitHub's 5,000 whatever the number of repositories (1,000 are
+# first read within ~2 hours of a start; each read again after 6 hours)
 REFRESH_SECONDS = 6 * 3600
-REFRESH_PER_TICK = 5
+REFRESHES_PER_MINUTE = 8
 # longer than a read (four calls of at most 10 s, retried); once read, repo-read says the file is fresh
 LOCK_SECONDS = 120
 MAX_BYTES = 64 * 1024
@@ -75,19 +78,23 @@ def schedules_of(config: ServiceConfig, client: redis.Redis) -> tuple[list[Sched
     return schedules, problems
 
 
-def refresh(
-    config: ServiceConfig, client: redis.Redis, now: float, limit: int = REFRESH_PER_TICK
-) -> list[str]:
-    """Re-read at most `limit` files not read for REFRESH_SECONDS, never read ones and then the oldest
-    first (one process each); the repositories this call read."""
+def refresh(config: ServiceConfig, client: redis.Redis, now: float) -> list[str]:
+    """Re-read files not read for REFRESH_SECONDS, never read ones and then the oldest first (one process
+    each), while this minute's REFRESHES_PER_MINUTE last; the repositories this call read."""
     resolver = RefResolver(config, client)
     read: list[str] = []
+    budget = READS_KEY + str(int(now // 60))
     for repository in stale_repositories(config, client, now):
-        if len(read) >= limit:
+        if not client.set(LOCK_KEY + repository, now, nx=True, ex=LOCK_SECONDS):
+            continue
+        pipe = client.pipeline()
+        pipe.incr(budget)
+        pipe.expire(budget, 120)
+        if pipe.execute()[0] > REFRESHES_PER_MINUTE:
+            client.delete(LOCK_KEY + repository)
             break
-        if client.set(LOCK_KEY + repository, now, nx=True, ex=LOCK_SECONDS):
-            read_file(config, client, resolver, repository, now)
-            read.append(repository)
+        read_file(config, client, resolver, repository, now)
+        read.append(repository)
     return read
 
 

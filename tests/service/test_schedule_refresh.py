@@ -18,8 +18,8 @@ from service.repository_schedules import (
     KEY,
     LOCK_KEY,
     READ_KEY,
-    REFRESH_PER_TICK,
     REFRESH_SECONDS,
+    REFRESHES_PER_MINUTE,
     refresh,
     schedules_of,
 )
@@ -52,7 +52,9 @@ def keys(ctx: JobContext) -> list[str]:
 def test_a_tick_fires_what_was_read_and_re_reads_only_a_few_old_files_oldest_first(
     ctx: JobContext, fake_github: Any
 ) -> None:
-    many = [f"octo/r{number:02d}" for number in range(2 * REFRESH_PER_TICK + 2)]  # unknown to GitHub: 404s
+    many = [
+        f"octo/r{number:02d}" for number in range(2 * REFRESHES_PER_MINUTE + 2)
+    ]  # unknown to GitHub: 404s
     ctx = opt_in(ctx, "octo/app", *many)
     start = at("2026-12-06T00:30:00+00:00")
     # octo/app's file was read a moment ago (by a push): it is not due, and fires from Redis
@@ -60,20 +62,23 @@ def test_a_tick_fires_what_was_read_and_re_reads_only_a_few_old_files_oldest_fir
     ctx.redis.zadd(READ_KEY, {"octo/app": start + 5})
     assert tick(ctx.config, ctx, start) == []  # first seen: nothing due yet
     assert sorted(ctx.redis.zrange(READ_KEY, 0, -1)) == sorted(
-        [b"octo/app", *(r.encode() for r in many[:REFRESH_PER_TICK])]
-    )  # never-read files first, at most REFRESH_PER_TICK of them
+        [b"octo/app", *(r.encode() for r in many[:REFRESHES_PER_MINUTE])]
+    )  # never-read files first, at most REFRESHES_PER_MINUTE of them
     requests = len(fake_github.requests())
 
     [run_id] = tick(ctx.config, ctx, at("2026-12-06T01:00:02+00:00"))  # octo/app's hourly slot
     assert ctx.index.get(run_id)["schedule"] == "hourly"
-    assert refresh(ctx.config, ctx.redis, at("2026-12-06T01:00:10+00:00")) == many[2 * REFRESH_PER_TICK :]
-    assert refresh(ctx.config, ctx.redis, at("2026-12-06T01:00:20+00:00")) == []  # all read lately
-    # the second tick read the next REFRESH_PER_TICK files (a few GitHub calls each), not all of them
-    assert len(fake_github.requests()) - requests < 8 * REFRESH_PER_TICK + 4
+    # the tick read the next REFRESHES_PER_MINUTE files (a few GitHub calls each), not all of them
+    assert len(fake_github.requests()) - requests < 8 * REFRESHES_PER_MINUTE + 4
+    assert (
+        refresh(ctx.config, ctx.redis, at("2026-12-06T01:00:17+00:00")) == []
+    )  # the minute's reads are spent
+    assert refresh(ctx.config, ctx.redis, at("2026-12-06T01:01:02+00:00")) == many[2 * REFRESHES_PER_MINUTE :]
+    assert refresh(ctx.config, ctx.redis, at("2026-12-06T01:02:02+00:00")) == []  # all read lately
     later = start + REFRESH_SECONDS + 60
     ctx.redis.delete(*ctx.redis.keys(LOCK_KEY + "*"))  # they expire in real seconds: hours passed
     assert (
-        refresh(ctx.config, ctx.redis, later) == many[:REFRESH_PER_TICK]
+        refresh(ctx.config, ctx.redis, later) == many[:REFRESHES_PER_MINUTE]
     )  # the oldest reads come back first
 
 
