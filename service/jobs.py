@@ -42,6 +42,7 @@ REDIS_GONE = (redis.ConnectionError, redis.TimeoutError)
 # a scheduler that died (SIGKILL, OOM) is started again this soon; rq's worker would wait for its
 # 10-minute maintenance, and status retries (enqueue_in) wait for a scheduler
 SCHEDULER_CHECK_SECONDS = 2.0
+SCHEDULER_STOP_SECONDS = 5  # a scheduler process still up when the jobs process ends gets this long
 # rq backs off up to 60 s between tries while Redis is away; we come back sooner
 REDIS_RETRY_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1
@@ -232,15 +233,31 @@ def run() -> int:
     # SimpleWorker runs each job in this process instead of a forked work horse: a fork costs tens of
     # milliseconds per job (three jobs stand between a push and its first status) and would share the
     # threads' boto3 connections with the child. Jobs are short I/O; rq still enforces their timeouts.
+    worker = JobsWorker(queues, connection=connection)
     try:
-        JobsWorker(queues, connection=connection).work(with_scheduler=True)
+        worker.work(with_scheduler=True)
     except REDIS_GONE as exc:
         # rq's teardown unregisters the worker in Redis; a Redis stopped first (`make run`'s Ctrl-C)
         # leaves nothing to unregister from, and its key expires on its own
         log.warning("jobs: Redis unavailable (%s); jobs process stopped", exc)
     finally:
         stop.set()
+        _end_scheduler_process(worker)
     return 0
+
+
+def _end_scheduler_process(worker: JobsWorker) -> None:
+    """The rq scheduler's process ends with us: multiprocessing joins it at exit, so one still waiting for
+    Redis (its stop lost in a teardown that Redis cut short) would hold the jobs process up for good."""
+    process = worker.scheduler._process if worker.scheduler is not None else None
+    if process is None or not process.is_alive():
+        return
+    process.terminate()
+    process.join(SCHEDULER_STOP_SECONDS)
+    if process.is_alive():
+        log.warning("jobs: the rq scheduler process did not stop; killing it")
+        process.kill()
+        process.join(SCHEDULER_STOP_SECONDS)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -86,7 +87,11 @@ def stop_all(*stepline: ManagedProcess) -> None:
         process.signal(signal.SIGTERM)
     for process in stepline:
         assert process.process is not None
-        assert process.process.wait(timeout=20) == 0, process.log()
+        try:
+            code = process.process.wait(timeout=20)
+        except subprocess.TimeoutExpired as exc:  # say what it was doing (seen once, in a loaded chroot)
+            raise AssertionError(f"{process.name} did not stop:\n{process.log()[-6000:]}") from exc
+        assert code == 0, process.log()
 
 
 @pytest.mark.parametrize("outage_seconds", [0.0, 3.0])
