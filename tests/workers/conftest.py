@@ -143,19 +143,35 @@ def history(sfn: Any, arn: str) -> list[dict[str, Any]]:
     return list(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])
 
 
-def step_pids(log_id: str, program: str = "sleep") -> list[int]:
+def step_pids(log_id: str, program: str = "sleep", under: int | None = None) -> list[int]:
     """Host pids of a step's `program` processes: steps run in a PID namespace of their own, so the test
-    finds them as the worker's sweep does, by the STEPLINE_LOG_ID in their environment."""
+    finds them as the worker's sweep does, by the STEPLINE_LOG_ID in their environment.
+
+    `under`: only descendants of that process (a worker's pid). Tests running in parallel use the same
+    log ids (run-1:test:1), so without it a test may find another test's step.
+    """
     marker = f"STEPLINE_LOG_ID={log_id}".encode()
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
             if argv[0].endswith(program.encode()) and marker in (proc / "environ").read_bytes().split(b"\0"):
-                found.append(int(proc.name))
+                if under is None or _descends_from(int(proc.name), under):
+                    found.append(int(proc.name))
         except OSError:
             continue
     return found
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 15, what: str = "condition") -> Any:

@@ -182,9 +182,9 @@ def test_stopping_the_execution_kills_the_step_at_once(
     pushed, start_worker, run_pipeline, sfn, redis_client, tmp_path
 ):
     repo, sha = pushed
-    start_worker()
+    worker = start_worker()
     arn = run_pipeline(build_step(["sleep 60 & wait"]), clone_url=repo.url, sha=sha)
-    (pid,) = wait_for(lambda: step_pids("run-1:test:1"), what="step started")
+    (pid,) = wait_for(lambda: step_pids("run-1:test:1", under=worker.process.pid), what="step started")
     sfn.stop_execution(executionArn=arn, error="Cancelled", cause="a newer push")
     # a hang detector: killed by the worker, long before the 60 s sleep would end
     wait_for(lambda: not _running(pid), timeout=30, what="the step's process killed")
@@ -197,7 +197,7 @@ def test_a_worker_shutting_down_fails_its_task_at_once(pushed, start_worker, run
     repo, sha = pushed
     worker = start_worker()
     arn = run_pipeline(build_step(["sleep 60 & wait"]), clone_url=repo.url, sha=sha)
-    (pid,) = wait_for(lambda: step_pids("run-1:test:1"), what="step started")
+    (pid,) = wait_for(lambda: step_pids("run-1:test:1", under=worker.process.pid), what="step started")
     started = time.monotonic()
     assert worker.stop(timeout=10) == 0
     failure = failure_of(sfn, arn)
@@ -381,7 +381,9 @@ def test_a_run_the_service_stops_stops_its_running_step_without_waiting_for_a_he
     repo, sha = pushed
     worker = start_worker(HEARTBEAT_SECONDS="60")  # the next heartbeat is a minute away
     arn = run_pipeline(build_step(["sleep 100 & wait"], heartbeat=110), clone_url=repo.url, sha=sha)
-    (pid,) = wait_for(lambda: step_pids("run-1:test:1"), what="step started")
+    # its own step: a test running beside it may have a `sleep` of run-1:test:1 as well, and a stop
+    # marked before this step began would (rightly) not stop it
+    (pid,) = wait_for(lambda: step_pids("run-1:test:1", under=worker.process.pid), what="step started")
     mark_stopped(redis_client, "run-1")  # what the service does when it cancels or supersedes a run
     sfn.stop_execution(executionArn=arn, error="Stepline.Cancelled", cause="cancelled by alice")
     wait_for(lambda: not _running(pid), timeout=20, what="the step stopped (long before a heartbeat)")
