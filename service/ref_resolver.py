@@ -23,10 +23,9 @@ import redis
 import requests
 from github import Auth, Github, GithubException, GithubRetry, UnknownObjectException
 
-from service.app_installations import repository_installation
+from service.app_installations import repository_auth
 from service.config import ServiceConfig
 from service.errors import RunRequestError, SourceUnavailableError, UnknownSourceError
-from service.github_client import InstallationTokens
 from service.schedules import REF_NAME
 from service.triggers import FULL_NAME, SHA, PullRequest, Source, TriggerSettings, pull_request_trust
 
@@ -111,12 +110,9 @@ class RefResolver:
                 gh.close()
 
     def _auth(self, repository: str) -> Auth.Token | None:
-        if self.config.github_token:
-            return Auth.Token(self.config.github_token)
-        installation = repository_installation(self.config, self.redis, repository) if self.redis else None
-        if installation is None or self.redis is None:
-            return None
-        return Auth.Token(InstallationTokens(self.config, self.redis).token(installation))
+        if self.redis is None:  # no Redis to keep installation tokens in: the token, if any
+            return Auth.Token(self.config.github_token) if self.config.github_token else None
+        return repository_auth(self.config, self.redis, repository)
 
     def _resolve(self, gh: Github, request: RefRequest) -> Source:
         repo = gh.get_repo(request.repository)
